@@ -1,0 +1,136 @@
+"""All settings, in one pydantic-settings class read from the environment and `.env`.
+
+The environment names (``BACKEND``, ``WAVESPEED_API_KEY``, ...) are a contract with operators:
+add new ones, never rename. Secrets are ``SecretStr`` so they never print.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from bot.errors import ConfigError
+
+BackendName = Literal["wavespeed", "acestep"]
+
+
+def _split_commas(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    # Which generation service runs the songs; resolved in `_pick_backend`.
+    backend: BackendName | None = None
+
+    wavespeed_api_key: SecretStr | None = None
+    wavespeed_base_url: str = "https://api.wavespeed.ai"
+    wavespeed_model: str = "wavespeed-ai/ace-step-1.5"
+    wavespeed_max_concurrency: int = Field(default=2, ge=1, le=100)
+
+    acestep_api_url: str = "http://127.0.0.1:8001"
+    acestep_api_key: SecretStr | None = None
+    acestep_max_concurrency: int = Field(default=1, ge=1, le=100)
+
+    data_dir: Path = Path("./data")
+    database_url: str | None = None
+    download_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    max_download_mb: int = Field(default=200, ge=1)
+
+    max_duration: int = Field(default=240, ge=5, le=600)
+    quota_seconds_per_day: int = Field(default=600, ge=0)
+    max_active_jobs_per_user: int = Field(default=2, ge=1)
+
+    # How long an upstream task may take before we give up on it (the ACE-Step server
+    # answers "queued" forever for ids it forgot after a restart).
+    job_timeout_seconds: int = Field(default=1800, ge=10)
+    # Worker leases: a dead process's jobs are taken over once its lease runs out.
+    lease_seconds: float = Field(default=30.0, gt=0)
+    http_timeout_seconds: float = Field(default=30.0, gt=0)
+
+    discord_token: SecretStr | None = None
+    discord_api_base_url: str = "https://discord.com/api/v10"
+    discord_guild_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+
+    telegram_token: SecretStr | None = None
+    telegram_api_base_url: str = "https://api.telegram.org"
+    telegram_local_mode: bool = False
+
+    audio_retention_days: int = Field(default=30, ge=1)
+    log_level: str = "INFO"
+
+    @field_validator("download_allowed_hosts", mode="before")
+    @classmethod
+    def _hosts(cls, value: object) -> object:
+        hosts = _split_commas(value)
+        return [h.lower() for h in hosts] if isinstance(hosts, list) else hosts
+
+    @field_validator("discord_guild_ids", mode="before")
+    @classmethod
+    def _guilds(cls, value: object) -> object:
+        return _split_commas(value)
+
+    @field_validator(
+        "wavespeed_base_url", "acestep_api_url", "discord_api_base_url", "telegram_api_base_url"
+    )
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("wavespeed_api_key", "acestep_api_key", "discord_token", "telegram_token")
+    @classmethod
+    def _blank_is_unset(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().strip():
+            return None
+        return value
+
+    @model_validator(mode="after")
+    def _pick_backend(self) -> Settings:
+        if self.backend is None:
+            self.backend = "wavespeed" if self.wavespeed_api_key else "acestep"
+        if self.backend == "wavespeed" and self.wavespeed_api_key is None:
+            raise ValueError("WAVESPEED_API_KEY is required when BACKEND=wavespeed")
+        return self
+
+    @property
+    def backend_name(self) -> BackendName:
+        assert self.backend is not None  # resolved by _pick_backend
+        return self.backend
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'acejam.db').resolve()}"
+
+    @property
+    def audio_dir(self) -> Path:
+        return self.data_dir / "audio"
+
+    def secrets(self) -> list[str]:
+        """Every configured secret value, for log redaction."""
+        values = [self.wavespeed_api_key, self.acestep_api_key, self.discord_token, self.telegram_token]
+        return [v.get_secret_value() for v in values if v is not None]
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings, turning a validation error into one line naming the setting."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = "_".join(str(p) for p in error.get("loc", ()) if p != "__root__").upper()
+        reason = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        if name:
+            raise ConfigError(f"Invalid setting {name}: {reason}") from None
+        raise ConfigError(f"Invalid settings: {reason}") from None

@@ -1,0 +1,178 @@
+"""The core's vocabulary: requests, jobs, their states, and request validation.
+
+Everything here is a frozen value; nothing does I/O. Adapters build a
+:class:`GenerationRequest` through :func:`validate_request` and get back either the
+request or an :class:`Invalid` carrying a sentence a user can read.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, NewType
+
+JobId = NewType("JobId", int)
+UserId = NewType("UserId", int)
+
+SEED_MAX = 2_147_483_647
+TAGS_MAX = 512
+LYRICS_MAX = 4096
+DEFAULT_DURATION = 60
+
+
+class JobState(enum.StrEnum):
+    """Where a job is. Each state is committed before the side effect that follows it."""
+
+    QUEUED = "queued"  # validated, quota reserved, waiting for a worker
+    SUBMITTING = "submitting"  # claimed; the submit request may be on the wire
+    SUBMITTED = "submitted"  # upstream accepted it; remote id stored
+    RUNNING = "running"  # upstream says it is generating
+    SUCCEEDED = "succeeded"  # audio is on our disk
+    DELIVERED = "delivered"  # posted to the chat; quota charged
+    FAILED = "failed"  # reason stored; quota refunded
+    CANCELLED = "cancelled"  # stopped by its owner or an admin; quota refunded
+
+    @property
+    def is_final(self) -> bool:
+        return self in FINAL_STATES
+
+
+FINAL_STATES = frozenset({JobState.DELIVERED, JobState.FAILED, JobState.CANCELLED})
+# Upstream work exists (or may exist) for these: they are polled, not submitted again.
+IN_FLIGHT_STATES = frozenset({JobState.SUBMITTING, JobState.SUBMITTED, JobState.RUNNING})
+ACTIVE_STATES = frozenset(
+    {JobState.QUEUED, JobState.SUBMITTING, JobState.SUBMITTED, JobState.RUNNING, JobState.SUCCEEDED}
+)
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    tags: str
+    lyrics: str = ""
+    duration: int = DEFAULT_DURATION
+    seed: int = -1  # -1: let the backend pick (we record the seed it used)
+
+    @property
+    def instrumental(self) -> bool:
+        return not self.lyrics.strip()
+
+
+@dataclass(frozen=True)
+class Invalid:
+    """A request that cannot run, with the sentence to show its author."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class Limits:
+    min_duration: int
+    max_duration: int
+
+
+def validate_request(
+    *,
+    tags: str | None,
+    lyrics: str | None = None,
+    duration: int | str | None = None,
+    seed: int | str | None = None,
+    limits: Limits,
+) -> GenerationRequest | Invalid:
+    """Turn raw user input into a request, or into a friendly reason why not."""
+    clean_tags = " ".join((tags or "").split())
+    if not clean_tags:
+        return Invalid("Tell me the style first, e.g. `lo-fi, chill, rainy piano`.")
+    if len(clean_tags) > TAGS_MAX:
+        return Invalid(
+            f"The style tags are {len(clean_tags)} characters long; please keep them "
+            f"to {TAGS_MAX}."
+        )
+    clean_lyrics = _clean_lyrics(lyrics or "")
+    if len(clean_lyrics) > LYRICS_MAX:
+        return Invalid(
+            f"The lyrics are {len(clean_lyrics)} characters long; the model takes at most "
+            f"{LYRICS_MAX}."
+        )
+    parsed_duration = _whole_number(duration, default=min(DEFAULT_DURATION, limits.max_duration))
+    if parsed_duration is None:
+        return Invalid("The duration should be a whole number of seconds, like `90`.")
+    if not limits.min_duration <= parsed_duration <= limits.max_duration:
+        return Invalid(
+            f"The duration must be between {limits.min_duration} and "
+            f"{limits.max_duration} seconds."
+        )
+    parsed_seed = _whole_number(seed, default=-1)
+    if parsed_seed is None or not (parsed_seed == -1 or 0 <= parsed_seed <= SEED_MAX):
+        return Invalid(f"The seed should be a whole number from 0 to {SEED_MAX} (or -1 for random).")
+    return GenerationRequest(
+        tags=clean_tags, lyrics=clean_lyrics, duration=parsed_duration, seed=parsed_seed
+    )
+
+
+def _clean_lyrics(text: str) -> str:
+    # Keep line structure ([Verse], [Chorus] markers live on their own lines) but drop
+    # control characters that no model or chat renders.
+    lines = [
+        "".join(ch for ch in line if ch == "\t" or ch.isprintable()).rstrip()
+        for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    ]
+    return "\n".join(lines).strip()
+
+
+def _whole_number(value: int | str | None, *, default: int) -> int | None:
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    text = value.strip().lower().removesuffix("s").strip()
+    if not text:
+        return default
+    if text.lstrip("-").isdigit() and text.isascii() and len(text) <= 12:
+        return int(text)
+    return None
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Where a job's events and audio go.
+
+    ``platform`` is ``"telegram"``, ``"discord"`` or ``"cli"``. ``chat_id`` and
+    ``user_id`` are the platform's own ids, as strings. ``context`` belongs to the adapter
+    (status message id, interaction token and its expiry, guild name, ...): the core
+    stores it and hands it back, never reads it.
+    """
+
+    platform: str
+    chat_id: str
+    user_id: str
+    context: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Job:
+    id: JobId
+    user_id: UserId
+    request: GenerationRequest
+    destination: Destination
+    state: JobState
+    backend: str
+    created_at: datetime
+    updated_at: datetime
+    remote_id: str | None = None
+    seed_used: int | None = None
+    attempts: int = 0
+    progress: float | None = None
+    progress_text: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    audio_path: str | None = None
+    audio_format: str | None = None
+    audio_duration: float | None = None
+    delivered_message_id: str | None = None
+    parent_id: JobId | None = None
+    submitted_at: datetime | None = None
+    finished_at: datetime | None = None
+    nsfw: bool = False

@@ -1,0 +1,115 @@
+"""The small Protocols the core talks through. Backends and adapters implement them."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+from bot.domain import GenerationRequest, Job
+
+
+# ---------------------------------------------------------------- backends
+@dataclass(frozen=True)
+class RemoteTask:
+    """What a backend's submit answers: the upstream id, and the seed if already known."""
+
+    remote_id: str
+    seed_used: int | None = None
+    queue_position: int | None = None
+
+
+class RemoteState(enum.StrEnum):
+    PENDING = "pending"  # accepted, waiting upstream
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class RemoteStatus:
+    state: RemoteState
+    progress: float | None = None  # 0..1 where the backend says
+    stage: str | None = None  # short human text, e.g. "diffusion"
+    output_url: str | None = None  # set when SUCCEEDED
+    seed_used: int | None = None
+    error_code: str | None = None  # e.g. "1200" (moderation) or "failed"
+    error_message: str | None = None  # upstream's reason (never shown raw to users)
+    nsfw: bool = False
+    queue_position: int | None = None
+
+
+@dataclass(frozen=True)
+class DownloadedAudio:
+    path: Path
+    format: str  # "mp3" | "wav" | "flac" | "ogg" | "m4a", from the bytes
+    size: int
+
+
+class Backend(Protocol):
+    """One generation service. Implementations turn HTTP into these values and
+    :mod:`bot.errors` exceptions; the worker never sees a status code."""
+
+    name: str  # "wavespeed" | "acestep"
+    min_duration: int
+    max_concurrency: int  # upstream jobs in flight at once
+    min_poll_interval: float  # seconds between two polls of one job
+    resubmit_safe: bool  # may a job whose submit outcome is unknown be sent again?
+
+    async def submit(self, request: GenerationRequest) -> RemoteTask: ...
+
+    async def poll(self, remote_ids: Sequence[str]) -> Mapping[str, RemoteStatus]:
+        """Status of each id. Ids missing from the answer are treated as transient errors."""
+        ...
+
+    async def download(self, output_url: str, dest: Path, *, max_bytes: int) -> DownloadedAudio:
+        """Stream the output to ``dest`` (host allowlist, size cap, format sniffed)."""
+        ...
+
+    async def expected_seconds(self, request: GenerationRequest) -> float | None:
+        """The backend's own estimate of the run time, if it offers one."""
+        ...
+
+
+# ---------------------------------------------------------------- delivery
+class EventKind(enum.StrEnum):
+    QUEUED = "queued"
+    STARTED = "started"
+    PROGRESS = "progress"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True)
+class JobEvent:
+    kind: EventKind
+    job: Job
+    position: int | None = None  # QUEUED: 1 = next
+    progress: float | None = None  # PROGRESS: 0..1
+    eta: datetime | None = None
+    message: str | None = None  # FAILED/CANCELLED: the sentence for the user
+
+
+@dataclass(frozen=True)
+class DeliveryReceipt:
+    """Proof the chat has the track: the platform's message id."""
+
+    message_id: str
+
+
+class Delivery(Protocol):
+    """One chat platform, as the core sees it. Implemented in ``adapters/``."""
+
+    platform: str
+
+    async def on_event(self, event: JobEvent) -> None:
+        """Show progress. Best effort: errors are logged, never fatal to the job."""
+        ...
+
+    async def deliver(self, job: Job, audio: Path) -> DeliveryReceipt:
+        """Post the finished track. Raise to have the worker try again later."""
+        ...

@@ -1,0 +1,142 @@
+"""Typed tables. Rows stay inside `storage/`; frozen domain values cross the boundary."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every database (SQLite would hand back naive ones)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
+
+
+class UserRow(Base):
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("platform", "platform_user_id", name="uq_users_platform_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    platform_user_id: Mapped[str] = mapped_column(String(64))
+    display_name: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime]
+    # Touched at the start of every enqueue: the write serialises one user's enqueues.
+    last_request_at: Mapped[datetime | None]
+
+
+class JobRow(Base):
+    __tablename__ = "jobs"
+    __table_args__ = (
+        Index("ix_jobs_state_backend", "state", "backend"),
+        Index("ix_jobs_user_state", "user_id", "state"),
+        Index("ix_jobs_chat", "platform", "chat_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # platform + event id: a re-delivered chat event never creates a second job
+    idempotency_key: Mapped[str | None] = mapped_column(String(160), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id"))
+
+    platform: Mapped[str] = mapped_column(String(16))
+    chat_id: Mapped[str] = mapped_column(String(64))
+    platform_user_id: Mapped[str] = mapped_column(String(64))
+    context: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    tags: Mapped[str] = mapped_column(Text)
+    lyrics: Mapped[str] = mapped_column(Text, default="")
+    duration: Mapped[int] = mapped_column(Integer)
+    seed: Mapped[int] = mapped_column(BigInteger)
+
+    state: Mapped[str] = mapped_column(String(16))
+    backend: Mapped[str] = mapped_column(String(16))
+    remote_id: Mapped[str | None] = mapped_column(String(160))
+    seed_used: Mapped[int | None] = mapped_column(BigInteger)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    polls: Mapped[int] = mapped_column(Integer, default=0)
+    progress: Mapped[float | None] = mapped_column(Float)
+    progress_text: Mapped[str | None] = mapped_column(String(200))
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    nsfw: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    audio_path: Mapped[str | None] = mapped_column(String(512))
+    audio_format: Mapped[str | None] = mapped_column(String(16))
+    audio_duration: Mapped[float | None] = mapped_column(Float)
+    delivered_message_id: Mapped[str | None] = mapped_column(String(64))
+
+    # Which process holds the job, and until when; an expired lease may be taken over.
+    lease_owner: Mapped[str | None] = mapped_column(String(128))
+    lease_expires_at: Mapped[datetime | None]
+
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    submitted_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]
+
+
+class JobEventRow(Base):
+    """One row per state change: the audit trail of a job."""
+
+    __tablename__ = "job_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"), index=True)
+    at: Mapped[datetime]
+    from_state: Mapped[str | None] = mapped_column(String(16))
+    to_state: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str | None] = mapped_column(Text)
+
+
+class LedgerRow(Base):
+    """Quota movements. One reserve, then at most one commit or one refund, per job:
+    the unique constraint makes a double refund impossible, not just unlikely."""
+
+    __tablename__ = "quota_ledger"
+    __table_args__ = (
+        UniqueConstraint("job_id", "kind", name="uq_ledger_job_kind"),
+        Index("ix_ledger_user_time", "user_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"))
+    kind: Mapped[str] = mapped_column(String(8))  # reserve | commit | refund
+    seconds: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime]

@@ -1,0 +1,133 @@
+"""The job store on a real SQLite file and a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from bot import quotas
+from bot.domain import Destination, GenerationRequest, JobState
+from storage.jobs import Enqueued, NewJob, SqlJobStore
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+POLICY = quotas.QuotaPolicy(seconds_per_day=100, max_active_jobs=3)
+
+
+def _admit(duration: int):  # type: ignore[no-untyped-def]
+    return lambda usage: quotas.admit(usage, duration, POLICY)
+
+
+async def _enqueue(
+    store: SqlJobStore, user: str, duration: int = 30, key: str | None = None, chat: str = "c1"
+) -> object:
+    user_id = await store.ensure_user("telegram", user, user, NOW)
+    return await store.enqueue(
+        NewJob(
+            user_id=user_id,
+            request=GenerationRequest(tags="lo-fi", duration=duration),
+            destination=Destination("telegram", chat, user),
+            backend="wavespeed",
+            idempotency_key=key,
+        ),
+        admit=_admit(duration),
+        now=NOW,
+    )
+
+
+async def test_a_redelivered_event_does_not_queue_a_second_job(store: SqlJobStore) -> None:
+    first = await _enqueue(store, "u1", key="telegram:update:1")
+    again = await _enqueue(store, "u1", key="telegram:update:1")
+    assert isinstance(first, Enqueued) and first.created
+    assert isinstance(again, Enqueued) and not again.created
+    assert again.job.id == first.job.id
+    assert await store.ledger_balance(first.job.user_id) == {"reserve": 30}
+
+
+async def test_over_quota_is_refused_with_when_it_frees_up(store: SqlJobStore) -> None:
+    assert isinstance(await _enqueue(store, "u1", 60), Enqueued)
+    refused = await _enqueue(store, "u1", 60)
+    assert isinstance(refused, quotas.Refusal)
+    assert refused.code == "quota"
+    assert "40 s" in refused.message
+    assert refused.frees_at == NOW + timedelta(hours=24)
+
+
+async def test_concurrent_requests_never_exceed_the_quota(store: SqlJobStore) -> None:
+    results = await asyncio.gather(*(_enqueue(store, "u1", 30) for _ in range(8)))
+    accepted = [r for r in results if isinstance(r, Enqueued)]
+    # 3 active jobs at most, and 3 × 30 s fits the 100 s quota.
+    assert len(accepted) == 3
+    usage = await store.usage(accepted[0].job.user_id, NOW)
+    assert usage.used_seconds == 90
+
+
+async def test_failing_twice_refunds_once(store: SqlJobStore) -> None:
+    queued = await _enqueue(store, "u1", 40)
+    assert isinstance(queued, Enqueued)
+    job_id = queued.job.id
+    first = await store.transition(
+        job_id, {JobState.QUEUED}, JobState.FAILED, now=NOW, ledger="refund", error_code="x"
+    )
+    second = await store.transition(
+        job_id, {JobState.QUEUED, JobState.FAILED}, JobState.FAILED, now=NOW, ledger="refund"
+    )
+    cancel = await store.transition(
+        job_id, {JobState.QUEUED}, JobState.CANCELLED, now=NOW, ledger="refund"
+    )
+    assert first is not None and first.state == JobState.FAILED
+    assert second is not None  # same state again is allowed, but no second refund row
+    assert cancel is None
+    assert await store.ledger_balance(queued.job.user_id) == {"reserve": 40, "refund": 40}
+    assert (await store.usage(queued.job.user_id, NOW)).used_seconds == 0
+
+
+async def test_claims_are_fair_and_respect_the_concurrency_limit(store: SqlJobStore) -> None:
+    for _ in range(3):
+        await _enqueue(store, "flooder", 10)
+    quiet = await _enqueue(store, "quiet", 10)
+    assert isinstance(quiet, Enqueued)
+    lease = NOW + timedelta(seconds=30)
+    claimed = await store.claim_for_submit(
+        "wavespeed", owner="w1", max_in_flight=2, lease_until=lease, now=NOW
+    )
+    assert [j.destination.user_id for j in claimed] == ["flooder", "quiet"]
+    assert all(j.state == JobState.SUBMITTING for j in claimed)
+    # Both slots are taken: nothing more until one finishes.
+    assert await store.claim_for_submit(
+        "wavespeed", owner="w1", max_in_flight=2, lease_until=lease, now=NOW
+    ) == []
+
+
+async def test_two_claimers_never_take_the_same_job(store: SqlJobStore) -> None:
+    for n in range(12):
+        await _enqueue(store, f"user{n}", 10)
+    lease = NOW + timedelta(seconds=30)
+    batches = await asyncio.gather(
+        *(
+            store.claim_for_submit(
+                "wavespeed", owner=f"w{n}", max_in_flight=12, lease_until=lease, now=NOW
+            )
+            for n in range(4)
+        )
+    )
+    ids = [job.id for batch in batches for job in batch]
+    assert len(ids) == len(set(ids)) == 12
+
+
+async def test_expired_leases_are_adopted_live_ones_are_not(store: SqlJobStore) -> None:
+    for n in range(2):
+        await _enqueue(store, f"user{n}", 10)
+    claimed = await store.claim_for_submit(
+        "wavespeed", owner="dead", max_in_flight=2, lease_until=NOW + timedelta(seconds=5), now=NOW
+    )
+    for job in claimed:
+        await store.transition(
+            job.id, {JobState.SUBMITTING}, JobState.SUBMITTED, now=NOW, remote_id=f"r{job.id}"
+        )
+    kwargs = dict(backend="wavespeed", deliver_platforms=(), lease_until=NOW + timedelta(minutes=1))
+    assert await store.adopt(owner="new", now=NOW, **kwargs) == []  # type: ignore[arg-type]
+    later = NOW + timedelta(seconds=6)
+    adopted = await store.adopt(owner="new", now=later, **kwargs)  # type: ignore[arg-type]
+    assert sorted(j.remote_id for j in adopted) == sorted(f"r{j.id}" for j in claimed)
+    # The old owner can no longer renew what it lost.
+    assert await store.renew_leases("dead", [j.id for j in claimed], later) == set()
