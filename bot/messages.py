@@ -18,6 +18,7 @@ FAILURE_TEXT = {
     "auth_failed": "The bot's music-engine account isn't working; the operator has to fix it.",
     "invalid_request": "The music engine refused these settings.",
     "bad_audio": "The finished song couldn't be downloaded or wasn't playable audio.",
+    "audio_too_large": "The finished song is too big for this chat, even as a short preview.",
     "download_expired": "The finished song expired before I could fetch it.",
     "delivery_failed": "I couldn't post the finished song in this chat.",
     "nsfw": "The music engine flagged this song as not safe for this chat, so I held it back.",
@@ -31,7 +32,7 @@ def failure_message(code: str | None) -> str:
 
 
 def humanize_seconds(seconds: float) -> str:
-    seconds = int(round(seconds))
+    seconds = round(seconds)
     if seconds < 60:
         return f"{seconds} s"
     minutes, secs = divmod(seconds, 60)
