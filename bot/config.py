@@ -51,10 +51,12 @@ class Settings(BaseSettings):
 
     # How long an upstream task may take before we give up on it (the ACE-Step server
     # answers "queued" forever for ids it forgot after a restart).
-    job_timeout_seconds: int = Field(default=1800, ge=10)
+    job_timeout_seconds: float = Field(default=1800, gt=0)
     # Worker leases: a dead process's jobs are taken over once its lease runs out.
     lease_seconds: float = Field(default=30.0, gt=0)
     http_timeout_seconds: float = Field(default=30.0, gt=0)
+    # Multiplies the bot's poll intervals; only tests and benchmarks change it.
+    poll_time_scale: float = Field(default=1.0, gt=0, le=1.0)
 
     discord_token: SecretStr | None = None
     discord_api_base_url: str = "https://discord.com/api/v10"
@@ -119,7 +121,12 @@ class Settings(BaseSettings):
 
     def secrets(self) -> list[str]:
         """Every configured secret value, for log redaction."""
-        values = [self.wavespeed_api_key, self.acestep_api_key, self.discord_token, self.telegram_token]
+        values = [
+            self.wavespeed_api_key,
+            self.acestep_api_key,
+            self.discord_token,
+            self.telegram_token,
+        ]
         return [v.get_secret_value() for v in values if v is not None]
 
 

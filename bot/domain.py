@@ -38,6 +38,9 @@ class JobState(enum.StrEnum):
         return self in FINAL_STATES
 
 
+# Jobs from `acejam generate`: no chat to post to, so SUCCEEDED is where they end.
+LOCAL_PLATFORM = "cli"
+
 FINAL_STATES = frozenset({JobState.DELIVERED, JobState.FAILED, JobState.CANCELLED})
 # Upstream work exists (or may exist) for these: they are polled, not submitted again.
 IN_FLIGHT_STATES = frozenset({JobState.SUBMITTING, JobState.SUBMITTED, JobState.RUNNING})
@@ -85,8 +88,7 @@ def validate_request(
         return Invalid("Tell me the style first, e.g. `lo-fi, chill, rainy piano`.")
     if len(clean_tags) > TAGS_MAX:
         return Invalid(
-            f"The style tags are {len(clean_tags)} characters long; please keep them "
-            f"to {TAGS_MAX}."
+            f"The style tags are {len(clean_tags)} characters long; please keep them to {TAGS_MAX}."
         )
     clean_lyrics = _clean_lyrics(lyrics or "")
     if len(clean_lyrics) > LYRICS_MAX:
@@ -99,12 +101,13 @@ def validate_request(
         return Invalid("The duration should be a whole number of seconds, like `90`.")
     if not limits.min_duration <= parsed_duration <= limits.max_duration:
         return Invalid(
-            f"The duration must be between {limits.min_duration} and "
-            f"{limits.max_duration} seconds."
+            f"The duration must be between {limits.min_duration} and {limits.max_duration} seconds."
         )
     parsed_seed = _whole_number(seed, default=-1)
     if parsed_seed is None or not (parsed_seed == -1 or 0 <= parsed_seed <= SEED_MAX):
-        return Invalid(f"The seed should be a whole number from 0 to {SEED_MAX} (or -1 for random).")
+        return Invalid(
+            f"The seed should be a whole number from 0 to {SEED_MAX} (or -1 for random)."
+        )
     return GenerationRequest(
         tags=clean_tags, lyrics=clean_lyrics, duration=parsed_duration, seed=parsed_seed
     )

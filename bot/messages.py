@@ -26,7 +26,16 @@ FAILURE_TEXT = {
 }
 
 
+# Download problems other than expiry read the same to a user.
+_BAD_AUDIO_CODES = frozenset(
+    {"download_refused", "download_failed", "download_too_large", "download_truncated"}
+    | {"empty_audio", "not_audio", "download_unavailable"}
+)
+
+
 def failure_message(code: str | None) -> str:
+    if code in _BAD_AUDIO_CODES:
+        code = "bad_audio"
     text = FAILURE_TEXT.get(code or "", "Something went wrong making this song.")
     return f"{text} Your quota has been given back."
 

@@ -10,13 +10,19 @@ from __future__ import annotations
 from collections import deque
 from statistics import quantiles
 
-MAX_BACKOFF = 30.0
 HISTORY = 50
 
 
 class PollPlanner:
-    def __init__(self, *, min_interval: float, default_runtime: float | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        min_interval: float,
+        max_backoff: float = 30.0,
+        default_runtime: float | None = None,
+    ) -> None:
         self._min_interval = min_interval
+        self._max_backoff = max_backoff
         self._default_runtime = default_runtime
         self._samples: deque[tuple[int, float]] = deque(maxlen=HISTORY)
 
@@ -50,4 +56,4 @@ class PollPlanner:
         if elapsed < late:
             return self._min_interval
         # In the tail: back off gently, bounded, never faster than allowed.
-        return min(MAX_BACKOFF, max(self._min_interval, (elapsed - late) * 0.5))
+        return min(self._max_backoff, max(self._min_interval, (elapsed - late) * 0.5))

@@ -379,7 +379,9 @@ class SqlJobStore:
             for job_id in ids:
                 result = await session.execute(
                     update(JobRow)
-                    .where(JobRow.id == job_id, lease_free, JobRow.state.not_in(_states(FINAL_STATES)))
+                    .where(
+                        JobRow.id == job_id, lease_free, JobRow.state.not_in(_states(FINAL_STATES))
+                    )
                     .values(lease_owner=owner, lease_expires_at=lease_until)
                     .returning(JobRow)
                 )
@@ -442,7 +444,9 @@ class SqlJobStore:
             fields.setdefault("lease_owner", None)
             fields.setdefault("lease_expires_at", None)
         async with self._sessions.begin() as session:
-            row = await self._cas(session, job_id, from_states, to_state, now, detail=detail, **fields)
+            row = await self._cas(
+                session, job_id, from_states, to_state, now, detail=detail, **fields
+            )
             if row is None:
                 return None
             if ledger is not None:
@@ -482,7 +486,9 @@ class SqlJobStore:
             row = result.scalar_one_or_none()
             return row_to_job(row) if row is not None else None
 
-    async def merge_context(self, job_id: int, patch: Mapping[str, Any], now: datetime) -> Job | None:
+    async def merge_context(
+        self, job_id: int, patch: Mapping[str, Any], now: datetime
+    ) -> Job | None:
         async with self._sessions.begin() as session:
             row = await session.get(JobRow, job_id, with_for_update=True)
             if row is None:
@@ -515,7 +521,11 @@ class SqlJobStore:
         if row is not None:
             session.add(
                 JobEventRow(
-                    job_id=job_id, at=now, from_state=current, to_state=to_state.value, detail=detail
+                    job_id=job_id,
+                    at=now,
+                    from_state=current,
+                    to_state=to_state.value,
+                    detail=detail,
                 )
             )
         return row

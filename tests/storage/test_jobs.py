@@ -93,9 +93,12 @@ async def test_claims_are_fair_and_respect_the_concurrency_limit(store: SqlJobSt
     assert [j.destination.user_id for j in claimed] == ["flooder", "quiet"]
     assert all(j.state == JobState.SUBMITTING for j in claimed)
     # Both slots are taken: nothing more until one finishes.
-    assert await store.claim_for_submit(
-        "wavespeed", owner="w1", max_in_flight=2, lease_until=lease, now=NOW
-    ) == []
+    assert (
+        await store.claim_for_submit(
+            "wavespeed", owner="w1", max_in_flight=2, lease_until=lease, now=NOW
+        )
+        == []
+    )
 
 
 async def test_two_claimers_never_take_the_same_job(store: SqlJobStore) -> None:

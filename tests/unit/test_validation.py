@@ -14,10 +14,18 @@ ACESTEP = Limits(min_duration=10, max_duration=240)
     ("kwargs", "limits", "expected"),
     [
         ({"tags": "  lo-fi,   chill  "}, WAVESPEED, GenerationRequest("lo-fi, chill", "", 60, -1)),
-        ({"tags": "rock", "duration": "90", "seed": "42"}, WAVESPEED, GenerationRequest("rock", "", 90, 42)),
+        (
+            {"tags": "rock", "duration": "90", "seed": "42"},
+            WAVESPEED,
+            GenerationRequest("rock", "", 90, 42),
+        ),
         ({"tags": "rock", "duration": "90s"}, WAVESPEED, GenerationRequest("rock", "", 90, -1)),
         ({"tags": "rock", "duration": 5}, WAVESPEED, GenerationRequest("rock", "", 5, -1)),
-        ({"tags": "rock", "seed": 2147483647}, WAVESPEED, GenerationRequest("rock", "", 60, 2147483647)),
+        (
+            {"tags": "rock", "seed": 2147483647},
+            WAVESPEED,
+            GenerationRequest("rock", "", 60, 2147483647),
+        ),
         (
             {"tags": "pop", "lyrics": "[Verse]\r\nla la\x07\r\n\r\n[Chorus]\r\noh  "},
             WAVESPEED,

@@ -1,0 +1,159 @@
+"""The one place that builds things: engine, HTTP client, backend, service, worker,
+adapters. It owns their lifecycles (nested ``async with``) and the process signals."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import httpx
+
+from bot import quotas
+from bot.backends.acestep import AceStepBackend
+from bot.backends.wavespeed import WaveSpeedBackend
+from bot.config import Settings
+from bot.domain import Limits
+from bot.notify import Notifier
+from bot.ports import Backend
+from bot.service import GenerationService
+from bot.worker import Worker, WorkerConfig
+from storage.db import create_engine, session_factory, upgrade
+from storage.jobs import SqlJobStore
+
+logger = logging.getLogger(__name__)
+
+
+def build_backend(settings: Settings, http: httpx.AsyncClient) -> Backend:
+    if settings.backend_name == "wavespeed":
+        assert settings.wavespeed_api_key is not None  # checked by Settings
+        return WaveSpeedBackend(
+            http,
+            api_key=settings.wavespeed_api_key.get_secret_value(),
+            base_url=settings.wavespeed_base_url,
+            model=settings.wavespeed_model,
+            allowed_hosts=settings.download_allowed_hosts,
+            max_concurrency=settings.wavespeed_max_concurrency,
+        )
+    return AceStepBackend(
+        http,
+        base_url=settings.acestep_api_url,
+        api_key=settings.acestep_api_key.get_secret_value() if settings.acestep_api_key else None,
+        allowed_hosts=settings.download_allowed_hosts,
+        max_concurrency=settings.acestep_max_concurrency,
+    )
+
+
+@dataclass
+class Core:
+    settings: Settings
+    store: SqlJobStore
+    service: GenerationService
+    worker: Worker
+    backend: Backend
+
+
+@contextlib.asynccontextmanager
+async def open_core(settings: Settings) -> AsyncIterator[Core]:
+    """Database (migrated), backend client, service and worker, closed on exit."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(settings.resolved_database_url)
+    try:
+        await upgrade(engine)
+        timeout = httpx.Timeout(settings.http_timeout_seconds, connect=10.0)
+        limits = httpx.Limits(max_connections=50, max_keepalive_connections=20)
+        async with httpx.AsyncClient(timeout=timeout, limits=limits) as http:
+            backend = build_backend(settings, http)
+            store = SqlJobStore(session_factory(engine))
+            notifier = Notifier({})
+            service = GenerationService(
+                store=store,
+                notifier=notifier,
+                backend_name=backend.name,
+                limits=Limits(backend.min_duration, settings.max_duration),
+                policy=quotas.QuotaPolicy(
+                    seconds_per_day=settings.quota_seconds_per_day,
+                    max_active_jobs=settings.max_active_jobs_per_user,
+                ),
+            )
+            worker = Worker(
+                store=store,
+                backend=backend,
+                notifier=notifier,
+                config=WorkerConfig(
+                    audio_dir=settings.audio_dir,
+                    lease_seconds=settings.lease_seconds,
+                    job_timeout_seconds=settings.job_timeout_seconds,
+                    max_download_bytes=settings.max_download_mb * 1024 * 1024,
+                    time_scale=settings.poll_time_scale,
+                ),
+            )
+            service.on_new_work(worker.nudge)
+            yield Core(settings, store, service, worker, backend)
+    finally:
+        await engine.dispose()
+
+
+# An adapter runs until ``stop`` is set; it registers its Delivery with the service once
+# it can post messages.
+Adapter = Callable[[Settings, GenerationService, asyncio.Event], Awaitable[None]]
+
+
+def enabled_adapters(settings: Settings) -> dict[str, Adapter]:
+    adapters: dict[str, Adapter] = {}
+    if settings.telegram_token is not None:
+        from adapters.telegram.app import serve as serve_telegram
+
+        adapters["telegram"] = serve_telegram
+    if settings.discord_token is not None:
+        from adapters.discord.client import serve as serve_discord
+
+        adapters["discord"] = serve_discord
+    return adapters
+
+
+def install_signal_handlers(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+
+
+async def run_bot(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """`acejam run`: the worker plus every adapter with a token, until SIGINT/SIGTERM."""
+    stop = stop or asyncio.Event()
+    install_signal_handlers(stop)
+    async with open_core(settings) as core:
+        adapters = enabled_adapters(settings)
+        logger.info(
+            "AceJam running: backend %s at %s, adapters: %s",
+            core.backend.name,
+            _host_of(settings),
+            ", ".join(adapters) or "none",
+        )
+        async with asyncio.TaskGroup() as group:
+            group.create_task(_until_stopped(core.worker.run(stop), stop))
+            for name, serve in adapters.items():
+                group.create_task(
+                    _until_stopped(serve(settings, core.service, stop), stop), name=name
+                )
+
+
+async def _until_stopped(coro: Awaitable[None], stop: asyncio.Event) -> None:
+    try:
+        await coro
+    finally:
+        stop.set()  # one part ending (or crashing) stops the others gracefully
+
+
+def _host_of(settings: Settings) -> str:
+    url = (
+        settings.wavespeed_base_url
+        if settings.backend_name == "wavespeed"
+        else settings.acestep_api_url
+    )
+    return urlsplit(url).netloc

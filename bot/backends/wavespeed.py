@@ -1,0 +1,224 @@
+"""WaveSpeed's hosted ACE-Step 1.5 (``POST /api/v3/wavespeed-ai/ace-step-1.5``).
+
+Billed per song, so a submit whose outcome is unknown is never sent again
+(``resubmit_safe = False``): a read timeout, a 5xx or an unreadable answer after the request
+left raises :class:`SubmitUncertain`. Only failures where nothing was sent (connect errors) and
+429 refusals are :class:`TransientBackendError`.
+
+Polls always use ``{base_url}/api/v3/predictions/{id}/result`` rather than the ``urls.get``
+the API hands out: it is the same endpoint, it works for ids recovered after a restart, and it
+guarantees the API key only ever goes to ``base_url``.
+
+Poll error policy: an id whose request failed transiently (network, 429, 5xx, malformed JSON)
+is left out of the answer, which the Protocol counts as transient for that id; when *every*
+id failed that way the call raises :class:`TransientBackendError` instead, so the worker can
+back off as a whole (with ``retry_after`` when given). 401/403 raise
+:class:`PermanentBackendError` for the whole call; any other 4xx (404 included) marks that id
+FAILED.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Collection, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bot.backends._http import (
+    error_text,
+    json_or_none,
+    retry_after,
+    scrub,
+    status_error,
+    transport_error,
+)
+from bot.domain import GenerationRequest
+from bot.download import normalize_host, stream_to_file
+from bot.errors import BackendError, PermanentBackendError, SubmitUncertain, TransientBackendError
+from bot.ports import DownloadedAudio, RemoteState, RemoteStatus, RemoteTask
+
+logger = logging.getLogger(__name__)
+
+SERVICE = "WaveSpeed"
+_FAILED_STATUSES = frozenset({"failed", "cancelled", "canceled", "timeout", "deleted"})
+# "... (code 1200)", "code: 5001", "[1200] ..." : 1xxx = fix the request, 5xxx = transient.
+_ERROR_CODE = re.compile(r"\bcode\W{0,3}(\d{4})\b|^\s*\[?(\d{4})\]?[\s:\]-]", re.IGNORECASE)
+
+
+class WaveSpeedBackend:
+    name = "wavespeed"
+    min_duration = 5
+    max_duration = 240
+    min_poll_interval = 2.0
+    resubmit_safe = False
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        api_key: str,
+        base_url: str = "https://api.wavespeed.ai",
+        model: str = "wavespeed-ai/ace-step-1.5",
+        allowed_hosts: Collection[str] = (),
+        max_concurrency: int = 2,
+        webhook_url: str | None = None,
+    ) -> None:
+        self._http = http
+        self._api_key = api_key
+        self._base_url = base_url.rstrip("/")
+        self._model = model.strip("/")
+        self._webhook_url = webhook_url
+        self._allowed_hosts = frozenset(
+            {normalize_host(httpx.URL(self._base_url).host), *map(normalize_host, allowed_hosts)}
+        )
+        self.max_concurrency = max_concurrency
+
+    @property
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._api_key}"}
+
+    # ------------------------------------------------------------ submit
+    async def submit(self, request: GenerationRequest) -> RemoteTask:
+        body = {
+            "tags": request.tags,
+            "lyrics": request.lyrics,
+            "duration": request.duration,
+            "seed": request.seed,
+        }
+        params = {"webhook": self._webhook_url} if self._webhook_url else None
+        try:
+            response = await self._http.post(
+                f"{self._base_url}/api/v3/{self._model}",
+                json=body,
+                params=params,
+                headers=self._headers,
+            )
+        except httpx.TransportError as exc:
+            raise transport_error(SERVICE, exc, submitting=True) from None
+        data = self._data(response, unclear=SubmitUncertain)
+        remote_id = data.get("id")
+        if not isinstance(remote_id, str) or not remote_id:
+            raise SubmitUncertain(f"{SERVICE} accepted the submit but sent no prediction id")
+        logger.info("wavespeed submitted remote=%s", remote_id)
+        return RemoteTask(
+            remote_id=remote_id, seed_used=request.seed if request.seed >= 0 else None
+        )
+
+    # ------------------------------------------------------------ poll
+    async def poll(self, remote_ids: Sequence[str]) -> Mapping[str, RemoteStatus]:
+        ids = list(dict.fromkeys(remote_ids))
+        outcomes = await asyncio.gather(*(self._poll_one(i) for i in ids), return_exceptions=True)
+        statuses: dict[str, RemoteStatus] = {}
+        transient: list[TransientBackendError] = []
+        for remote_id, outcome in zip(ids, outcomes, strict=True):
+            if isinstance(outcome, RemoteStatus):
+                statuses[remote_id] = outcome
+            elif isinstance(outcome, TransientBackendError):
+                logger.warning("wavespeed poll remote=%s: %s", remote_id, outcome.detail)
+                transient.append(outcome)
+            else:
+                raise outcome  # PermanentBackendError (auth) or a bug
+        if transient and not statuses:
+            raise transient[0]
+        return statuses
+
+    async def _poll_one(self, remote_id: str) -> RemoteStatus:
+        url = f"{self._base_url}/api/v3/predictions/{remote_id}/result"
+        try:
+            response = await self._http.get(url, headers=self._headers)
+        except httpx.TransportError as exc:
+            raise transport_error(SERVICE, exc, submitting=False) from None
+        try:
+            data = self._data(response, unclear=TransientBackendError)
+        except PermanentBackendError as exc:
+            if exc.code in ("auth_failed", "forbidden"):
+                raise
+            # Anything else about this one id (404 above all) won't get better by asking again.
+            code = "not_found" if response.status_code == 404 else exc.code
+            message = "unknown prediction" if code == "not_found" else exc.detail
+            return RemoteStatus(RemoteState.FAILED, error_code=code, error_message=message)
+        return _status_from(data)
+
+    # ------------------------------------------------------------ download / estimate
+    async def download(self, output_url: str, dest: Path, *, max_bytes: int) -> DownloadedAudio:
+        # No Authorization header: output URLs are public CDN links, and the key stays with us.
+        return await stream_to_file(
+            self._http, output_url, dest, allowed_hosts=self._allowed_hosts, max_bytes=max_bytes
+        )
+
+    async def expected_seconds(self, request: GenerationRequest) -> float | None:
+        return None
+
+    # ------------------------------------------------------------ envelope
+    def _data(self, response: httpx.Response, *, unclear: type[BackendError]) -> dict[str, Any]:
+        """``data`` of a successful ``{"code", "message", "data"}`` envelope, else raise."""
+        payload = json_or_none(response)
+        status = response.status_code
+        if 200 <= status < 300 and isinstance(payload, dict):
+            # An error may hide in a 200's envelope; trust the envelope's code then.
+            code = payload.get("code", 200)
+            if isinstance(code, int) and not isinstance(code, bool) and code >= 300:
+                status = code
+        if 200 <= status < 300:
+            data = payload.get("data") if isinstance(payload, dict) else None
+            if not isinstance(data, dict):
+                raise unclear(f"{SERVICE} sent an unreadable answer (HTTP {response.status_code})")
+            return data
+        detail = scrub(error_text(payload, response), self._api_key)
+        raise status_error(SERVICE, status, detail, unclear=unclear, wait=retry_after(response))
+
+
+def _status_from(data: Mapping[str, Any]) -> RemoteStatus:
+    status = str(data.get("status") or "").strip().lower()
+    nsfw = _any_true(data.get("has_nsfw_contents"))
+    if status == "completed":
+        url = _first_output(data.get("outputs"))
+        if url is None:
+            return RemoteStatus(
+                RemoteState.FAILED,
+                error_code="no_output",
+                error_message="completed without an output URL",
+                nsfw=nsfw,
+            )
+        return RemoteStatus(RemoteState.SUCCEEDED, output_url=url, nsfw=nsfw, progress=1.0)
+    if status in _FAILED_STATUSES:
+        message = str(data.get("error") or f"prediction {status}")
+        return RemoteStatus(
+            RemoteState.FAILED,
+            error_code=_error_code(data, message) or status,
+            error_message=message,
+            nsfw=nsfw,
+        )
+    if status == "processing":
+        return RemoteStatus(RemoteState.RUNNING, stage="processing")
+    return RemoteStatus(RemoteState.PENDING)  # "created", and anything new: keep polling
+
+
+def _first_output(outputs: Any) -> str | None:
+    if not isinstance(outputs, list) or not outputs:
+        return None
+    first = outputs[0]
+    if isinstance(first, dict):
+        first = first.get("url")
+    return first if isinstance(first, str) and first else None
+
+
+def _any_true(value: Any) -> bool:
+    if isinstance(value, list):
+        return any(item is True for item in value)
+    return value is True
+
+
+def _error_code(data: Mapping[str, Any], message: str) -> str | None:
+    for key in ("error_code", "code"):
+        value = data.get(key)
+        if isinstance(value, int | str) and str(value).isdigit() and len(str(value)) == 4:
+            return str(value)
+    match = _ERROR_CODE.search(message)
+    if match:
+        return match.group(1) or match.group(2)
+    return None

@@ -1,0 +1,274 @@
+"""`GenerationService`: the adapters' only way into the core.
+
+Adapters call these coroutines with what a user typed and get back values to render:
+:class:`Accepted` or :class:`Refused` for new songs, plain data for /quota, /queue and
+/history. Nothing here raises for bad input; refusals carry a sentence for the user.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from bot import quotas
+from bot.clock import utcnow
+from bot.domain import (
+    ACTIVE_STATES,
+    Destination,
+    GenerationRequest,
+    Invalid,
+    Job,
+    JobId,
+    JobState,
+    Limits,
+    validate_request,
+)
+from bot.messages import until
+from bot.notify import Notifier
+from bot.ports import Delivery, EventKind, JobEvent
+from storage.jobs import Enqueued, NewJob, SqlJobStore
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Requester:
+    platform: str
+    user_id: str  # the platform's id
+    display_name: str | None = None
+    is_admin: bool = False
+
+
+@dataclass(frozen=True)
+class Accepted:
+    job: Job
+    position: int  # 1 = next in line; 0 = already past the queue
+    duplicate: bool = False  # the same chat event was seen before
+
+
+@dataclass(frozen=True)
+class Refused:
+    message: str
+    code: str = "invalid"  # "invalid" | "quota" | "active_jobs" | "not_found" | "forbidden"
+
+
+@dataclass(frozen=True)
+class Done:
+    job: Job
+    message: str
+
+
+@dataclass(frozen=True)
+class QueueEntry:
+    job: Job
+    position: int  # 0 when running
+
+
+class GenerationService:
+    def __init__(
+        self,
+        *,
+        store: SqlJobStore,
+        notifier: Notifier,
+        backend_name: str,
+        limits: Limits,
+        policy: quotas.QuotaPolicy,
+    ) -> None:
+        self._store = store
+        self._notifier = notifier
+        self._backend_name = backend_name
+        self.limits = limits
+        self.policy = policy
+        self._wakers: list[Any] = []
+
+    @property
+    def store(self) -> SqlJobStore:
+        return self._store
+
+    @property
+    def notifier(self) -> Notifier:
+        return self._notifier
+
+    def on_new_work(self, waker: Any) -> None:
+        """Register a callable (a worker's ``nudge``) to run when work is queued."""
+        self._wakers.append(waker)
+
+    def register_delivery(self, delivery: Delivery) -> None:
+        """An adapter is ready to post tracks: undelivered jobs for it are taken up now."""
+        self._notifier.add(delivery)
+        self._wake_workers()
+
+    def _wake_workers(self) -> None:
+        for wake in self._wakers:
+            wake()
+
+    # ------------------------------------------------------------ requests
+    def validate(
+        self,
+        *,
+        tags: str | None,
+        lyrics: str | None = None,
+        duration: int | str | None = None,
+        seed: int | str | None = None,
+    ) -> GenerationRequest | Invalid:
+        return validate_request(
+            tags=tags, lyrics=lyrics, duration=duration, seed=seed, limits=self.limits
+        )
+
+    async def submit(
+        self,
+        requester: Requester,
+        destination: Destination,
+        request: GenerationRequest | Invalid,
+        *,
+        idempotency_key: str | None = None,
+        parent_id: JobId | None = None,
+        enforce_quota: bool = True,
+    ) -> Accepted | Refused:
+        """Queue a song. ``enforce_quota=False`` is for the operator's own CLI."""
+        if isinstance(request, Invalid):
+            return Refused(request.message)
+        now = utcnow()
+        user_id = await self._store.ensure_user(
+            requester.platform, requester.user_id, requester.display_name, now
+        )
+        outcome = await self._store.enqueue(
+            NewJob(
+                user_id=user_id,
+                request=request,
+                destination=destination,
+                backend=self._backend_name,
+                idempotency_key=idempotency_key,
+                parent_id=parent_id,
+            ),
+            admit=(
+                (lambda usage: quotas.admit(usage, request.duration, self.policy))
+                if enforce_quota
+                else (lambda usage: None)
+            ),
+            now=now,
+        )
+        if isinstance(outcome, quotas.Refusal):
+            message = outcome.message
+            if outcome.frees_at is not None:
+                message += f" Enough frees up in {until(outcome.frees_at, now)}."
+            return Refused(message, outcome.code)
+        assert isinstance(outcome, Enqueued)
+        position = await self.position(outcome.job)
+        if outcome.created:
+            logger.info("job %s queued by %s:%s", outcome.job.id, requester.platform, user_id)
+            self._wake_workers()
+        return Accepted(outcome.job, position, duplicate=not outcome.created)
+
+    async def reroll(
+        self,
+        job_id: int,
+        requester: Requester,
+        *,
+        same_seed: bool,
+        destination: Destination | None = None,
+        idempotency_key: str | None = None,
+        allow_others: bool = False,
+    ) -> Accepted | Refused:
+        """Queue a new take of an earlier job: a new seed, or the very same one."""
+        original = await self._store.get(job_id)
+        if original is None or original.destination.platform != requester.platform:
+            return Refused("I can't find that song any more.", "not_found")
+        if not allow_others and original.destination.user_id != requester.user_id:
+            return Refused("That's someone else's song; ask for your own with /song.", "forbidden")
+        seed = original.seed_used if original.seed_used is not None else original.request.seed
+        if same_seed and (seed is None or seed < 0):
+            return Refused("That song's seed isn't known yet; try again when it's done.")
+        request = GenerationRequest(
+            tags=original.request.tags,
+            lyrics=original.request.lyrics,
+            duration=min(original.request.duration, self.limits.max_duration),
+            seed=seed if same_seed and seed is not None else -1,
+        )
+        target = destination or Destination(
+            platform=original.destination.platform,
+            chat_id=original.destination.chat_id,
+            user_id=requester.user_id,
+        )
+        return await self.submit(
+            requester, target, request, idempotency_key=idempotency_key, parent_id=original.id
+        )
+
+    async def cancel(self, job_id: int, requester: Requester) -> Done | Refused:
+        job = await self._store.get(job_id)
+        if job is None or job.destination.platform != requester.platform:
+            return Refused("I can't find that song.", "not_found")
+        if job.destination.user_id != requester.user_id and not requester.is_admin:
+            return Refused("Only the person who asked for that song can cancel it.", "forbidden")
+        if job.state not in ACTIVE_STATES or job.state == JobState.SUCCEEDED:
+            return Refused(f"That song is already {job.state.value}; nothing to cancel.")
+        cancelled = await self._store.transition(
+            job.id,
+            ACTIVE_STATES - {JobState.SUCCEEDED},
+            JobState.CANCELLED,
+            now=utcnow(),
+            ledger="refund",
+            finished_at=utcnow(),
+            detail=f"cancelled by {requester.platform}:{requester.user_id}",
+        )
+        if cancelled is None:
+            fresh = await self._store.get(job_id)
+            state = fresh.state.value if fresh else "gone"
+            return Refused(f"Too late: that song is already {state}.")
+        self._wake_workers()
+        message = "Cancelled. Your quota has been given back."
+        await self._notifier.emit(JobEvent(EventKind.CANCELLED, cancelled, message=message))
+        return Done(cancelled, message)
+
+    # ------------------------------------------------------------ reads
+    async def get_job(self, job_id: int) -> Job | None:
+        return await self._store.get(job_id)
+
+    async def set_context(self, job_id: int, **patch: Any) -> Job | None:
+        """Adapters store their own bits (status message id, ...) on the job."""
+        return await self._store.merge_context(job_id, patch, utcnow())
+
+    async def position(self, job: Job) -> int:
+        if job.state != JobState.QUEUED:
+            return 0
+        order = await self._store.queue_order(job.backend)
+        return order.index(job.id) + 1 if job.id in order else 0
+
+    async def queue_of(self, requester: Requester) -> list[QueueEntry]:
+        user_id = await self._user_id(requester)
+        if user_id is None:
+            return []
+        jobs = await self._store.list_jobs(
+            user_id=user_id, states=ACTIVE_STATES, newest_first=False, limit=50
+        )
+        order = await self._store.queue_order(self._backend_name)
+        return [QueueEntry(job, order.index(job.id) + 1 if job.id in order else 0) for job in jobs]
+
+    async def history(self, requester: Requester, limit: int = 5) -> list[Job]:
+        user_id = await self._user_id(requester)
+        if user_id is None:
+            return []
+        return await self._store.list_jobs(
+            user_id=user_id, states={JobState.DELIVERED, JobState.SUCCEEDED}, limit=limit
+        )
+
+    async def quota(self, requester: Requester) -> quotas.QuotaStatus:
+        user_id = await self._user_id(requester)
+        if user_id is None:
+            return quotas.status(quotas.UsageSnapshot(0, ()), self.policy)
+        usage = await self._store.usage(user_id, utcnow())
+        return quotas.status(usage, self.policy)
+
+    async def latest_active(self, requester: Requester) -> Job | None:
+        """The requester's most recent unfinished job (what a bare /cancel means)."""
+        user_id = await self._user_id(requester)
+        if user_id is None:
+            return None
+        jobs = await self._store.list_jobs(
+            user_id=user_id, states=ACTIVE_STATES - {JobState.SUCCEEDED}, limit=1
+        )
+        return jobs[0] if jobs else None
+
+    async def _user_id(self, requester: Requester) -> int | None:
+        return await self._store.find_user(requester.platform, requester.user_id)

@@ -1,0 +1,525 @@
+"""The job loop: claim → submit → poll → download → deliver, under leases.
+
+One `Worker` per process and backend. Everything it knows is in the database; the
+in-memory table of owned jobs is only a schedule, rebuilt from the database on start
+(`_adopt`) and whenever another process's lease runs out. See docs/jobs.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import socket
+import time
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from bot import audio, messages
+from bot.clock import utcnow
+from bot.domain import LOCAL_PLATFORM, SEED_MAX, Job, JobState
+from bot.errors import (
+    AudioError,
+    BackendError,
+    SubmitUncertain,
+    TransientBackendError,
+)
+from bot.logs import job_context
+from bot.notify import Notifier
+from bot.polling import PollPlanner
+from bot.ports import Backend, EventKind, JobEvent, RemoteState, RemoteStatus
+from storage.jobs import SqlJobStore
+
+logger = logging.getLogger(__name__)
+
+MAX_SUBMIT_ATTEMPTS = 5
+MAX_DELIVERY_ATTEMPTS = 5
+MAX_DOWNLOAD_ATTEMPTS = 4
+MAX_POLL_BACKOFF = 30.0
+RETRYABLE_AUDIO_ERRORS = frozenset({"download_truncated"})
+
+
+def new_owner_id() -> str:
+    """``host:pid:nonce`` — lets a restart on the same host see that the owner is dead."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+def owner_is_dead_here(owner: str) -> bool:
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    audio_dir: Path
+    lease_seconds: float = 30.0
+    job_timeout_seconds: float = 1800.0
+    max_download_bytes: int = 200 * 1024 * 1024
+    # Multiplies every poll interval and back-off: 1 in production, small in tests.
+    time_scale: float = 1.0
+    owner: str = field(default_factory=new_owner_id)
+
+
+@dataclass
+class _Owned:
+    """A job this process holds a lease on, and what to do with it next."""
+
+    job: Job
+    phase: str  # "submitting" | "polling" | "finishing" | "delivering"
+    due: float = 0.0  # monotonic time of the next poll
+    polls: int = 0
+    failures: int = 0
+    busy: bool = False
+
+
+class Worker:
+    def __init__(
+        self,
+        *,
+        store: SqlJobStore,
+        backend: Backend,
+        notifier: Notifier,
+        config: WorkerConfig,
+        planner: PollPlanner | None = None,
+    ) -> None:
+        self._store = store
+        self._backend = backend
+        self._notifier = notifier
+        self._config = config
+        self._min_interval = backend.min_poll_interval * config.time_scale
+        self._planner = planner or PollPlanner(
+            min_interval=self._min_interval, max_backoff=MAX_POLL_BACKOFF * config.time_scale
+        )
+        self._owned: dict[int, _Owned] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._wake = asyncio.Event()
+        self._submit_paused_until = 0.0
+        self._next_lease_round = 0.0
+        self._hint: float | None = None
+        self.finished = asyncio.Condition()  # notified whenever a job leaves this worker
+
+    @property
+    def owner(self) -> str:
+        return self._config.owner
+
+    def nudge(self) -> None:
+        """Something changed (a job was queued or cancelled): look again now."""
+        self._wake.set()
+
+    # ------------------------------------------------------------ main loop
+    async def run(self, stop: asyncio.Event) -> None:
+        self._config.audio_dir.mkdir(parents=True, exist_ok=True)
+        for duration, runtime in await self._store.recent_runtimes(self._backend.name):
+            self._planner.observe(duration, runtime)
+        logger.info("worker %s started for backend %s", self.owner, self._backend.name)
+        try:
+            while not stop.is_set():
+                await self._step()
+                await self._sleep_until_due(stop)
+        finally:
+            await self._shutdown()
+
+    async def _step(self) -> None:
+        now = time.monotonic()
+        if now >= self._next_lease_round:
+            self._next_lease_round = now + self._config.lease_seconds / 3
+            await self._renew()
+            await self._adopt()
+        if now >= self._submit_paused_until:
+            await self._claim()
+        await self._poll_due()
+
+    async def _sleep_until_due(self, stop: asyncio.Event) -> None:
+        now = time.monotonic()
+        wake_at = self._next_lease_round
+        for owned in self._owned.values():
+            if owned.phase == "polling" and not owned.busy:
+                wake_at = min(wake_at, owned.due)
+        if self._submit_paused_until > now:
+            wake_at = min(wake_at, self._submit_paused_until)
+        timeout = max(0.0, wake_at - now)
+        self._wake.clear()
+        waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
+        try:
+            await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+
+    async def _shutdown(self) -> None:
+        """Stop claiming, let running steps end briefly, then hand our leases back."""
+        if self._tasks:
+            _, pending = await asyncio.wait(self._tasks, timeout=5.0)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        await self._store.release(self.owner, list(self._owned))
+        logger.info("worker %s stopped; released %d job(s)", self.owner, len(self._owned))
+        self._owned.clear()
+
+    def _spawn(self, coro: object, owned: _Owned) -> None:
+        owned.busy = True
+
+        async def _run() -> None:
+            with job_context(owned.job.id):
+                try:
+                    await coro  # type: ignore[misc]
+                except Exception:
+                    logger.exception("job %s: unexpected error in %s", owned.job.id, owned.phase)
+                    owned.due = time.monotonic() + 5.0
+                finally:
+                    owned.busy = False
+                    self._wake.set()
+
+        task = asyncio.create_task(_run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _drop(self, job_id: int) -> None:
+        self._owned.pop(job_id, None)
+        async with self.finished:
+            self.finished.notify_all()
+
+    # ------------------------------------------------------------ leases
+    def _lease_until(self) -> datetime:
+        return utcnow() + timedelta(seconds=self._config.lease_seconds)
+
+    async def _renew(self) -> None:
+        held = await self._store.renew_leases(self.owner, list(self._owned), self._lease_until())
+        for job_id in list(self._owned):
+            if job_id not in held:  # finished, cancelled, or taken over
+                await self._drop(job_id)
+
+    async def _adopt(self) -> None:
+        now = utcnow()
+        dead = {o for o in await self._store.live_owners(now) if owner_is_dead_here(o)}
+        adopted = await self._store.adopt(
+            owner=self.owner,
+            now=now,
+            lease_until=self._lease_until(),
+            backend=self._backend.name,
+            deliver_platforms=self._notifier.platforms - {LOCAL_PLATFORM},
+            dead_owners=dead,
+        )
+        for job in adopted:
+            if job.id in self._owned:
+                continue
+            logger.info("job %s: taken up in state %s", job.id, job.state)
+            await self._resume(job)
+
+    async def _resume(self, job: Job) -> None:
+        if job.state == JobState.SUBMITTING:
+            # We can't know whether the submit reached upstream.
+            if self._backend.resubmit_safe:
+                await self._store.transition(
+                    job.id,
+                    {JobState.SUBMITTING},
+                    JobState.QUEUED,
+                    now=utcnow(),
+                    detail="requeued after a crash during submit",
+                    lease_owner=None,
+                    lease_expires_at=None,
+                )
+                self.nudge()
+            else:
+                await self._fail(job, "submit_uncertain", "crashed while submitting")
+            return
+        if job.state in (JobState.SUBMITTED, JobState.RUNNING):
+            self._owned[job.id] = _Owned(job, "polling", due=time.monotonic())
+        elif job.state == JobState.SUCCEEDED:
+            owned = _Owned(job, "delivering")
+            self._owned[job.id] = owned
+            self._spawn(self._deliver(owned), owned)
+
+    # ------------------------------------------------------------ submit
+    async def _claim(self) -> None:
+        claimed = await self._store.claim_for_submit(
+            self._backend.name,
+            owner=self.owner,
+            max_in_flight=self._backend.max_concurrency,
+            lease_until=self._lease_until(),
+            now=utcnow(),
+        )
+        for job in claimed:
+            owned = _Owned(job, "submitting")
+            self._owned[job.id] = owned
+            self._spawn(self._submit(owned), owned)
+
+    async def _submit(self, owned: _Owned) -> None:
+        job = owned.job
+        seed = job.request.seed if job.request.seed >= 0 else secrets.randbelow(SEED_MAX + 1)
+        request = replace(job.request, seed=seed)
+        try:
+            task = await self._backend.submit(request)
+        except TransientBackendError as exc:
+            # Refused before it was accepted: safe to queue again, after a pause.
+            logger.warning("job %s: submit refused (%s); will retry", job.id, exc.code)
+            pause = exc.retry_after or self._min_interval * 2 ** min(job.attempts, 5)
+            self._submit_paused_until = time.monotonic() + pause
+            await self._drop(job.id)
+            if job.attempts >= MAX_SUBMIT_ATTEMPTS:
+                await self._fail(job, exc.code, exc.detail)
+                return
+            await self._store.transition(
+                job.id,
+                {JobState.SUBMITTING},
+                JobState.QUEUED,
+                now=utcnow(),
+                detail=f"submit refused: {exc.code}",
+                lease_owner=None,
+                lease_expires_at=None,
+            )
+            return
+        except SubmitUncertain as exc:
+            logger.error("job %s: submit outcome unknown (%s); not resending", job.id, exc.detail)
+            await self._fail(job, exc.code, exc.detail)
+            return
+        except BackendError as exc:
+            await self._fail(job, exc.code, exc.detail)
+            return
+        seed_used = task.seed_used if task.seed_used is not None else (seed if seed >= 0 else None)
+        submitted = await self._store.transition(
+            job.id,
+            {JobState.SUBMITTING},
+            JobState.SUBMITTED,
+            now=utcnow(),
+            remote_id=task.remote_id,
+            seed_used=seed_used,
+            submitted_at=utcnow(),
+            detail=f"remote={task.remote_id}",
+        )
+        if submitted is None:  # cancelled meanwhile; the upstream task just runs out
+            await self._drop(job.id)
+            return
+        logger.info("job %s submitted remote=%s", job.id, task.remote_id)
+        owned.job = submitted
+        owned.phase = "polling"
+        owned.due = time.monotonic() + self._poll_delay(submitted)
+        await self._notifier.emit(JobEvent(EventKind.STARTED, submitted, eta=self._eta(submitted)))
+
+    # ------------------------------------------------------------ polling
+    def _elapsed(self, job: Job) -> float:
+        if job.submitted_at is None:
+            return 0.0
+        return max(0.0, (utcnow() - job.submitted_at).total_seconds())
+
+    def _poll_delay(self, job: Job) -> float:
+        return self._planner.next_delay(job.request.duration, self._elapsed(job), self._hint)
+
+    def _eta(self, job: Job) -> datetime | None:
+        if job.submitted_at is None:
+            return None
+        expected = self._planner.expected_runtime(job.request.duration, self._hint)
+        return job.submitted_at + timedelta(seconds=expected)
+
+    async def _poll_due(self) -> None:
+        now = time.monotonic()
+        polling = [
+            o
+            for o in self._owned.values()
+            if o.phase == "polling" and not o.busy and o.job.remote_id
+        ]
+        due = [o for o in polling if o.due <= now]
+        if not due:
+            return
+        if len(polling) > len(due) and self._backend.max_concurrency > 1:
+            # One call can cover several jobs (ACE-Step): take those nearly due too.
+            soon = now + self._min_interval / 2
+            due = [o for o in polling if o.due <= soon]
+        for owned in due:
+            owned.busy = True
+        try:
+            statuses = await self._backend.poll([o.job.remote_id for o in due if o.job.remote_id])
+        except BackendError as exc:
+            logger.warning("poll failed for %d job(s): %s", len(due), exc.code)
+            statuses = {}
+        finally:
+            for owned in due:
+                owned.busy = False
+        for owned in due:
+            owned.polls += 1
+            status = statuses.get(owned.job.remote_id or "")
+            with job_context(owned.job.id):
+                await self._handle_status(owned, status)
+
+    async def _handle_status(self, owned: _Owned, status: RemoteStatus | None) -> None:
+        job = owned.job
+        if status is None or status.state in (RemoteState.PENDING, RemoteState.RUNNING):
+            if self._elapsed(job) > self._config.job_timeout_seconds:
+                await self._fail(job, "timeout", "upstream task never finished")
+                return
+            if status is None:
+                owned.failures += 1
+                backoff = min(30.0, self._min_interval * 2**owned.failures)
+                owned.due = time.monotonic() + backoff
+                return
+            owned.failures = 0
+            await self._note_progress(owned, status)
+            owned.due = time.monotonic() + self._poll_delay(owned.job)
+            return
+        if status.state == RemoteState.FAILED:
+            code = "moderation" if status.error_code == "1200" else "upstream_failed"
+            await self._fail(job, code, status.error_message or "upstream reported failure")
+            return
+        # Succeeded upstream: remember how long it took, then fetch the audio.
+        self._planner.observe(job.request.duration, self._elapsed(job))
+        owned.phase = "finishing"
+        self._spawn(self._finish(owned, status), owned)
+
+    async def _note_progress(self, owned: _Owned, status: RemoteStatus) -> None:
+        job = owned.job
+        started = job.state == JobState.SUBMITTED and status.state == RemoteState.RUNNING
+        changed = status.progress != job.progress or status.stage != job.progress_text
+        if not started and not changed:
+            return
+        fields = {"progress": status.progress, "progress_text": status.stage}
+        if started:
+            updated = await self._store.transition(
+                job.id, {JobState.SUBMITTED}, JobState.RUNNING, now=utcnow(), **fields
+            )
+        else:
+            updated = await self._store.update_fields(
+                job.id, {JobState.SUBMITTED, JobState.RUNNING}, now=utcnow(), **fields
+            )
+        if updated is None:  # cancelled or taken over meanwhile
+            await self._drop(job.id)
+            return
+        owned.job = updated
+        await self._notifier.emit(
+            JobEvent(EventKind.PROGRESS, updated, progress=status.progress, eta=self._eta(updated))
+        )
+
+    # ------------------------------------------------------------ finishing
+    async def _finish(self, owned: _Owned, status: RemoteStatus) -> None:
+        job = owned.job
+        assert status.output_url is not None
+        target = self._config.audio_dir / f"job-{job.id}"
+        try:
+            downloaded = await self._backend.download(
+                status.output_url, target, max_bytes=self._config.max_download_bytes
+            )
+            info = await asyncio.to_thread(audio.probe, downloaded.path)
+        except (TransientBackendError, AudioError) as exc:
+            # A cut-off transfer is worth another try; other audio errors are final.
+            if isinstance(exc, AudioError) and exc.code not in RETRYABLE_AUDIO_ERRORS:
+                await self._fail(job, exc.code, exc.detail)
+                return
+            owned.failures += 1
+            if owned.failures >= MAX_DOWNLOAD_ATTEMPTS:
+                await self._fail(job, "bad_audio", exc.detail)
+                return
+            owned.phase = "polling"  # poll again: it also refreshes the output URL
+            owned.due = time.monotonic() + self._min_interval * owned.failures
+            return
+        except BackendError as exc:
+            await self._fail(job, exc.code, exc.detail)
+            return
+        final_path = downloaded.path.with_suffix(f".{downloaded.format}")
+        downloaded.path.replace(final_path)
+        completes_here = job.destination.platform == LOCAL_PLATFORM
+        succeeded = await self._store.transition(
+            job.id,
+            {JobState.SUBMITTED, JobState.RUNNING},
+            JobState.SUCCEEDED,
+            now=utcnow(),
+            ledger="commit" if completes_here else None,
+            audio_path=str(final_path),
+            audio_format=downloaded.format,
+            audio_duration=info.duration,
+            nsfw=status.nsfw,
+            seed_used=status.seed_used if status.seed_used is not None else job.seed_used,
+            finished_at=utcnow(),
+            progress=1.0,
+            **({"lease_owner": None, "lease_expires_at": None} if completes_here else {}),
+        )
+        if succeeded is None:
+            await self._drop(job.id)
+            return
+        logger.info("job %s succeeded (%.1f s of %s)", job.id, info.duration, downloaded.format)
+        owned.job = succeeded
+        await self._notifier.emit(JobEvent(EventKind.SUCCEEDED, succeeded))
+        if completes_here or self._notifier.delivery_for(job.destination.platform) is None:
+            if not completes_here:  # let a process that can deliver take it
+                await self._store.release(self.owner, [job.id])
+            await self._drop(job.id)
+            return
+        owned.phase = "delivering"
+        owned.failures = 0
+        await self._deliver(owned)
+
+    async def _deliver(self, owned: _Owned) -> None:
+        job = owned.job
+        delivery = self._notifier.delivery_for(job.destination.platform)
+        if delivery is None or job.audio_path is None or not Path(job.audio_path).exists():
+            if delivery is not None:
+                await self._fail(job, "lost", "audio file missing at delivery")
+            else:
+                await self._drop(job.id)
+            return
+        while True:
+            try:
+                receipt = await delivery.deliver(job, Path(job.audio_path))
+                break
+            except Exception as exc:
+                owned.failures += 1
+                logger.warning(
+                    "job %s: delivery attempt %d failed: %s", job.id, owned.failures, exc
+                )
+                if owned.failures >= MAX_DELIVERY_ATTEMPTS:
+                    await self._fail(job, "delivery_failed", type(exc).__name__)
+                    return
+                await asyncio.sleep(min(30.0, self._min_interval * 2**owned.failures))
+        delivered = await self._store.transition(
+            job.id,
+            {JobState.SUCCEEDED},
+            JobState.DELIVERED,
+            now=utcnow(),
+            ledger="commit",
+            delivered_message_id=receipt.message_id,
+            delivered_at=utcnow(),
+        )
+        logger.info("job %s delivered message=%s", job.id, receipt.message_id)
+        if delivered is None:
+            logger.warning("job %s: was no longer awaiting delivery", job.id)
+        await self._drop(job.id)
+
+    # ------------------------------------------------------------ failure
+    async def _fail(self, job: Job, code: str, detail: str) -> None:
+        failed = await self._store.transition(
+            job.id,
+            {
+                JobState.QUEUED,
+                JobState.SUBMITTING,
+                JobState.SUBMITTED,
+                JobState.RUNNING,
+                JobState.SUCCEEDED,
+            },
+            JobState.FAILED,
+            now=utcnow(),
+            ledger="refund",
+            error_code=code,
+            error_message=detail[:500],
+            finished_at=utcnow(),
+            detail=code,
+        )
+        await self._drop(job.id)
+        if failed is None:
+            return
+        logger.warning("job %s failed: %s", job.id, code)
+        await self._notifier.emit(
+            JobEvent(EventKind.FAILED, failed, message=messages.failure_message(code))
+        )

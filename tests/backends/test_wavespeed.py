@@ -1,0 +1,422 @@
+"""WaveSpeedBackend against the loopback WaveSpeed fake: real HTTP, real audio, real faults."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aiohttp import web
+
+from bot.backends.wavespeed import WaveSpeedBackend
+from bot.domain import GenerationRequest
+from bot.errors import (
+    AudioError,
+    PermanentBackendError,
+    SubmitUncertain,
+    TransientBackendError,
+)
+from bot.ports import Backend, RemoteState
+from tests.backends.conftest import (
+    WS_KEY,
+    assert_secret_absent,
+    leftovers,
+    poll_until_final,
+    poll_until_state,
+)
+from tests.fakes.audio import probe_audio
+from tests.fakes.wavespeed import FakeWaveSpeed, sign_webhook
+
+SONG = GenerationRequest(tags="lo-fi, rainy piano", lyrics="[Verse]\nla la", duration=10, seed=42)
+MAX = 20_000_000
+
+
+@pytest.fixture
+def backend(http: httpx.AsyncClient, wavespeed: FakeWaveSpeed) -> WaveSpeedBackend:
+    return WaveSpeedBackend(http, api_key=WS_KEY, base_url=wavespeed.base_url)
+
+
+def test_it_is_a_backend_with_the_documented_limits(backend: WaveSpeedBackend) -> None:
+    as_port: Backend = backend
+    assert (as_port.name, as_port.min_duration, as_port.min_poll_interval) == ("wavespeed", 5, 2.0)
+    assert as_port.resubmit_safe is False and as_port.max_concurrency == 2
+
+
+@pytest.mark.parametrize("fmt", ["mp3", "wav"])
+async def test_a_song_is_submitted_generated_and_downloaded(
+    backend: WaveSpeedBackend, wavespeed: FakeWaveSpeed, tmp_path: Path, fmt: str
+) -> None:
+    wavespeed.output_format = fmt
+    task = await backend.submit(SONG)
+    assert task.seed_used == 42
+    assert wavespeed.submits == [
+        {"tags": SONG.tags, "lyrics": SONG.lyrics, "duration": 10, "seed": 42}
+    ]
+
+    status = await poll_until_final(backend, task.remote_id)
+    assert status.state is RemoteState.SUCCEEDED and status.output_url and not status.nsfw
+
+    audio = await backend.download(status.output_url, tmp_path / "song", max_bytes=MAX)
+    assert audio.format == fmt
+    duration, _rate, _codec = probe_audio(audio.path)
+    assert duration == pytest.approx(10.0, abs=0.1)
+
+
+async def test_a_random_seed_is_sent_as_minus_one_and_not_reported(
+    backend: WaveSpeedBackend, wavespeed: FakeWaveSpeed
+) -> None:
+    task = await backend.submit(GenerationRequest(tags="jazz", duration=10))
+    assert wavespeed.submits[0]["seed"] == -1 and task.seed_used is None
+
+
+async def test_polling_shows_the_job_moving_from_pending_to_running(
+    backend: WaveSpeedBackend, wavespeed: FakeWaveSpeed
+) -> None:
+    wavespeed.runtime = 40.0  # 0.8 s real: "created" for the first nominal second
+    task = await backend.submit(SONG)
+    first = (await backend.poll([task.remote_id]))[task.remote_id]
+    assert first.state is RemoteState.PENDING
+    await poll_until_state(backend, task.remote_id, (RemoteState.RUNNING,), within=2)
+
+
+async def test_an_output_given_as_an_object_is_understood(
+    backend: WaveSpeedBackend, wavespeed: FakeWaveSpeed
+) -> None:
+    wavespeed.faults.add_job(output_as_object=True)
+    task = await backend.submit(SONG)
+    status = await poll_until_final(backend, task.remote_id)
+    assert status.output_url == wavespeed.output_url(task.remote_id)
+
+
+async def test_a_failed_prediction_is_failed_with_its_reason_and_code(
+    backend: WaveSpeedBackend, wavespeed: FakeWaveSpeed
+) -> None:
+    wavespeed.faults.add_job(fail="Content flagged by moderation", error_code=1200)
+    task = await backend.submit(SONG)
+    status = await poll_until_final(backend, task.remote_id)
+    assert status.state is RemoteState.FAILED
+    assert status.error_code == "1200"
+    assert status.error_message and "Content flagged" in status.error_message
+
+
+@pytest.mark.parametrize("terminal", ["timeout", "cancelled"])
+async def test_other_terminal_statuses_are_failures(
+    backend: WaveSpeedBackend, wavespeed: FakeWaveSpeed, terminal: str
+) -> None:
+    wavespeed.faults.add_job(fail="gave up", fail_status=terminal)
+    task = await backend.submit(SONG)
+    status = await poll_until_final(backend, task.remote_id)
+    assert (status.state, status.error_code) == (RemoteState.FAILED, terminal)
+
+
+async def test_nsfw_outputs_are_flagged(
+    backend: WaveSpeedBackend, wavespeed: FakeWaveSpeed
+) -> None:
+    wavespeed.faults.add_job(nsfw=True)
+    task = await backend.submit(SONG)
+    status = await poll_until_final(backend, task.remote_id)
+    assert status.state is RemoteState.SUCCEEDED and status.nsfw
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"status": 429},
+        {"status": 500},
+        {"status": 502},
+        {"status": 503},
+        {"malformed": True},
+        {"drop": True},
+    ],
+)
+async def test_poll_errors_are_transient_and_pass(
+    backend: WaveSpeedBackend, wavespeed: FakeWaveSpeed, fault: dict[str, Any]
+) -> None:
+    task = await backend.submit(SONG)
+    await wavespeed.wait_finished(task.remote_id)
+    wavespeed.faults.add("poll", **fault)
+    with pytest.raises(TransientBackendError):
+        await backend.poll([task.remote_id])
+    status = (await backend.poll([task.remote_id]))[task.remote_id]
+    assert status.state is RemoteState.SUCCEEDED
+
+
+async def test_a_poll_timeout_is_transient(
+    wavespeed: FakeWaveSpeed, make_client: Callable[..., httpx.AsyncClient]
+) -> None:
+    async with make_client(read=0.2) as impatient:
+        backend = WaveSpeedBackend(impatient, api_key=WS_KEY, base_url=wavespeed.base_url)
+        task = await backend.submit(SONG)
+        wavespeed.faults.add("poll", delay=1.0)
+        with pytest.raises(TransientBackendError):
+            await backend.poll([task.remote_id])
+
+
+async def test_one_failing_id_is_left_out_while_the_others_answer(
+    backend: WaveSpeedBackend, wavespeed: FakeWaveSpeed
+) -> None:
+    good = await backend.submit(SONG)
+    flaky = await backend.submit(SONG)
+    wavespeed.faults.add("poll", status=503, task_id=flaky.remote_id)
+    answer = await backend.poll([good.remote_id, flaky.remote_id])
+    assert set(answer) == {good.remote_id}
+    assert {pid for pid, _t in wavespeed.polls} == {good.remote_id, flaky.remote_id}
+
+
+async def test_an_unknown_prediction_is_failed(backend: WaveSpeedBackend) -> None:
+    answer = await backend.poll(["no-such-prediction"])
+    status = answer["no-such-prediction"]
+    assert (status.state, status.error_code) == (RemoteState.FAILED, "not_found")
+
+
+async def test_a_poll_with_a_revoked_key_is_permanent(
+    backend: WaveSpeedBackend, http: httpx.AsyncClient, wavespeed: FakeWaveSpeed
+) -> None:
+    task = await backend.submit(SONG)
+    revoked = WaveSpeedBackend(http, api_key="ws-revoked-key", base_url=wavespeed.base_url)
+    with pytest.raises(PermanentBackendError) as caught:
+        await revoked.poll([task.remote_id])
+    assert caught.value.code == "auth_failed"
+    assert_secret_absent(caught.value, "ws-revoked-key")
+
+
+async def test_a_submit_that_times_out_after_being_accepted_is_uncertain(
+    wavespeed: FakeWaveSpeed, make_client: Callable[..., httpx.AsyncClient]
+) -> None:
+    wavespeed.faults.add("submit", delay_response=1.0)
+    async with make_client(read=0.2) as impatient:
+        backend = WaveSpeedBackend(impatient, api_key=WS_KEY, base_url=wavespeed.base_url)
+        with pytest.raises(SubmitUncertain) as caught:
+            await backend.submit(SONG)
+    # The prediction exists upstream (and is billed): exactly one was sent, never a retry.
+    assert len(wavespeed.submits) == 1 and len(wavespeed.predictions) == 1
+    assert_secret_absent(caught.value, WS_KEY)
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"status": 500},
+        {"status": 502, "process": True},
+        {"status": 503},
+        {"malformed": True},
+        {"drop": True},
+    ],
+)
+async def test_a_submit_answered_ambiguously_is_uncertain(
+    backend: WaveSpeedBackend, wavespeed: FakeWaveSpeed, fault: dict[str, Any]
+) -> None:
+    wavespeed.faults.add("submit", **fault)
+    with pytest.raises(SubmitUncertain):
+        await backend.submit(SONG)
+    assert len(wavespeed.submits) == 1
+
+
+async def test_a_rate_limited_submit_is_transient_and_created_nothing(
+    backend: WaveSpeedBackend, wavespeed: FakeWaveSpeed
+) -> None:
+    wavespeed.faults.add("submit", status=429)
+    with pytest.raises(TransientBackendError):
+        await backend.submit(SONG)
+    assert wavespeed.predictions == {}
+
+
+async def test_a_refused_connection_is_transient(
+    http: httpx.AsyncClient, closed_port_url: str
+) -> None:
+    backend = WaveSpeedBackend(http, api_key=WS_KEY, base_url=closed_port_url)
+    with pytest.raises(TransientBackendError) as caught:
+        await backend.submit(SONG)
+    assert not isinstance(caught.value, SubmitUncertain)
+
+
+async def test_a_wrong_key_is_permanent_and_never_shown(
+    http: httpx.AsyncClient, wavespeed: FakeWaveSpeed
+) -> None:
+    backend = WaveSpeedBackend(http, api_key="ws-wrong-key", base_url=wavespeed.base_url)
+    with pytest.raises(PermanentBackendError) as caught:
+        await backend.submit(SONG)
+    assert caught.value.code == "auth_failed"
+    assert "invalid or inactive API key" in caught.value.detail
+    assert_secret_absent(caught.value, "ws-wrong-key")
+
+
+async def test_a_key_echoed_back_by_upstream_is_scrubbed(
+    backend: WaveSpeedBackend, wavespeed: FakeWaveSpeed
+) -> None:
+    wavespeed.faults.add("submit", status=403, message=f"key {WS_KEY} is suspended")
+    with pytest.raises(PermanentBackendError) as caught:
+        await backend.submit(SONG)
+    assert "suspended" in caught.value.detail
+    assert_secret_absent(caught.value, WS_KEY)
+
+
+async def test_a_request_upstream_rejects_is_permanent_with_its_message(
+    backend: WaveSpeedBackend, wavespeed: FakeWaveSpeed
+) -> None:
+    with pytest.raises(PermanentBackendError) as caught:
+        await backend.submit(GenerationRequest(tags="rock", duration=300))
+    assert caught.value.code == "invalid_request"
+    assert "duration must be between 5 and 240" in caught.value.detail
+    assert wavespeed.predictions == {}
+
+
+@pytest.mark.parametrize(
+    ("fault", "code"),
+    [
+        ({"status": 404}, "download_expired"),
+        ({"status": 403}, "download_expired"),
+        ({"truncate": True}, "download_truncated"),
+        ({"malformed": True}, "not_audio"),
+        ({"redirect_to": "http://169.254.169.254/latest/meta-data"}, "download_refused"),
+    ],
+)
+async def test_bad_downloads_are_audio_errors_and_leave_no_file(
+    backend: WaveSpeedBackend,
+    wavespeed: FakeWaveSpeed,
+    tmp_path: Path,
+    fault: dict[str, Any],
+    code: str,
+) -> None:
+    task = await backend.submit(SONG)
+    status = await poll_until_final(backend, task.remote_id)
+    assert status.output_url
+    wavespeed.faults.add("download", **fault)
+    with pytest.raises(AudioError) as caught:
+        await backend.download(status.output_url, tmp_path / "song", max_bytes=MAX)
+    assert caught.value.code == code
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    "elsewhere", ["http://169.254.169.254/latest/meta-data", "http://127.0.0.2:9/x.mp3"]
+)
+async def test_an_output_url_off_the_allowlist_is_refused(
+    backend: WaveSpeedBackend, wavespeed: FakeWaveSpeed, tmp_path: Path, elsewhere: str
+) -> None:
+    wavespeed.faults.add_job(output_url=elsewhere)
+    task = await backend.submit(SONG)
+    status = await poll_until_final(backend, task.remote_id)
+    assert status.output_url == elsewhere
+    with pytest.raises(AudioError) as caught:
+        await backend.download(elsewhere, tmp_path / "song", max_bytes=MAX)
+    assert caught.value.code == "download_refused"
+
+
+async def test_an_oversized_output_is_refused(backend: WaveSpeedBackend, tmp_path: Path) -> None:
+    task = await backend.submit(SONG)
+    status = await poll_until_final(backend, task.remote_id)
+    assert status.output_url
+    with pytest.raises(AudioError) as caught:
+        await backend.download(status.output_url, tmp_path / "song", max_bytes=10_000)
+    assert caught.value.code == "download_too_large"
+    assert leftovers(tmp_path) == []
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[tuple[str, asyncio.Queue[tuple[dict[str, str], bytes]]]]:
+    received: asyncio.Queue[tuple[dict[str, str], bytes]] = asyncio.Queue()
+
+    async def hook(request: web.Request) -> web.Response:
+        await received.put((dict(request.headers), await request.read()))
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    yield f"http://127.0.0.1:{runner.addresses[0][1]}/hook", received
+    await runner.cleanup()
+
+
+async def test_a_webhook_url_is_sent_and_receives_a_signed_prediction(
+    http: httpx.AsyncClient,
+    wavespeed: FakeWaveSpeed,
+    receiver: tuple[str, asyncio.Queue[tuple[dict[str, str], bytes]]],
+) -> None:
+    url, received = receiver
+    backend = WaveSpeedBackend(http, api_key=WS_KEY, base_url=wavespeed.base_url, webhook_url=url)
+    task = await backend.submit(SONG)
+    headers, body = await asyncio.wait_for(received.get(), 5)
+    prediction = json.loads(body)
+    assert prediction["id"] == task.remote_id and prediction["status"] == "completed"
+    expected = sign_webhook(
+        wavespeed.webhook_secret, headers["webhook-id"], headers["webhook-timestamp"], body
+    )
+    assert headers["webhook-signature"] == expected
+
+
+async def test_the_fake_speaks_the_documented_envelopes(
+    http: httpx.AsyncClient, wavespeed: FakeWaveSpeed
+) -> None:
+    submit_url = f"{wavespeed.base_url}/api/v3/wavespeed-ai/ace-step-1.5"
+    auth = {"Authorization": f"Bearer {WS_KEY}"}
+    no_tags = await http.post(submit_url, json={"duration": 30}, headers=auth)
+    assert no_tags.status_code == 400 and no_tags.json()["message"] == "tags is required"
+    wrong = await http.post(submit_url, json={"tags": "pop"}, headers={"Authorization": "Bearer x"})
+    assert wrong.status_code == 401 and wrong.json()["code"] == 401
+
+    wavespeed.faults.add_job(fail="out of memory")
+    created = (await http.post(submit_url, json={"tags": "pop"}, headers=auth)).json()
+    assert created["data"]["status"] == "created"
+    await wavespeed.wait_finished(created["data"]["id"])
+    result = await http.get(created["data"]["urls"]["get"], headers=auth)
+    assert result.status_code == 200 and result.json()["code"] == 200
+    assert result.json()["data"]["status"] == "failed"
+    assert result.json()["data"]["error"] == "out of memory"
+
+
+def _answering(data: dict[str, Any], *, code: int = 200) -> httpx.AsyncClient:
+    """A client whose every request gets this prediction back (parsing cases only)."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"code": code, "message": "m", "data": data})
+
+    return httpx.AsyncClient(transport=httpx.MockTransport(handler))
+
+
+@pytest.mark.parametrize(
+    ("data", "state", "extra"),
+    [
+        (
+            {"status": "completed", "outputs": ["https://x/a.mp3"], "has_nsfw_contents": True},
+            RemoteState.SUCCEEDED,
+            {"nsfw": True},
+        ),
+        (
+            {"status": "completed", "outputs": [], "has_nsfw_contents": []},
+            RemoteState.FAILED,
+            {"error_code": "no_output"},
+        ),
+        (
+            {"status": "failed", "error": "[5001] GPU lost"},
+            RemoteState.FAILED,
+            {"error_code": "5001"},
+        ),
+        ({"status": "failed", "error": None}, RemoteState.FAILED, {"error_code": "failed"}),
+        ({"status": "warming-up"}, RemoteState.PENDING, {}),
+        ({"status": "processing"}, RemoteState.RUNNING, {}),
+    ],
+)
+async def test_prediction_fields_are_read_defensively(
+    data: dict[str, Any], state: RemoteState, extra: dict[str, Any]
+) -> None:
+    async with _answering({"id": "p1", **data}) as client:
+        status = (await WaveSpeedBackend(client, api_key=WS_KEY).poll(["p1"]))["p1"]
+    assert status.state is state
+    for field, value in extra.items():
+        assert getattr(status, field) == value
+
+
+async def test_an_error_code_inside_a_200_envelope_is_honoured() -> None:
+    async with _answering({}, code=500) as client:
+        backend = WaveSpeedBackend(client, api_key=WS_KEY)
+        with pytest.raises(TransientBackendError):
+            await backend.poll(["p1"])
+        with pytest.raises(SubmitUncertain):
+            await backend.submit(SONG)

@@ -1,0 +1,398 @@
+"""A loopback self-hosted ACE-Step 1.5 API server (``uv run acestep-api``), quirks included.
+
+    async with FakeAceStep(time_scale=0.05) as fake:            # auth off
+    async with FakeAceStep(api_key="ace-test-key") as fake:     # Bearer (or body ai_token)
+
+Routes (``/work/shared/docs/upstreams.md`` §2), answers in the envelope
+``{"data", "code", "error", "timestamp", "extra"}``, HTTP errors as ``{"detail": "..."}``:
+
+- ``POST /release_task``: takes every documented parameter with the server's defaults
+  (``batch_size`` 2 → two files, ``use_random_seed`` true → the sent ``seed`` is ignored,
+  ``audio_duration`` 30, ``audio_format`` mp3, ...). No range validation, like the real
+  server. ``data = {task_id, status: "queued", queue_position}``; 429
+  ``{"detail": "Server busy: queue is full"}`` when ``max_queue`` jobs already wait.
+- ``POST /query_result`` ``{"task_id_list": [...]}`` → one item per id, in order:
+  ``{task_id, status: 0|1|2, result: <JSON string>, progress_text}``. Queued: ``result`` is
+  ``"[]"``; running: ``[{"progress": x, "stage": s}]``; succeeded: one entry per take with
+  ``file`` (``/v1/audio?path=...``), ``seed_value`` (a string), ``metas``, ``prompt``,
+  ``lyrics``; failed: status 2, ``"[]"``, no reason. **Unknown ids answer status 0 forever.**
+- ``GET /v1/audio?path=...`` (Bearer header only): real audio in the task's ``audio_format``.
+- ``GET /health`` (no auth), ``GET /v1/stats`` (``queue_size``, ``avg_job_seconds``: the mean
+  real run time of finished jobs, or ``5 × time_scale`` before the first).
+
+One job runs at a time; the rest wait in FIFO order. ``fake.restart()`` forgets every task and
+the queue (files already written stay downloadable, as on a real disk).
+
+Knobs: ``runtime`` (nominal seconds or ``f(body) -> seconds``; default ``2 + duration / 30``),
+``max_queue``, ``avg_job_seconds`` (None = measured). Fault routes: ``"submit"``, ``"poll"``,
+``"download"``, ``"stats"``, ``"health"``; job faults: ``fail`` (True), ``hang``,
+``bad_result`` (``result`` not JSON), ``output_url`` (the ``file`` value), ``runtime``
+(see :mod:`tests.fakes.backend_common`).
+
+Records: ``submits`` (every JSON body received), ``tasks`` (id → :class:`AceTask`, cleared
+by ``restart``), ``query_calls`` ((task_id_list, monotonic time) per call), ``completed_at``
+(id → monotonic time the job ended, failed ones too), ``downloads`` (``path`` per request).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import statistics
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+from aiohttp import web
+
+from tests.fakes.audio import make_audio
+from tests.fakes.backend_common import (
+    AUDIO_CONTENT_TYPES,
+    Faults,
+    JobFault,
+    LoopbackServer,
+    Runtime,
+)
+
+OUTPUT_DIR = "/app/outputs/api_audio"
+
+
+@dataclass
+class AceTask:
+    id: str
+    body: dict[str, Any]
+    fault: JobFault
+    seeds: list[int]
+    audio_format: str
+    duration: float
+    state: str = "queued"  # queued | running | succeeded | failed
+    started: float | None = None
+    total: float = 0.0  # real seconds it runs
+    files: list[str] = field(default_factory=list)
+    finished: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def _envelope(data: Any) -> dict[str, Any]:
+    return {
+        "data": data,
+        "code": 200,
+        "error": None,
+        "timestamp": int(time.time() * 1000),
+        "extra": None,
+    }
+
+
+def _detail(status: int, message: str | None = None) -> web.Response:
+    text = message or {
+        400: "Bad request",
+        401: "Invalid or missing API key",
+        404: "Not found",
+        415: "Unsupported Media Type",
+        429: "Server busy: queue is full",
+        503: "Service unavailable",
+    }.get(status, "Internal Server Error")
+    return web.json_response({"detail": text}, status=status)
+
+
+def _malformed() -> web.Response:
+    return web.Response(status=200, body=b'{"data": [{"task_id": ', content_type="application/json")
+
+
+def _html_page() -> web.Response:
+    return web.Response(
+        status=200, text="<html><body>Not audio</body></html>", content_type="text/html"
+    )
+
+
+def _flag(value: Any, default: bool) -> bool:
+    if value is None:
+        return default
+    if isinstance(value, str):
+        return value.strip().lower() in {"1", "true", "yes", "on"}
+    return bool(value)
+
+
+def _number(value: Any, default: float) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return default
+
+
+class FakeAceStep(LoopbackServer):
+    def __init__(
+        self,
+        time_scale: float = 0.05,
+        api_key: str | None = None,
+        *,
+        max_queue: int = 200,
+        runtime: Runtime | None = None,
+        avg_job_seconds: float | None = None,
+    ) -> None:
+        super().__init__(time_scale)
+        self.api_key = api_key
+        self.max_queue = max_queue
+        self.runtime: Runtime = runtime if runtime is not None else _default_runtime
+        self.avg_job_seconds = avg_job_seconds
+        self.faults = Faults(("submit", "poll", "download", "stats", "health"))
+        self.submits: list[Any] = []
+        self.tasks: dict[str, AceTask] = {}
+        self.query_calls: list[tuple[list[str], float]] = []
+        self.completed_at: dict[str, float] = {}
+        self.downloads: list[str] = []
+        self._files: dict[str, tuple[float, str]] = {}  # path -> (duration, format)
+        self._run_times: list[float] = []
+        self._queue: asyncio.Queue[AceTask] = asyncio.Queue()
+        self._worker: asyncio.Task[None] | None = None
+        router = self._app.router
+        router.add_post("/release_task", self._release_task)
+        router.add_post("/query_result", self._query_result)
+        router.add_get("/v1/audio", self._audio)
+        router.add_get("/health", self._health)
+        router.add_get("/v1/stats", self._stats)
+
+    async def __aenter__(self) -> FakeAceStep:
+        await super().__aenter__()
+        self._worker = self.spawn(self._work())
+        return self
+
+    # ------------------------------------------------------------ helpers for tests
+    def restart(self) -> None:
+        """Like restarting the real server: every queued and running task is forgotten."""
+        if self._worker is not None:
+            self._worker.cancel()
+        self.tasks.clear()
+        self._queue = asyncio.Queue()
+        self._worker = self.spawn(self._work())
+
+    async def wait_finished(self, task_id: str, within: float = 5.0) -> AceTask:
+        """Wait until the task succeeded or failed."""
+        task = self.tasks[task_id]
+        await asyncio.wait_for(task.finished.wait(), within)
+        return task
+
+    @property
+    def queue_size(self) -> int:
+        return self._queue.qsize()
+
+    # ------------------------------------------------------------ the single GPU worker
+    async def _work(self) -> None:
+        while True:
+            task = await self._queue.get()
+            if self.tasks.get(task.id) is not task:  # forgotten by a restart
+                continue
+            task.state = "running"
+            task.started = time.monotonic()
+            if task.fault.hang:
+                await self._closing.wait()
+                return
+            await self.sleep(task.total)
+            if self._closing.is_set():
+                return
+            if task.fault.fail:
+                task.state = "failed"
+            else:
+                task.files = [
+                    f"{OUTPUT_DIR}/{task.id}_{i}.{task.audio_format}"
+                    for i in range(len(task.seeds))
+                ]
+                for path in task.files:
+                    self._files[path] = (task.duration, task.audio_format)
+                task.state = "succeeded"
+            self._run_times.append(time.monotonic() - task.started)
+            self.completed_at[task.id] = time.monotonic()
+            task.finished.set()
+
+    # ------------------------------------------------------------ routes
+    def _bearer_ok(self, request: web.Request) -> bool:
+        return (
+            self.api_key is None or request.headers.get("Authorization") == f"Bearer {self.api_key}"
+        )
+
+    def _post_auth_ok(self, request: web.Request, body: Any) -> bool:
+        token_ok = isinstance(body, dict) and body.get("ai_token") == self.api_key
+        return self._bearer_ok(request) or token_ok
+
+    async def _json_body(self, request: web.Request) -> tuple[Any, web.Response | None]:
+        raw = await request.read()
+        if "json" not in request.content_type:
+            return raw.decode(errors="replace"), _detail(415)
+        try:
+            return json.loads(raw), None
+        except ValueError:
+            return raw.decode(errors="replace"), _detail(400, "Invalid JSON body")
+
+    async def _release_task(self, request: web.Request) -> web.StreamResponse:
+        body, problem = await self._json_body(request)
+        self.submits.append(body)
+
+        async def handle() -> web.StreamResponse:
+            if problem is not None:
+                return problem
+            if not self._post_auth_ok(request, body):
+                return _detail(401)
+            if not isinstance(body, dict):
+                return _detail(400, "Body must be a JSON object")
+            if self._queue.qsize() >= self.max_queue:
+                return _detail(429, "Server busy: queue is full")
+            task = self._create(body)
+            data = {"task_id": task.id, "status": "queued", "queue_position": self._queue.qsize()}
+            return web.json_response(_envelope(data))
+
+        fault = self.faults.take("submit")
+        return await self.with_fault(request, fault, handle, _detail, _malformed)
+
+    def _create(self, body: dict[str, Any]) -> AceTask:
+        fault = self.faults.take_job() or JobFault(times=None)
+        batch = max(1, int(_number(body.get("batch_size"), 2)))
+        if _flag(body.get("use_random_seed"), True):
+            seeds = [random.randint(0, 2**31 - 1) for _ in range(batch)]
+        else:
+            seed = int(_number(body.get("seed"), -1))
+            seeds = [seed + i if seed >= 0 else random.randint(0, 2**31 - 1) for i in range(batch)]
+        fmt = str(body.get("audio_format") or "mp3")
+        duration = _number(body.get("audio_duration"), 30.0)
+        nominal = fault.runtime if fault.runtime is not None else _runtime_of(self.runtime, body)
+        task = AceTask(
+            id=str(uuid.uuid4()),
+            body=body,
+            fault=fault,
+            seeds=seeds,
+            audio_format=fmt if fmt in AUDIO_CONTENT_TYPES else "mp3",
+            # Unvalidated like the real server, but keep the fake's own encoder sane.
+            duration=min(max(duration, 1.0), 600.0),
+            total=self.scaled(nominal),
+        )
+        self.tasks[task.id] = task
+        self._queue.put_nowait(task)
+        return task
+
+    async def _query_result(self, request: web.Request) -> web.StreamResponse:
+        body, problem = await self._json_body(request)
+        ids = body.get("task_id_list") if isinstance(body, dict) else None
+        if isinstance(ids, str):  # some clients send the list JSON-encoded
+            try:
+                ids = json.loads(ids)
+            except ValueError:
+                ids = [ids]
+        id_list = [str(i) for i in ids] if isinstance(ids, list) else []
+        self.query_calls.append((id_list, time.monotonic()))
+
+        async def handle() -> web.StreamResponse:
+            if problem is not None:
+                return problem
+            if not self._post_auth_ok(request, body):
+                return _detail(401)
+            return web.json_response(_envelope([self._item(task_id) for task_id in id_list]))
+
+        fault = self.faults.take("poll", id_list)
+        return await self.with_fault(request, fault, handle, _detail, _malformed)
+
+    def _item(self, task_id: str) -> dict[str, Any]:
+        task = self.tasks.get(task_id)
+        status, entries, text = 0, [], ""
+        if task is None:
+            pass  # the real server's quirk: unknown means "still queued", for ever
+        elif task.state == "queued":
+            text = "Queued"
+        elif task.state == "running":
+            assert task.started is not None
+            progress = min(0.99, (time.monotonic() - task.started) / max(task.total, 1e-6))
+            stage = (
+                "preparing" if progress < 0.15 else "diffusion" if progress < 0.85 else "decoding"
+            )
+            entries = [{"progress": round(progress, 3), "stage": stage}]
+            text = f"{stage} {progress:.0%}"
+        elif task.state == "failed":
+            status = 2
+        else:
+            status, text = 1, "Succeeded"
+            entries = [
+                self._take(task, path, seed)
+                for path, seed in zip(task.files, task.seeds, strict=True)
+            ]
+        result = "{not json" if task is not None and task.fault.bad_result else json.dumps(entries)
+        return {"task_id": task_id, "status": status, "result": result, "progress_text": text}
+
+    def _take(self, task: AceTask, path: str, seed: int) -> dict[str, Any]:
+        body = task.body
+        return {
+            "file": task.fault.output_url or f"/v1/audio?path={quote(path, safe='')}",
+            "wave": "",
+            "status": 1,
+            "create_time": int(time.time()),
+            "prompt": body.get("prompt", ""),
+            "lyrics": body.get("lyrics", ""),
+            "metas": {
+                "bpm": body.get("bpm") or 120,
+                "duration": task.duration,
+                "genres": "",
+                "keyscale": body.get("key_scale") or "C major",
+                "timesignature": body.get("time_signature") or "4",
+            },
+            "seed_value": str(seed),
+        }
+
+    async def _audio(self, request: web.Request) -> web.StreamResponse:
+        path = request.query.get("path", "")
+        self.downloads.append(path)
+        task_id = path.rsplit("/", 1)[-1].rsplit("_", 1)[0]
+
+        async def handle() -> web.StreamResponse:
+            if not self._bearer_ok(request):  # GET /v1/audio takes the header only
+                return _detail(401)
+            found = self._files.get(path)
+            if found is None:
+                return _detail(404, "File not found")
+            duration, fmt = found
+            audio = await asyncio.to_thread(make_audio, duration, fmt)
+            return web.Response(body=audio, content_type=AUDIO_CONTENT_TYPES[fmt])
+
+        fault = self.faults.take("download", [task_id])
+        return await self.with_fault(request, fault, handle, _detail, _html_page)
+
+    async def _health(self, request: web.Request) -> web.StreamResponse:
+        async def handle() -> web.StreamResponse:
+            return web.json_response(
+                _envelope({"status": "ok", "service": "ACE-Step API", "version": "1.0"})
+            )
+
+        return await self.with_fault(
+            request, self.faults.take("health"), handle, _detail, _malformed
+        )
+
+    async def _stats(self, request: web.Request) -> web.StreamResponse:
+        async def handle() -> web.StreamResponse:
+            if not self._bearer_ok(request):
+                return _detail(401)
+            states = [t.state for t in self.tasks.values()]
+            data = {
+                "jobs": {s: states.count(s) for s in ("queued", "running", "succeeded", "failed")}
+                | {"total": len(states)},
+                "queue_size": self._queue.qsize(),
+                "queue_maxsize": self.max_queue,
+                "avg_job_seconds": self._avg_job_seconds(),
+            }
+            return web.json_response(_envelope(data))
+
+        return await self.with_fault(
+            request, self.faults.take("stats"), handle, _detail, _malformed
+        )
+
+    def _avg_job_seconds(self) -> float:
+        if self.avg_job_seconds is not None:
+            return self.avg_job_seconds
+        if self._run_times:
+            return statistics.fmean(self._run_times)
+        return self.scaled(5.0)
+
+
+def _default_runtime(body: dict[str, Any]) -> float:
+    return 2.0 + _number(body.get("audio_duration"), 30.0) / 30
+
+
+def _runtime_of(runtime: Runtime, body: dict[str, Any]) -> float:
+    return runtime(body) if callable(runtime) else float(runtime)

@@ -1,0 +1,357 @@
+"""A loopback WaveSpeed API (``wavespeed-ai/ace-step-1.5``) speaking the real wire format.
+
+    async with FakeWaveSpeed(time_scale=0.05, api_key="ws-test-key") as fake:
+        backend = WaveSpeedBackend(http, api_key="ws-test-key", base_url=fake.base_url)
+
+Routes (``/work/shared/docs/upstreams.md`` §1):
+
+- ``POST /api/v3/wavespeed-ai/ace-step-1.5`` (Bearer): validates ``tags`` (required, non-empty),
+  ``duration`` (5..240, default 60), ``seed`` (-1..2147483647), ``lyrics`` (string); answers the
+  envelope ``{"code": 200, "message": "success", "data": <prediction>}``. ``?webhook=<url>``: the
+  bare prediction is POSTed there, signed, when the job ends.
+- ``GET /api/v3/predictions/{id}/result`` (Bearer): the prediction; 404 envelope if unknown.
+  A failed job is still HTTP 200 / code 200 with ``status: "failed"`` and ``error``.
+- ``GET /outputs/{id}.{ext}`` (no auth, like a CDN): real audio of the asked duration.
+- ``GET /api/v3/webhook/secret`` → ``data.secret``; ``GET /api/v3/balance`` → ``data.balance``.
+
+A job is ``created`` for one nominal second (or half its runtime if shorter), then
+``processing``, then ``completed``/``failed`` after ``runtime`` nominal seconds, all times
+``time_scale``.
+
+Knobs (attributes, change them any time): ``runtime`` (seconds or ``f(body) -> seconds``;
+default ``2 + duration / 10``), ``output_format`` ("mp3" | "wav" | "flac", read when a job
+completes), ``balance``. Fault routes: ``"submit"``, ``"poll"``, ``"download"``, ``"secret"``,
+``"balance"``; job faults: ``fail``, ``error_code``, ``fail_status``, ``nsfw``, ``hang``,
+``output_url``, ``output_as_object``, ``runtime`` (see :mod:`tests.fakes.backend_common`).
+
+Records: ``submits`` (every JSON body received, faulted ones included), ``predictions``
+(id → :class:`Prediction`), ``polls`` ((id, monotonic time) per poll request), ``completed_at``
+(id → monotonic time the job ended, failed ones too), ``downloads`` (id per output request),
+``webhook_deliveries``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from tests.fakes.audio import make_audio
+from tests.fakes.backend_common import (
+    AUDIO_CONTENT_TYPES,
+    Faults,
+    JobFault,
+    LoopbackServer,
+    Runtime,
+)
+
+SEED_MAX = 2_147_483_647
+TERMINAL = frozenset({"completed", "failed", "cancelled", "timeout", "deleted"})
+
+
+def sign_webhook(secret: str, webhook_id: str, timestamp: str, body: bytes) -> str:
+    """The ``webhook-signature`` header value WaveSpeed sends (``v3,<hex>``)."""
+    key = secret.removeprefix("whsec_").encode()
+    signed = f"{webhook_id}.{timestamp}.".encode() + body
+    return "v3," + hmac.new(key, signed, hashlib.sha256).hexdigest()
+
+
+@dataclass
+class WebhookDelivery:
+    url: str
+    headers: dict[str, str]
+    body: bytes
+    status: int | None  # None: the POST itself failed
+
+
+@dataclass
+class Prediction:
+    id: str
+    body: dict[str, Any]
+    model: str
+    base_url: str
+    fault: JobFault | None
+    webhook: str | None
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    status: str = "created"
+    error: str = ""
+    outputs: list[Any] = field(default_factory=list)
+    nsfw: list[bool] = field(default_factory=list)
+    inference_ms: int | None = None
+    output_format: str = "mp3"
+
+    @property
+    def duration(self) -> float:
+        return float(self.body.get("duration", 60))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "model": self.model,
+            "status": self.status,
+            "outputs": self.outputs,
+            "urls": {"get": f"{self.base_url}/api/v3/predictions/{self.id}/result"},
+            "has_nsfw_contents": self.nsfw,
+            "error": self.error,
+            "timings": {"inference": self.inference_ms} if self.inference_ms is not None else {},
+            "created_at": self.created_at.isoformat().replace("+00:00", "Z"),
+        }
+
+
+def _envelope(data: Any, code: int = 200, message: str = "success") -> dict[str, Any]:
+    return {"code": code, "message": message, "data": data}
+
+
+def _error(status: int, message: str | None = None) -> web.Response:
+    text = message or {
+        400: "invalid request",
+        401: "Unauthorized: invalid or inactive API key",
+        403: "Forbidden: account suspended",
+        404: "not found",
+        429: "Too many requests: rate limit exceeded",
+    }.get(status, "internal server error")
+    return web.json_response(_envelope(None, status, text), status=status)
+
+
+def _malformed() -> web.Response:
+    return web.Response(
+        status=200,
+        body=b'{"code": 200, "message": "success", "data": {"id": ',
+        content_type="application/json",
+    )
+
+
+def _html_page() -> web.Response:
+    return web.Response(
+        status=200, text="<html><body>Gateway page</body></html>", content_type="text/html"
+    )
+
+
+class FakeWaveSpeed(LoopbackServer):
+    def __init__(
+        self,
+        time_scale: float = 0.05,
+        api_key: str = "ws-test-key",
+        *,
+        model: str = "wavespeed-ai/ace-step-1.5",
+        runtime: Runtime | None = None,
+        output_format: str = "mp3",
+        webhook_secret: str = "whsec_fake-webhook-secret",
+        balance: float = 10.0,
+    ) -> None:
+        super().__init__(time_scale)
+        self.api_key = api_key
+        self.model = model
+        self.runtime: Runtime = runtime if runtime is not None else _default_runtime
+        self.output_format = output_format
+        self.webhook_secret = webhook_secret
+        self.balance = balance
+        self.faults = Faults(("submit", "poll", "download", "secret", "balance"))
+        self.submits: list[Any] = []
+        self.predictions: dict[str, Prediction] = {}
+        self.polls: list[tuple[str, float]] = []
+        self.completed_at: dict[str, float] = {}
+        self.downloads: list[str] = []
+        self.webhook_deliveries: list[WebhookDelivery] = []
+        self._finished: dict[str, asyncio.Event] = {}
+        self._session: aiohttp.ClientSession | None = None
+        router = self._app.router
+        router.add_post(f"/api/v3/{model}", self._submit)
+        router.add_get("/api/v3/predictions/{id}/result", self._poll)
+        router.add_get("/outputs/{name}", self._download)
+        router.add_get("/api/v3/webhook/secret", self._secret)
+        router.add_get("/api/v3/balance", self._balance)
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await super().__aexit__(*exc)
+        if self._session is not None:
+            await self._session.close()
+
+    # ------------------------------------------------------------ helpers for tests
+    async def wait_finished(self, prediction_id: str, within: float = 5.0) -> Prediction:
+        """Wait until the job ended upstream (completed or failed)."""
+        await asyncio.wait_for(self._finished[prediction_id].wait(), within)
+        return self.predictions[prediction_id]
+
+    def output_url(self, prediction_id: str, fmt: str | None = None) -> str:
+        return f"{self.base_url}/outputs/{prediction_id}.{fmt or self.output_format}"
+
+    # ------------------------------------------------------------ routes
+    def _authorized(self, request: web.Request) -> bool:
+        return request.headers.get("Authorization", "") == f"Bearer {self.api_key}"
+
+    async def _submit(self, request: web.Request) -> web.StreamResponse:
+        raw = await request.read()
+        try:
+            body: Any = json.loads(raw)
+        except ValueError:
+            body = raw.decode(errors="replace")
+        self.submits.append(body)
+
+        async def handle() -> web.StreamResponse:
+            if not self._authorized(request):
+                return _error(401)
+            problem = _validate(body)
+            if problem:
+                return _error(400, problem)
+            prediction = self._create(body, request.query.get("webhook"))
+            return web.json_response(_envelope(prediction.to_json()))
+
+        fault = self.faults.take("submit")
+        return await self.with_fault(request, fault, handle, _error, _malformed)
+
+    def _create(self, body: dict[str, Any], webhook: str | None) -> Prediction:
+        prediction = Prediction(
+            id=uuid.uuid4().hex,
+            body=body,
+            model=self.model,
+            base_url=self.base_url,
+            fault=self.faults.take_job(),
+            webhook=webhook,
+        )
+        self.predictions[prediction.id] = prediction
+        self._finished[prediction.id] = asyncio.Event()
+        self.spawn(self._run(prediction))
+        return prediction
+
+    async def _run(self, p: Prediction) -> None:
+        fault = p.fault or JobFault(times=None)
+        nominal = fault.runtime if fault.runtime is not None else _runtime_of(self.runtime, p.body)
+        total = self.scaled(nominal)
+        started = time.monotonic()
+        await self.sleep(min(self.scaled(1.0), total / 2))
+        p.status = "processing"
+        if fault.hang:
+            await self._closing.wait()
+            return
+        await self.sleep(total - (time.monotonic() - started))
+        if self._closing.is_set():
+            return
+        p.inference_ms = round((time.monotonic() - started) * 1000)
+        if fault.fail:
+            p.status = fault.fail_status
+            message = fault.fail if isinstance(fault.fail, str) else "generation failed"
+            p.error = f"{message} (code {fault.error_code})" if fault.error_code else message
+        else:
+            p.status = "completed"
+            p.output_format = self.output_format
+            url = fault.output_url or self.output_url(p.id, p.output_format)
+            p.outputs = [{"url": url}] if fault.output_as_object else [url]
+            p.nsfw = [fault.nsfw]
+        self.completed_at[p.id] = time.monotonic()
+        self._finished[p.id].set()
+        if p.webhook:
+            await self._send_webhook(p)
+
+    async def _send_webhook(self, p: Prediction) -> None:
+        assert p.webhook is not None
+        body = json.dumps(p.to_json()).encode()
+        webhook_id = f"msg_{uuid.uuid4().hex}"
+        timestamp = str(int(time.time()))
+        headers = {
+            "Content-Type": "application/json",
+            "webhook-id": webhook_id,
+            "webhook-timestamp": timestamp,
+            "webhook-signature": sign_webhook(self.webhook_secret, webhook_id, timestamp, body),
+        }
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5))
+        status: int | None = None
+        try:
+            async with self._session.post(p.webhook, data=body, headers=headers) as resp:
+                status = resp.status
+        except (aiohttp.ClientError, TimeoutError):
+            status = None
+        self.webhook_deliveries.append(WebhookDelivery(p.webhook, headers, body, status))
+
+    async def _poll(self, request: web.Request) -> web.StreamResponse:
+        prediction_id = request.match_info["id"]
+        self.polls.append((prediction_id, time.monotonic()))
+
+        async def handle() -> web.StreamResponse:
+            if not self._authorized(request):
+                return _error(401)
+            prediction = self.predictions.get(prediction_id)
+            if prediction is None:
+                return _error(404, "prediction not found")
+            return web.json_response(_envelope(prediction.to_json()))
+
+        fault = self.faults.take("poll", [prediction_id])
+        return await self.with_fault(request, fault, handle, _error, _malformed)
+
+    async def _download(self, request: web.Request) -> web.StreamResponse:
+        prediction_id, _, ext = request.match_info["name"].partition(".")
+        self.downloads.append(prediction_id)
+
+        async def handle() -> web.StreamResponse:
+            prediction = self.predictions.get(prediction_id)
+            if (
+                prediction is None
+                or prediction.status != "completed"
+                or ext not in AUDIO_CONTENT_TYPES
+            ):
+                return _error(404, "object not found")
+            audio = await asyncio.to_thread(make_audio, prediction.duration, ext)
+            return web.Response(body=audio, content_type=AUDIO_CONTENT_TYPES[ext])
+
+        fault = self.faults.take("download", [prediction_id])
+        return await self.with_fault(request, fault, handle, _error, _html_page)
+
+    async def _secret(self, request: web.Request) -> web.StreamResponse:
+        async def handle() -> web.StreamResponse:
+            if not self._authorized(request):
+                return _error(401)
+            return web.json_response(_envelope({"secret": self.webhook_secret}))
+
+        return await self.with_fault(
+            request, self.faults.take("secret"), handle, _error, _malformed
+        )
+
+    async def _balance(self, request: web.Request) -> web.StreamResponse:
+        async def handle() -> web.StreamResponse:
+            if not self._authorized(request):
+                return _error(401)
+            return web.json_response(_envelope({"balance": self.balance}))
+
+        return await self.with_fault(
+            request, self.faults.take("balance"), handle, _error, _malformed
+        )
+
+
+def _default_runtime(body: dict[str, Any]) -> float:
+    return 2.0 + float(body.get("duration", 60)) / 10
+
+
+def _runtime_of(runtime: Runtime, body: dict[str, Any]) -> float:
+    return runtime(body) if callable(runtime) else float(runtime)
+
+
+def _validate(body: Any) -> str | None:
+    """The 400 message for an invalid submit body, or None."""
+    if not isinstance(body, dict):
+        return "request body must be a JSON object"
+    tags = body.get("tags")
+    if not isinstance(tags, str) or not tags.strip():
+        return "tags is required"
+    if not isinstance(body.get("lyrics", ""), str):
+        return "lyrics must be a string"
+    duration = body.get("duration", 60)
+    if (
+        isinstance(duration, bool)
+        or not isinstance(duration, int | float)
+        or not 5 <= duration <= 240
+    ):
+        return "duration must be between 5 and 240"
+    seed = body.get("seed", -1)
+    if isinstance(seed, bool) or not isinstance(seed, int) or not -1 <= seed <= SEED_MAX:
+        return f"seed must be between -1 and {SEED_MAX}"
+    return None

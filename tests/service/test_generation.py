@@ -1,0 +1,237 @@
+"""A song's whole life through the service and worker, against loopback backends."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.domain import Destination, JobState
+from bot.service import Accepted, Refused, Requester
+from tests.fakes.acestep import FakeAceStep
+from tests.fakes.audio import probe_audio
+from tests.fakes.wavespeed import FakeWaveSpeed
+from tests.harness import (
+    WAVESPEED_KEY,
+    RecordingDelivery,
+    acestep_settings,
+    running_core,
+    wait_for_job,
+    wavespeed_settings,
+)
+
+ALICE = Requester("telegram", "111", "alice")
+BOB = Requester("telegram", "222", "bob")
+
+
+def _dest(requester: Requester, chat: str = "chat-1") -> Destination:
+    return Destination(requester.platform, chat, requester.user_id)
+
+
+async def _submit(core, requester=ALICE, tags="lo-fi, chill", duration=20, seed=None, key=None):  # type: ignore[no-untyped-def]
+    request = core.service.validate(tags=tags, duration=duration, seed=seed)
+    outcome = await core.service.submit(requester, _dest(requester), request, idempotency_key=key)
+    assert isinstance(outcome, Accepted), outcome
+    return outcome
+
+
+async def test_wavespeed_song_is_made_and_delivered_once(tmp_path: Path) -> None:
+    chat = RecordingDelivery()
+    async with FakeWaveSpeed(time_scale=0.04, api_key=WAVESPEED_KEY) as fake:
+        async with running_core(wavespeed_settings(tmp_path, fake.base_url), [chat]) as core:
+            accepted = await _submit(core, duration=20, seed=1234)
+            assert accepted.position == 1
+            job = await wait_for_job(core, accepted.job.id, {JobState.DELIVERED})
+            quota = await core.service.quota(ALICE)
+    assert len(fake.submits) == 1
+    assert fake.submits[0]["seed"] == 1234 and fake.submits[0]["duration"] == 20
+    assert job.seed_used == 1234
+    assert chat.delivered == [(job.id, Path(job.audio_path or ""))]
+    duration, _, _ = probe_audio(Path(job.audio_path or ""))
+    assert abs(duration - 20) <= 0.1
+    assert chat.kinds(job.id)[0] == "started" and "succeeded" in chat.kinds(job.id)
+    assert quota.used_seconds == 20  # charged
+
+
+async def test_a_random_seed_is_chosen_and_recorded_before_submit(tmp_path: Path) -> None:
+    async with FakeWaveSpeed(time_scale=0.04, api_key=WAVESPEED_KEY) as fake:
+        async with running_core(
+            wavespeed_settings(tmp_path, fake.base_url), [RecordingDelivery()]
+        ) as core:
+            accepted = await _submit(core)
+            job = await wait_for_job(core, accepted.job.id, {JobState.DELIVERED})
+    assert 0 <= fake.submits[0]["seed"] <= 2_147_483_647
+    assert job.seed_used == fake.submits[0]["seed"]
+
+
+async def test_acestep_song_with_one_take_and_batched_polls(tmp_path: Path) -> None:
+    chat = RecordingDelivery()
+    async with FakeAceStep(time_scale=0.04) as fake:
+        settings = acestep_settings(tmp_path, fake.base_url, acestep_max_concurrency=2)
+        async with running_core(settings, [chat]) as core:
+            first = await _submit(core, ALICE, duration=30, seed=7)
+            second = await _submit(core, BOB, duration=15)
+            jobs = [
+                await wait_for_job(core, j.job.id, {JobState.DELIVERED}) for j in (first, second)
+            ]
+    assert [s["batch_size"] for s in fake.submits] == [1, 1]
+    assert fake.submits[0]["use_random_seed"] is False and fake.submits[0]["seed"] == 7
+    assert jobs[0].seed_used == 7
+    for job, asked in zip(jobs, (30, 15), strict=True):
+        assert abs(probe_audio(Path(job.audio_path or ""))[0] - asked) <= 0.1
+    # While both ran, single /query_result calls covered both ids.
+    assert any(len(ids) == 2 for ids, _ in fake.query_calls)
+
+
+async def test_upstream_failure_refunds_and_tells_the_user(tmp_path: Path) -> None:
+    chat = RecordingDelivery()
+    async with FakeWaveSpeed(time_scale=0.04, api_key=WAVESPEED_KEY) as fake:
+        fake.faults.add_job(fail="GPU fell over")
+        async with running_core(wavespeed_settings(tmp_path, fake.base_url), [chat]) as core:
+            accepted = await _submit(core, duration=30)
+            job = await wait_for_job(core, accepted.job.id, {JobState.FAILED})
+            quota = await core.service.quota(ALICE)
+    assert job.error_code == "upstream_failed"
+    assert quota.used_seconds == 0
+    failed = [e for e in chat.events if e.kind.value == "failed"]
+    assert len(failed) == 1 and "quota has been given back" in (failed[0].message or "")
+    assert chat.delivered == []
+
+
+async def test_poll_errors_are_ridden_out_without_resubmitting(tmp_path: Path) -> None:
+    async with FakeWaveSpeed(time_scale=0.04, api_key=WAVESPEED_KEY) as fake:
+        fake.faults.add("poll", status=503, times=2)
+        fake.faults.add("poll", status=429, times=1)
+        fake.faults.add("poll", malformed=True, times=1)
+        async with running_core(
+            wavespeed_settings(tmp_path, fake.base_url), [RecordingDelivery()]
+        ) as core:
+            accepted = await _submit(core)
+            await wait_for_job(core, accepted.job.id, {JobState.DELIVERED})
+    assert len(fake.submits) == 1
+
+
+async def test_an_ambiguous_submit_is_never_resent(tmp_path: Path) -> None:
+    chat = RecordingDelivery()
+    async with FakeWaveSpeed(time_scale=0.04, api_key=WAVESPEED_KEY) as fake:
+        # Upstream creates the prediction but answers after our 2 s timeout.
+        fake.faults.add("submit", process=True, delay_response=3.0)
+        async with running_core(wavespeed_settings(tmp_path, fake.base_url), [chat]) as core:
+            accepted = await _submit(core, duration=30)
+            job = await wait_for_job(core, accepted.job.id, {JobState.FAILED})
+            quota = await core.service.quota(ALICE)
+    assert job.error_code == "submit_uncertain"
+    assert len(fake.submits) == 1
+    assert quota.used_seconds == 0
+
+
+async def test_a_refused_submit_is_retried_and_succeeds(tmp_path: Path) -> None:
+    async with FakeWaveSpeed(time_scale=0.04, api_key=WAVESPEED_KEY) as fake:
+        fake.faults.add("submit", status=429, times=2)
+        async with running_core(
+            wavespeed_settings(tmp_path, fake.base_url), [RecordingDelivery()]
+        ) as core:
+            accepted = await _submit(core)
+            job = await wait_for_job(core, accepted.job.id, {JobState.DELIVERED})
+    assert len(fake.predictions) == 1  # two refusals created nothing upstream
+    assert job.attempts == 3
+
+
+async def test_a_forgotten_acestep_task_fails_after_the_timeout(tmp_path: Path) -> None:
+    chat = RecordingDelivery()
+    async with FakeAceStep(time_scale=0.04) as fake:
+        fake.faults.add_job(hang=True)
+        settings = acestep_settings(tmp_path, fake.base_url, job_timeout_seconds=1.5)
+        async with running_core(settings, [chat]) as core:
+            accepted = await _submit(core, duration=20)
+            await wait_for_job(core, accepted.job.id, {JobState.SUBMITTED, JobState.RUNNING})
+            fake.restart()  # the server forgets it: status 0 forever
+            job = await wait_for_job(core, accepted.job.id, {JobState.FAILED})
+    assert job.error_code == "timeout"
+    assert "never finished" in next(e.message for e in chat.events if e.kind.value == "failed")
+
+
+async def test_restart_mid_job_finishes_it_once(tmp_path: Path) -> None:
+    chat = RecordingDelivery()
+    async with FakeWaveSpeed(time_scale=0.04, api_key=WAVESPEED_KEY) as fake:
+        fake.runtime = 40.0  # 1.6 s real: long enough to stop the bot mid-job
+        settings = wavespeed_settings(tmp_path, fake.base_url)
+        async with running_core(settings) as core:
+            accepted = await _submit(core, duration=20)
+            await wait_for_job(core, accepted.job.id, {JobState.SUBMITTED, JobState.RUNNING})
+        # A fresh process on the same database takes it up.
+        async with running_core(settings, [chat]) as core:
+            job = await wait_for_job(core, accepted.job.id, {JobState.DELIVERED})
+    assert len(fake.submits) == 1
+    assert chat.delivered == [(job.id, Path(job.audio_path or ""))]
+
+
+async def test_finished_but_undelivered_is_delivered_after_restart(tmp_path: Path) -> None:
+    async with FakeWaveSpeed(time_scale=0.04, api_key=WAVESPEED_KEY) as fake:
+        settings = wavespeed_settings(tmp_path, fake.base_url)
+        async with running_core(settings) as core:  # no Telegram here: can't deliver
+            accepted = await _submit(core)
+            await wait_for_job(core, accepted.job.id, {JobState.SUCCEEDED})
+        chat = RecordingDelivery(fail_first=1)
+        async with running_core(settings, [chat]) as core:
+            job = await wait_for_job(core, accepted.job.id, {JobState.DELIVERED})
+    assert [d[0] for d in chat.delivered] == [job.id]
+    assert len(fake.submits) == 1
+
+
+async def test_duplicate_event_and_quota_refusal(tmp_path: Path) -> None:
+    async with FakeWaveSpeed(time_scale=0.04, api_key=WAVESPEED_KEY) as fake:
+        settings = wavespeed_settings(tmp_path, fake.base_url, quota_seconds_per_day=50)
+        async with running_core(settings, [RecordingDelivery()]) as core:
+            first = await _submit(core, duration=30, key="tg:1")
+            again = await _submit(core, duration=30, key="tg:1")
+            request = core.service.validate(tags="rock", duration=30)
+            refused = await core.service.submit(ALICE, _dest(ALICE), request)
+            await wait_for_job(core, first.job.id, {JobState.DELIVERED})
+    assert again.duplicate and again.job.id == first.job.id
+    assert isinstance(refused, Refused) and refused.code == "quota"
+    assert "20 s of your daily 50 s left" in refused.message
+    assert len(fake.submits) == 1
+
+
+async def test_cancel_a_queued_song_gives_the_quota_back(tmp_path: Path) -> None:
+    chat = RecordingDelivery()
+    async with FakeWaveSpeed(time_scale=0.04, api_key=WAVESPEED_KEY) as fake:
+        settings = wavespeed_settings(tmp_path, fake.base_url, wavespeed_max_concurrency=1)
+        fake.runtime = 1000.0
+        async with running_core(settings, [chat]) as core:
+            busy = await _submit(core, BOB, duration=10)
+            await wait_for_job(core, busy.job.id, {JobState.SUBMITTED, JobState.RUNNING})
+            waiting = await _submit(core, ALICE, duration=30)
+            assert waiting.position == 1
+            other = await core.service.cancel(waiting.job.id, BOB)
+            done = await core.service.cancel(waiting.job.id, ALICE)
+            quota = await core.service.quota(ALICE)
+            running = await core.service.cancel(busy.job.id, BOB)
+    assert isinstance(other, Refused) and other.code == "forbidden"
+    assert not isinstance(done, Refused) and done.job.state == JobState.CANCELLED
+    assert quota.used_seconds == 0
+    assert not isinstance(running, Refused)
+    assert len(fake.submits) == 1
+    assert "cancelled" in chat.kinds(waiting.job.id)
+
+
+async def test_a_cut_off_download_is_fetched_again(tmp_path: Path) -> None:
+    async with FakeWaveSpeed(time_scale=0.04, api_key=WAVESPEED_KEY) as fake:
+        fake.faults.add("download", truncate=True, times=1)
+        async with running_core(wavespeed_settings(tmp_path, fake.base_url), [RecordingDelivery()]) as core:
+            accepted = await _submit(core, duration=10)
+            job = await wait_for_job(core, accepted.job.id, {JobState.DELIVERED})
+    assert len(fake.downloads) == 2 and len(fake.submits) == 1
+    assert abs(probe_audio(Path(job.audio_path or ""))[0] - 10) <= 0.1
+
+
+async def test_an_output_on_a_foreign_host_is_refused(tmp_path: Path) -> None:
+    chat = RecordingDelivery()
+    async with FakeWaveSpeed(time_scale=0.04, api_key=WAVESPEED_KEY) as fake:
+        fake.faults.add_job(output_url="http://169.254.169.254/latest/meta-data/x.mp3")
+        async with running_core(wavespeed_settings(tmp_path, fake.base_url), [chat]) as core:
+            accepted = await _submit(core, duration=10)
+            job = await wait_for_job(core, accepted.job.id, {JobState.FAILED})
+            quota = await core.service.quota(ALICE)
+    assert job.error_code == "download_refused"
+    assert quota.used_seconds == 0
+    assert list((tmp_path / "audio").iterdir()) == []
