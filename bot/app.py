@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from bot import quotas
+from bot.admin import AdminService
 from bot.backends.acestep import AceStepBackend
 from bot.backends.wavespeed import WaveSpeedBackend
 from bot.config import Settings
@@ -24,6 +25,7 @@ from bot.service import GenerationService
 from bot.worker import Worker, WorkerConfig
 from storage.db import create_engine, session_factory, upgrade
 from storage.jobs import SqlJobStore
+from storage.rules import SqlRulesStore
 
 logger = logging.getLogger(__name__)
 
@@ -52,9 +54,14 @@ def build_backend(settings: Settings, http: httpx.AsyncClient) -> Backend:
 class Core:
     settings: Settings
     store: SqlJobStore
+    rules: SqlRulesStore
     service: GenerationService
     worker: Worker
     backend: Backend
+
+    @property
+    def admin(self) -> AdminService:
+        return self.service.admin
 
 
 @contextlib.asynccontextmanager
@@ -68,20 +75,29 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
         limits = httpx.Limits(max_connections=50, max_keepalive_connections=20)
         async with httpx.AsyncClient(timeout=timeout, limits=limits) as http:
             backend = build_backend(settings, http)
-            store = SqlJobStore(session_factory(engine))
+            sessions = session_factory(engine)
+            store = SqlJobStore(sessions)
+            rules = SqlRulesStore(sessions)
             notifier = Notifier({})
+            price = settings.wavespeed_price_per_second if backend.name == "wavespeed" else 0.0
             service = GenerationService(
                 store=store,
+                rules=rules,
                 notifier=notifier,
                 backend_name=backend.name,
                 limits=Limits(backend.min_duration, settings.max_duration),
                 policy=quotas.QuotaPolicy(
                     seconds_per_day=settings.quota_seconds_per_day,
                     max_active_jobs=settings.max_active_jobs_per_user,
+                    max_active_jobs_per_scope=settings.max_active_jobs_per_chat,
+                    total_budget_usd=settings.monthly_budget_usd,
                 ),
+                price_per_second_usd=price,
+                blocked_words=tuple(settings.blocked_words),
             )
             worker = Worker(
                 store=store,
+                rules=rules,
                 backend=backend,
                 notifier=notifier,
                 config=WorkerConfig(
@@ -93,7 +109,7 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
                 ),
             )
             service.on_new_work(worker.nudge)
-            yield Core(settings, store, service, worker, backend)
+            yield Core(settings, store, rules, service, worker, backend)
     finally:
         await engine.dispose()
 

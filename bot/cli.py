@@ -6,25 +6,45 @@ import asyncio
 import contextlib
 import getpass
 import shutil
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from bot.admin import AdminService
 from bot.app import Core, enabled_adapters, install_signal_handlers, open_core, run_bot
 from bot.config import Settings, load_settings
-from bot.domain import FINAL_STATES, LOCAL_PLATFORM, Destination, Invalid, Job, JobState
+from bot.domain import (
+    EVERYWHERE,
+    FINAL_STATES,
+    LOCAL_PLATFORM,
+    UNLIMITED,
+    ChatRules,
+    Destination,
+    Invalid,
+    Job,
+    JobState,
+)
 from bot.errors import ConfigError
 from bot.logs import setup_logging
 from bot.ports import DeliveryReceipt, EventKind, JobEvent
-from bot.service import Accepted, Requester
+from bot.service import Accepted, Done, Refused, Requester
+from storage.rules import CHAT_RULE_FIELDS
 
 app = typer.Typer(help="AceJam: make songs together in Discord and Telegram.", no_args_is_help=True)
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+jobs_app = typer.Typer(help="Recent jobs; `export` copies one's audio out.")
+admin_app = typer.Typer(
+    help="Operator controls: quotas, blocks, queue, usage.", no_args_is_help=True
+)
 app.add_typer(db_app, name="db")
+app.add_typer(jobs_app, name="jobs")
+app.add_typer(admin_app, name="admin")
+T = TypeVar("T")
 console = Console()
 err_console = Console(stderr=True)
 
@@ -168,9 +188,14 @@ async def _wait_until_done(core: Core, job_id: int, stop: asyncio.Event) -> Job 
     return None
 
 
-@app.command()
-def jobs(limit: Annotated[int, typer.Option(help="How many recent jobs.")] = 20) -> None:
+@jobs_app.callback(invoke_without_command=True)
+def jobs(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option(help="How many recent jobs.")] = 20,
+) -> None:
     """Recent jobs and their states."""
+    if ctx.invoked_subcommand is not None:
+        return
     settings = _settings()
     asyncio.run(_jobs(settings, limit))
 
@@ -194,6 +219,30 @@ async def _jobs(settings: Settings, limit: int) -> None:
     console.print(table)
 
 
+@jobs_app.command("export")
+def jobs_export(
+    job_id: Annotated[int, typer.Argument(help="The job's id (see `acejam jobs`).")],
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Where to write it.")
+    ] = None,
+) -> None:
+    """Copy a job's full-length audio out of DATA_DIR (e.g. when a chat only got a preview)."""
+    settings = _settings()
+
+    async def _find() -> Job | None:
+        async with open_core(settings) as core:
+            return await core.store.get(job_id)
+
+    job = asyncio.run(_find())
+    if job is None or job.audio_path is None or not Path(job.audio_path).exists():
+        err_console.print(f"Job {job_id} has no audio on disk.")
+        raise typer.Exit(1)
+    source = Path(job.audio_path)
+    target = output or Path.cwd() / f"acejam-{job.id}{source.suffix}"
+    shutil.copyfile(source, target)
+    console.print(f"file: {target}")
+
+
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply database migrations (also done at every start)."""
@@ -205,3 +254,198 @@ def db_upgrade() -> None:
 
     asyncio.run(_upgrade())
     console.print("database is up to date")
+
+
+# ---------------------------------------------------------------- admin
+Platform = Annotated[str, typer.Option("--platform", help="telegram or discord.")]
+Scope = Annotated[
+    str, typer.Option("--scope", help="Guild id (Discord) or chat id (Telegram); * = everywhere.")
+]
+
+
+def _with_admin(settings: Settings, action: Callable[[AdminService], Awaitable[T]]) -> T:
+    async def _run() -> T:
+        async with open_core(settings) as core:
+            return await action(core.admin)
+
+    return asyncio.run(_run())
+
+
+@admin_app.command("quota")
+def admin_quota(
+    platform: Platform,
+    user: Annotated[str, typer.Option("--user", help="The user's platform id.")],
+    value: Annotated[str, typer.Argument(help="Seconds per day, 'unlimited' or 'default'.")],
+    scope: Scope = EVERYWHERE,
+) -> None:
+    """Set one user's daily quota (in one chat, or everywhere)."""
+    settings = _settings()
+    seconds = _parse_quota(value)
+    _with_admin(settings, lambda admin: admin.set_user_quota(platform, user, scope, seconds))
+    console.print(
+        f"{platform} user {user}: quota {value} ({'everywhere' if scope == EVERYWHERE else scope})"
+    )
+
+
+def _parse_quota(value: str) -> int | None:
+    word = value.strip().lower()
+    if word == "default":
+        return None
+    if word == "unlimited":
+        return UNLIMITED
+    if word.isdigit():
+        return int(word)
+    err_console.print("The quota is a number of seconds, 'unlimited' or 'default'.")
+    raise typer.Exit(2)
+
+
+@admin_app.command("block")
+def admin_block(
+    platform: Platform,
+    user: Annotated[str, typer.Option("--user", help="The user's platform id.")],
+    scope: Scope = EVERYWHERE,
+    note: Annotated[str | None, typer.Option(help="Why (kept for other admins).")] = None,
+) -> None:
+    """Stop a user from making songs."""
+    settings = _settings()
+    _with_admin(settings, lambda admin: admin.set_blocked(platform, user, scope, True, note))
+    console.print(f"{platform} user {user} is blocked")
+
+
+@admin_app.command("unblock")
+def admin_unblock(
+    platform: Platform,
+    user: Annotated[str, typer.Option("--user", help="The user's platform id.")],
+    scope: Scope = EVERYWHERE,
+) -> None:
+    """Let a blocked user make songs again."""
+    settings = _settings()
+    _with_admin(settings, lambda admin: admin.set_blocked(platform, user, scope, False))
+    console.print(f"{platform} user {user} is unblocked")
+
+
+@admin_app.command("queue")
+def admin_queue(
+    platform: Annotated[str | None, typer.Option(help="Only this platform.")] = None,
+    scope: Annotated[str | None, typer.Option(help="Only this guild/chat.")] = None,
+) -> None:
+    """Every unfinished job, in the order they will be served."""
+    settings = _settings()
+    entries = _with_admin(settings, lambda admin: admin.queue(platform, scope))
+    table = Table("id", "position", "state", "platform", "scope", "user", "duration", "tags")
+    for entry in entries:
+        job = entry.job
+        table.add_row(
+            str(job.id),
+            str(entry.position or "-"),
+            job.state.value,
+            job.destination.platform,
+            job.destination.scope,
+            job.destination.user_id,
+            f"{job.request.duration} s",
+            job.request.tags[:40],
+        )
+    console.print(table)
+
+
+@admin_app.command("cancel")
+def admin_cancel(job_id: Annotated[int, typer.Argument(help="The job to cancel.")]) -> None:
+    """Cancel any job; its owner gets the quota back."""
+    settings = _settings()
+    operator = Requester(LOCAL_PLATFORM, getpass.getuser(), is_admin=True)
+
+    async def _cancel(admin: AdminService) -> Done | Refused:
+        job = await admin.job(job_id)
+        if job is None:
+            return Refused("No such job.", "not_found")
+        as_admin = Requester(job.destination.platform, operator.user_id, is_admin=True)
+        return await admin.cancel(job_id, as_admin)
+
+    outcome = _with_admin(settings, _cancel)
+    if isinstance(outcome, Refused):
+        err_console.print(outcome.message)
+        raise typer.Exit(1)
+    console.print(f"job {job_id} cancelled")
+
+
+@admin_app.command("usage")
+def admin_usage(
+    days: Annotated[int, typer.Option(help="How many days back.")] = 30,
+    platform: Annotated[str | None, typer.Option(help="Only this platform.")] = None,
+    scope: Annotated[str | None, typer.Option(help="Only this guild/chat.")] = None,
+) -> None:
+    """Per user: jobs, seconds of audio, cost and GPU time."""
+    settings = _settings()
+    rows = _with_admin(
+        settings, lambda admin: admin.usage(days=days, platform=platform, scope_id=scope)
+    )
+    table = Table("platform", "user", "name", "jobs", "seconds", "cost (USD)", "GPU s", "last job")
+    for row in rows:
+        table.add_row(
+            row.platform,
+            row.user_id,
+            row.display_name or "",
+            str(row.jobs),
+            str(row.seconds),
+            f"{row.cost_usd:.4f}",
+            f"{row.gpu_seconds:.1f}",
+            row.last_job_at.strftime("%Y-%m-%d %H:%M") if row.last_job_at else "",
+        )
+    console.print(table)
+
+
+@admin_app.command("settings")
+def admin_settings(
+    platform: Platform,
+    scope: Scope,
+    changes: Annotated[
+        list[str] | None,
+        typer.Argument(help="name=value pairs, e.g. max_duration=120 blocked_words=a,b"),
+    ] = None,
+) -> None:
+    """Show a guild's/chat's settings, or change some (name=value ...)."""
+    settings = _settings()
+    try:
+        parsed = dict(_parse_setting(item) for item in changes or [])
+    except ValueError as exc:
+        err_console.print(str(exc))
+        raise typer.Exit(2) from None
+
+    async def _apply(admin: AdminService) -> ChatRules:
+        if parsed:
+            return await admin.update_chat_rules(platform, scope, **parsed)
+        return await admin.chat_rules(platform, scope)
+
+    try:
+        rules = _with_admin(settings, _apply)
+    except ValueError as exc:
+        err_console.print(str(exc))
+        raise typer.Exit(2) from None
+    for name, value in vars(rules).items():
+        console.print(f"{name} = {value}")
+
+
+def _parse_setting(item: str) -> tuple[str, object]:
+    name, sep, raw = item.partition("=")
+    if not sep:
+        raise ValueError(f"Expected name=value, got {item!r}.")
+    name = name.strip()
+    raw = raw.strip()
+    if name not in CHAT_RULE_FIELDS:
+        raise ValueError(
+            f"unknown chat setting {name!r}; known: {', '.join(sorted(CHAT_RULE_FIELDS))}"
+        )
+    if name in {"allowed_channels", "blocked_words"}:
+        return name, tuple(w.strip() for w in raw.split(",") if w.strip())
+    if name == "role_quotas":  # role=seconds;role=seconds
+        pairs = [p.split(":", 1) for p in raw.split(",") if p.strip()]
+        return name, {k.strip(): int(v) for k, v in pairs}
+    if name in {"others_may_press", "allow_nsfw"}:
+        return name, raw.lower() in {"1", "true", "yes", "on"}
+    if raw.lower() in {"", "none", "default"}:
+        return name, None
+    if name == "monthly_budget_usd":
+        return name, float(raw)
+    if not raw.lstrip("-").isdigit():
+        raise ValueError(f"{name} takes a whole number.")
+    return name, int(raw)

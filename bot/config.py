@@ -48,6 +48,12 @@ class Settings(BaseSettings):
     max_duration: int = Field(default=240, ge=5, le=600)
     quota_seconds_per_day: int = Field(default=600, ge=0)
     max_active_jobs_per_user: int = Field(default=2, ge=1)
+    max_active_jobs_per_chat: int = Field(default=10, ge=1)
+    # Cost accounting and budgets (WaveSpeed bills per second of audio).
+    wavespeed_price_per_second: float = Field(default=0.0003, ge=0)
+    monthly_budget_usd: float | None = Field(default=None, ge=0)
+    # Words refused in tags and lyrics everywhere, comma-separated (chats add their own).
+    blocked_words: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     # How long an upstream task may take before we give up on it (the ACE-Step server
     # answers "queued" forever for ids it forgot after a restart).
@@ -75,6 +81,11 @@ class Settings(BaseSettings):
         hosts = _split_commas(value)
         return [h.lower() for h in hosts] if isinstance(hosts, list) else hosts
 
+    @field_validator("blocked_words", mode="before")
+    @classmethod
+    def _words(cls, value: object) -> object:
+        return _split_commas(value)
+
     @field_validator("discord_guild_ids", mode="before")
     @classmethod
     def _guilds(cls, value: object) -> object:
@@ -95,6 +106,12 @@ class Settings(BaseSettings):
         if value is not None and not value.get_secret_value().strip():
             return None
         return value
+
+    @field_validator("monthly_budget_usd", "database_url", "backend", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # `.env.example` lists every name; an empty line there means "not set".
+        return None if isinstance(value, str) and not value.strip() else value
 
     @model_validator(mode="after")
     def _pick_backend(self) -> Settings:

@@ -55,6 +55,8 @@ class GenerationRequest:
     lyrics: str = ""
     duration: int = DEFAULT_DURATION
     seed: int = -1  # -1: let the backend pick (we record the seed it used)
+    # False when the user named no duration, so a chat's own default may apply.
+    explicit_duration: bool = field(default=True, compare=False)
 
     @property
     def instrumental(self) -> bool:
@@ -109,8 +111,16 @@ def validate_request(
             f"The seed should be a whole number from 0 to {SEED_MAX} (or -1 for random)."
         )
     return GenerationRequest(
-        tags=clean_tags, lyrics=clean_lyrics, duration=parsed_duration, seed=parsed_seed
+        tags=clean_tags,
+        lyrics=clean_lyrics,
+        duration=parsed_duration,
+        seed=parsed_seed,
+        explicit_duration=not _is_blank(duration),
     )
+
+
+def _is_blank(value: int | str | None) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
 
 
 def _clean_lyrics(text: str) -> str:
@@ -152,6 +162,40 @@ class Destination:
     chat_id: str
     user_id: str
     context: dict[str, Any] = field(default_factory=dict)
+    # The community whose rules apply: the Discord guild; for Telegram, the chat itself.
+    scope_id: str | None = None
+
+    @property
+    def scope(self) -> str:
+        return self.scope_id or self.chat_id
+
+
+UNLIMITED = -1  # a quota of -1 seconds means no limit
+EVERYWHERE = "*"  # a user override that applies in every scope
+
+
+@dataclass(frozen=True)
+class ChatRules:
+    """A guild's or chat's own settings; None means "use the bot-wide setting"."""
+
+    quota_seconds_per_day: int | None = None
+    role_quotas: dict[str, int] = field(default_factory=dict)
+    max_active_jobs: int | None = None
+    default_duration: int | None = None
+    max_duration: int | None = None
+    allowed_channels: tuple[str, ...] = ()
+    others_may_press: bool = False
+    allow_nsfw: bool = False
+    blocked_words: tuple[str, ...] = ()
+    monthly_budget_usd: float | None = None
+
+
+@dataclass(frozen=True)
+class UserRules:
+    scope_id: str  # EVERYWHERE or one scope
+    quota_seconds_per_day: int | None = None
+    blocked: bool = False
+    note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -179,3 +223,5 @@ class Job:
     submitted_at: datetime | None = None
     finished_at: datetime | None = None
     nsfw: bool = False
+    cost_usd: float | None = None
+    gpu_seconds: float | None = None

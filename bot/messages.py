@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from bot.domain import Job
+from bot.domain import Job, JobState
+from bot.quotas import QuotaStatus
 
 FAILURE_TEXT = {
     "timeout": "The music engine never finished this song, so I gave up on it.",
@@ -61,3 +62,81 @@ def describe(job: Job) -> str:
     seed = job.seed_used if job.seed_used is not None else job.request.seed
     seed_text = f", seed {seed}" if seed is not None and seed >= 0 else ""
     return f"{job.request.tags} — {job.request.duration} s{seed_text}"
+
+
+# ---------------------------------------------------------------- progress and account lines
+# Plain text; `backticks` mark literal input, which adapters render as code.
+
+
+def queued_line(position: int) -> str:
+    """The first thing a user reads after asking: where the song stands in line."""
+    if position <= 0:
+        return "Queued — starting now."
+    if position == 1:
+        return "Queued — position 1 (next up)."
+    return f"Queued — position {position}."
+
+
+def running_line(progress: float | None, eta: datetime | None, now: datetime | None = None) -> str:
+    """'Making your song — 40%, about 12 s left.' with whatever the backend told us."""
+    parts = []
+    if progress is not None:
+        parts.append(f"{max(0, min(100, round(progress * 100)))}%")
+    if eta is not None:
+        left = (eta - (now or datetime.now(UTC))).total_seconds()
+        parts.append(f"about {humanize_seconds(left)} left" if left >= 1 else "almost done")
+    if not parts:
+        return "Making your song…"
+    return f"Making your song — {', '.join(parts)}."
+
+
+FINISHING_LINE = "Finished — sending it now…"
+DELIVERED_LINE = "Done — your song is below."
+
+
+def quota_lines(status: QuotaStatus, now: datetime | None = None) -> list[str]:
+    """/quota: seconds left in the rolling 24 h, when used seconds come back, active jobs."""
+    active = f"Songs queued or running: {status.active_jobs} of {status.max_active_jobs}."
+    if status.unlimited:
+        return ["You can make as much music as you like here.", active]
+    lines = [
+        f"You have {humanize_seconds(status.remaining_seconds)} of "
+        f"{humanize_seconds(status.limit_seconds)} left (a rolling 24 hours)."
+    ]
+    if status.next_free_at is not None and status.used_seconds > 0:
+        lines.append(f"Your oldest song's seconds come back in {until(status.next_free_at, now)}.")
+    lines.append(active)
+    return lines
+
+
+def queue_line(job: Job, position: int) -> str:
+    """/queue: one of the user's unfinished songs and where it is."""
+    if job.state == JobState.SUCCEEDED:
+        where = "finished, being sent"
+    elif position > 0:
+        where = f"position {position} in the queue"
+    elif job.progress is not None:
+        where = f"running ({round(job.progress * 100)}%)"
+    else:
+        where = "running"
+    return f"#{job.id} {job.request.tags} — {job.request.duration} s: {where}"
+
+
+NO_QUEUE = "You have no songs queued or running."
+NO_HISTORY = "You haven't made any songs yet."
+NOTHING_TO_CANCEL = "You have nothing queued or running to cancel."
+
+
+# ---------------------------------------------------------------- delivery notes (Discord adapter)
+
+
+def preview_line(seconds: float, full_seconds: float) -> str:
+    """The label of a track cut to fit a chat's upload limit."""
+    return (
+        f"Preview: the first {humanize_seconds(seconds)} of {humanize_seconds(full_seconds)} — "
+        "the whole song is too big to upload here"
+    )
+
+
+COMMAND_GONE = "That command isn't available any more; type / to see what I can do."
+UNEXPECTED_ERROR = "Something went wrong on my side; please try again in a moment."

@@ -7,8 +7,12 @@ the ledger rows live in `storage/`, the arithmetic here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+
+from bot.domain import EVERYWHERE, UNLIMITED, ChatRules, UserRules
 
 QUOTA_WINDOW = timedelta(hours=24)
 
@@ -20,6 +24,9 @@ class UsageSnapshot:
     active_jobs: int
     # (reserved_at, seconds) of every reservation in the window not given back
     reservations: tuple[tuple[datetime, int], ...]
+    scope_active_jobs: int = 0  # unfinished jobs in the same guild/chat
+    scope_month_cost_usd: float = 0.0  # this calendar month (UTC), queued jobs included
+    total_month_cost_usd: float = 0.0
 
     @property
     def used_seconds(self) -> int:
@@ -28,8 +35,16 @@ class UsageSnapshot:
 
 @dataclass(frozen=True)
 class QuotaPolicy:
-    seconds_per_day: int
+    seconds_per_day: int  # UNLIMITED (-1) for no limit
     max_active_jobs: int
+    max_active_jobs_per_scope: int | None = None
+    scope_budget_usd: float | None = None
+    total_budget_usd: float | None = None
+    job_cost_usd: float = 0.0  # what the job being admitted will cost
+
+    @property
+    def unlimited(self) -> bool:
+        return self.seconds_per_day == UNLIMITED
 
 
 @dataclass(frozen=True)
@@ -50,7 +65,13 @@ class QuotaStatus:
     next_free_at: datetime | None  # when the oldest reservation leaves the window
 
     @property
+    def unlimited(self) -> bool:
+        return self.limit_seconds == UNLIMITED
+
+    @property
     def remaining_seconds(self) -> int:
+        if self.unlimited:
+            return 10**9
         return max(0, self.limit_seconds - self.used_seconds)
 
 
@@ -68,12 +89,26 @@ def frees_at(usage: UsageSnapshot, needed: int, limit: int) -> datetime | None:
 
 
 def admit(usage: UsageSnapshot, duration: int, policy: QuotaPolicy) -> Refusal | None:
+    budget = _over_budget(usage, policy)
+    if budget is not None:
+        return budget
+    if (
+        policy.max_active_jobs_per_scope is not None
+        and usage.scope_active_jobs >= policy.max_active_jobs_per_scope
+    ):
+        return Refusal(
+            "scope_busy",
+            f"This chat already has {usage.scope_active_jobs} songs in the works (its limit); "
+            "try again when one is done.",
+        )
     if usage.active_jobs >= policy.max_active_jobs:
         return Refusal(
             "active_jobs",
             f"You already have {usage.active_jobs} song(s) in the works "
             f"(the limit is {policy.max_active_jobs}); wait for one to finish or /cancel it.",
         )
+    if policy.unlimited:
+        return None
     if duration > policy.seconds_per_day:
         return Refusal(
             "quota",
@@ -89,6 +124,74 @@ def admit(usage: UsageSnapshot, duration: int, policy: QuotaPolicy) -> Refusal |
             f"needs {duration} s.",
             frees_at=when,
         )
+    return None
+
+
+def _over_budget(usage: UsageSnapshot, policy: QuotaPolicy) -> Refusal | None:
+    cost = policy.job_cost_usd
+    if policy.total_budget_usd is not None and (
+        usage.total_month_cost_usd + cost > policy.total_budget_usd
+    ):
+        return Refusal(
+            "budget",
+            "The bot's music budget for this month is used up; it starts again on the 1st.",
+        )
+    if policy.scope_budget_usd is not None and (
+        usage.scope_month_cost_usd + cost > policy.scope_budget_usd
+    ):
+        return Refusal(
+            "budget",
+            "This chat's music budget for this month is used up; it starts again on the 1st.",
+        )
+    return None
+
+
+def effective_policy(
+    base: QuotaPolicy,
+    chat: ChatRules | None,
+    overrides: Sequence[UserRules],
+    roles: Collection[str],
+    scope_id: str,
+) -> QuotaPolicy:
+    """The quota that applies to one user in one scope.
+
+    A user override for this scope beats one for everywhere, which beats the best quota of
+    the user's roles in the chat, which beats the chat's quota, which beats the setting.
+    """
+    seconds = base.seconds_per_day
+    if chat is not None:
+        if chat.quota_seconds_per_day is not None:
+            seconds = chat.quota_seconds_per_day
+        role_values = [chat.role_quotas[r] for r in roles if r in chat.role_quotas]
+        if role_values:
+            seconds = UNLIMITED if UNLIMITED in role_values else max(role_values)
+    for wanted in (EVERYWHERE, scope_id):  # the specific scope last, so it wins
+        for rule in overrides:
+            if rule.scope_id == wanted and rule.quota_seconds_per_day is not None:
+                seconds = rule.quota_seconds_per_day
+    return replace(
+        base,
+        seconds_per_day=seconds,
+        max_active_jobs_per_scope=(
+            chat.max_active_jobs
+            if chat is not None and chat.max_active_jobs is not None
+            else base.max_active_jobs_per_scope
+        ),
+        scope_budget_usd=chat.monthly_budget_usd if chat is not None else None,
+    )
+
+
+def is_blocked(overrides: Sequence[UserRules], scope_id: str) -> bool:
+    return any(r.blocked and r.scope_id in (EVERYWHERE, scope_id) for r in overrides)
+
+
+def blocked_word(text: str, words: Iterable[str]) -> str | None:
+    """The first blocked word found in ``text`` (whole words, any case), if any."""
+    lowered = text.casefold()
+    for word in words:
+        needle = word.strip().casefold()
+        if needle and re.search(rf"(?<!\w){re.escape(needle)}(?!\w)", lowered):
+            return word.strip()
     return None
 
 

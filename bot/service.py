@@ -8,13 +8,14 @@ Adapters call these coroutines with what a user typed and get back values to ren
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 from bot import quotas
 from bot.clock import utcnow
 from bot.domain import (
     ACTIVE_STATES,
+    ChatRules,
     Destination,
     GenerationRequest,
     Invalid,
@@ -22,12 +23,17 @@ from bot.domain import (
     JobId,
     JobState,
     Limits,
+    UserRules,
     validate_request,
 )
 from bot.messages import until
 from bot.notify import Notifier
 from bot.ports import Delivery, EventKind, JobEvent
 from storage.jobs import Enqueued, NewJob, SqlJobStore
+from storage.rules import SqlRulesStore
+
+if TYPE_CHECKING:
+    from bot.admin import AdminService
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +43,8 @@ class Requester:
     platform: str
     user_id: str  # the platform's id
     display_name: str | None = None
-    is_admin: bool = False
+    is_admin: bool = False  # may manage this chat (Discord manage_guild, Telegram chat admin)
+    roles: frozenset[str] = frozenset()  # Discord role ids; "admins" for chat admins
 
 
 @dataclass(frozen=True)
@@ -50,7 +57,9 @@ class Accepted:
 @dataclass(frozen=True)
 class Refused:
     message: str
-    code: str = "invalid"  # "invalid" | "quota" | "active_jobs" | "not_found" | "forbidden"
+    # invalid | quota | active_jobs | scope_busy | budget | blocked | channel | not_found
+    # | forbidden
+    code: str = "invalid"
 
 
 @dataclass(frozen=True)
@@ -70,12 +79,18 @@ class GenerationService:
         self,
         *,
         store: SqlJobStore,
+        rules: SqlRulesStore,
         notifier: Notifier,
         backend_name: str,
         limits: Limits,
         policy: quotas.QuotaPolicy,
+        price_per_second_usd: float = 0.0,
+        blocked_words: tuple[str, ...] = (),
     ) -> None:
         self._store = store
+        self._rules = rules
+        self._price = price_per_second_usd
+        self._blocked_words = blocked_words
         self._notifier = notifier
         self._backend_name = backend_name
         self.limits = limits
@@ -89,6 +104,13 @@ class GenerationService:
     @property
     def notifier(self) -> Notifier:
         return self._notifier
+
+    @property
+    def admin(self) -> AdminService:
+        """Admin actions; callers check the caller's permission first."""
+        from bot.admin import AdminService  # admin builds on this module's values
+
+        return AdminService(service=self, store=self._store, rules=self._rules)
 
     def on_new_work(self, waker: Any) -> None:
         """Register a callable (a worker's ``nudge``) to run when work is queued."""
@@ -129,6 +151,21 @@ class GenerationService:
         """Queue a song. ``enforce_quota=False`` is for the operator's own CLI."""
         if isinstance(request, Invalid):
             return Refused(request.message)
+        scope = destination.scope
+        chat = await self._rules.chat_rules(requester.platform, scope)
+        overrides = await self._rules.user_rules(requester.platform, requester.user_id, scope)
+        if enforce_quota:
+            checked = self._apply_chat_rules(requester, destination, request, chat, overrides)
+            if isinstance(checked, Refused):
+                return checked
+            request = checked
+        policy = quotas.effective_policy(
+            replace(self.policy, job_cost_usd=request.duration * self._price),
+            chat,
+            overrides,
+            requester.roles,
+            scope,
+        )
         now = utcnow()
         user_id = await self._store.ensure_user(
             requester.platform, requester.user_id, requester.display_name, now
@@ -141,9 +178,10 @@ class GenerationService:
                 backend=self._backend_name,
                 idempotency_key=idempotency_key,
                 parent_id=parent_id,
+                cost_usd=request.duration * self._price if self._price else None,
             ),
             admit=(
-                (lambda usage: quotas.admit(usage, request.duration, self.policy))
+                (lambda usage: quotas.admit(usage, request.duration, policy))
                 if enforce_quota
                 else (lambda usage: None)
             ),
@@ -161,6 +199,43 @@ class GenerationService:
             self._wake_workers()
         return Accepted(outcome.job, position, duplicate=not outcome.created)
 
+    def _apply_chat_rules(
+        self,
+        requester: Requester,
+        destination: Destination,
+        request: GenerationRequest,
+        chat: ChatRules | None,
+        overrides: list[UserRules],
+    ) -> GenerationRequest | Refused:
+        """What a chat's admins decided: blocks, channels, durations, words."""
+        if quotas.is_blocked(overrides, destination.scope):
+            return Refused(
+                "You can't make songs here right now; ask an admin if that's a mistake.",
+                "blocked",
+            )
+        chat = chat or ChatRules()
+        if (
+            chat.allowed_channels
+            and destination.chat_id not in chat.allowed_channels
+            and not requester.is_admin
+        ):
+            return Refused("Songs aren't made in this channel; try the music channel.", "channel")
+        if not request.explicit_duration and chat.default_duration is not None:
+            request = replace(
+                request, duration=min(chat.default_duration, self.limits.max_duration)
+            )
+        if chat.max_duration is not None and request.duration > chat.max_duration:
+            return Refused(f"In this chat songs can be at most {chat.max_duration} seconds long.")
+        word = quotas.blocked_word(
+            f"{request.tags}\n{request.lyrics}", (*self._blocked_words, *chat.blocked_words)
+        )
+        if word is not None:
+            return Refused("That request uses a word that isn't allowed here.", "blocked_word")
+        return request
+
+    async def chat_rules(self, platform: str, scope_id: str) -> ChatRules:
+        return await self._rules.chat_rules(platform, scope_id) or ChatRules()
+
     async def reroll(
         self,
         job_id: int,
@@ -175,6 +250,9 @@ class GenerationService:
         original = await self._store.get(job_id)
         if original is None or original.destination.platform != requester.platform:
             return Refused("I can't find that song any more.", "not_found")
+        if not allow_others:
+            chat = await self.chat_rules(original.destination.platform, original.destination.scope)
+            allow_others = chat.others_may_press
         if not allow_others and original.destination.user_id != requester.user_id:
             return Refused("That's someone else's song; ask for your own with /song.", "forbidden")
         seed = original.seed_used if original.seed_used is not None else original.request.seed
@@ -190,6 +268,7 @@ class GenerationService:
             platform=original.destination.platform,
             chat_id=original.destination.chat_id,
             user_id=requester.user_id,
+            scope_id=original.destination.scope_id,
         )
         return await self.submit(
             requester, target, request, idempotency_key=idempotency_key, parent_id=original.id
@@ -211,6 +290,8 @@ class GenerationService:
             ledger="refund",
             finished_at=utcnow(),
             detail=f"cancelled by {requester.platform}:{requester.user_id}",
+            # Nothing is billed for a song that never reached upstream.
+            **({"cost_usd": 0.0} if job.remote_id is None else {}),
         )
         if cancelled is None:
             fresh = await self._store.get(job_id)
@@ -253,12 +334,20 @@ class GenerationService:
             user_id=user_id, states={JobState.DELIVERED, JobState.SUCCEEDED}, limit=limit
         )
 
-    async def quota(self, requester: Requester) -> quotas.QuotaStatus:
+    async def quota(self, requester: Requester, scope: str | None = None) -> quotas.QuotaStatus:
+        """What /quota shows; ``scope`` (guild or chat id) applies that chat's rules."""
+        policy = await self.policy_for(requester, scope)
         user_id = await self._user_id(requester)
         if user_id is None:
-            return quotas.status(quotas.UsageSnapshot(0, ()), self.policy)
-        usage = await self._store.usage(user_id, utcnow())
-        return quotas.status(usage, self.policy)
+            return quotas.status(quotas.UsageSnapshot(0, ()), policy)
+        return quotas.status(await self._store.usage(user_id, utcnow()), policy)
+
+    async def policy_for(self, requester: Requester, scope: str | None) -> quotas.QuotaPolicy:
+        if scope is None:
+            return self.policy
+        chat = await self._rules.chat_rules(requester.platform, scope)
+        overrides = await self._rules.user_rules(requester.platform, requester.user_id, scope)
+        return quotas.effective_policy(self.policy, chat, overrides, requester.roles, scope)
 
     async def latest_active(self, requester: Requester) -> Job | None:
         """The requester's most recent unfinished job (what a bare /cancel means)."""

@@ -31,6 +31,7 @@ from bot.notify import Notifier
 from bot.polling import PollPlanner
 from bot.ports import Backend, EventKind, JobEvent, RemoteState, RemoteStatus
 from storage.jobs import SqlJobStore
+from storage.rules import SqlRulesStore
 
 logger = logging.getLogger(__name__)
 
@@ -91,12 +92,14 @@ class Worker:
         self,
         *,
         store: SqlJobStore,
+        rules: SqlRulesStore,
         backend: Backend,
         notifier: Notifier,
         config: WorkerConfig,
         planner: PollPlanner | None = None,
     ) -> None:
         self._store = store
+        self._rules = rules
         self._backend = backend
         self._notifier = notifier
         self._config = config
@@ -444,6 +447,7 @@ class Worker:
             seed_used=status.seed_used if status.seed_used is not None else job.seed_used,
             finished_at=utcnow(),
             progress=1.0,
+            gpu_seconds=self._elapsed(job) if self._backend.name == "acestep" else None,
             **({"lease_owner": None, "lease_expires_at": None} if completes_here else {}),
         )
         if succeeded is None:
@@ -464,6 +468,9 @@ class Worker:
     async def _deliver(self, owned: _Owned) -> None:
         job = owned.job
         delivery = self._notifier.delivery_for(job.destination.platform)
+        if job.nsfw and not await self._nsfw_allowed(job):
+            await self._fail(job, "nsfw", "flagged by the backend; chat does not allow it")
+            return
         if delivery is None or job.audio_path is None or not Path(job.audio_path).exists():
             if delivery is not None:
                 await self._fail(job, "lost", "audio file missing at delivery")
@@ -497,6 +504,14 @@ class Worker:
             logger.warning("job %s: was no longer awaiting delivery", job.id)
         await self._drop(job.id)
 
+    async def _nsfw_allowed(self, job: Job) -> bool:
+        """A flagged track goes only where the chat allows it (an NSFW Discord channel,
+        which the adapter records in the job's context, or a chat setting)."""
+        if job.destination.context.get("nsfw_channel"):
+            return True
+        rules = await self._rules.chat_rules(job.destination.platform, job.destination.scope)
+        return rules is not None and rules.allow_nsfw
+
     # ------------------------------------------------------------ failure
     async def _fail(self, job: Job, code: str, detail: str) -> None:
         failed = await self._store.transition(
@@ -515,6 +530,7 @@ class Worker:
             error_message=detail[:500],
             finished_at=utcnow(),
             detail=code,
+            cost_usd=0.0,  # WaveSpeed refunds failed generations
         )
         await self._drop(job.id)
         if failed is None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, text, update
+from sqlalchemy import and_, case, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -41,6 +41,19 @@ class NewJob:
     backend: str
     idempotency_key: str | None = None
     parent_id: JobId | None = None
+    cost_usd: float | None = None  # reserved against budgets until the job ends
+
+
+@dataclass(frozen=True)
+class UsageRow:
+    platform: str
+    user_id: str
+    display_name: str | None
+    jobs: int
+    seconds: int
+    cost_usd: float
+    gpu_seconds: float
+    last_job_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -65,6 +78,7 @@ def row_to_job(row: JobRow) -> Job:
             chat_id=row.chat_id,
             user_id=row.platform_user_id,
             context=dict(row.context or {}),
+            scope_id=row.scope_id,
         ),
         state=JobState(row.state),
         backend=row.backend,
@@ -85,6 +99,8 @@ def row_to_job(row: JobRow) -> Job:
         submitted_at=row.submitted_at,
         finished_at=row.finished_at,
         nsfw=row.nsfw,
+        cost_usd=row.cost_usd,
+        gpu_seconds=row.gpu_seconds,
     )
 
 
@@ -158,7 +174,14 @@ class SqlJobStore:
             await session.execute(
                 update(UserRow).where(UserRow.id == new.user_id).values(last_request_at=now)
             )
-            refusal = admit(await self._usage(session, new.user_id, now))
+            usage = await self._usage(
+                session,
+                new.user_id,
+                now,
+                platform=new.destination.platform,
+                scope=new.destination.scope,
+            )
+            refusal = admit(usage)
             if refusal is not None:
                 return refusal
             request = new.request
@@ -168,6 +191,7 @@ class SqlJobStore:
                 parent_id=new.parent_id,
                 platform=new.destination.platform,
                 chat_id=new.destination.chat_id,
+                scope_id=new.destination.scope,
                 platform_user_id=new.destination.user_id,
                 context=dict(new.destination.context),
                 tags=request.tags,
@@ -179,6 +203,7 @@ class SqlJobStore:
                 attempts=0,
                 polls=0,
                 nsfw=False,
+                cost_usd=new.cost_usd,
                 created_at=now,
                 updated_at=now,
             )
@@ -196,11 +221,26 @@ class SqlJobStore:
             session.add(JobEventRow(job_id=row.id, at=now, from_state=None, to_state="queued"))
             return Enqueued(row_to_job(row), created=True)
 
-    async def usage(self, user_id: UserId, now: datetime) -> UsageSnapshot:
+    async def usage(
+        self,
+        user_id: UserId,
+        now: datetime,
+        *,
+        platform: str | None = None,
+        scope: str | None = None,
+    ) -> UsageSnapshot:
         async with self._sessions() as session:
-            return await self._usage(session, user_id, now)
+            return await self._usage(session, user_id, now, platform=platform, scope=scope)
 
-    async def _usage(self, session: AsyncSession, user_id: int, now: datetime) -> UsageSnapshot:
+    async def _usage(
+        self,
+        session: AsyncSession,
+        user_id: int,
+        now: datetime,
+        *,
+        platform: str | None = None,
+        scope: str | None = None,
+    ) -> UsageSnapshot:
         active = await session.scalar(
             select(func.count())
             .select_from(JobRow)
@@ -219,9 +259,29 @@ class SqlJobStore:
             )
             .order_by(LedgerRow.created_at)
         )
+        reservations = tuple((at, seconds) for at, seconds in rows.all())
+        month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        this_month = JobRow.created_at >= month_start
+        total_cost = await session.scalar(
+            select(func.coalesce(func.sum(JobRow.cost_usd), 0.0)).where(this_month)
+        )
+        scope_active, scope_cost = 0, 0.0
+        if platform is not None and scope is not None:
+            in_scope = and_(JobRow.platform == platform, JobRow.scope_id == scope)
+            scope_active = await session.scalar(
+                select(func.count())
+                .select_from(JobRow)
+                .where(in_scope, JobRow.state.in_(_states(ACTIVE_STATES)))
+            )
+            scope_cost = await session.scalar(
+                select(func.coalesce(func.sum(JobRow.cost_usd), 0.0)).where(in_scope, this_month)
+            )
         return UsageSnapshot(
             active_jobs=int(active or 0),
-            reservations=tuple((at, seconds) for at, seconds in rows.all()),
+            reservations=reservations,
+            scope_active_jobs=int(scope_active or 0),
+            scope_month_cost_usd=float(scope_cost or 0.0),
+            total_month_cost_usd=float(total_cost or 0.0),
         )
 
     # ------------------------------------------------------------ reads
@@ -265,7 +325,20 @@ class SqlJobStore:
             .where(JobRow.backend == backend, JobRow.state.in_(_states(IN_FLIGHT_STATES)))
             .group_by(JobRow.user_id)
         )
-        return fair_order(refs, {u: n for u, n in in_flight.all()})
+        users = {ref.user_id for ref in refs}
+        last_served: dict[int, datetime] = {}
+        if users:
+            served = await session.execute(
+                select(JobRow.user_id, func.max(JobRow.submitted_at))
+                .where(
+                    JobRow.backend == backend,
+                    JobRow.user_id.in_(users),
+                    JobRow.submitted_at.is_not(None),
+                )
+                .group_by(JobRow.user_id)
+            )
+            last_served = {u: at for u, at in served.all() if at is not None}
+        return fair_order(refs, {u: n for u, n in in_flight.all()}, last_served)
 
     async def recent_runtimes(self, backend: str, limit: int = 50) -> list[tuple[int, float]]:
         """(duration asked, seconds from submit to upstream completion) of recent jobs."""
@@ -529,6 +602,49 @@ class SqlJobStore:
                 )
             )
         return row
+
+    async def usage_report(
+        self, *, since: datetime, platform: str | None = None, scope: str | None = None
+    ) -> list[UsageRow]:
+        """Per user since ``since``: jobs asked, seconds delivered, cost, GPU time."""
+        done = JobRow.state.in_(_states({JobState.SUCCEEDED, JobState.DELIVERED}))
+        query = (
+            select(
+                UserRow.platform,
+                UserRow.platform_user_id,
+                UserRow.display_name,
+                func.count(JobRow.id),
+                func.coalesce(func.sum(case((done, JobRow.duration), else_=0)), 0),
+                func.coalesce(func.sum(JobRow.cost_usd), 0.0),
+                func.coalesce(func.sum(JobRow.gpu_seconds), 0.0),
+                func.max(JobRow.created_at),
+            )
+            .join(UserRow, UserRow.id == JobRow.user_id)
+            .where(JobRow.created_at >= since)
+            .group_by(UserRow.platform, UserRow.platform_user_id, UserRow.display_name)
+            .order_by(func.count(JobRow.id).desc())
+        )
+        if platform is not None:
+            query = query.where(JobRow.platform == platform)
+        if scope is not None:
+            query = query.where(JobRow.scope_id == scope)
+        async with self._sessions() as session:
+            rows = await session.execute(query)
+            return [
+                UsageRow(p, u, n, int(jobs), int(secs), float(cost), float(gpu), last)
+                for p, u, n, jobs, secs, cost, gpu, last in rows.all()
+            ]
+
+    async def active_jobs(
+        self, *, platform: str | None = None, scope: str | None = None
+    ) -> list[Job]:
+        query = select(JobRow).where(JobRow.state.in_(_states(ACTIVE_STATES))).order_by(JobRow.id)
+        if platform is not None:
+            query = query.where(JobRow.platform == platform)
+        if scope is not None:
+            query = query.where(JobRow.scope_id == scope)
+        async with self._sessions() as session:
+            return [row_to_job(r) for r in (await session.scalars(query.limit(500))).all()]
 
     # ------------------------------------------------------------ audit
     async def ledger_balance(self, user_id: int) -> dict[str, int]:

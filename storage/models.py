@@ -67,6 +67,7 @@ class JobRow(Base):
         Index("ix_jobs_state_backend", "state", "backend"),
         Index("ix_jobs_user_state", "user_id", "state"),
         Index("ix_jobs_chat", "platform", "chat_id"),
+        Index("ix_jobs_scope_state", "platform", "scope_id", "state"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -77,6 +78,8 @@ class JobRow(Base):
 
     platform: Mapped[str] = mapped_column(String(16))
     chat_id: Mapped[str] = mapped_column(String(64))
+    # The community the chat belongs to: a Discord guild, or the Telegram chat itself.
+    scope_id: Mapped[str] = mapped_column(String(64))
     platform_user_id: Mapped[str] = mapped_column(String(64))
     context: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
@@ -101,6 +104,10 @@ class JobRow(Base):
     audio_format: Mapped[str | None] = mapped_column(String(16))
     audio_duration: Mapped[float | None] = mapped_column(Float)
     delivered_message_id: Mapped[str | None] = mapped_column(String(64))
+    # What the job cost: USD on WaveSpeed (refunded upstream when it fails), GPU seconds
+    # on a self-hosted server.
+    cost_usd: Mapped[float | None] = mapped_column(Float)
+    gpu_seconds: Mapped[float | None] = mapped_column(Float)
 
     # Which process holds the job, and until when; an expired lease may be taken over.
     lease_owner: Mapped[str | None] = mapped_column(String(128))
@@ -142,3 +149,44 @@ class LedgerRow(Base):
     kind: Mapped[str] = mapped_column(String(8))  # reserve | commit | refund
     seconds: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime]
+
+
+class ChatSettingsRow(Base):
+    """What a guild's or chat's admins decided. Unset columns fall back to the settings."""
+
+    __tablename__ = "chat_settings"
+    __table_args__ = (UniqueConstraint("platform", "scope_id", name="uq_chat_settings_scope"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    scope_id: Mapped[str] = mapped_column(String(64))
+    quota_seconds_per_day: Mapped[int | None] = mapped_column(Integer)
+    # role id (Discord) or "admins" → seconds per day for members holding it
+    role_quotas: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    max_active_jobs: Mapped[int | None] = mapped_column(Integer)
+    default_duration: Mapped[int | None] = mapped_column(Integer)
+    max_duration: Mapped[int | None] = mapped_column(Integer)
+    allowed_channels: Mapped[list[str]] = mapped_column(JSON, default=list)
+    others_may_press: Mapped[bool] = mapped_column(Boolean, default=False)
+    allow_nsfw: Mapped[bool] = mapped_column(Boolean, default=False)
+    blocked_words: Mapped[list[str]] = mapped_column(JSON, default=list)
+    monthly_budget_usd: Mapped[float | None] = mapped_column(Float)
+    updated_at: Mapped[datetime]
+
+
+class UserOverrideRow(Base):
+    """A user's own quota or block, in one scope or everywhere (scope_id "*")."""
+
+    __tablename__ = "user_overrides"
+    __table_args__ = (
+        UniqueConstraint("platform", "platform_user_id", "scope_id", name="uq_user_override"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    platform_user_id: Mapped[str] = mapped_column(String(64))
+    scope_id: Mapped[str] = mapped_column(String(64))
+    quota_seconds_per_day: Mapped[int | None] = mapped_column(Integer)  # -1 = unlimited
+    blocked: Mapped[bool] = mapped_column(Boolean, default=False)
+    note: Mapped[str | None] = mapped_column(String(200))
+    updated_at: Mapped[datetime]

@@ -169,3 +169,66 @@ async def test_kill_9_of_generate_then_run_finishes_the_job_once(tmp_path: Path)
             assert await asyncio.wait_for(runner.wait(), 20) == 0
         assert len(fake.submits) == 1
         assert "failed" not in out
+
+
+async def test_admin_commands_block_set_quota_and_report(tmp_path: Path) -> None:
+    async with FakeWaveSpeed(time_scale=0.04, api_key=WAVESPEED_KEY) as fake:
+        env = _env(tmp_path / "data", fake.base_url)
+        code, _, err = await _run(
+            "generate", "--tags", "ambient", "--duration", "6", env=env, cwd=tmp_path
+        )
+        assert code == 0, err
+        code, out, err = await _run(
+            "admin",
+            "block",
+            "--platform",
+            "telegram",
+            "--user",
+            "42",
+            "--note",
+            "spam",
+            env=env,
+            cwd=tmp_path,
+        )
+        assert code == 0 and "blocked" in out, err
+        code, out, _ = await _run(
+            "admin",
+            "quota",
+            "--platform",
+            "telegram",
+            "--user",
+            "7",
+            "unlimited",
+            env=env,
+            cwd=tmp_path,
+        )
+        assert code == 0 and "quota unlimited" in out
+        code, out, _ = await _run(
+            "admin",
+            "settings",
+            "--platform",
+            "telegram",
+            "--scope",
+            "-100",
+            "max_duration=90",
+            "blocked_words=foo,bar",
+            env=env,
+            cwd=tmp_path,
+        )
+        assert code == 0 and "max_duration = 90" in out and "('foo', 'bar')" in out
+        code, _, err = await _run(
+            "admin",
+            "settings",
+            "--platform",
+            "telegram",
+            "--scope",
+            "-100",
+            "colour=blue",
+            env=env,
+            cwd=tmp_path,
+        )
+        assert code == 2 and "unknown chat setting" in err
+        code, out, _ = await _run("admin", "usage", env=env, cwd=tmp_path)
+        assert code == 0 and "cli" in out and " 6 " in out
+        code, _, err = await _run("admin", "cancel", "999", env=env, cwd=tmp_path)
+        assert code == 1 and "No such job" in err

@@ -217,7 +217,9 @@ async def test_cancel_a_queued_song_gives_the_quota_back(tmp_path: Path) -> None
 async def test_a_cut_off_download_is_fetched_again(tmp_path: Path) -> None:
     async with FakeWaveSpeed(time_scale=0.04, api_key=WAVESPEED_KEY) as fake:
         fake.faults.add("download", truncate=True, times=1)
-        async with running_core(wavespeed_settings(tmp_path, fake.base_url), [RecordingDelivery()]) as core:
+        async with running_core(
+            wavespeed_settings(tmp_path, fake.base_url), [RecordingDelivery()]
+        ) as core:
             accepted = await _submit(core, duration=10)
             job = await wait_for_job(core, accepted.job.id, {JobState.DELIVERED})
     assert len(fake.downloads) == 2 and len(fake.submits) == 1

@@ -30,3 +30,13 @@ def test_within_a_round_quiet_chats_are_not_pushed_back() -> None:
 def test_arrival_order_is_kept_for_one_user() -> None:
     queued = [QueuedRef(i, 7, "g") for i in (4, 9, 12)]
     assert _ids(fair_order(queued)) == [4, 9, 12]
+
+
+def test_users_served_longest_ago_go_first_within_a_round() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    t0 = datetime(2026, 11, 25, tzinfo=UTC)
+    queued = [QueuedRef(1, 1, "a"), QueuedRef(2, 2, "b"), QueuedRef(3, 3, "c")]
+    served = {1: t0 + timedelta(seconds=5), 2: t0}
+    # user 3 was never served, user 2 longest ago, user 1 just now
+    assert _ids(fair_order(queued, {}, served)) == [3, 2, 1]

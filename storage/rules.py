@@ -1,0 +1,124 @@
+"""Chat settings and per-user overrides: what admins decided, as typed rows."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.domain import EVERYWHERE, ChatRules, UserRules
+from storage.models import ChatSettingsRow, UserOverrideRow
+
+CHAT_RULE_FIELDS = frozenset(ChatRules.__dataclass_fields__)
+
+
+def _to_rules(row: ChatSettingsRow) -> ChatRules:
+    return ChatRules(
+        quota_seconds_per_day=row.quota_seconds_per_day,
+        role_quotas={str(k): int(v) for k, v in (row.role_quotas or {}).items()},
+        max_active_jobs=row.max_active_jobs,
+        default_duration=row.default_duration,
+        max_duration=row.max_duration,
+        allowed_channels=tuple(row.allowed_channels or ()),
+        others_may_press=row.others_may_press,
+        allow_nsfw=row.allow_nsfw,
+        blocked_words=tuple(row.blocked_words or ()),
+        monthly_budget_usd=row.monthly_budget_usd,
+    )
+
+
+class SqlRulesStore:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def chat_rules(self, platform: str, scope_id: str) -> ChatRules | None:
+        async with self._sessions() as session:
+            row = await session.scalar(
+                select(ChatSettingsRow).where(
+                    ChatSettingsRow.platform == platform, ChatSettingsRow.scope_id == scope_id
+                )
+            )
+            return _to_rules(row) if row is not None else None
+
+    async def update_chat_rules(
+        self, platform: str, scope_id: str, changes: Mapping[str, Any], now: datetime
+    ) -> ChatRules:
+        unknown = set(changes) - CHAT_RULE_FIELDS
+        if unknown:
+            raise ValueError(f"unknown chat setting(s): {', '.join(sorted(unknown))}")
+        async with self._sessions.begin() as session:
+            row = await session.scalar(
+                select(ChatSettingsRow)
+                .where(ChatSettingsRow.platform == platform, ChatSettingsRow.scope_id == scope_id)
+                .with_for_update()
+            )
+            if row is None:
+                row = ChatSettingsRow(
+                    platform=platform,
+                    scope_id=scope_id,
+                    role_quotas={},
+                    allowed_channels=[],
+                    blocked_words=[],
+                    others_may_press=False,
+                    allow_nsfw=False,
+                    updated_at=now,
+                )
+                session.add(row)
+            for name, value in changes.items():
+                if isinstance(value, tuple):
+                    value = list(value)
+                setattr(row, name, value)
+            row.updated_at = now
+            await session.flush()
+            return _to_rules(row)
+
+    async def user_rules(self, platform: str, user_id: str, scope_id: str) -> list[UserRules]:
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                select(UserOverrideRow).where(
+                    UserOverrideRow.platform == platform,
+                    UserOverrideRow.platform_user_id == user_id,
+                    or_(
+                        UserOverrideRow.scope_id == scope_id,
+                        UserOverrideRow.scope_id == EVERYWHERE,
+                    ),
+                )
+            )
+            return [UserRules(r.scope_id, r.quota_seconds_per_day, r.blocked, r.note) for r in rows]
+
+    async def set_user_rules(
+        self,
+        platform: str,
+        user_id: str,
+        scope_id: str,
+        now: datetime,
+        *,
+        quota_seconds_per_day: int | None = None,
+        blocked: bool = False,
+        note: str | None = None,
+    ) -> None:
+        """Replace a user's override in one scope; with nothing set, remove it."""
+        async with self._sessions.begin() as session:
+            await session.execute(
+                delete(UserOverrideRow).where(
+                    UserOverrideRow.platform == platform,
+                    UserOverrideRow.platform_user_id == user_id,
+                    UserOverrideRow.scope_id == scope_id,
+                )
+            )
+            if quota_seconds_per_day is None and not blocked:
+                return
+            session.add(
+                UserOverrideRow(
+                    platform=platform,
+                    platform_user_id=user_id,
+                    scope_id=scope_id,
+                    quota_seconds_per_day=quota_seconds_per_day,
+                    blocked=blocked,
+                    note=note,
+                    updated_at=now,
+                )
+            )

@@ -1,0 +1,210 @@
+"""Quotas, fairness, budgets, overrides and moderation, through the real service."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from pathlib import Path
+
+from bot.domain import UNLIMITED, Destination, JobState
+from bot.service import Accepted, Refused, Requester
+from tests.fakes.wavespeed import FakeWaveSpeed
+from tests.harness import (
+    WAVESPEED_KEY,
+    RecordingDelivery,
+    running_core,
+    wait_for_job,
+    wavespeed_settings,
+)
+
+GUILD = "guild-1"
+
+
+def _user(n: int, roles: frozenset[str] = frozenset()) -> Requester:
+    return Requester("discord", f"user-{n}", f"user {n}", roles=roles)
+
+
+def _dest(requester: Requester, chat: str = "channel-1", scope: str = GUILD) -> Destination:
+    return Destination(requester.platform, chat, requester.user_id, scope_id=scope)
+
+
+async def _ask(core, requester: Requester, duration: int = 10, tags: str = "lo-fi", **kw):  # type: ignore[no-untyped-def]
+    request = core.service.validate(tags=tags, duration=duration)
+    return await core.service.submit(
+        requester, kw.pop("dest", None) or _dest(requester), request, **kw
+    )
+
+
+async def test_ledger_balances_under_concurrent_load_with_failures_and_cancels(
+    tmp_path: Path,
+) -> None:
+    rng = random.Random(1234)
+    chat = RecordingDelivery("discord")
+    async with FakeWaveSpeed(time_scale=0.02, api_key=WAVESPEED_KEY) as fake:
+        fake.faults.add_job(fail="boom", times=6)
+        settings = wavespeed_settings(
+            tmp_path,
+            fake.base_url,
+            wavespeed_max_concurrency=4,
+            max_active_jobs_per_user=4,
+            quota_seconds_per_day=100,
+            max_active_jobs_per_chat=100,
+        )
+        async with running_core(settings, [chat]) as core:
+            users = [_user(n) for n in range(6)]
+            outcomes = await asyncio.gather(
+                *(_ask(core, u, duration=rng.choice([10, 20, 30])) for u in users for _ in range(5))
+            )
+            accepted = [o for o in outcomes if isinstance(o, Accepted)]
+            refused = [o for o in outcomes if isinstance(o, Refused)]
+            assert refused and all(r.code in {"quota", "active_jobs"} for r in refused)
+            for outcome in rng.sample(accepted, 5):
+                await core.service.cancel(
+                    outcome.job.id, Requester("discord", outcome.job.destination.user_id)
+                )
+            final = {JobState.DELIVERED, JobState.FAILED, JobState.CANCELLED}
+            jobs = [await wait_for_job(core, o.job.id, final, timeout=60) for o in accepted]
+            for user in users:
+                mine = [j for j in jobs if j.destination.user_id == user.user_id]
+                if not mine:
+                    continue
+                balance = await core.store.ledger_balance(mine[0].user_id)
+                delivered = sum(j.request.duration for j in mine if j.state == JobState.DELIVERED)
+                given_back = sum(j.request.duration for j in mine if j.state != JobState.DELIVERED)
+                assert balance.get("reserve", 0) == delivered + given_back
+                assert balance.get("refund", 0) == given_back  # exactly once each
+                assert balance.get("commit", 0) == delivered
+                quota = await core.service.quota(user, GUILD)
+                assert quota.used_seconds == delivered <= 100
+    assert {j.state for j in jobs} >= {JobState.DELIVERED, JobState.FAILED, JobState.CANCELLED}
+
+
+async def test_two_flooding_users_are_served_in_turn(tmp_path: Path) -> None:
+    async with FakeWaveSpeed(time_scale=0.02, api_key=WAVESPEED_KEY) as fake:
+        settings = wavespeed_settings(
+            tmp_path,
+            fake.base_url,
+            wavespeed_max_concurrency=1,
+            max_active_jobs_per_user=10,
+            quota_seconds_per_day=1000,
+        )
+        fake.runtime = 100.0  # hold the single slot while both users queue up
+        async with running_core(settings, [RecordingDelivery("discord")]) as core:
+            first = await _ask(core, _user(0), tags="alice 0")
+            await wait_for_job(core, first.job.id, {JobState.SUBMITTED, JobState.RUNNING})
+            for n in range(1, 6):
+                await _ask(core, _user(0), tags=f"alice {n}")
+            for n in range(2):
+                await _ask(core, _user(1), tags=f"bob {n}")
+            fake.runtime = 1.0
+            queue = await core.service.queue_of(_user(1))
+            # Bob was never served: his first job goes before Alice's next, and his second
+            # before Alice's too (she was served last).
+            assert [e.position for e in queue] == [1, 2]
+            last = await _ask(core, _user(2), tags="carol 0")
+            assert isinstance(last, Accepted) and last.position == 2
+            await core.service.cancel(first.job.id, _user(0))
+            async with asyncio.timeout(30):
+                while len(fake.submits) < 9:
+                    await asyncio.sleep(0.05)
+    order = [s["tags"] for s in fake.submits]
+    assert order[:6] == ["alice 0", "bob 0", "carol 0", "alice 1", "bob 1", "alice 2"]
+
+
+async def test_chat_and_user_overrides_and_roles(tmp_path: Path) -> None:
+    async with FakeWaveSpeed(time_scale=0.02, api_key=WAVESPEED_KEY) as fake:
+        settings = wavespeed_settings(tmp_path, fake.base_url, quota_seconds_per_day=600)
+        async with running_core(settings, [RecordingDelivery("discord")]) as core:
+            admin = core.service.admin
+            await admin.update_chat_rules(
+                "discord", GUILD, quota_seconds_per_day=20, role_quotas={"dj": 200}
+            )
+            small = await _ask(core, _user(1), duration=30)
+            assert isinstance(small, Refused) and small.code == "quota"
+            assert "daily allowance of 20 s" in small.message
+            dj = await _ask(core, _user(2, frozenset({"dj"})), duration=30)
+            assert isinstance(dj, Accepted)
+            elsewhere = await _ask(
+                core, _user(1), duration=30, dest=_dest(_user(1), scope="guild-2")
+            )
+            assert isinstance(elsewhere, Accepted)  # the small quota is guild-1's only
+            await admin.set_user_quota("discord", "user-1", GUILD, UNLIMITED)
+            assert isinstance(await _ask(core, _user(1), duration=240), Accepted)
+            quota = await core.service.quota(_user(1), GUILD)
+            assert quota.unlimited
+            await admin.set_blocked("discord", "user-3", "*", True, note="spam")
+            blocked = await _ask(core, _user(3))
+            assert isinstance(blocked, Refused) and blocked.code == "blocked"
+            await admin.set_blocked("discord", "user-3", "*", False)
+            assert isinstance(await _ask(core, _user(3)), Accepted)
+
+
+async def test_monthly_budget_stops_new_jobs(tmp_path: Path) -> None:
+    async with FakeWaveSpeed(time_scale=0.02, api_key=WAVESPEED_KEY) as fake:
+        settings = wavespeed_settings(
+            tmp_path, fake.base_url, monthly_budget_usd=0.02, wavespeed_price_per_second=0.0003
+        )
+        async with running_core(settings, [RecordingDelivery("discord")]) as core:
+            first = await _ask(core, _user(1), duration=60)  # $0.018
+            over = await _ask(core, _user(2), duration=10)  # would make $0.021
+            await core.service.admin.update_chat_rules(
+                "discord", "guild-2", monthly_budget_usd=0.001
+            )
+            guild_over = await _ask(
+                core, _user(3), duration=5, dest=_dest(_user(3), scope="guild-2")
+            )
+            assert isinstance(first, Accepted)
+            job = await wait_for_job(core, first.job.id, {JobState.DELIVERED})
+            usage = await core.service.admin.usage(platform="discord")
+    assert isinstance(over, Refused) and over.code == "budget"
+    assert "budget for this month is used up" in over.message
+    assert isinstance(guild_over, Refused) and "This chat's music budget" in guild_over.message
+    assert job.cost_usd is not None and abs(job.cost_usd - 0.018) < 1e-9
+    assert [(r.user_id, r.jobs, r.seconds) for r in usage] == [("user-1", 1, 60)]
+
+
+async def test_blocked_words_channels_and_durations(tmp_path: Path) -> None:
+    async with FakeWaveSpeed(time_scale=0.02, api_key=WAVESPEED_KEY) as fake:
+        settings = wavespeed_settings(tmp_path, fake.base_url, blocked_words=["badword"])
+        async with running_core(settings, [RecordingDelivery("discord")]) as core:
+            admin = core.service.admin
+            await admin.update_chat_rules(
+                "discord",
+                GUILD,
+                blocked_words=("grim",),
+                allowed_channels=("music",),
+                max_duration=60,
+                default_duration=30,
+            )
+            words = await _ask(core, _user(1), tags="lofi BadWord", dest=_dest(_user(1), "music"))
+            chat_word = await _ask(core, _user(1), tags="grim beats", dest=_dest(_user(1), "music"))
+            fine_word = await _ask(
+                core, _user(1), tags="grimy beats", dest=_dest(_user(1), "music")
+            )
+            channel = await _ask(core, _user(2), dest=_dest(_user(2), "general"))
+            too_long = await _ask(core, _user(3), duration=90, dest=_dest(_user(3), "music"))
+            request = core.service.validate(tags="jazz")  # no duration named
+            defaulted = await core.service.submit(_user(4), _dest(_user(4), "music"), request)
+    assert isinstance(words, Refused) and words.code == "blocked_word"
+    assert isinstance(chat_word, Refused) and chat_word.code == "blocked_word"
+    assert isinstance(fine_word, Accepted)
+    assert isinstance(channel, Refused) and channel.code == "channel"
+    assert isinstance(too_long, Refused) and "at most 60 seconds" in too_long.message
+    assert isinstance(defaulted, Accepted) and defaulted.job.request.duration == 30
+
+
+async def test_flagged_output_is_held_back_unless_the_chat_allows_it(tmp_path: Path) -> None:
+    chat = RecordingDelivery("discord")
+    async with FakeWaveSpeed(time_scale=0.02, api_key=WAVESPEED_KEY) as fake:
+        fake.faults.add_job(nsfw=True, times=2)
+        async with running_core(wavespeed_settings(tmp_path, fake.base_url), [chat]) as core:
+            held = await _ask(core, _user(1))
+            held_job = await wait_for_job(core, held.job.id, {JobState.FAILED})
+            await core.service.admin.update_chat_rules("discord", "guild-2", allow_nsfw=True)
+            allowed = await _ask(core, _user(2), dest=_dest(_user(2), scope="guild-2"))
+            allowed_job = await wait_for_job(core, allowed.job.id, {JobState.DELIVERED})
+            quota = await core.service.quota(_user(1), GUILD)
+    assert held_job.error_code == "nsfw" and quota.used_seconds == 0
+    assert [d[0] for d in chat.delivered] == [allowed_job.id]
+    failed = [e.message for e in chat.events if e.kind.value == "failed"]
+    assert failed and "held it back" in (failed[0] or "")
