@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from datetime import timedelta
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -106,6 +107,7 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
                     job_timeout_seconds=settings.job_timeout_seconds,
                     max_download_bytes=settings.max_download_mb * 1024 * 1024,
                     time_scale=settings.poll_time_scale,
+                    audio_retention=timedelta(days=settings.audio_retention_days),
                 ),
             )
             service.on_new_work(worker.nudge)

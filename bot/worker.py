@@ -72,6 +72,9 @@ class WorkerConfig:
     max_download_bytes: int = 200 * 1024 * 1024
     # Multiplies every poll interval and back-off: 1 in production, small in tests.
     time_scale: float = 1.0
+    # Delivered audio older than this is deleted; undelivered audio never is.
+    audio_retention: timedelta = timedelta(days=30)
+    retention_sweep_seconds: float = 3600.0
     owner: str = field(default_factory=new_owner_id)
 
 
@@ -112,6 +115,7 @@ class Worker:
         self._wake = asyncio.Event()
         self._submit_paused_until = 0.0
         self._next_lease_round = 0.0
+        self._next_sweep = 0.0
         self._hint: float | None = None
         self.finished = asyncio.Condition()  # notified whenever a job leaves this worker
 
@@ -145,6 +149,9 @@ class Worker:
         if now >= self._submit_paused_until:
             await self._claim()
         await self._poll_due()
+        if now >= self._next_sweep:
+            self._next_sweep = now + self._config.retention_sweep_seconds
+            await self._sweep_old_audio()
 
     async def _sleep_until_due(self, stop: asyncio.Event) -> None:
         now = time.monotonic()
@@ -196,6 +203,17 @@ class Worker:
         self._owned.pop(job_id, None)
         async with self.finished:
             self.finished.notify_all()
+
+    async def _sweep_old_audio(self) -> None:
+        keep = {Path(p) for p in await self._store.kept_audio()}
+        removed = await asyncio.to_thread(
+            audio.remove_expired_audio,
+            self._config.audio_dir,
+            older_than=self._config.audio_retention,
+            keep=keep,
+        )
+        if removed:
+            logger.info("removed %d audio file(s) past retention", len(removed))
 
     # ------------------------------------------------------------ leases
     def _lease_until(self) -> datetime:

@@ -364,8 +364,7 @@ class SqlJobStore:
         async with self._sessions() as session:
             rows = await session.scalars(
                 select(JobRow.audio_path).where(
-                    JobRow.audio_path.is_not(None),
-                    JobRow.state.not_in(_states({JobState.DELIVERED, JobState.CANCELLED})),
+                    JobRow.audio_path.is_not(None), JobRow.state.in_(_states(ACTIVE_STATES))
                 )
             )
             return {p for p in rows.all() if p}

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import time
 from pathlib import Path
 
 from bot.domain import Destination, JobState
@@ -237,3 +240,24 @@ async def test_an_output_on_a_foreign_host_is_refused(tmp_path: Path) -> None:
     assert job.error_code == "download_refused"
     assert quota.used_seconds == 0
     assert list((tmp_path / "audio").iterdir()) == []
+
+
+async def test_old_delivered_audio_is_removed_undelivered_is_kept(tmp_path: Path) -> None:
+    async with FakeWaveSpeed(time_scale=0.04, api_key=WAVESPEED_KEY) as fake:
+        settings = wavespeed_settings(tmp_path, fake.base_url, audio_retention_days=30)
+        async with running_core(settings, [RecordingDelivery()]) as core:
+            delivered = await wait_for_job(
+                core, (await _submit(core, ALICE)).job.id, {JobState.DELIVERED}
+            )
+        async with running_core(settings) as core:  # no chat: this one stays undelivered
+            waiting = await wait_for_job(
+                core, (await _submit(core, BOB)).job.id, {JobState.SUCCEEDED}
+            )
+        long_ago = time.time() - 31 * 24 * 3600
+        for job in (delivered, waiting):
+            os.utime(job.audio_path or "", (long_ago, long_ago))
+        async with running_core(settings):  # the sweep runs at start
+            async with asyncio.timeout(10):
+                while Path(delivered.audio_path or "").exists():
+                    await asyncio.sleep(0.05)
+    assert Path(waiting.audio_path or "").exists()
