@@ -7,9 +7,10 @@ import asyncio
 import contextlib
 import logging
 import signal
-from datetime import timedelta
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
+from typing import Literal
 from urllib.parse import urlsplit
 
 import httpx
@@ -22,6 +23,7 @@ from bot.config import Settings
 from bot.domain import Limits
 from bot.notify import Notifier
 from bot.ports import Backend
+from bot.relay import EventRelay
 from bot.service import GenerationService
 from bot.worker import Worker, WorkerConfig
 from storage.db import create_engine, session_factory, upgrade
@@ -66,7 +68,7 @@ class Core:
 
 
 @contextlib.asynccontextmanager
-async def open_core(settings: Settings) -> AsyncIterator[Core]:
+async def open_core(settings: Settings, *, generates: bool = True) -> AsyncIterator[Core]:
     """Database (migrated), backend client, service and worker, closed on exit."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = create_engine(settings.resolved_database_url)
@@ -108,6 +110,7 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
                     max_download_bytes=settings.max_download_mb * 1024 * 1024,
                     time_scale=settings.poll_time_scale,
                     audio_retention=timedelta(days=settings.audio_retention_days),
+                    generates=generates,
                 ),
             )
             service.on_new_work(worker.nudge)
@@ -141,20 +144,35 @@ def install_signal_handlers(stop: asyncio.Event) -> None:
             loop.add_signal_handler(sig, stop.set)
 
 
-async def run_bot(settings: Settings, stop: asyncio.Event | None = None) -> None:
-    """`acejam run`: the worker plus every adapter with a token, until SIGINT/SIGTERM."""
+Role = Literal["all", "worker", "adapters"]
+
+
+async def run_bot(
+    settings: Settings, stop: asyncio.Event | None = None, *, role: Role = "all"
+) -> None:
+    """`acejam run`: until SIGINT/SIGTERM, run
+
+    - ``all``: the generation worker and every adapter with a token (one machine);
+    - ``worker``: only the worker (scale-out: any number, sharing one PostgreSQL);
+    - ``adapters``: only the chat adapters, delivering finished songs and relaying
+      job events from the database.
+    """
     stop = stop or asyncio.Event()
     install_signal_handlers(stop)
-    async with open_core(settings) as core:
-        adapters = enabled_adapters(settings)
+    async with open_core(settings, generates=role != "adapters") as core:
+        adapters = enabled_adapters(settings) if role != "worker" else {}
         logger.info(
-            "AceJam running: backend %s at %s, adapters: %s",
+            "AceJam running (%s): backend %s at %s, adapters: %s",
+            role,
             core.backend.name,
             _host_of(settings),
             ", ".join(adapters) or "none",
         )
         async with asyncio.TaskGroup() as group:
             group.create_task(_until_stopped(core.worker.run(stop), stop))
+            if role == "adapters":
+                relay = EventRelay(store=core.store, notifier=core.service.notifier)
+                group.create_task(_until_stopped(relay.run(stop), stop))
             for name, serve in adapters.items():
                 group.create_task(
                     _until_stopped(serve(settings, core.service, stop), stop), name=name

@@ -66,12 +66,23 @@ def _settings() -> Settings:
 
 
 @app.command()
-def run() -> None:
+def run(
+    role: Annotated[
+        str,
+        typer.Option(
+            help="all: everything here; worker: only generate songs; adapters: only chat "
+            "(run several workers beside one adapters process on a shared PostgreSQL)."
+        ),
+    ] = "all",
+) -> None:
     """Run the bot: the generation worker plus every chat adapter whose token is set."""
+    if role not in ("all", "worker", "adapters"):
+        err_console.print("--role must be all, worker or adapters.")
+        raise typer.Exit(2)
     settings = _settings()
-    if not enabled_adapters(settings):
+    if role != "worker" and not enabled_adapters(settings):
         err_console.print(ENV_HINT)
-    asyncio.run(run_bot(settings))
+    asyncio.run(run_bot(settings, role=role))  # type: ignore[arg-type]
 
 
 @app.command()

@@ -75,6 +75,9 @@ class WorkerConfig:
     # Delivered audio older than this is deleted; undelivered audio never is.
     audio_retention: timedelta = timedelta(days=30)
     retention_sweep_seconds: float = 3600.0
+    # False in a chat-only process (`acejam run --role adapters`): deliver finished jobs,
+    # never claim or poll.
+    generates: bool = True
     owner: str = field(default_factory=new_owner_id)
 
 
@@ -146,7 +149,7 @@ class Worker:
             self._next_lease_round = now + self._config.lease_seconds / 3
             await self._renew()
             await self._adopt()
-        if now >= self._submit_paused_until:
+        if self._config.generates and now >= self._submit_paused_until:
             await self._claim()
         await self._poll_due()
         if now >= self._next_sweep:
@@ -232,7 +235,7 @@ class Worker:
             owner=self.owner,
             now=now,
             lease_until=self._lease_until(),
-            backend=self._backend.name,
+            backend=self._backend.name if self._config.generates else None,
             deliver_platforms=self._notifier.platforms - {LOCAL_PLATFORM},
             dead_owners=dead,
         )

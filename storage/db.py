@@ -69,4 +69,8 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
         command.upgrade(config, revision)
 
     async with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # Several processes may start at once on a fresh database: one migrates,
+            # the others wait and then find nothing to do.
+            await connection.exec_driver_sql("SELECT pg_advisory_xact_lock(4242001)")
         await connection.run_sync(_run)

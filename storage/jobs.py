@@ -656,6 +656,26 @@ class SqlJobStore:
             )
             return {kind: int(total) for kind, total in rows.all()}
 
+    async def last_event_id(self) -> int:
+        async with self._sessions() as session:
+            return int(
+                await session.scalar(select(func.coalesce(func.max(JobEventRow.id), 0))) or 0
+            )
+
+    async def events_after(
+        self, event_id: int, *, platforms: Collection[str], limit: int = 200
+    ) -> list[tuple[int, Job | None, JobState]]:
+        """State changes after ``event_id`` for jobs of these platforms, oldest first."""
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(JobEventRow.id, JobEventRow.to_state, JobRow)
+                .join(JobRow, JobRow.id == JobEventRow.job_id)
+                .where(JobEventRow.id > event_id, JobRow.platform.in_(list(platforms)))
+                .order_by(JobEventRow.id)
+                .limit(limit)
+            )
+            return [(eid, row_to_job(job), JobState(state)) for eid, state, job in rows.all()]
+
     async def events(self, job_id: int) -> list[tuple[str | None, str, str | None]]:
         async with self._sessions() as session:
             rows = await session.execute(

@@ -1,0 +1,54 @@
+"""Job events across processes.
+
+When workers and chat adapters run in different processes (`acejam run --role ...`), the
+worker's in-process events can't reach the chat. The adapters' process tails the
+`job_events` table instead and turns state changes into the same :class:`JobEvent`s.
+Progress percentages stay in the worker process; the chat sees started / failed /
+cancelled, and the track itself through normal delivery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from bot import messages
+from bot.domain import JobState
+from bot.notify import Notifier
+from bot.ports import EventKind, JobEvent
+from storage.jobs import SqlJobStore
+
+logger = logging.getLogger(__name__)
+
+EVENT_FOR_STATE = {
+    JobState.SUBMITTED: EventKind.STARTED,
+    JobState.FAILED: EventKind.FAILED,
+    JobState.CANCELLED: EventKind.CANCELLED,
+}
+
+
+class EventRelay:
+    def __init__(self, *, store: SqlJobStore, notifier: Notifier, interval: float = 0.5) -> None:
+        self._store = store
+        self._notifier = notifier
+        self._interval = interval
+
+    async def run(self, stop: asyncio.Event) -> None:
+        last_id = await self._store.last_event_id()
+        while not stop.is_set():
+            rows = await self._store.events_after(last_id, platforms=self._notifier.platforms)
+            for event_id, job, to_state in rows:
+                last_id = event_id
+                kind = EVENT_FOR_STATE.get(to_state)
+                if kind is None or job is None:
+                    continue
+                message = None
+                if kind == EventKind.FAILED:
+                    message = messages.failure_message(job.error_code)
+                elif kind == EventKind.CANCELLED:
+                    message = "Cancelled. Your quota has been given back."
+                await self._notifier.emit(JobEvent(kind, job, message=message))
+            try:
+                await asyncio.wait_for(stop.wait(), self._interval)
+            except TimeoutError:
+                pass
