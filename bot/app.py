@@ -25,6 +25,7 @@ from bot.notify import Notifier
 from bot.ports import Backend
 from bot.relay import EventRelay
 from bot.service import GenerationService
+from bot.webhooks import WebhookReceiver
 from bot.worker import Worker, WorkerConfig
 from storage.db import create_engine, session_factory, upgrade
 from storage.jobs import SqlJobStore
@@ -43,6 +44,7 @@ def build_backend(settings: Settings, http: httpx.AsyncClient) -> Backend:
             model=settings.wavespeed_model,
             allowed_hosts=settings.download_allowed_hosts,
             max_concurrency=settings.wavespeed_max_concurrency,
+            webhook_url=settings.wavespeed_webhook_url,
         )
     return AceStepBackend(
         http,
@@ -119,6 +121,26 @@ async def open_core(settings: Settings, *, generates: bool = True) -> AsyncItera
         await engine.dispose()
 
 
+@contextlib.asynccontextmanager
+async def webhook_receiver(core: Core, *, enabled: bool = True) -> AsyncIterator[None]:
+    """Listen for WaveSpeed webhooks while the worker runs, when configured."""
+    url = core.settings.wavespeed_webhook_url
+    if not enabled or url is None or not isinstance(core.backend, WaveSpeedBackend):
+        yield
+        return
+    receiver = WebhookReceiver(
+        backend=core.backend,
+        public_url=url,
+        listen=core.settings.wavespeed_webhook_listen,
+        on_status=core.worker.on_remote_status,
+    )
+    await receiver.start()
+    try:
+        yield
+    finally:
+        await receiver.stop()
+
+
 # An adapter runs until ``stop`` is set; it registers its Delivery with the service once
 # it can post messages.
 Adapter = Callable[[Settings, GenerationService, asyncio.Event], Awaitable[None]]
@@ -168,7 +190,7 @@ async def run_bot(
             _host_of(settings),
             ", ".join(adapters) or "none",
         )
-        async with asyncio.TaskGroup() as group:
+        async with webhook_receiver(core, enabled=role != "adapters"), asyncio.TaskGroup() as group:
             group.create_task(_until_stopped(core.worker.run(stop), stop))
             if role == "adapters":
                 relay = EventRelay(store=core.store, notifier=core.service.notifier)

@@ -34,7 +34,10 @@ class Settings(BaseSettings):
     wavespeed_api_key: SecretStr | None = None
     wavespeed_base_url: str = "https://api.wavespeed.ai"
     wavespeed_model: str = "wavespeed-ai/ace-step-1.5"
-    wavespeed_max_concurrency: int = Field(default=2, ge=1, le=100)
+    wavespeed_max_concurrency: int = Field(default=2, ge=1, le=1000)
+    # Public URL WaveSpeed posts finished predictions to, and where we listen for it.
+    wavespeed_webhook_url: str | None = None
+    wavespeed_webhook_listen: str = "0.0.0.0:8080"
 
     acestep_api_url: str = "http://127.0.0.1:8001"
     acestep_api_key: SecretStr | None = None
@@ -107,7 +110,17 @@ class Settings(BaseSettings):
             return None
         return value
 
-    @field_validator("monthly_budget_usd", "database_url", "backend", mode="before")
+    @field_validator("wavespeed_webhook_listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        _host, sep, port = value.rpartition(":")
+        if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("must be host:port, e.g. 0.0.0.0:8080")
+        return value
+
+    @field_validator(
+        "monthly_budget_usd", "database_url", "backend", "wavespeed_webhook_url", mode="before"
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         # `.env.example` lists every name; an empty line there means "not set".

@@ -20,8 +20,11 @@ class PollPlanner:
         min_interval: float,
         max_backoff: float = 30.0,
         default_runtime: float | None = None,
+        safety_net: bool = False,
     ) -> None:
         self._min_interval = min_interval
+        # With webhooks, polls only catch lost deliveries: start well after the slow end.
+        self._safety_net = safety_net
         self._max_backoff = max_backoff
         self._default_runtime = default_runtime
         self._samples: deque[tuple[int, float]] = deque(maxlen=HISTORY)
@@ -50,6 +53,11 @@ class PollPlanner:
     def next_delay(self, duration: int, elapsed: float, hint: float | None = None) -> float:
         """Seconds from now until the next poll, ``elapsed`` seconds after submit."""
         early, late = self.expected_range(duration, hint)
+        if self._safety_net:
+            first = max(2 * late, 10 * self._min_interval)
+            if elapsed < first:
+                return first - elapsed
+            return self._max_backoff
         if elapsed + self._min_interval < early:
             # Nothing to see before the fast end of the range: sleep until just after it.
             return max(self._min_interval, early - elapsed)

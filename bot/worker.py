@@ -111,7 +111,9 @@ class Worker:
         self._config = config
         self._min_interval = backend.min_poll_interval * config.time_scale
         self._planner = planner or PollPlanner(
-            min_interval=self._min_interval, max_backoff=MAX_POLL_BACKOFF * config.time_scale
+            min_interval=self._min_interval,
+            max_backoff=MAX_POLL_BACKOFF * config.time_scale,
+            safety_net=getattr(backend, "uses_webhook", False),
         )
         self._owned: dict[int, _Owned] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -379,6 +381,17 @@ class Worker:
             status = statuses.get(owned.job.remote_id or "")
             with job_context(owned.job.id):
                 await self._handle_status(owned, status)
+
+    async def on_remote_status(self, remote_id: str, status: RemoteStatus) -> None:
+        """A status pushed by the backend (webhook): act now as if a poll had seen it.
+
+        Only this process's jobs; another worker's job is picked up by its own polls."""
+        for owned in list(self._owned.values()):
+            if owned.job.remote_id == remote_id and owned.phase == "polling" and not owned.busy:
+                with job_context(owned.job.id):
+                    await self._handle_status(owned, status)
+                self._wake.set()
+                return
 
     async def _handle_status(self, owned: _Owned, status: RemoteStatus | None) -> None:
         job = owned.job

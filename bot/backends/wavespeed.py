@@ -153,6 +153,32 @@ class WaveSpeedBackend:
     async def expected_seconds(self, request: GenerationRequest) -> float | None:
         return None
 
+    # ------------------------------------------------------------ webhooks
+    @property
+    def uses_webhook(self) -> bool:
+        return self._webhook_url is not None
+
+    async def webhook_secret(self) -> str:
+        """The signing secret for webhook deliveries (without its ``whsec_`` prefix)."""
+        try:
+            response = await self._http.get(
+                f"{self._base_url}/api/v3/webhook/secret", headers=self._headers
+            )
+        except httpx.TransportError as exc:
+            raise transport_error(SERVICE, exc, submitting=False) from None
+        secret = self._data(response, unclear=TransientBackendError).get("secret")
+        if not isinstance(secret, str) or not secret:
+            raise TransientBackendError(f"{SERVICE} sent no webhook secret")
+        return secret.removeprefix("whsec_")
+
+    @staticmethod
+    def parse_webhook(body: Mapping[str, Any]) -> tuple[str, RemoteStatus] | None:
+        """(prediction id, status) from a webhook's bare prediction object."""
+        remote_id = body.get("id")
+        if not isinstance(remote_id, str) or not remote_id:
+            return None
+        return remote_id, _status_from(body)
+
     # ------------------------------------------------------------ envelope
     def _data(self, response: httpx.Response, *, unclear: type[BackendError]) -> dict[str, Any]:
         """``data`` of a successful ``{"code", "message", "data"}`` envelope, else raise."""

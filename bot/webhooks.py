@@ -1,0 +1,90 @@
+"""WaveSpeed webhooks: hear about a finished prediction at once instead of polling.
+
+WaveSpeed POSTs the bare prediction object to ``WAVESPEED_WEBHOOK_URL`` when a job ends,
+signed ``webhook-signature: v3,<hex>`` = HMAC-SHA256 over ``"{id}.{timestamp}.{body}"``.
+We verify it, refuse stale timestamps (replays), and hand the status to the worker; polls
+stay on as a slow safety net for lost deliveries. Deliveries may repeat: the worker's state
+machine makes a second one a no-op.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from bot.backends.wavespeed import WaveSpeedBackend
+from bot.ports import RemoteStatus
+
+logger = logging.getLogger(__name__)
+
+TOLERANCE_SECONDS = 300
+MAX_BODY_BYTES = 1024 * 1024
+
+OnStatus = Callable[[str, RemoteStatus], Awaitable[None]]
+
+
+def verify_signature(secret: str, headers: Mapping[str, str], body: bytes, *, now: float) -> bool:
+    webhook_id = headers.get("webhook-id", "")
+    timestamp = headers.get("webhook-timestamp", "")
+    signatures = headers.get("webhook-signature", "")
+    if not webhook_id or not timestamp.isdigit() or not signatures:
+        return False
+    if abs(now - int(timestamp)) > TOLERANCE_SECONDS:
+        return False
+    signed = f"{webhook_id}.{timestamp}.".encode() + body
+    expected = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+    offered = [part.split(",", 1)[1] for part in signatures.split() if part.startswith("v3,")]
+    return any(hmac.compare_digest(expected, candidate) for candidate in offered)
+
+
+class WebhookReceiver:
+    """A small aiohttp server on ``listen`` (host:port) for the path of the public URL."""
+
+    def __init__(
+        self, *, backend: WaveSpeedBackend, public_url: str, listen: str, on_status: OnStatus
+    ) -> None:
+        self._backend = backend
+        self._path = urlsplit(public_url).path or "/"
+        host, _, port = listen.rpartition(":")
+        self._host = host or "0.0.0.0"
+        self._port = int(port)
+        self._on_status = on_status
+        self._secret: str | None = None
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        self._secret = await self._backend.webhook_secret()
+        app = web.Application(client_max_size=MAX_BODY_BYTES)
+        app.router.add_post(self._path, self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, self._host, self._port).start()
+        logger.info("listening for WaveSpeed webhooks on %s:%s", self._host, self._port)
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        assert self._secret is not None
+        if not verify_signature(self._secret, request.headers, body, now=time.time()):
+            logger.warning("rejected a webhook with a bad or stale signature")
+            return web.Response(status=401)
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            return web.Response(status=400)
+        parsed = self._backend.parse_webhook(payload) if isinstance(payload, dict) else None
+        if parsed is None:
+            return web.Response(status=400)
+        remote_id, status = parsed
+        await self._on_status(remote_id, status)
+        return web.Response(status=204)

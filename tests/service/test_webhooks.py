@@ -1,0 +1,118 @@
+"""WaveSpeed webhooks: finished songs are noticed at once, without polling; forged or
+replayed deliveries are refused."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from pathlib import Path
+
+import httpx
+
+from bot.app import webhook_receiver
+from bot.domain import Destination, JobState
+from bot.service import Accepted, Requester
+from bot.webhooks import verify_signature
+from tests.fakes.wavespeed import FakeWaveSpeed, sign_webhook
+from tests.harness import (
+    WAVESPEED_KEY,
+    RecordingDelivery,
+    running_core,
+    wait_for_job,
+    wavespeed_settings,
+)
+
+ALICE = Requester("telegram", "111", "alice")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def test_a_webhook_delivers_without_polling(tmp_path: Path) -> None:
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/hooks/wavespeed"
+    chat = RecordingDelivery()
+    async with FakeWaveSpeed(time_scale=0.04, api_key=WAVESPEED_KEY) as fake:
+        fake.runtime = 10.0
+        settings = wavespeed_settings(
+            tmp_path,
+            fake.base_url,
+            wavespeed_webhook_url=url,
+            wavespeed_webhook_listen=f"127.0.0.1:{port}",
+        )
+        async with running_core(settings, [chat]) as core, webhook_receiver(core):
+            request = core.service.validate(tags="lo-fi", duration=10)
+            outcome = await core.service.submit(ALICE, Destination("telegram", "c", "111"), request)
+            assert isinstance(outcome, Accepted)
+            job = await wait_for_job(core, outcome.job.id, {JobState.DELIVERED})
+            noticed = time.monotonic()
+    remote = job.remote_id or ""
+    assert fake.polls == []  # the safety-net poll never had to run
+    assert [d.status for d in fake.webhook_deliveries] == [204]
+    assert noticed - fake.completed_at[remote] < 2.0  # download and delivery included
+    assert chat.delivered and chat.delivered[0][0] == job.id
+
+
+async def test_forged_and_replayed_webhooks_are_refused(tmp_path: Path) -> None:
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/hook"
+    async with FakeWaveSpeed(time_scale=0.04, api_key=WAVESPEED_KEY) as fake:
+        settings = wavespeed_settings(
+            tmp_path,
+            fake.base_url,
+            wavespeed_webhook_url=url,
+            wavespeed_webhook_listen=f"127.0.0.1:{port}",
+        )
+        async with running_core(settings) as core, webhook_receiver(core):
+            body = json.dumps(
+                {"id": "p1", "status": "completed", "outputs": ["http://x/y.mp3"]}
+            ).encode()
+            now = str(int(time.time()))
+            stale = str(int(time.time()) - 600)
+            async with httpx.AsyncClient() as client:
+                forged = await client.post(
+                    url,
+                    content=body,
+                    headers={
+                        "webhook-id": "m1",
+                        "webhook-timestamp": now,
+                        "webhook-signature": sign_webhook("whsec_wrong", "m1", now, body),
+                    },
+                )
+                replayed = await client.post(
+                    url,
+                    content=body,
+                    headers={
+                        "webhook-id": "m1",
+                        "webhook-timestamp": stale,
+                        "webhook-signature": sign_webhook(fake.webhook_secret, "m1", stale, body),
+                    },
+                )
+                good = await client.post(
+                    url,
+                    content=body,
+                    headers={
+                        "webhook-id": "m1",
+                        "webhook-timestamp": now,
+                        "webhook-signature": sign_webhook(fake.webhook_secret, "m1", now, body),
+                    },
+                )
+    assert forged.status_code == 401 and replayed.status_code == 401
+    assert good.status_code == 204  # unknown prediction: accepted and ignored
+
+
+def test_signature_checks_are_exact() -> None:
+    body = b'{"id":"p"}'
+    headers = {
+        "webhook-id": "m",
+        "webhook-timestamp": "1000",
+        "webhook-signature": sign_webhook("s", "m", "1000", body),
+    }
+    assert verify_signature("s", headers, body, now=1000)
+    assert not verify_signature("s", headers, body + b" ", now=1000)
+    assert not verify_signature("s", headers, body, now=1301)
+    assert not verify_signature("s", {**headers, "webhook-signature": "v1,abc"}, body, now=1000)
