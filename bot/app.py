@@ -113,6 +113,7 @@ async def open_core(settings: Settings, *, generates: bool = True) -> AsyncItera
                     time_scale=settings.poll_time_scale,
                     audio_retention=timedelta(days=settings.audio_retention_days),
                     generates=generates,
+                    secrets=tuple(settings.secrets()),
                 ),
             )
             service.on_new_work(worker.nudge)

@@ -85,7 +85,8 @@ def validate_request(
     limits: Limits,
 ) -> GenerationRequest | Invalid:
     """Turn raw user input into a request, or into a friendly reason why not."""
-    clean_tags = " ".join((tags or "").split())
+    # Control characters (and any whitespace run) become one space.
+    clean_tags = " ".join("".join(c if c.isprintable() else " " for c in tags or "").split())
     if not clean_tags:
         return Invalid("Tell me the style first, e.g. `lo-fi, chill, rainy piano`.")
     if len(clean_tags) > TAGS_MAX:

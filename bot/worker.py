@@ -78,6 +78,8 @@ class WorkerConfig:
     # False in a chat-only process (`acejam run --role adapters`): deliver finished jobs,
     # never claim or poll.
     generates: bool = True
+    # Configured keys and tokens: scrubbed from any upstream text we store.
+    secrets: tuple[str, ...] = ()
     owner: str = field(default_factory=new_owner_id)
 
 
@@ -548,6 +550,8 @@ class Worker:
 
     # ------------------------------------------------------------ failure
     async def _fail(self, job: Job, code: str, detail: str) -> None:
+        for secret in self._config.secrets:  # upstream error texts may echo a key
+            detail = detail.replace(secret, "***")
         failed = await self._store.transition(
             job.id,
             {
