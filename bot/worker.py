@@ -8,14 +8,20 @@ in-memory table of owned jobs is only a schedule, rebuilt from the database on s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import secrets
 import socket
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy.exc import DBAPIError, OperationalError
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from bot import audio, messages
 from bot.clock import utcnow
@@ -40,6 +46,9 @@ MAX_DELIVERY_ATTEMPTS = 5
 MAX_DOWNLOAD_ATTEMPTS = 4
 MAX_POLL_BACKOFF = 30.0
 RETRYABLE_AUDIO_ERRORS = frozenset({"download_truncated"})
+# Connection lost, server restarting, "database is locked": worth waiting out.
+DB_ERRORS: tuple[type[Exception], ...] = (OperationalError, DBAPIError, OSError)
+T = TypeVar("T")
 
 
 def new_owner_id() -> str:
@@ -140,9 +149,19 @@ class Worker:
         for duration, runtime in await self._store.recent_runtimes(self._backend.name):
             self._planner.observe(duration, runtime)
         logger.info("worker %s started for backend %s", self.owner, self._backend.name)
+        failures = 0
         try:
             while not stop.is_set():
-                await self._step()
+                try:
+                    await self._step()
+                    failures = 0
+                except DB_ERRORS as exc:
+                    # The database is locked or away for a moment: keep our state, retry.
+                    failures += 1
+                    logger.warning("database unavailable (%s); retrying", type(exc).__name__)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), min(30.0, 0.5 * 2**failures))
+                    continue
                 await self._sleep_until_due(stop)
         finally:
             await self._shutdown()
@@ -196,8 +215,12 @@ class Worker:
                 try:
                     await coro  # type: ignore[misc]
                 except Exception:
+                    # Hand the job back: whichever worker adopts it next (maybe this one)
+                    # re-drives it from what the database says.
                     logger.exception("job %s: unexpected error in %s", owned.job.id, owned.phase)
-                    owned.due = time.monotonic() + 5.0
+                    self._owned.pop(owned.job.id, None)
+                    with contextlib.suppress(*DB_ERRORS):
+                        await self._store.release(self.owner, [owned.job.id])
                 finally:
                     owned.busy = False
                     self._wake.set()
@@ -221,6 +244,21 @@ class Worker:
         )
         if removed:
             logger.info("removed %d audio file(s) past retention", len(removed))
+
+    async def _durably(
+        self, operation: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any
+    ) -> T:
+        """Record something that already happened outside (a submit, a post): retry
+        through a database hiccup rather than forget it, for up to a lease."""
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(DB_ERRORS),
+            wait=wait_exponential(multiplier=0.2, max=5),
+            stop=stop_after_delay(self._config.lease_seconds),
+            reraise=True,
+        ):
+            with attempt:
+                return await operation(*args, **kwargs)
+        raise AssertionError("unreachable")  # AsyncRetrying either returns or raises
 
     # ------------------------------------------------------------ leases
     def _lease_until(self) -> datetime:
@@ -320,7 +358,8 @@ class Worker:
             await self._fail(job, exc.code, exc.detail)
             return
         seed_used = task.seed_used if task.seed_used is not None else (seed if seed >= 0 else None)
-        submitted = await self._store.transition(
+        submitted = await self._durably(
+            self._store.transition,
             job.id,
             {JobState.SUBMITTING},
             JobState.SUBMITTED,
@@ -526,7 +565,8 @@ class Worker:
                     await self._fail(job, "delivery_failed", type(exc).__name__)
                     return
                 await asyncio.sleep(min(30.0, self._min_interval * 2**owned.failures))
-        delivered = await self._store.transition(
+        delivered = await self._durably(
+            self._store.transition,
             job.id,
             {JobState.SUCCEEDED},
             JobState.DELIVERED,

@@ -1,0 +1,91 @@
+"""The database locked or briefly gone: the bot waits it out; nothing lost or doubled."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from bot.domain import Destination, JobState
+from bot.service import Accepted, Requester
+from tests.fakes.wavespeed import FakeWaveSpeed
+from tests.harness import (
+    WAVESPEED_KEY,
+    RecordingDelivery,
+    running_core,
+    wait_for_job,
+    wavespeed_settings,
+)
+
+pytestmark = pytest.mark.faults
+
+
+async def _queue_songs(core, count: int) -> list[int]:  # type: ignore[no-untyped-def]
+    ids = []
+    for n in range(count):
+        user = Requester("telegram", f"u{n}")
+        request = core.service.validate(tags=f"song {n}", duration=10)
+        outcome = await core.service.submit(
+            user, Destination("telegram", "c", user.user_id), request
+        )
+        assert isinstance(outcome, Accepted)
+        ids.append(outcome.job.id)
+    return ids
+
+
+@pytest.mark.postgres
+async def test_postgres_connections_cut_mid_run(tmp_path: Path, postgres_url: str) -> None:
+    chat = RecordingDelivery()
+    async with FakeWaveSpeed(time_scale=0.04, api_key=WAVESPEED_KEY) as fake:
+        fake.runtime = 20.0
+        settings = wavespeed_settings(
+            tmp_path, fake.base_url, database_url=postgres_url, wavespeed_max_concurrency=3
+        )
+        admin = create_async_engine(postgres_url, isolation_level="AUTOCOMMIT")
+        try:
+            async with running_core(settings, [chat]) as core:
+                ids = await _queue_songs(core, 3)
+                cut = 0
+                for _ in range(3):  # cut every connection of the bot, a few times
+                    await asyncio.sleep(0.2)
+                    async with admin.connect() as conn:
+                        result = await conn.exec_driver_sql(
+                            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                        )
+                        cut += len(result.all())
+                assert cut > 0
+                jobs = [await wait_for_job(core, i, {JobState.DELIVERED}, timeout=30) for i in ids]
+        finally:
+            await admin.dispose()
+    assert len(fake.submits) == 3
+    assert sorted(d[0] for d in chat.delivered) == sorted(j.id for j in jobs)
+
+
+async def test_sqlite_locked_by_another_process_for_a_while(tmp_path: Path) -> None:
+    chat = RecordingDelivery()
+    async with FakeWaveSpeed(time_scale=0.04, api_key=WAVESPEED_KEY) as fake:
+        fake.runtime = 15.0
+        settings = wavespeed_settings(tmp_path, fake.base_url, wavespeed_max_concurrency=3)
+        async with running_core(settings, [chat]) as core:
+            ids = await _queue_songs(core, 3)
+            released = threading.Event()
+
+            def hold_lock() -> None:  # another program holding the write lock
+                other = sqlite3.connect(tmp_path / "acejam.db", isolation_level=None)
+                other.execute("BEGIN EXCLUSIVE")
+                released.wait(1.5)
+                other.execute("COMMIT")
+                other.close()
+
+            holder = asyncio.create_task(asyncio.to_thread(hold_lock))
+            await asyncio.sleep(1.0)
+            released.set()
+            await holder
+            jobs = [await wait_for_job(core, i, {JobState.DELIVERED}, timeout=30) for i in ids]
+    assert len(fake.submits) == 3
+    assert len(chat.delivered) == len(jobs) == 3
