@@ -1,0 +1,137 @@
+"""The Telegram adapter's entry point: build the PTB application, run it until ``stop``.
+
+``acejam run`` starts :func:`serve` when ``TELEGRAM_TOKEN`` is set. PTB's ``run_polling``
+would own the event loop, which AceJam shares with the worker and Discord, so :func:`serve`
+drives the documented manual lifecycle instead: ``initialize`` → ``start`` →
+``updater.start_polling`` → (wait for ``stop``) → ``updater.stop`` → ``stop`` → ``shutdown``.
+
+``TELEGRAM_API_BASE_URL`` points the bot at another Bot API server (``{base}/bot<token>/...``
+and ``{base}/file/bot<token>/...``): a self-hosted ``telegram-bot-api``, with
+``TELEGRAM_LOCAL_MODE=true`` when it runs with ``--local``, or a test server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from telegram import BotCommand, LinkPreviewOptions, Update
+from telegram.constants import ParseMode
+from telegram.error import InvalidToken, NetworkError, TelegramError
+from telegram.ext import Application, ApplicationBuilder, Defaults
+
+from adapters.telegram.delivery import TelegramDelivery
+from adapters.telegram.flood import FloodGate
+from adapters.telegram.handlers import TelegramHandlers
+from adapters.telegram.status import StatusBoard
+from bot.config import Settings
+from bot.service import GenerationService
+
+logger = logging.getLogger(__name__)
+
+COMMANDS = (
+    BotCommand("song", "Make a song: /song tags | duration | seed, lyrics below"),
+    BotCommand("queue", "Your songs in line"),
+    BotCommand("cancel", "Stop your latest song (or reply /cancel to one)"),
+    BotCommand("quota", "How many seconds of music you have left"),
+    BotCommand("history", "Your last songs and their seeds"),
+    BotCommand("help", "How to use AceJam"),
+)
+POLL_TIMEOUT = 30  # seconds a getUpdates long poll may wait for news
+MAX_STARTUP_BACKOFF = 60.0
+
+TelegramApp = Application[Any, Any, Any, Any, Any, Any]
+
+
+def build_application(
+    settings: Settings, service: GenerationService
+) -> tuple[TelegramApp, TelegramDelivery]:
+    """The PTB application with our handlers, and the Delivery the core will call."""
+    if settings.telegram_token is None:
+        raise ValueError("TELEGRAM_TOKEN is not set")
+    base = settings.telegram_api_base_url
+    # Tests shrink every interval; the same scale runs the flood windows and status pacing
+    # so they match a test server's scaled clock (1.0 in production).
+    scale = settings.poll_time_scale
+    application = (
+        ApplicationBuilder()
+        .token(settings.telegram_token.get_secret_value())
+        .base_url(f"{base}/bot")
+        .base_file_url(f"{base}/file/bot")
+        .local_mode(settings.telegram_local_mode)
+        .rate_limiter(FloodGate(time_scale=scale))
+        .defaults(
+            Defaults(
+                parse_mode=ParseMode.HTML,
+                do_quote=True,
+                allow_sending_without_reply=True,
+                link_preview_options=LinkPreviewOptions(is_disabled=True),
+            )
+        )
+        # A handler waiting out a flood pause must not hold up everyone else's commands.
+        .concurrent_updates(True)
+        .job_queue(None)
+        .build()
+    )
+    delivery = TelegramDelivery(
+        application.bot,
+        StatusBoard(application.bot, time_scale=scale),
+        local_mode=settings.telegram_local_mode,
+    )
+    TelegramHandlers(service, delivery).register(application)
+    return application, delivery
+
+
+async def serve(settings: Settings, service: GenerationService, stop: asyncio.Event) -> None:
+    """Poll Telegram and post tracks until ``stop`` is set; then shut down cleanly."""
+    application, delivery = build_application(settings, service)
+    if not await _initialize(application, stop):
+        return
+    try:
+        await _register_commands(application)
+        await application.start()
+        assert application.updater is not None  # the builder makes one by default
+        await application.updater.start_polling(
+            poll_interval=0.0,
+            timeout=POLL_TIMEOUT,
+            allowed_updates=[Update.MESSAGE, Update.CALLBACK_QUERY],
+        )
+        service.register_delivery(delivery)
+        logger.info("Telegram: polling as @%s", application.bot.username)
+        await stop.wait()
+    finally:
+        if application.updater is not None and application.updater.running:
+            await application.updater.stop()
+        if application.running:
+            await application.stop()
+        await delivery.close()
+        await application.shutdown()
+        logger.info("Telegram: stopped")
+
+
+async def _initialize(application: TelegramApp, stop: asyncio.Event) -> bool:
+    """``getMe`` until it works (Telegram may be briefly unreachable at start-up); False if
+    ``stop`` came first. A wrong token is fatal: no retry fixes it."""
+    delay = 1.0
+    while True:
+        try:
+            await application.initialize()
+            return True
+        except InvalidToken:
+            logger.error("Telegram rejected TELEGRAM_TOKEN")
+            raise
+        except NetworkError as error:
+            logger.warning("Telegram unreachable (%s); retrying in %.0f s", error, delay)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), delay)
+            return False
+        delay = min(delay * 2, MAX_STARTUP_BACKOFF)
+
+
+async def _register_commands(application: TelegramApp) -> None:
+    try:
+        await application.bot.set_my_commands(COMMANDS)
+    except TelegramError as error:  # the commands still work; only the menu is missing
+        logger.warning("Telegram: could not register the command list: %s", error)

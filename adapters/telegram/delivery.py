@@ -1,0 +1,204 @@
+"""``TelegramDelivery``: the core's :class:`~bot.ports.Delivery` port for Telegram.
+
+Job events become status-message edits (through the :class:`StatusBoard`, so they are
+throttled per chat and never repeat), and a finished job becomes an MP3 sent with
+``sendAudio`` as a reply to the request, with a thumbnail, title, performer, duration, a
+caption and the 🎲 / 🔁 buttons.
+
+Everything ``deliver`` needs is read from the job: the chat from its destination, and from the
+destination context the request message (``request_message_id``), the status message
+(``status_message_id``), the forum topic (``thread_id``) and the chat's title
+(``chat_title``, used as the album). So a job that finished while the bot was down is
+delivered the same way once it is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dtm
+import logging
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from telegram import Bot, InlineKeyboardMarkup, ReplyParameters
+from telegram.constants import ParseMode
+
+from adapters.telegram import keyboards, texts
+from adapters.telegram.status import StatusBoard
+from bot import audio, messages
+from bot.domain import Job
+from bot.ports import DeliveryReceipt, EventKind, JobEvent
+
+logger = logging.getLogger(__name__)
+
+PLATFORM = "telegram"
+# sendAudio limits: 50 MB on Telegram's servers, 2000 MB through a local Bot API server.
+# Decimal megabytes, so we stay under whichever way a server counts them.
+CLOUD_UPLOAD_LIMIT = 50_000_000
+LOCAL_UPLOAD_LIMIT = 2_000_000_000
+_UPLOAD_BYTES_PER_SECOND = 250_000  # a slow uplink, to size the upload timeout
+
+
+class TelegramDelivery:
+    """bot: an initialized PTB bot. board: the status messages. local_mode: the Bot API
+    server is a local ``telegram-bot-api --local`` that reads files by path. upload_limit:
+    bytes an audio upload may have (default: the server's limit for the mode)."""
+
+    platform = PLATFORM
+
+    def __init__(
+        self,
+        bot: Bot,
+        board: StatusBoard,
+        *,
+        local_mode: bool = False,
+        upload_limit: int | None = None,
+    ) -> None:
+        self._bot = bot
+        self.board = board
+        self._local_mode = local_mode
+        default_limit = LOCAL_UPLOAD_LIMIT if local_mode else CLOUD_UPLOAD_LIMIT
+        self._upload_limit = upload_limit or default_limit
+        self._closed = False
+        self._uploads = 0  # deliver() calls in progress
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    async def close(self, grace: float = 10.0) -> None:
+        """Take no new tracks; let uploads in progress finish (up to ``grace`` seconds) so a
+        track that reached the chat is also recorded as delivered; then stop the edits."""
+        self._closed = True
+        try:
+            await asyncio.wait_for(self._idle.wait(), grace)
+        except TimeoutError:
+            logger.warning("Telegram: stopping with %d upload(s) unfinished", self._uploads)
+        await self.board.close()
+
+    # ------------------------------------------------------------ progress
+    async def on_event(self, event: JobEvent) -> None:
+        try:
+            job = event.job
+            icon, line, markup, final = self._status_of(event)
+            self.board.show(
+                job.id,
+                int(job.destination.chat_id),
+                texts.status(icon, line, job),
+                markup,
+                final=final,
+                message_id=_context_int(job, "status_message_id"),
+            )
+        except Exception:  # the port promises never to raise; a missed edit is harmless
+            logger.exception("job %s: could not show %s", event.job.id, event.kind)
+
+    @staticmethod
+    def _status_of(event: JobEvent) -> tuple[str, str, InlineKeyboardMarkup | None, bool]:
+        job = event.job
+        cancel = keyboards.cancel_keyboard(job.id)
+        match event.kind:
+            case EventKind.QUEUED:
+                return "🎶", messages.queued_line(event.position or 0), cancel, False
+            case EventKind.STARTED | EventKind.PROGRESS:
+                return "🎛", messages.running_line(event.progress, event.eta), cancel, False
+            case EventKind.SUCCEEDED:
+                return "📦", messages.FINISHING_LINE, None, False
+            case EventKind.FAILED:
+                text = event.message or messages.failure_message(job.error_code)
+                return "⚠️", text, None, True
+            case EventKind.CANCELLED:
+                return "✖", event.message or "Cancelled.", None, True
+        raise ValueError(f"unknown event kind {event.kind}")
+
+    # ------------------------------------------------------------ the track
+    async def deliver(self, job: Job, audio_path: Path) -> DeliveryReceipt:
+        if self._closed:  # the worker keeps the job and it is delivered after the restart
+            raise RuntimeError("the Telegram adapter has stopped")
+        self._uploads += 1
+        self._idle.clear()
+        try:
+            return await self._deliver(job, audio_path)
+        finally:
+            self._uploads -= 1
+            if not self._uploads:
+                self._idle.set()
+
+    async def _deliver(self, job: Job, audio_path: Path) -> DeliveryReceipt:
+        chat_id = int(job.destination.chat_id)
+        context = job.destination.context
+        seed = job.seed_used if job.seed_used is not None else job.request.seed
+        seconds = job.audio_duration or float(job.request.duration)
+        tags = audio.tags_for(job.request.tags, seed, seconds, album=context.get("chat_title"))
+        workdir = Path(tempfile.mkdtemp(prefix=f".telegram-{job.id}-", dir=audio_path.parent))
+        try:
+            prepared = await asyncio.to_thread(
+                audio.prepare_for_upload,
+                audio_path,
+                limit_bytes=self._upload_limit,
+                tags=tags,
+                workdir=workdir,
+            )
+            title = f"{tags.title} (preview)" if prepared.is_preview else tags.title
+            thumbnail = await asyncio.to_thread(prepared.thumbnail_jpg.read_bytes)
+            # A local Bot API server reads the file by path; Telegram's needs the bytes.
+            upload: Path | bytes = (
+                prepared.path
+                if self._local_mode
+                else await asyncio.to_thread(prepared.path.read_bytes)
+            )
+            request_id = _context_int(job, "request_message_id")
+            message = await self._bot.send_audio(
+                chat_id,
+                upload,
+                filename=_filename(job, tags.title),
+                duration=dtm.timedelta(seconds=round(prepared.duration)),
+                performer=audio.ARTIST,
+                title=title,
+                caption=texts.caption(
+                    job,
+                    title=title,
+                    seconds=prepared.duration,
+                    full_seconds=prepared.full_duration,
+                    is_preview=prepared.is_preview,
+                ),
+                parse_mode=ParseMode.HTML,
+                thumbnail=thumbnail,
+                reply_parameters=(
+                    ReplyParameters(request_id, allow_sending_without_reply=True)
+                    if request_id is not None
+                    else None
+                ),
+                message_thread_id=_context_int(job, "thread_id"),
+                reply_markup=keyboards.track_keyboard(job.id),
+                write_timeout=max(60.0, prepared.size / _UPLOAD_BYTES_PER_SECOND),
+                read_timeout=60.0,
+            )
+        finally:
+            await asyncio.to_thread(shutil.rmtree, workdir, True)
+        logger.info("job %s: sent to chat %s as message %s", job.id, chat_id, message.message_id)
+        self.board.show(
+            job.id,
+            chat_id,
+            texts.status("✅", messages.DELIVERED_LINE, job),
+            None,
+            final=True,
+            message_id=_context_int(job, "status_message_id"),
+        )
+        return DeliveryReceipt(message_id=str(message.message_id))
+
+
+def _context_int(job: Job, key: str) -> int | None:
+    value: Any = job.destination.context.get(key)
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.lstrip("-").isdigit():
+        return int(value)
+    return None
+
+
+def _filename(job: Job, title: str) -> str:
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", title).strip("-").lower()[:48].rstrip("-")
+    return f"acejam-{job.id}-{slug}.mp3" if slug else f"acejam-{job.id}.mp3"

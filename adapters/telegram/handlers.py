@@ -1,0 +1,304 @@
+"""Telegram updates → service calls → replies. One method per command and one for the buttons.
+
+No rules live here: the service decides (validation, quotas, who owns what) and these methods
+render its answers. Idempotency keys name the chat event, so an update Telegram delivers twice
+(after a crash before its offset was confirmed) never queues a second song:
+``telegram:<chat id>:<message id>`` for ``/song`` and ``telegram:cb:<callback query id>`` for
+a button press.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from telegram import Bot, Chat, InlineKeyboardMarkup, Message, ReplyParameters, Update, User
+from telegram.error import Forbidden, RetryAfter
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes, filters
+
+from adapters.telegram import keyboards, texts
+from adapters.telegram.delivery import PLATFORM, TelegramDelivery
+from adapters.telegram.parse import ShowHelp, parse_song
+from bot import messages
+from bot.domain import Destination, Invalid
+from bot.service import Accepted, Done, GenerationService, Refused, Requester
+
+logger = logging.getLogger(__name__)
+
+Context = ContextTypes.DEFAULT_TYPE
+_JOB_NUMBER = re.compile(r"#(\d{1,19})$")  # the end of a status message: "… · #12"
+SORRY = "Sorry — something went wrong on my side. Please try again in a moment."
+
+
+class TelegramHandlers:
+    """service: the core. delivery: where status messages are tracked once sent."""
+
+    def __init__(self, service: GenerationService, delivery: TelegramDelivery) -> None:
+        self._service = service
+        self._delivery = delivery
+
+    def register(self, application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+        # New messages only: an edited "/song" must not look like a second request.
+        only_new = filters.UpdateType.MESSAGE
+        for name, callback in (
+            ("song", self.song),
+            ("quota", self.quota),
+            ("queue", self.queue),
+            ("cancel", self.cancel),
+            ("history", self.history),
+            ("help", self.help),
+            ("start", self.start),
+        ):
+            application.add_handler(CommandHandler(name, callback, filters=only_new))
+        application.add_handler(CallbackQueryHandler(self.button, pattern=keyboards.PATTERN))
+        application.add_handler(CallbackQueryHandler(self.unknown_button))
+        application.add_error_handler(self.on_error)
+
+    # ------------------------------------------------------------ /song
+    async def song(self, update: Update, context: Context) -> None:
+        message, chat, user = _parts(update)
+        if message is None or chat is None or user is None or not message.text:
+            return
+        replied = message.reply_to_message
+        # Lyrics may come from the message /song replies to, unless that one is ours.
+        replied_text = None
+        if replied is not None and not _from_bot(replied, context.bot):
+            replied_text = replied.text or replied.caption
+        validate = self._service.validate
+        parsed = parse_song(message.text, replied_text=replied_text, validate=validate)
+        if isinstance(parsed, ShowHelp):
+            await message.reply_text(texts.song_format(self._service.limits))
+            return
+        if isinstance(parsed, Invalid):
+            await message.reply_text(texts.problem(parsed.message))
+            return
+        destination = Destination(
+            PLATFORM,
+            str(chat.id),
+            str(user.id),
+            context=_place(chat, message.message_id, _thread_of(message)),
+        )
+        outcome = await self._service.submit(
+            _requester(user),
+            destination,
+            parsed,
+            idempotency_key=f"telegram:{chat.id}:{message.message_id}",
+        )
+        await self._queued(context.bot, outcome, chat.id, message.message_id, _thread_of(message))
+
+    async def _queued(
+        self,
+        bot: Bot,
+        outcome: Accepted | Refused,
+        chat_id: int,
+        reply_to: int,
+        thread_id: int | None,
+    ) -> None:
+        """Answer a submit: the refusal, or the status message that will follow the job."""
+        if isinstance(outcome, Refused):
+            await _send(bot, chat_id, texts.problem(outcome.message), reply_to, thread_id)
+            return
+        if outcome.duplicate:  # this very event was handled before
+            return
+        job = outcome.job
+        text = texts.status("🎶", messages.queued_line(outcome.position), job)
+        sent = await _send(
+            bot, chat_id, text, reply_to, thread_id, keyboard=keyboards.cancel_keyboard(job.id)
+        )
+        self._delivery.board.attach(job.id, chat_id, sent.message_id, text)
+        await self._service.set_context(job.id, status_message_id=sent.message_id)
+
+    # ------------------------------------------------------------ account commands
+    async def quota(self, update: Update, context: Context) -> None:
+        message, chat, user = _parts(update)
+        if message is None or chat is None or user is None:
+            return
+        # A Telegram chat is its own scope: its rules (set by its admins) apply there.
+        status = await self._service.quota(_requester(user), str(chat.id))
+        await message.reply_text(texts.quota_text(status))
+
+    async def queue(self, update: Update, context: Context) -> None:
+        message, _, user = _parts(update)
+        if message is None or user is None:
+            return
+        entries = await self._service.queue_of(_requester(user))
+        await message.reply_text(texts.queue_text(entries))
+
+    async def history(self, update: Update, context: Context) -> None:
+        message, _, user = _parts(update)
+        if message is None or user is None:
+            return
+        jobs = await self._service.history(_requester(user), limit=5)
+        await message.reply_text(texts.history_text(jobs))
+
+    async def help(self, update: Update, context: Context) -> None:
+        message = update.effective_message
+        if message is not None:
+            await message.reply_text(texts.help_text(self._service.limits))
+
+    async def start(self, update: Update, context: Context) -> None:
+        message, _, user = _parts(update)
+        if message is not None:
+            first_name = user.first_name if user else None
+            await message.reply_text(texts.start_text(self._service.limits, first_name))
+
+    async def cancel(self, update: Update, context: Context) -> None:
+        """``/cancel`` (your latest unfinished song), ``/cancel 12``, or as a reply to a
+        song's message (its buttons name the job)."""
+        message, _, user = _parts(update)
+        if message is None or user is None:
+            return
+        requester = _requester(user)
+        target: int | None = None
+        argument = (context.args or [""])[0].lstrip("#")
+        replied = message.reply_to_message
+        if argument.isdigit() and argument.isascii():
+            if len(argument) > 19 or int(argument) > keyboards.MAX_JOB_ID:  # no such id
+                await message.reply_text(texts.problem("I can't find that song."))
+                return
+            target = int(argument)
+        elif replied is not None and _from_bot(replied, context.bot):
+            # Its buttons name the job; a finished status message still ends with "#<id>".
+            target = keyboards.job_of(replied.reply_markup) or _job_number(replied.text)
+            if target is None:
+                await message.reply_text(
+                    texts.problem("That message isn't a song in progress; nothing to cancel there.")
+                )
+                return
+        if target is None:
+            latest = await self._service.latest_active(requester)
+            if latest is None:
+                await message.reply_text(f"📭 {texts.rich(messages.NOTHING_TO_CANCEL)}")
+                return
+            target = latest.id
+        outcome = await self._service.cancel(target, requester)
+        if isinstance(outcome, Done):
+            await message.reply_text(f"✖ {texts.rich(outcome.message)}")
+        else:
+            await message.reply_text(texts.problem(outcome.message))
+
+    # ------------------------------------------------------------ buttons
+    async def button(self, update: Update, context: Context) -> None:
+        query = update.callback_query
+        if query is None:
+            return
+        press = keyboards.parse(query.data)
+        if press is None:  # looks like ours, but names no possible job
+            await self.unknown_button(update, context)
+            return
+        requester = _requester(query.from_user)
+        if press.action == keyboards.CANCEL:
+            cancelled = await self._service.cancel(press.job_id, requester)
+            if isinstance(cancelled, Done):
+                await query.answer(texts.plain_answer(cancelled.message))
+            else:
+                await query.answer(texts.plain_answer(cancelled.message), show_alert=True)
+            return
+        source = query.message
+        if source is None:
+            await query.answer("That message is too old to use; send /song instead.")
+            return
+        chat = source.chat
+        thread_id = _thread_of(source) if isinstance(source, Message) else None
+        same_seed = press.action == keyboards.SAME_SEED
+        outcome = await self._service.reroll(
+            press.job_id,
+            requester,
+            same_seed=same_seed,
+            destination=Destination(
+                PLATFORM,
+                str(chat.id),
+                requester.user_id,
+                context=_place(chat, source.message_id, thread_id),
+            ),
+            idempotency_key=f"telegram:cb:{query.id}",
+        )
+        if isinstance(outcome, Refused):
+            await query.answer(texts.plain_answer(outcome.message), show_alert=True)
+            return
+        if outcome.duplicate:
+            await query.answer("Already on it.")
+            return
+        await query.answer("🔁 Same seed again — queued." if same_seed else "🎲 New take — queued.")
+        await self._queued(context.bot, outcome, chat.id, source.message_id, thread_id)
+
+    async def unknown_button(self, update: Update, context: Context) -> None:
+        """A button this bot no longer makes: still answer, or it spins forever."""
+        if update.callback_query is not None:
+            await update.callback_query.answer("That button no longer works; try /help.")
+
+    # ------------------------------------------------------------ errors
+    async def on_error(self, update: object, context: Context) -> None:
+        """Log it, and tell the user something went wrong, unless saying so is the problem."""
+        error = context.error
+        logger.error("Telegram update failed", exc_info=error)
+        if not isinstance(update, Update):
+            return
+        # RetryAfter was waited out already and Forbidden means we can't post there: another
+        # message would only fail the same way (or become the second message we avoid).
+        if isinstance(error, RetryAfter | Forbidden):
+            return
+        try:
+            query = update.callback_query
+            if query is not None:
+                await query.answer(SORRY, show_alert=True)
+            elif update.effective_message is not None:
+                await update.effective_message.reply_text(f"⚠️ {texts.esc(SORRY)}")
+        except Exception as follow_up:  # best effort: the failure is logged above
+            logger.warning("could not tell the user about the failure: %s", follow_up)
+
+
+async def _send(
+    bot: Bot,
+    chat_id: int,
+    text: str,
+    reply_to: int | None,
+    thread_id: int | None,
+    *,
+    keyboard: InlineKeyboardMarkup | None = None,
+) -> Message:
+    """A reply that still goes out if the user deleted the message it answers."""
+    return await bot.send_message(
+        chat_id,
+        text,
+        reply_parameters=(
+            ReplyParameters(reply_to, allow_sending_without_reply=True)
+            if reply_to is not None
+            else None
+        ),
+        message_thread_id=thread_id,
+        reply_markup=keyboard,
+    )
+
+
+def _job_number(text: str | None) -> int | None:
+    found = _JOB_NUMBER.search(text or "")
+    return int(found.group(1)) if found and int(found.group(1)) <= keyboards.MAX_JOB_ID else None
+
+
+def _from_bot(message: Message, bot: Bot) -> bool:
+    return message.from_user is not None and message.from_user.id == bot.id
+
+
+def _parts(update: Update) -> tuple[Message | None, Chat | None, User | None]:
+    return update.effective_message, update.effective_chat, update.effective_user
+
+
+def _requester(user: User) -> Requester:
+    return Requester(PLATFORM, str(user.id), user.full_name or user.username)
+
+
+def _thread_of(message: Message) -> int | None:
+    """The forum topic a message is in: our replies must go to the same one."""
+    return message.message_thread_id if message.is_topic_message else None
+
+
+def _place(chat: Chat, request_message_id: int, thread_id: int | None) -> dict[str, Any]:
+    """What ``deliver`` needs later (also after a restart), stored on the job. No secrets."""
+    place: dict[str, Any] = {"request_message_id": request_message_id}
+    if chat.title:
+        place["chat_title"] = chat.title
+    if thread_id is not None:
+        place["thread_id"] = thread_id
+    return place

@@ -1,0 +1,79 @@
+"""/song text → request, and callback data → job: pure tables."""
+
+from __future__ import annotations
+
+import pytest
+
+from adapters.telegram import keyboards
+from adapters.telegram.parse import ShowHelp, parse_song
+from bot.domain import GenerationRequest, Invalid, Limits, validate_request
+
+
+def validate(**fields: object) -> GenerationRequest | Invalid:
+    return validate_request(limits=Limits(5, 240), **fields)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("text", "replied", "expected"),
+    [
+        ("/song lo-fi", None, GenerationRequest("lo-fi", "", 60, -1)),
+        ("/song@AceJamBot lo-fi | 30", None, GenerationRequest("lo-fi", "", 30, -1)),
+        ("/song lo-fi | 30s | 7", None, GenerationRequest("lo-fi", "", 30, 7)),
+        ("/song lo-fi | 1:30 | seed: 7", None, GenerationRequest("lo-fi", "", 90, 7)),
+        ("/song lo-fi || 7", None, GenerationRequest("lo-fi", "", 60, 7)),
+        ("/song a, b\n[Verse]\nla", None, GenerationRequest("a, b", "[Verse]\nla", 60, -1)),
+        ("/song a | 20", "[Chorus]\nhey", GenerationRequest("a", "[Chorus]\nhey", 20, -1)),
+        ("/song a\nown words", "replied words", GenerationRequest("a", "own words", 60, -1)),
+    ],
+)
+def test_song_text_becomes_a_request(
+    text: str, replied: str | None, expected: GenerationRequest
+) -> None:
+    assert parse_song(text, replied_text=replied, validate=validate) == expected
+
+
+@pytest.mark.parametrize("text", ["/song", "/song@AceJamBot", "/song   ", "/song | |"])
+def test_nothing_at_all_asks_for_the_format(text: str) -> None:
+    assert isinstance(parse_song(text, replied_text=None, validate=validate), ShowHelp)
+
+
+@pytest.mark.parametrize(
+    ("text", "replied", "reason"),
+    [
+        ("/song a | b | c | d", None, "at most three parts"),
+        ("/song | 30", "some lyrics", "Tell me the style first"),
+        ("/song a | forever", None, "whole number of seconds"),
+        ("/song a | 30 | -2", None, "The seed should be"),
+    ],
+)
+def test_bad_song_text_says_why(text: str, replied: str | None, reason: str) -> None:
+    result = parse_song(text, replied_text=replied, validate=validate)
+    assert isinstance(result, Invalid) and reason in result.message
+
+
+@pytest.mark.parametrize(
+    ("data", "press"),
+    [
+        ("rr:12", keyboards.Press(keyboards.REROLL, 12)),
+        ("ss:1", keyboards.Press(keyboards.SAME_SEED, 1)),
+        ("cx:999999999999999999", keyboards.Press(keyboards.CANCEL, 999999999999999999)),
+        ("cx:9223372036854775807", keyboards.Press(keyboards.CANCEL, 2**63 - 1)),
+        ("cx:9223372036854775808", None),  # beyond a 64-bit id
+        ("rr:", None),
+        ("rr:-1", None),
+        ("xx:1", None),
+        (None, None),
+    ],
+)
+def test_callback_data_names_one_job(data: str | None, press: keyboards.Press | None) -> None:
+    assert keyboards.parse(data) == press
+
+
+def test_buttons_fit_telegram_and_name_their_job() -> None:
+    for markup in (keyboards.cancel_keyboard(2**62), keyboards.track_keyboard(2**62)):
+        for row in markup.inline_keyboard:
+            for button in row:
+                assert isinstance(button.callback_data, str)
+                assert len(button.callback_data.encode()) <= 64
+        assert keyboards.job_of(markup) == 2**62
+    assert keyboards.job_of(None) is None
