@@ -2,6 +2,8 @@
 
     AceJamError
     ├── ConfigError               a setting is missing or invalid (stops start-up)
+    ├── DeliveryUnavailable       the chat adapter can't post right now (stopping, offline):
+    │                             the job waits for the next delivery, no attempt counted
     └── BackendError              anything that went wrong talking to a generation backend
         ├── TransientBackendError   try again later (429, 5xx, network, timeout on a poll)
         ├── PermanentBackendError   the same request will fail again (4xx, auth, bad input)
@@ -20,6 +22,10 @@ class AceJamError(Exception):
 
 
 class ConfigError(AceJamError):
+    pass
+
+
+class DeliveryUnavailable(AceJamError):
     pass
 
 

@@ -34,6 +34,22 @@ _BAD_AUDIO_CODES = frozenset(
 )
 
 
+STATE_WORDS = {
+    JobState.QUEUED: "waiting in line",
+    JobState.SUBMITTING: "being sent to the music engine",
+    JobState.SUBMITTED: "being made",
+    JobState.RUNNING: "being made",
+    JobState.SUCCEEDED: "finished",
+    JobState.DELIVERED: "finished and posted",
+    JobState.FAILED: "over (it failed)",
+    JobState.CANCELLED: "cancelled",
+}
+
+
+def state_word(state: JobState) -> str:
+    return STATE_WORDS.get(state, state.value)
+
+
 def failure_message(code: str | None) -> str:
     if code in _BAD_AUDIO_CODES:
         code = "bad_audio"

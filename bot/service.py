@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from bot import quotas
+from bot import messages, quotas
 from bot.clock import utcnow
 from bot.domain import (
     ACTIVE_STATES,
@@ -281,7 +281,9 @@ class GenerationService:
         if job.destination.user_id != requester.user_id and not requester.is_admin:
             return Refused("Only the person who asked for that song can cancel it.", "forbidden")
         if job.state not in ACTIVE_STATES or job.state == JobState.SUCCEEDED:
-            return Refused(f"That song is already {job.state.value}; nothing to cancel.")
+            return Refused(
+                f"That song is already {messages.state_word(job.state)}; nothing to cancel."
+            )
         cancelled = await self._store.transition(
             job.id,
             ACTIVE_STATES - {JobState.SUCCEEDED},
@@ -295,7 +297,7 @@ class GenerationService:
         )
         if cancelled is None:
             fresh = await self._store.get(job_id)
-            state = fresh.state.value if fresh else "gone"
+            state = messages.state_word(fresh.state) if fresh else "gone"
             return Refused(f"Too late: that song is already {state}.")
         self._wake_workers()
         message = "Cancelled. Your quota has been given back."

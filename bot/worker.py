@@ -29,6 +29,7 @@ from bot.domain import LOCAL_PLATFORM, SEED_MAX, Job, JobState
 from bot.errors import (
     AudioError,
     BackendError,
+    DeliveryUnavailable,
     SubmitUncertain,
     TransientBackendError,
 )
@@ -45,6 +46,7 @@ MAX_SUBMIT_ATTEMPTS = 5
 MAX_DELIVERY_ATTEMPTS = 5
 MAX_DOWNLOAD_ATTEMPTS = 4
 MAX_POLL_BACKOFF = 30.0
+POSITIONS_ANNOUNCED = 10  # queued songs told when the line moves
 RETRYABLE_AUDIO_ERRORS = frozenset({"download_truncated"})
 # Connection lost, server restarting, "database is locked": worth waiting out.
 DB_ERRORS: tuple[type[Exception], ...] = (OperationalError, DBAPIError, OSError)
@@ -132,6 +134,7 @@ class Worker:
         self._submit_paused_until = 0.0
         self._next_lease_round = 0.0
         self._next_sweep = 0.0
+        self._announced: dict[int, int] = {}  # job id -> queue position last shown
         self._hint: float | None = None
         self.finished = asyncio.Condition()  # notified whenever a job leaves this worker
 
@@ -324,6 +327,21 @@ class Worker:
             owned = _Owned(job, "submitting")
             self._owned[job.id] = owned
             self._spawn(self._submit(owned), owned)
+        if claimed:
+            await self._announce_positions()
+
+    async def _announce_positions(self) -> None:
+        """The line moved: tell the first few waiting songs their new place."""
+        if not self._notifier.platforms - {LOCAL_PLATFORM}:
+            return
+        order = (await self._store.queue_order(self._backend.name))[:POSITIONS_ANNOUNCED]
+        for job in await self._store.get_many(order):
+            position = order.index(job.id) + 1
+            if self._announced.get(job.id) != position:
+                self._announced[job.id] = position
+                await self._notifier.emit(JobEvent(EventKind.QUEUED, job, position=position))
+        for job_id in set(self._announced) - set(order):
+            del self._announced[job_id]
 
     async def _submit(self, owned: _Owned) -> None:
         job = owned.job
@@ -556,6 +574,15 @@ class Worker:
             try:
                 receipt = await delivery.deliver(job, Path(job.audio_path))
                 break
+            except DeliveryUnavailable:
+                # The adapter is stopping or offline: leave the job for the next start
+                # (or another process) without spending an attempt.
+                await self._store.release(self.owner, [job.id])
+                await self._drop(job.id)
+                return
+            except AudioError as exc:  # the track can't be made to fit: retrying won't help
+                await self._fail(job, exc.code, exc.detail)
+                return
             except Exception as exc:
                 owned.failures += 1
                 logger.warning(

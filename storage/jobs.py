@@ -290,6 +290,13 @@ class SqlJobStore:
             row = await session.get(JobRow, job_id)
             return row_to_job(row) if row is not None else None
 
+    async def get_many(self, job_ids: Collection[int]) -> list[Job]:
+        if not job_ids:
+            return []
+        async with self._sessions() as session:
+            rows = await session.scalars(select(JobRow).where(JobRow.id.in_(list(job_ids))))
+            return [row_to_job(r) for r in rows.all()]
+
     async def list_jobs(
         self,
         *,

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from bot.domain import Destination, JobState
+from bot.errors import DeliveryUnavailable
 from bot.service import Accepted, Refused, Requester
 from tests.fakes.acestep import FakeAceStep
 from tests.fakes.audio import probe_audio
@@ -261,3 +262,34 @@ async def test_old_delivered_audio_is_removed_undelivered_is_kept(tmp_path: Path
                 while Path(delivered.audio_path or "").exists():
                     await asyncio.sleep(0.05)
     assert Path(waiting.audio_path or "").exists()
+
+
+async def test_waiting_songs_hear_when_the_line_moves(tmp_path: Path) -> None:
+    chat = RecordingDelivery()
+    async with FakeWaveSpeed(time_scale=0.04, api_key=WAVESPEED_KEY) as fake:
+        settings = wavespeed_settings(tmp_path, fake.base_url, wavespeed_max_concurrency=1)
+        async with running_core(settings, [chat]) as core:
+            users = [Requester("telegram", str(n)) for n in range(3)]
+            jobs = [await _submit(core, u, duration=10) for u in users]
+            assert [j.position for j in jobs][1:] == [1, 2]
+            await wait_for_job(core, jobs[2].job.id, {JobState.DELIVERED})
+    third = [e.position for e in chat.events if e.job.id == jobs[2].job.id and e.kind.value == "queued"]
+    assert third[-1] == 1  # moved up from 2 once the second song started
+
+
+async def test_a_stopping_adapter_leaves_the_song_for_later(tmp_path: Path) -> None:
+    class Stopping(RecordingDelivery):
+        async def deliver(self, job, audio):  # type: ignore[no-untyped-def]
+            raise DeliveryUnavailable("shutting down")
+
+    async with FakeWaveSpeed(time_scale=0.04, api_key=WAVESPEED_KEY) as fake:
+        settings = wavespeed_settings(tmp_path, fake.base_url)
+        async with running_core(settings, [Stopping()]) as core:
+            accepted = await _submit(core, duration=10)
+            await wait_for_job(core, accepted.job.id, {JobState.SUCCEEDED})
+            events = await core.store.events(accepted.job.id)
+        chat = RecordingDelivery()
+        async with running_core(settings, [chat]) as core:
+            job = await wait_for_job(core, accepted.job.id, {JobState.DELIVERED})
+    assert ("running", "succeeded", None) in events or ("submitted", "succeeded", None) in events
+    assert [d[0] for d in chat.delivered] == [job.id]

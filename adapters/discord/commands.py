@@ -1,0 +1,134 @@
+"""The slash commands users see: /song, /compose, /quota, /queue, /cancel, /history, /help.
+
+Each one turns an interaction into one service call and renders the answer. Answers about a
+user's own account are ephemeral, deferred first because they read the database.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from adapters.discord import embeds
+from adapters.discord.modals import ComposeModal
+from adapters.discord.songs import SongStarter, cancel_text, requester_of
+from bot import messages
+from bot.domain import LYRICS_MAX, SEED_MAX, TAGS_MAX, Limits
+from bot.service import GenerationService
+
+SONG_DESCRIPTION = "Make a song from style tags (use /compose for multi-line lyrics)"
+CHOICE_NAME_MAX = 100
+
+
+def song_command(songs: SongStarter, limits: Limits) -> app_commands.Command[Any, ..., None]:
+    """/song, whose duration range is the running bot's (backend minimum, configured maximum)."""
+
+    @app_commands.describe(
+        tags="Style tags, e.g. lo-fi, chill, rainy piano",
+        duration=f"Length in seconds ({limits.min_duration}–{limits.max_duration})",
+        seed="Seed to repeat a take exactly; leave empty for a random one",
+        lyrics="Lyrics on one line; use /compose for verses and choruses",
+    )
+    async def song(
+        interaction: discord.Interaction[Any],
+        tags: str,
+        duration: int | None = None,
+        seed: int | None = None,
+        lyrics: str | None = None,
+    ) -> None:
+        await songs.request(interaction, tags=tags, lyrics=lyrics, duration=duration, seed=seed)
+
+    # Discord shows (and enforces) these ranges in its UI. They depend on the settings, so
+    # they are attached here rather than written as static annotations.
+    song.__annotations__.update(
+        tags=app_commands.Range[str, 1, TAGS_MAX],
+        duration=app_commands.Range[int, limits.min_duration, limits.max_duration] | None,
+        seed=app_commands.Range[int, 0, SEED_MAX] | None,
+        lyrics=app_commands.Range[str, 1, LYRICS_MAX] | None,
+    )
+    return app_commands.Command(name="song", description=SONG_DESCRIPTION, callback=song)
+
+
+class JamCommands(commands.Cog):
+    def __init__(
+        self,
+        bot: commands.Bot,
+        service: GenerationService,
+        songs: SongStarter,
+    ) -> None:
+        self._bot = bot
+        self._service = service
+        self._songs = songs
+        self._song = song_command(songs, service.limits)
+
+    async def cog_load(self) -> None:
+        self._bot.tree.add_command(self._song, override=True)
+
+    async def cog_unload(self) -> None:
+        self._bot.tree.remove_command(self._song.name)
+
+    @app_commands.command(name="compose", description="Write a song with multi-line lyrics")
+    async def compose(self, interaction: discord.Interaction[Any]) -> None:
+        await interaction.response.send_modal(ComposeModal(self._songs, self._service.limits))
+
+    @app_commands.command(name="quota", description="How much music you can still make today")
+    async def quota(self, interaction: discord.Interaction[Any]) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        scope = str(interaction.guild_id) if interaction.guild_id else None
+        status = await self._service.quota(requester_of(interaction), scope)
+        await self._answer(interaction, embeds.quota_text(status))
+
+    @app_commands.command(name="queue", description="Your songs that are queued or being made")
+    async def queue(self, interaction: discord.Interaction[Any]) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        entries = await self._service.queue_of(requester_of(interaction))
+        await self._answer(interaction, embeds.queue_text(entries))
+
+    @app_commands.command(name="cancel", description="Stop one of your songs; its quota comes back")
+    @app_commands.describe(job="Which song (its #number); empty: your latest")
+    async def cancel(
+        self,
+        interaction: discord.Interaction[Any],
+        job: app_commands.Range[int, 1] | None = None,
+    ) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        text = await cancel_text(self._service, requester_of(interaction), job)
+        await self._answer(interaction, text)
+
+    @cancel.autocomplete("job")
+    async def cancel_choices(
+        self, interaction: discord.Interaction[Any], current: str
+    ) -> list[app_commands.Choice[int]]:
+        entries = await self._service.queue_of(requester_of(interaction))
+        choices = []
+        for entry in entries:
+            line = messages.queue_line(entry.job, entry.position)
+            if current and current.lstrip("#") not in str(entry.job.id):
+                continue
+            choices.append(
+                app_commands.Choice(name=embeds.clip(line, CHOICE_NAME_MAX), value=entry.job.id)
+            )
+        return choices[:25]
+
+    @app_commands.command(name="history", description="Your latest songs")
+    async def history(self, interaction: discord.Interaction[Any]) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        jobs = await self._service.history(requester_of(interaction))
+        await self._answer(interaction, embeds.history_text(jobs))
+
+    @app_commands.command(name="help", description="What AceJam can do")
+    async def help(self, interaction: discord.Interaction[Any]) -> None:
+        await interaction.response.send_message(
+            embeds.help_text(self._service.limits),
+            ephemeral=True,
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
+
+    @staticmethod
+    async def _answer(interaction: discord.Interaction[Any], text: str) -> None:
+        await interaction.followup.send(
+            text, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
+        )

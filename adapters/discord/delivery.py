@@ -1,0 +1,415 @@
+"""`DiscordDelivery`: the core's `Delivery` port for Discord.
+
+Each job has one *status message* (an embed) that follows it from the queue to "done", and
+then a *track message* carrying the MP3. Two ways to talk to a message exist:
+
+* the interaction's webhook token, while it lives (Discord: 15 minutes; we stop a minute
+  early, by our own clock, so no request is ever made with an expired token), and
+* the bot token: ``PATCH /channels/{id}/messages/{id}`` edits the status message and a channel
+  message (replying to it, mentioning the requester) carries the track.
+
+Tokens are kept in memory only. After a restart nothing is in memory: everything needed comes
+from the job's destination (``chat_id`` = channel, ``scope_id`` = guild) and its context
+(``status_message_id``, ``guild_name``, ``filesize_limit`` hint, ``interaction_id``).
+
+Status edits are coalesced: at most one in flight per message, at most one per
+``edit_interval``, always showing the newest state (Discord allows about 5 edits per 5 s per
+channel). ``on_event`` only schedules them, so it returns at once and never raises.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import tempfile
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import discord
+
+from adapters.discord import embeds
+from adapters.discord.embeds import Phase, Status, TrackCard
+from adapters.discord.views import status_view, track_view
+from bot.audio import PreparedTrack, prepare_for_upload
+from bot.domain import Job
+from bot.ports import DeliveryReceipt, EventKind, JobEvent
+
+logger = logging.getLogger(__name__)
+
+PLATFORM = "discord"
+DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024  # Discord's limit for an unboosted server
+UPLOAD_ATTEMPTS = 3  # a 413 despite the limit we read: shrink and try again
+NO_PINGS = discord.AllowedMentions.none()
+FINISHED_REMEMBERED = 1000  # job ids whose final state we showed (late or relayed echoes)
+
+
+@dataclass
+class LiveToken:
+    """An interaction whose webhook token may still be used (memory only, never stored)."""
+
+    interaction: discord.Interaction[Any]
+    usable_until: float  # on the delivery's clock
+
+    def usable(self, now: float) -> bool:
+        return now < self.usable_until
+
+
+class StatusMessage:
+    """One job's status message. ``show()`` records the newest state; a single pump task
+    edits the message to it, skipping states that were superseded meanwhile."""
+
+    def __init__(
+        self,
+        owner: DiscordDelivery,
+        *,
+        channel_id: int,
+        guild_id: int | None,
+        message_id: int | None,
+        token: LiveToken | None,
+        interaction_id: str | None = None,
+    ) -> None:
+        self._owner = owner
+        self.channel_id = channel_id
+        self.guild_id = guild_id
+        self.message_id = message_id
+        self.token = token
+        self.interaction_id = interaction_id
+        self.job: Job | None = None  # None until submit (or an early event) names the job
+        self.wanted: Status | None = None
+        self.shown: Status | None = None
+        self.gone = False  # deleted by someone: stop editing
+        self._pump_task: asyncio.Task[None] | None = None
+        self._last_edit = float("-inf")
+
+    def live_token(self) -> LiveToken | None:
+        if self.token is not None and self.token.usable(self._owner.clock()):
+            return self.token
+        return None
+
+    def show(self, status: Status) -> None:
+        current = self.wanted
+        if current is not None and (current.phase == Phase.FINAL or status.phase < current.phase):
+            return  # a job's message never goes backwards, and its last word stays
+        self.wanted = status
+        self._kick()
+
+    def placed(self, message_id: int, shown: Status) -> None:
+        """The message was just posted showing ``shown``."""
+        self.message_id = message_id
+        self.shown = shown
+        self._last_edit = self._owner.clock()
+        self._kick()
+
+    def attach(self, job: Job) -> None:
+        self.job = job
+        self._kick()
+
+    def _kick(self) -> None:
+        ready = self.message_id is not None and self.job is not None and not self.gone
+        if ready and self._pump_task is None and self.wanted != self.shown:
+            self._pump_task = self._owner.spawn(self._pump(), f"discord-status-{self.job_id}")
+
+    @property
+    def job_id(self) -> int | None:
+        return self.job.id if self.job else None
+
+    async def _pump(self) -> None:
+        try:
+            while self.wanted is not None and self.wanted != self.shown and not self.gone:
+                delay = self._last_edit + self._owner.edit_interval - self._owner.clock()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                status = self.wanted
+                await self._edit(status)
+                self.shown = status
+                self._last_edit = self._owner.clock()
+        finally:
+            self._pump_task = None
+            if self.gone or (self.shown is not None and self.shown.phase == Phase.FINAL):
+                self._owner.forget(self)
+
+    async def _edit(self, status: Status) -> None:
+        assert self.job is not None and self.message_id is not None
+        embed = embeds.status_embed(self.job, status)
+        view = status_view(self.job.id) if status.cancellable else None
+        token = self.live_token()
+        try:
+            if token is not None:
+                await token.interaction.followup.edit_message(
+                    self.message_id, embed=embed, view=view, allowed_mentions=NO_PINGS
+                )
+            else:
+                message = self._owner.channel(self.channel_id, self.guild_id).get_partial_message(
+                    self.message_id
+                )
+                await message.edit(embed=embed, view=view, allowed_mentions=NO_PINGS)
+        except discord.NotFound:
+            logger.info("job %s: status message %s is gone", self.job.id, self.message_id)
+            self.gone = True
+        except discord.HTTPException as exc:
+            # Best effort: the next state tries again; the track still gets delivered.
+            logger.warning("job %s: status edit failed: %s %s", self.job.id, exc.status, exc.code)
+
+
+class DiscordDelivery:
+    """Posts progress and tracks for jobs that came from Discord."""
+
+    platform = PLATFORM
+
+    def __init__(
+        self,
+        client: discord.Client,
+        *,
+        interaction_ttl: float = 14 * 60.0,
+        edit_interval: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._client = client
+        self.interaction_ttl = interaction_ttl
+        self.edit_interval = edit_interval
+        self.clock = clock
+        self._by_job: dict[int, StatusMessage] = {}
+        self._pending: dict[str, StatusMessage] = {}  # interaction id → before submit answers
+        self._finished: OrderedDict[int, None] = OrderedDict()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # ------------------------------------------------------------ used by the commands
+    def open(self, interaction: discord.Interaction[Any], message_id: int | None) -> StatusMessage:
+        """Start tracking the status message of an interaction about to submit a job.
+
+        Registered *before* submitting, because the worker may report on the job before
+        ``submit`` returns; ``on_event`` finds it through the job's ``interaction_id``."""
+        status = StatusMessage(
+            self,
+            channel_id=interaction.channel_id or 0,
+            guild_id=interaction.guild_id,
+            message_id=message_id,
+            token=LiveToken(interaction, self.clock() + self.interaction_ttl),
+            interaction_id=str(interaction.id),
+        )
+        self._pending[str(interaction.id)] = status
+        return status
+
+    def bind(self, status: StatusMessage, job: Job, first: Status) -> StatusMessage:
+        """The job exists: show ``first`` unless an event already brought news."""
+        bound = self._bind(status, job)
+        if bound.wanted is None:
+            bound.show(first)
+        return bound
+
+    def abandon(self, status: StatusMessage) -> None:
+        if status.interaction_id is not None:
+            self._pending.pop(status.interaction_id, None)
+
+    def forget(self, status: StatusMessage) -> None:
+        job_id = status.job_id
+        if job_id is None:
+            return
+        if self._by_job.get(job_id) is status:
+            del self._by_job[job_id]
+        self._finished[job_id] = None
+        while len(self._finished) > FINISHED_REMEMBERED:
+            self._finished.popitem(last=False)
+
+    async def post_status(self, status: StatusMessage) -> int:
+        """Post the status message as a follow-up (for a button press, which has no
+        "thinking" message to fill) and return its id."""
+        assert status.job is not None and status.token is not None and status.wanted is not None
+        shown = status.wanted
+        message = await status.token.interaction.followup.send(
+            embed=embeds.status_embed(status.job, shown),
+            view=status_view(status.job.id) if shown.cancellable else discord.ui.View(),
+            allowed_mentions=NO_PINGS,
+            wait=True,
+        )
+        status.placed(message.id, shown)
+        return message.id
+
+    # ------------------------------------------------------------ the Delivery port
+    async def on_event(self, event: JobEvent) -> None:
+        if event.job.id in self._finished:
+            return  # its message already has its last word (e.g. a relayed copy of an event)
+        try:
+            status = self._status_for(event.job)
+            if status is not None:
+                status.show(_status_of(event))
+        except Exception:
+            logger.exception("job %s: could not show %s", event.job.id, event.kind)
+
+    async def deliver(self, job: Job, audio: Path) -> DeliveryReceipt:
+        status = self._status_for(job)
+        token = status.live_token() if status is not None else None
+        limit = token.interaction.filesize_limit if token is not None else self._known_limit(job)
+        with tempfile.TemporaryDirectory(prefix=f"discord-{job.id}-", dir=audio.parent) as tmp:
+            for attempt in range(1, UPLOAD_ATTEMPTS + 1):
+                prepared = await asyncio.to_thread(
+                    prepare_for_upload,
+                    audio,
+                    limit_bytes=limit,
+                    tags=embeds.track_tags(job, job.destination.context.get("guild_name")),
+                    workdir=Path(tmp),
+                )
+                try:
+                    message = await self._post_track(job, prepared, limit, status)
+                    break
+                except discord.HTTPException as exc:
+                    if exc.status != 413 or attempt == UPLOAD_ATTEMPTS:
+                        raise
+                    # The limit we were told was too generous: aim well below what failed.
+                    limit = prepared.size * 3 // 4
+                    logger.warning("job %s: upload refused as too large; trying %d", job.id, limit)
+        if status is not None:
+            status.show(embeds.done(embeds.message_link(job, message.id)))
+        logger.info("job %s posted to discord message %s", job.id, message.id)
+        return DeliveryReceipt(str(message.id))
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # ------------------------------------------------------------ internals
+    def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def channel(self, channel_id: int, guild_id: int | None) -> discord.PartialMessageable:
+        return self._client.get_partial_messageable(channel_id, guild_id=guild_id)
+
+    def _bind(self, status: StatusMessage, job: Job) -> StatusMessage:
+        existing = self._by_job.get(job.id)
+        if existing is not None and existing is not status:
+            return existing
+        if status.interaction_id is not None:
+            self._pending.pop(status.interaction_id, None)
+        self._by_job[job.id] = status
+        status.attach(job)
+        return status
+
+    def _status_for(self, job: Job) -> StatusMessage | None:
+        """The job's status message: in memory, pending its submit, or (after a restart)
+        rebuilt from the job's context — without a token, so through the bot token."""
+        found = self._by_job.get(job.id)
+        if found is not None:
+            found.job = job  # newer facts (seed used, progress) for the next render
+            return found
+        context = job.destination.context
+        pending = self._pending.get(str(context.get("interaction_id")))
+        if pending is not None:
+            return self._bind(pending, job)
+        message_id = context.get("status_message_id")
+        if message_id is None:
+            return None
+        rebuilt = StatusMessage(
+            self,
+            channel_id=int(job.destination.chat_id),
+            guild_id=_guild_id(job),
+            message_id=int(message_id),
+            token=None,
+        )
+        return self._bind(rebuilt, job)
+
+    def _known_limit(self, job: Job) -> int:
+        """The upload limit without a live interaction: the guild's (discord.py's table by
+        boost tier) and the last one an interaction told us, whichever is smaller."""
+        known = []
+        guild_id = _guild_id(job)
+        guild = self._client.get_guild(guild_id) if guild_id is not None else None
+        if guild is not None:
+            known.append(guild.filesize_limit)
+        hint = job.destination.context.get("filesize_limit")
+        if isinstance(hint, int) and hint > 0:
+            known.append(hint)
+        return min(known) if known else DEFAULT_UPLOAD_LIMIT
+
+    async def _post_track(
+        self, job: Job, prepared: PreparedTrack, limit: int, status: StatusMessage | None
+    ) -> discord.Message:
+        picture_size = prepared.waveform_png.stat().st_size
+        with_image = prepared.size + picture_size <= limit
+        title = embeds.track_tags(job, None).title
+        card = TrackCard(
+            title=f"{title} (preview)" if prepared.is_preview else title,
+            duration=prepared.duration,
+            full_duration=prepared.full_duration,
+            is_preview=prepared.is_preview,
+            limit_bytes=limit,
+            with_image=with_image,
+        )
+        files = [discord.File(prepared.path, filename=track_filename(card.title, job.id))]
+        if with_image:
+            files.append(discord.File(prepared.waveform_png, filename=embeds.WAVEFORM_NAME))
+        embed = embeds.track_embed(job, card)
+        token = status.live_token() if status is not None else None  # checked just before use
+        if token is not None:
+            return await token.interaction.followup.send(
+                embed=embed,
+                files=files,
+                view=track_view(job.id),
+                allowed_mentions=NO_PINGS,
+                wait=True,
+            )
+        return await self._post_to_channel(job, embed, files)
+
+    async def _post_to_channel(
+        self, job: Job, embed: discord.Embed, files: list[discord.File]
+    ) -> discord.Message:
+        """The track as an ordinary bot message: a reply to the status message that mentions
+        (and pings) only the requester. The nonce makes a retried post after a crash return
+        the message already sent instead of a second one."""
+        guild_id = _guild_id(job)
+        channel_id = int(job.destination.chat_id)
+        status_id = job.destination.context.get("status_message_id")
+        reference = (
+            discord.MessageReference(
+                message_id=int(status_id),
+                channel_id=channel_id,
+                guild_id=guild_id,
+                fail_if_not_exists=False,
+            )
+            if status_id is not None
+            else None
+        )
+        return await self.channel(channel_id, guild_id).send(
+            content=embeds.fallback_content(job),
+            embed=embed,
+            files=files,
+            view=track_view(job.id),
+            reference=reference,  # type: ignore[arg-type]
+            allowed_mentions=discord.AllowedMentions(
+                everyone=False,
+                roles=False,
+                users=[discord.Object(int(job.destination.user_id))],
+                replied_user=False,
+            ),
+            nonce=f"acejam-{job.id}",
+        )
+
+
+def _status_of(event: JobEvent) -> Status:
+    if event.kind == EventKind.QUEUED:
+        return embeds.queued(event.position or 0)
+    if event.kind in (EventKind.STARTED, EventKind.PROGRESS):
+        return embeds.running(event.progress, event.eta)
+    if event.kind == EventKind.SUCCEEDED:
+        return embeds.finishing()
+    if event.kind == EventKind.CANCELLED:
+        return embeds.cancelled(event.message or "Cancelled.")
+    return embeds.failed(event.message or "This song failed.")
+
+
+def _guild_id(job: Job) -> int | None:
+    scope = job.destination.scope_id
+    return int(scope) if scope and scope.isdigit() else None
+
+
+def track_filename(title: str, job_id: int) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", title.casefold()).strip("-")[:60].strip("-")
+    return f"{slug or 'acejam'}-{job_id}.mp3"

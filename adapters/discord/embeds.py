@@ -1,0 +1,292 @@
+"""What the bot shows in Discord: status and track embeds, and the texts of the info commands.
+
+Everything here is pure (no I/O). User text (tags, lyrics) is markdown-escaped and clipped to
+Discord's limits; it only ever appears in embeds or in messages sent with
+``AllowedMentions.none()``, so it never pings anyone. Wording shared with Telegram comes from
+:mod:`bot.messages`.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+
+import discord
+
+from bot import messages
+from bot.audio import TrackTags, tags_for
+from bot.domain import Job, Limits
+from bot.quotas import QuotaStatus
+from bot.service import QueueEntry
+
+# Discord's limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits)
+CONTENT_MAX = 2000
+TITLE_MAX = 256
+DESCRIPTION_MAX = 4096
+FIELD_MAX = 1024
+FOOTER_MAX = 2048
+# Ours: enough to recognise a request without flooding the channel.
+TAGS_SHOWN = 600
+LYRICS_SHOWN = 700
+LIST_TAGS_SHOWN = 80
+
+WAVEFORM_NAME = "waveform.png"
+
+
+class Phase(enum.IntEnum):
+    """How far a job got, as its status message shows it. Never goes backwards."""
+
+    QUEUED = 0
+    RUNNING = 1
+    FINISHING = 2
+    FINAL = 3  # delivered, failed or cancelled
+
+
+_COLOURS = {
+    "queued": discord.Colour.blurple(),
+    "running": discord.Colour.gold(),
+    "finishing": discord.Colour.gold(),
+    "done": discord.Colour.green(),
+    "failed": discord.Colour.red(),
+    "cancelled": discord.Colour.light_grey(),
+}
+_ICONS = {
+    "queued": "⏳",
+    "running": "🎛️",
+    "finishing": "📦",
+    "done": "✅",
+    "failed": "⚠️",
+    "cancelled": "✖️",
+}
+
+
+@dataclass(frozen=True)
+class Status:
+    """One state of a status message; equal states need no edit."""
+
+    phase: Phase
+    kind: str  # queued | running | finishing | done | failed | cancelled
+    line: str  # the sentence, from bot.messages or the core's event message
+    eta: datetime | None = None
+    link: str | None = None  # done: the track message
+
+    @property
+    def cancellable(self) -> bool:
+        return self.phase <= Phase.RUNNING
+
+
+def queued(position: int) -> Status:
+    return Status(Phase.QUEUED, "queued", messages.queued_line(position))
+
+
+def running(progress: float | None, eta: datetime | None) -> Status:
+    # The ETA is shown as a Discord timestamp, which counts down by itself between edits.
+    return Status(Phase.RUNNING, "running", messages.running_line(progress, None), eta=eta)
+
+
+def finishing() -> Status:
+    return Status(Phase.FINISHING, "finishing", messages.FINISHING_LINE)
+
+
+def done(link: str | None) -> Status:
+    return Status(Phase.FINAL, "done", messages.DELIVERED_LINE, link=link)
+
+
+def failed(sentence: str) -> Status:
+    return Status(Phase.FINAL, "failed", sentence)
+
+
+def cancelled(sentence: str) -> Status:
+    return Status(Phase.FINAL, "cancelled", sentence)
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def clip(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1].rstrip()
+    if cut.endswith("\\"):  # never leave a dangling markdown escape before the ellipsis
+        cut = cut[:-1]
+    return cut + "…"
+
+
+def safe(text: str, limit: int) -> str:
+    """User text for an embed or message: markdown-escaped, then clipped."""
+    return clip(discord.utils.escape_markdown(text, as_needed=False), limit)
+
+
+def mention(user_id: str) -> str:
+    return f"<@{user_id}>"
+
+
+def seed_of(job: Job) -> int | None:
+    seed = job.seed_used if job.seed_used is not None else job.request.seed
+    return seed if seed is not None and seed >= 0 else None
+
+
+def track_tags(job: Job, guild_name: str | None) -> TrackTags:
+    return tags_for(job.request.tags, seed_of(job), job.request.duration, guild_name)
+
+
+def _song_fields(embed: discord.Embed, job: Job, duration: str) -> None:
+    seed = seed_of(job)
+    embed.add_field(name="Duration", value=duration)
+    embed.add_field(name="Seed", value=str(seed) if seed is not None else "random")
+    embed.add_field(name="Requested by", value=mention(job.destination.user_id))
+
+
+# ---------------------------------------------------------------- status and track
+
+
+def status_embed(job: Job, status: Status) -> discord.Embed:
+    """The one message that follows a job from the queue to "done"."""
+    # The core's sentences are ours (their `backticks` render as code); only user text is
+    # escaped.
+    lines = [f"{_ICONS[status.kind]} **{clip(status.line, 500)}**"]
+    if status.eta is not None and status.phase == Phase.RUNNING:
+        lines.append(f"Ready {discord.utils.format_dt(status.eta, 'R')}")
+    if status.link:
+        lines.append(f"[Jump to your song]({status.link})")
+    lines.append("")
+    lines.append(safe(job.request.tags, TAGS_SHOWN))
+    embed = discord.Embed(
+        title=f"🎵 {safe(track_tags(job, None).title, TITLE_MAX - 2)}",
+        description=clip("\n".join(lines), DESCRIPTION_MAX),
+        colour=_COLOURS[status.kind],
+    )
+    _song_fields(embed, job, messages.humanize_seconds(job.request.duration))
+    embed.set_footer(text=f"Job #{job.id}")
+    return embed
+
+
+@dataclass(frozen=True)
+class TrackCard:
+    """What the track message says about the file it carries."""
+
+    title: str
+    duration: float  # seconds in the file
+    full_duration: float
+    is_preview: bool
+    limit_bytes: int
+    with_image: bool
+
+
+def track_embed(job: Job, card: TrackCard) -> discord.Embed:
+    title = f"🎵 {safe(card.title, TITLE_MAX - 2)}"
+    lines = [safe(job.request.tags, TAGS_SHOWN)]
+    if card.is_preview:
+        lines.append("")
+        lines.append(
+            f"⚠️ **{messages.preview_line(card.duration, card.full_duration)}** "
+            f"(this server takes files up to {_megabytes(card.limit_bytes)})"
+        )
+    embed = discord.Embed(
+        title=title,
+        description=clip("\n".join(lines), DESCRIPTION_MAX),
+        colour=_COLOURS["done"],
+    )
+    shown = messages.humanize_seconds(card.full_duration)
+    if card.is_preview:
+        shown = f"{messages.humanize_seconds(card.duration)} preview of {shown}"
+    _song_fields(embed, job, shown)
+    if job.request.lyrics:
+        embed.add_field(name="Lyrics", value=safe(job.request.lyrics, LYRICS_SHOWN), inline=False)
+    if card.with_image:
+        embed.set_image(url=f"attachment://{WAVEFORM_NAME}")
+    embed.set_footer(text=f"Job #{job.id} · 🎲 new take · 🔁 same seed")
+    return embed
+
+
+def fallback_content(job: Job) -> str:
+    """The track message after the interaction expired: it mentions its requester."""
+    return f"{mention(job.destination.user_id)} your song is ready."
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f} MB"
+
+
+# ---------------------------------------------------------------- info commands
+
+
+def problem(sentence: str) -> str:
+    return clip(f"⚠️ {sentence}", CONTENT_MAX)
+
+
+def quota_text(status: QuotaStatus) -> str:
+    return clip("\n".join(messages.quota_lines(status)), CONTENT_MAX)
+
+
+def queue_text(entries: list[QueueEntry]) -> str:
+    if not entries:
+        return messages.NO_QUEUE
+    return _bounded(
+        [_escaped_line(messages.queue_line(e.job, e.position), e.job) for e in entries],
+        header="**Your songs in the works**",
+    )
+
+
+def history_text(jobs: list[Job]) -> str:
+    if not jobs:
+        return messages.NO_HISTORY
+    lines = []
+    for job in jobs:
+        line = f"#{job.id} {safe(job.request.tags, LIST_TAGS_SHOWN)}"
+        seed = seed_of(job)
+        line += f" — {job.request.duration} s" + (f", seed {seed}" if seed is not None else "")
+        link = message_link(job)
+        if link:
+            line += f" — [listen]({link})"
+        lines.append(line)
+    return _bounded(lines, header="**Your latest songs**")
+
+
+def message_link(job: Job, message_id: str | int | None = None) -> str | None:
+    """A jump link to the job's track message (built here: a webhook message's own
+    ``jump_url`` doesn't know its guild)."""
+    message_id = message_id or job.delivered_message_id
+    if not message_id:
+        return None
+    where = job.destination.scope_id or "@me"
+    return f"https://discord.com/channels/{where}/{job.destination.chat_id}/{message_id}"
+
+
+def _escaped_line(line: str, job: Job) -> str:
+    # queue_line embeds the raw tags; show a clipped, escaped copy instead.
+    return line.replace(job.request.tags, safe(job.request.tags, LIST_TAGS_SHOWN), 1)
+
+
+def _bounded(lines: list[str], *, header: str) -> str:
+    out = [header]
+    used = len(header)
+    for i, line in enumerate(lines):
+        more = f"…and {len(lines) - i} more"
+        if used + 1 + len(line) + 1 + len(more) > CONTENT_MAX:
+            out.append(more)
+            break
+        out.append(line)
+        used += 1 + len(line)
+    return "\n".join(out)
+
+
+def help_text(limits: Limits) -> str:
+    return clip(
+        "\n".join(
+            [
+                "**AceJam makes songs with the ACE-Step model.**",
+                "`/song tags:` style tags, e.g. `lo-fi, chill, rainy piano` — add `duration:` "
+                f"({limits.min_duration}–{limits.max_duration} s), `seed:` (to repeat a take) "
+                "and `lyrics:`.",
+                "`/compose` opens a form for multi-line lyrics "
+                "(`[Verse]`, `[Chorus]` on their own lines).",
+                "Under each song: 🎲 makes a new take, 🔁 the same seed again; "
+                "✖ cancels while it runs.",
+                "`/queue` your songs in the works · `/cancel` stop one (your quota comes back) · "
+                "`/quota` what you have left · `/history` your latest songs.",
+            ]
+        ),
+        CONTENT_MAX,
+    )

@@ -1,0 +1,187 @@
+"""Turning an interaction into a job: /song, the /compose form, and the 🎲 🔁 ✖ buttons.
+
+The first answer to an interaction is always immediate (Discord's 3 s rule): a refusal that
+needs no I/O (bad input) is sent at once as an ephemeral message; everything else is deferred
+first. Refusals after that (quota, blocked, someone else's button) are ephemeral too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Any
+
+import discord
+
+from adapters.discord import embeds
+from adapters.discord.delivery import PLATFORM, DiscordDelivery, StatusMessage
+from bot import messages
+from bot.domain import Destination, Invalid
+from bot.service import Accepted, Done, GenerationService, Refused, Requester
+
+logger = logging.getLogger(__name__)
+
+
+def requester_of(interaction: discord.Interaction[Any]) -> Requester:
+    user = interaction.user
+    if isinstance(user, discord.Member):
+        return Requester(
+            PLATFORM,
+            str(user.id),
+            user.display_name,
+            # Resolved by Discord for this channel (roles, overwrites, administrator).
+            is_admin=interaction.permissions.manage_guild,
+            roles=frozenset(str(role.id) for role in user.roles if not role.is_default()),
+        )
+    return Requester(PLATFORM, str(user.id), user.display_name)
+
+
+def destination_of(interaction: discord.Interaction[Any], message_id: int | None) -> Destination:
+    """Where the job's news goes, and what a restarted bot needs to find it again."""
+    channel = interaction.channel
+    nsfw = bool(getattr(channel, "is_nsfw", lambda: False)())
+    context: dict[str, Any] = {
+        "interaction_id": str(interaction.id),
+        "filesize_limit": interaction.filesize_limit,  # a hint once the interaction is gone
+        "guild_name": interaction.guild.name if interaction.guild else None,
+        "nsfw_channel": nsfw,
+    }
+    if message_id is not None:
+        context["status_message_id"] = str(message_id)
+    return Destination(
+        platform=PLATFORM,
+        chat_id=str(interaction.channel_id),
+        user_id=str(interaction.user.id),
+        context=context,
+        scope_id=str(interaction.guild_id) if interaction.guild_id else None,
+    )
+
+
+async def reply_privately(interaction: discord.Interaction[Any], text: str) -> None:
+    """An ephemeral answer, whether or not the interaction was answered already."""
+    try:
+        if interaction.response.is_done():
+            await interaction.followup.send(
+                text, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
+            )
+        else:
+            await interaction.response.send_message(
+                text, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
+            )
+    except discord.HTTPException as exc:
+        logger.warning("could not answer interaction %s: %s", interaction.id, exc)
+
+
+class SongStarter:
+    """Starts jobs for interactions; also the bot's ``ButtonHandler``."""
+
+    def __init__(self, service: GenerationService, delivery: DiscordDelivery) -> None:
+        self._service = service
+        self._delivery = delivery
+
+    async def request(
+        self,
+        interaction: discord.Interaction[Any],
+        *,
+        tags: str | None,
+        lyrics: str | None = None,
+        duration: int | str | None = None,
+        seed: int | str | None = None,
+    ) -> None:
+        """/song and the /compose form. The deferred "thinking" message becomes the status
+        message, so its id is known before the job exists."""
+        request = self._service.validate(tags=tags, lyrics=lyrics, duration=duration, seed=seed)
+        if isinstance(request, Invalid):
+            await interaction.response.send_message(
+                embeds.problem(request.message),
+                ephemeral=True,
+                allowed_mentions=discord.AllowedMentions.none(),
+            )
+            return
+        callback = await interaction.response.defer(thinking=True)
+        message_id = callback.message_id if callback is not None else None
+        status = self._delivery.open(interaction, message_id)
+        try:
+            outcome = await self._service.submit(
+                requester_of(interaction),
+                destination_of(interaction, message_id),
+                request,
+                idempotency_key=f"discord:{interaction.id}",
+            )
+        except Exception:
+            logger.exception("interaction %s: submit failed", interaction.id)
+            outcome = Refused(messages.UNEXPECTED_ERROR, "error")
+        await self._settle(interaction, status, outcome, has_placeholder=message_id is not None)
+
+    async def reroll(
+        self, interaction: discord.Interaction[Any], job_id: int, *, same_seed: bool
+    ) -> None:
+        """🎲 / 🔁 under a track: a new job with a new status message in the channel."""
+        try:
+            # Type 6: nothing shows until we know whether this press is allowed.
+            await interaction.response.defer()
+            status = self._delivery.open(interaction, None)
+            try:
+                outcome = await self._service.reroll(
+                    job_id,
+                    requester_of(interaction),
+                    same_seed=same_seed,
+                    destination=destination_of(interaction, None),
+                    idempotency_key=f"discord:{interaction.id}",
+                )
+            except Exception:
+                logger.exception("interaction %s: reroll failed", interaction.id)
+                outcome = Refused(messages.UNEXPECTED_ERROR, "error")
+            await self._settle(interaction, status, outcome, has_placeholder=False)
+        except Exception:
+            logger.exception("interaction %s: button failed", interaction.id)
+            await reply_privately(interaction, embeds.problem(messages.UNEXPECTED_ERROR))
+
+    async def cancel(self, interaction: discord.Interaction[Any], job_id: int) -> None:
+        """✖ under a status message; the CANCELLED event then edits that message."""
+        try:
+            await interaction.response.defer()
+            outcome = await self._service.cancel(job_id, requester_of(interaction))
+            if isinstance(outcome, Refused):
+                await reply_privately(interaction, embeds.problem(outcome.message))
+        except Exception:
+            logger.exception("interaction %s: cancel button failed", interaction.id)
+            await reply_privately(interaction, embeds.problem(messages.UNEXPECTED_ERROR))
+
+    async def _settle(
+        self,
+        interaction: discord.Interaction[Any],
+        status: StatusMessage,
+        outcome: Accepted | Refused,
+        *,
+        has_placeholder: bool,
+    ) -> None:
+        if isinstance(outcome, Refused) or outcome.duplicate:
+            self._delivery.abandon(status)
+            if has_placeholder:
+                # The public "thinking" message can't turn private: remove it, answer privately.
+                with contextlib.suppress(discord.HTTPException):
+                    await interaction.delete_original_response()
+            if isinstance(outcome, Refused):
+                await reply_privately(interaction, embeds.problem(outcome.message))
+            return
+        job = outcome.job
+        status = self._delivery.bind(status, job, embeds.queued(outcome.position))
+        if has_placeholder:
+            return  # the status pump fills the "thinking" message
+        message_id = await self._delivery.post_status(status)
+        # A restarted bot finds the status message through the job, not through memory.
+        await self._service.set_context(job.id, status_message_id=str(message_id))
+
+
+async def cancel_text(service: GenerationService, requester: Requester, job_id: int | None) -> str:
+    """/cancel: the sentence to answer with."""
+    if job_id is None:
+        latest = await service.latest_active(requester)
+        if latest is None:
+            return messages.NOTHING_TO_CANCEL
+        job_id = latest.id
+    outcome = await service.cancel(job_id, requester)
+    if isinstance(outcome, Done):
+        return f"#{job_id}: {outcome.message}"
+    return embeds.problem(outcome.message)

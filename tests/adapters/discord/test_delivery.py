@@ -1,0 +1,147 @@
+"""Delivery past the 15-minute token window, across restarts, and within the upload limit."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from bot.domain import JobState
+from bot.ports import EventKind, JobEvent
+from tests.adapters.discord.conftest import (
+    ALICE,
+    CHANNEL,
+    FAST,
+    GUILD,
+    ManualClock,
+    World,
+    field_value,
+    jam,
+    mp3_of,
+    no_token_expired,
+    status_text,
+    track_messages,
+)
+from tests.fakes.audio import probe_audio
+from tests.fakes.discord_api import DEFAULT_RATE_LIMITS
+from tests.harness import running_core, wait_for_job
+
+
+async def test_past_the_token_window_the_song_arrives_as_a_channel_reply(world: World) -> None:
+    dc = world.dc
+    clock = ManualClock()
+    world.ws.runtime = 40  # under two seconds: time to let the token expire meanwhile
+    async with jam(world, tuning=replace(FAST, clock=clock)) as run:
+        inter = await dc.invoke_slash(
+            GUILD, CHANNEL, ALICE, "song", {"tags": "ambient", "duration": 5}
+        )
+        # Running, and nothing more to show until it's done: no edit is in flight.
+        status = await inter.wait_for_original(lambda m: "Making your song" in status_text(m))
+        within = len(status.edits)
+        clock.advance(15 * 60)  # our clock and Discord's: the token is dead
+        await dc.advance_time(15 * 60 + 1)
+
+        track = await dc.wait_for_attachment(CHANNEL, timeout=20)
+        await dc.wait_for_message(CHANNEL, lambda m: m.id == status.id and "Done" in status_text(m))
+        job = await wait_for_job(run.core, 1, {JobState.DELIVERED})
+
+        # A retried post (say the bot died before recording it) comes back as the same message.
+        delivery = run.core.service.notifier.delivery_for("discord")
+        assert delivery is not None
+        receipt = await delivery.deliver(job, Path(job.audio_path or ""))
+    assert no_token_expired(dc)  # no request was ever made with the expired token
+    assert track.via == "channel" and track.nonce == "acejam-1"
+    assert track.message_reference is not None
+    assert track.message_reference["message_id"] == str(status.id)
+    assert track.content == f"<@{ALICE}> your song is ready."
+    assert track.pings.users == {ALICE} and not track.pings.everyone and not track.pings.roles
+    assert field_value(track, "Requested by") == f"<@{ALICE}>"
+    assert [b.emoji for b in track.buttons] == ["🎲", "🔁"]
+    assert abs(probe_audio(mp3_of(track).data)[0] - 5) <= 0.1
+    assert all(e.via == "interaction" for e in status.edits[:within])  # through the token
+    assert len(status.edits) > within
+    assert all(e.via == "channel" for e in status.edits[within:])  # then with the bot's own
+    assert receipt.message_id == str(track.id) and track_messages(dc) == [track]
+
+
+async def test_a_song_finished_while_the_bot_was_down_is_delivered_once(world: World) -> None:
+    dc = world.dc
+    world.ws.runtime = 50  # two seconds: it must not finish before the bot is down
+    async with jam(world) as run:
+        inter = await dc.invoke_slash(
+            GUILD, CHANNEL, ALICE, "song", {"tags": "lullaby", "duration": 5}
+        )
+        status = await inter.wait_for_original(lambda m: m.embeds)
+        await wait_for_job(run.core, 1, {JobState.SUBMITTED, JobState.RUNNING})
+    # The song finishes while only the worker runs: nothing can post it.
+    async with running_core(world.settings) as core:
+        await wait_for_job(core, 1, {JobState.SUCCEEDED}, timeout=20)
+    assert track_messages(dc) == []
+    # Back up: the core hands the finished job over; no token, so through the channel.
+    async with jam(world) as run:
+        track = await dc.wait_for_attachment(CHANNEL, timeout=20)
+        job = await wait_for_job(run.core, 1, {JobState.DELIVERED})
+        await dc.wait_for_message(CHANNEL, lambda m: m.id == status.id and "Done" in status_text(m))
+    assert track_messages(dc) == [track]
+    assert track.via == "channel" and job.delivered_message_id == str(track.id)
+    assert track.message_reference is not None
+    assert track.message_reference["message_id"] == str(status.id)
+    assert "Jam Club" in _id3_album(mp3_of(track).data)  # the guild name, kept in the job
+    assert no_token_expired(dc)
+
+
+def _id3_album(data: bytes) -> str:
+    import io
+
+    from mutagen.id3 import ID3
+
+    return str(ID3(io.BytesIO(data)).get("TALB", ""))
+
+
+@pytest.mark.parametrize(
+    ("output_format", "limit", "preview"),
+    [("wav", 600_000, False), ("mp3", 200_000, True)],
+    ids=["re-encoded", "preview"],
+)
+async def test_a_track_over_the_upload_limit_is_fitted(
+    world: World, output_format: str, limit: int, preview: bool
+) -> None:
+    dc = world.dc
+    world.ws.output_format = output_format
+    dc.set_filesize_limit(GUILD, limit)
+    async with jam(world):
+        await dc.invoke_slash(GUILD, CHANNEL, ALICE, "song", {"tags": "epic", "duration": 30})
+        track = await dc.wait_for_attachment(CHANNEL, timeout=30)
+    mp3 = mp3_of(track)
+    duration = probe_audio(mp3.data)[0]
+    assert mp3.size <= limit and all(a.size <= limit for a in track.attachments)
+    description = track.embeds[0]["description"]
+    if preview:
+        assert 10 <= duration < 29
+        assert track.embeds[0]["title"].endswith("(preview)")
+        assert "Preview: the first" in description and "0.2 MB" in description
+        assert "preview of 30 s" in field_value(track, "Duration")
+    else:
+        assert abs(duration - 30) <= 0.1
+        assert "Preview" not in description
+
+
+async def test_progress_edits_are_coalesced_within_discords_rate_limits(world: World) -> None:
+    dc = world.dc
+    dc.rate_limits = dict(DEFAULT_RATE_LIMITS)  # Discord's own buckets this time
+    world.ws.faults.add_job(hang=True)
+    async with jam(world, tuning=replace(FAST, edit_interval=0.5)) as run:
+        inter = await dc.invoke_slash(GUILD, CHANNEL, ALICE, "song", {"tags": "idm", "duration": 5})
+        await inter.wait_for_original(lambda m: "Making your song" in status_text(m))
+        job = await wait_for_job(run.core, 1, {JobState.RUNNING})
+        delivery = run.core.service.notifier.delivery_for("discord")
+        assert delivery is not None
+        edits_before = len(dc.message(inter.original_id or 0).edits)
+        # A chatty backend: 20 progress reports in a burst, as the core would pass them on.
+        for step in range(1, 21):
+            await delivery.on_event(JobEvent(EventKind.PROGRESS, job, progress=step / 20))
+        status = await inter.wait_for_original(lambda m: "100%" in status_text(m))
+    progress_edits = len(status.edits) - edits_before
+    assert 1 <= progress_edits <= 3  # the first report, then only the newest one
+    assert dc.invalid_request_count == 0  # never a 429

@@ -1,0 +1,160 @@
+"""/song and /compose, from the slash command to the MP3 in the channel."""
+
+from __future__ import annotations
+
+from bot.domain import JobState
+from tests.adapters.discord.conftest import (
+    ALICE,
+    CHANNEL,
+    GUILD,
+    OTHER_GUILD,
+    World,
+    field_value,
+    jam,
+    mp3_of,
+    status_history,
+    status_text,
+    track_messages,
+)
+from tests.fakes.audio import probe_audio
+from tests.fakes.discord_api import EPHEMERAL
+from tests.harness import wait_for_job
+
+
+async def test_song_is_made_and_posted_with_its_embed_and_buttons(world: World) -> None:
+    dc = world.dc
+    async with jam(world) as run:
+        inter = await dc.invoke_slash(
+            GUILD, CHANNEL, ALICE, "song", {"tags": "lo-fi, chill", "duration": 12, "seed": 42}
+        )
+        track = await dc.wait_for_attachment(CHANNEL, timeout=20)
+        status = await inter.wait_for_original(lambda m: "Done" in status_text(m))
+        job = await wait_for_job(run.core, 1, {JobState.DELIVERED})
+    assert inter.response_type == 5  # deferred at once: "AceJam is thinking…"
+    # One status message, filled through the interaction, then the track as a follow-up.
+    assert status.via == "interaction" and status.edits[0].via == "interaction"
+    assert f"/{GUILD}/{CHANNEL}/{track.id})" in status.embeds[0]["description"]  # jump link
+    assert track.via == "followup" and track.interaction_id == inter.id
+    duration, _, codec = probe_audio(mp3_of(track).data)
+    assert abs(duration - 12) <= 0.1 and codec == "mp3"
+    assert mp3_of(track).content_type == "audio/mpeg"
+    (embed,) = track.embeds
+    assert embed["title"] == "🎵 Lo-fi, Chill"
+    assert "lo-fi, chill" in embed["description"]
+    assert field_value(track, "Duration") == "12 s"
+    assert field_value(track, "Seed") == "42"
+    assert field_value(track, "Requested by") == f"<@{ALICE}>"
+    assert embed["image"]["url"] == "attachment://waveform.png"
+    assert {a.filename for a in track.attachments} == {"lo-fi-chill-1.mp3", "waveform.png"}
+    assert [(b.emoji, b.custom_id) for b in track.buttons] == [
+        ("🎲", "acejam:reroll:1"),
+        ("🔁", "acejam:same:1"),
+    ]
+    assert status.buttons == []  # ✖ only while it can still be stopped
+    assert job.delivered_message_id == str(track.id)
+    assert track_messages(dc) == [track]
+    assert world.ws.submits[0]["seed"] == 42 and world.ws.submits[0]["tags"] == "lo-fi, chill"
+
+
+async def test_status_message_shows_the_queue_position_then_progress(world: World) -> None:
+    dc = world.dc
+    world.ws.runtime = 12  # nominal seconds: about half a second here
+    async with jam(world, wavespeed_max_concurrency=1):
+        first = await dc.invoke_slash(GUILD, CHANNEL, ALICE, "song", {"tags": "one", "duration": 5})
+        await first.wait_for_original(lambda m: m.embeds)
+        second = await dc.invoke_slash(
+            GUILD, CHANNEL, ALICE, "song", {"tags": "two", "duration": 5}
+        )
+        await second.wait_for_original(lambda m: "Done" in status_text(m), timeout=20)
+        await first.wait_for_original(lambda m: "Done" in status_text(m))
+    assert first.original is not None and second.original is not None
+    # The second song waited its turn: its message said so first, with a ✖ to leave the queue.
+    line, _, buttons = status_history(second.original)[0]
+    assert line == "⏳ **Queued — position 1 (next up).**" and buttons == ["acejam:cancel:2"]
+    # The first one was shown running, with an ETA that counts down by itself, then done.
+    history = status_history(first.original)
+    running = [h for h in history if "Making your song" in h[0]]
+    assert running and "Ready <t:" in running[0][1] and running[0][2] == ["acejam:cancel:1"]
+    assert history[-1][0] == "✅ **Done — your song is below.**" and history[-1][2] == []
+    assert len(track_messages(dc)) == 2
+
+
+async def test_commands_are_synced_to_the_configured_guilds_with_their_ranges(world: World) -> None:
+    dc = world.dc
+    async with jam(world, max_duration=120):
+        commands = await dc.wait_for_commands_synced(
+            "song", "compose", "quota", "queue", "cancel", "history", "help", guild_id=GUILD
+        )
+    assert dc.global_commands() == [] and dc.guild_commands(OTHER_GUILD) == []
+    assert len(commands) == 7
+    song = dc.command("song", GUILD)
+    options = {o["name"]: o for o in song["options"]}
+    assert list(options) == ["tags", "duration", "seed", "lyrics"]
+    assert options["tags"]["required"] and options["tags"]["max_length"] == 512
+    assert (options["duration"]["min_value"], options["duration"]["max_value"]) == (5, 120)
+    assert options["duration"]["description"] == "Length in seconds (5–120)"
+    assert (options["seed"]["min_value"], options["seed"]["max_value"]) == (0, 2_147_483_647)
+    assert all(o["description"] and o["description"] != "…" for o in options.values())
+    assert all(c["description"] for c in commands)
+    cancel = dc.command("cancel", GUILD)
+    assert cancel["options"][0]["autocomplete"] is True
+
+
+async def test_compose_opens_a_form_for_multi_line_lyrics(world: World) -> None:
+    dc = world.dc
+    lyrics = "[Verse]\nRain on the window\n[Chorus]\nStay a little longer"
+    async with jam(world):
+        opener = await dc.invoke_slash(GUILD, CHANNEL, ALICE, "compose")
+        modal = await opener.wait_for_modal()
+        assert modal["custom_id"] == "acejam:compose" and modal["title"] == "Compose a song"
+        bad = await dc.submit_modal(
+            opener, "acejam:compose", {"tags": "folk", "lyrics": lyrics, "duration": "long"}
+        )
+        answer = await bad.wait_for_original()
+        assert answer.flags & EPHEMERAL and "whole number of seconds" in answer.content
+        opener = await dc.invoke_slash(GUILD, CHANNEL, ALICE, "compose")
+        await opener.wait_for_modal()
+        good = await dc.submit_modal(
+            opener,
+            "acejam:compose",
+            {"tags": "folk", "lyrics": lyrics, "duration": "6s", "seed": ""},
+        )
+        track = await dc.wait_for_attachment(CHANNEL, timeout=20)
+    assert bad.response_type == 4 and good.response_type == 5
+    assert len(world.ws.submits) == 1
+    assert world.ws.submits[0]["lyrics"] == lyrics and world.ws.submits[0]["duration"] == 6
+    assert "Rain on the window" in field_value(track, "Lyrics")
+    assert abs(probe_audio(mp3_of(track).data)[0] - 6) <= 0.1
+
+
+async def test_mentions_in_tags_never_ping_anyone(world: World) -> None:
+    dc = world.dc
+    async with jam(world):
+        inter = await dc.invoke_slash(
+            GUILD, CHANNEL, ALICE, "song", {"tags": "@everyone @here <@&123> party", "duration": 5}
+        )
+        track = await dc.wait_for_attachment(CHANNEL, timeout=20)
+        await inter.wait_for_original(lambda m: "Done" in status_text(m))
+        queue = await dc.invoke_slash(GUILD, CHANNEL, ALICE, "history")
+        listed = await queue.wait_for_original(lambda m: not m.loading)
+    assert "@everyone" in track.embeds[0]["description"]
+    assert "@everyone" in listed.content
+    for message in dc.channel_messages(CHANNEL):
+        assert not message.pings.anyone, message.summary()
+        assert message.allowed_mentions is not None and message.allowed_mentions["parse"] == []
+
+
+async def test_gateway_drop_mid_job_still_delivers_once(world: World) -> None:
+    dc = world.dc
+    world.ws.runtime = 25
+    async with jam(world) as run:
+        inter = await dc.invoke_slash(GUILD, CHANNEL, ALICE, "song", {"tags": "dub", "duration": 5})
+        await inter.wait_for_original(lambda m: m.embeds)
+        await dc.drop_connection(code=None)  # the network goes away
+        await dc.wait_for_resume()
+        track = await dc.wait_for_attachment(CHANNEL, timeout=20)
+        await wait_for_job(run.core, 1, {JobState.DELIVERED})
+        # Still connected enough to take new commands.
+        helped = await dc.invoke_slash(GUILD, CHANNEL, ALICE, "help")
+        await helped.wait_for_original()
+    assert track_messages(dc) == [track]
