@@ -232,3 +232,36 @@ async def test_admin_commands_block_set_quota_and_report(tmp_path: Path) -> None
         assert code == 0 and "cli" in out and " 6 " in out
         code, _, err = await _run("admin", "cancel", "999", env=env, cwd=tmp_path)
         assert code == 1 and "No such job" in err
+
+
+async def test_generate_against_an_acestep_server(tmp_path: Path) -> None:
+    from tests.fakes.acestep import FakeAceStep
+
+    async with FakeAceStep(time_scale=0.04, api_key="ace-test-key") as fake:
+        env = _env(tmp_path / "data", "http://127.0.0.1:9")
+        env.update(BACKEND="acestep", ACESTEP_API_URL=fake.base_url, ACESTEP_API_KEY="ace-test-key")
+        del env["WAVESPEED_API_KEY"]
+        lyrics = tmp_path / "lyrics.txt"
+        lyrics.write_text("[Verse]\nrain on the window\n[Chorus]\nla la la\n")
+        out_file = tmp_path / "ace.mp3"
+        code, out, err = await _run(
+            "generate",
+            "--tags",
+            "lo-fi",
+            "--duration",
+            "15",
+            "--seed",
+            "5",
+            "--lyrics-file",
+            str(lyrics),
+            "-o",
+            str(out_file),
+            env=env,
+            cwd=tmp_path,
+        )
+    assert code == 0, err
+    assert "seed: 5" in out and "duration: 15.0 s" in out
+    assert abs(probe_audio(out_file)[0] - 15) <= 0.1
+    body = fake.submits[0]
+    assert body["lyrics"].startswith("[Verse]\nrain on the window")
+    assert body["batch_size"] == 1 and body["use_random_seed"] is False and body["seed"] == 5

@@ -273,7 +273,9 @@ async def test_waiting_songs_hear_when_the_line_moves(tmp_path: Path) -> None:
             jobs = [await _submit(core, u, duration=10) for u in users]
             assert [j.position for j in jobs][1:] == [1, 2]
             await wait_for_job(core, jobs[2].job.id, {JobState.DELIVERED})
-    third = [e.position for e in chat.events if e.job.id == jobs[2].job.id and e.kind.value == "queued"]
+    third = [
+        e.position for e in chat.events if e.job.id == jobs[2].job.id and e.kind.value == "queued"
+    ]
     assert third[-1] == 1  # moved up from 2 once the second song started
 
 
@@ -293,3 +295,41 @@ async def test_a_stopping_adapter_leaves_the_song_for_later(tmp_path: Path) -> N
             job = await wait_for_job(core, accepted.job.id, {JobState.DELIVERED})
     assert ("running", "succeeded", None) in events or ("submitted", "succeeded", None) in events
     assert [d[0] for d in chat.delivered] == [job.id]
+
+
+async def test_corrupt_or_empty_output_fails_and_refunds(tmp_path: Path) -> None:
+    from aiohttp import web
+
+    mp3_head = b"ID3\x03\x00\x00\x00\x00\x00\x00" + b"\xff\xfb\x90\x00" + bytes(range(256)) * 40
+
+    async def serve(request: web.Request) -> web.Response:
+        body = b"" if request.match_info["name"] == "empty.mp3" else mp3_head
+        return web.Response(body=body, content_type="audio/mpeg")
+
+    app = web.Application()
+    app.router.add_get("/{name}", serve)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    chat = RecordingDelivery()
+    try:
+        async with FakeWaveSpeed(time_scale=0.04, api_key=WAVESPEED_KEY) as fake:
+            fake.faults.add_job(output_url=f"http://127.0.0.1:{port}/corrupt.mp3")
+            fake.faults.add_job(output_url=f"http://127.0.0.1:{port}/empty.mp3")
+            settings = wavespeed_settings(tmp_path, fake.base_url, max_active_jobs_per_user=3)
+            async with running_core(settings, [chat]) as core:
+                corrupt = await _submit(core, duration=10)
+                empty = await _submit(core, duration=10)
+                jobs = [
+                    await wait_for_job(core, j.job.id, {JobState.FAILED}) for j in (corrupt, empty)
+                ]
+                quota = await core.service.quota(ALICE)
+    finally:
+        await runner.cleanup()
+    assert [j.error_code for j in jobs] == ["bad_audio", "empty_audio"]
+    assert quota.used_seconds == 0
+    failed = [e.message or "" for e in chat.events if e.kind.value == "failed"]
+    assert len(failed) == 2 and all("quota has been given back" in m for m in failed)
+    assert chat.delivered == []
