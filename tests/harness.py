@@ -26,7 +26,7 @@ def wavespeed_settings(data_dir: Path, base_url: str, **overrides: Any) -> Setti
         "data_dir": data_dir,
         "lease_seconds": 1.0,
         "poll_time_scale": POLL_SCALE,
-        "http_timeout_seconds": 2.0,
+        "http_timeout_seconds": 10.0,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
@@ -39,7 +39,7 @@ def acestep_settings(data_dir: Path, base_url: str, **overrides: Any) -> Setting
         "data_dir": data_dir,
         "lease_seconds": 1.0,
         "poll_time_scale": POLL_SCALE,
-        "http_timeout_seconds": 2.0,
+        "http_timeout_seconds": 10.0,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

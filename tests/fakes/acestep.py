@@ -195,6 +195,8 @@ class FakeAceStep(LoopbackServer):
             if task.fault.fail:
                 task.state = "failed"
             else:
+                # The real server writes its files before reporting success.
+                await asyncio.to_thread(make_audio, task.duration, task.audio_format)
                 task.files = [
                     f"{OUTPUT_DIR}/{task.id}_{i}.{task.audio_format}"
                     for i in range(len(task.seeds))

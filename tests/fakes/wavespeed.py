@@ -228,6 +228,11 @@ class FakeWaveSpeed(LoopbackServer):
         nominal = fault.runtime if fault.runtime is not None else _runtime_of(self.runtime, p.body)
         total = self.scaled(nominal)
         started = time.monotonic()
+        # Render the output while the job "runs", as the real service has its file ready
+        # at completion: a slow encode on a busy machine must not stall the download.
+        rendering = asyncio.ensure_future(
+            asyncio.to_thread(make_audio, p.duration, self.output_format)
+        )
         await self.sleep(min(self.scaled(1.0), total / 2))
         p.status = "processing"
         if fault.hang:
@@ -242,6 +247,7 @@ class FakeWaveSpeed(LoopbackServer):
             message = fault.fail if isinstance(fault.fail, str) else "generation failed"
             p.error = f"{message} (code {fault.error_code})" if fault.error_code else message
         else:
+            await rendering
             p.status = "completed"
             p.output_format = self.output_format
             url = fault.output_url or self.output_url(p.id, p.output_format)

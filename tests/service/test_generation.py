@@ -116,9 +116,10 @@ async def test_poll_errors_are_ridden_out_without_resubmitting(tmp_path: Path) -
 async def test_an_ambiguous_submit_is_never_resent(tmp_path: Path) -> None:
     chat = RecordingDelivery()
     async with FakeWaveSpeed(time_scale=0.04, api_key=WAVESPEED_KEY) as fake:
-        # Upstream creates the prediction but answers after our 2 s timeout.
+        # Upstream creates the prediction but answers after our 1 s timeout.
         fake.faults.add("submit", process=True, delay_response=3.0)
-        async with running_core(wavespeed_settings(tmp_path, fake.base_url), [chat]) as core:
+        settings = wavespeed_settings(tmp_path, fake.base_url, http_timeout_seconds=1.0)
+        async with running_core(settings, [chat]) as core:
             accepted = await _submit(core, duration=30)
             job = await wait_for_job(core, accepted.job.id, {JobState.FAILED})
             quota = await core.service.quota(ALICE)
@@ -267,10 +268,13 @@ async def test_old_delivered_audio_is_removed_undelivered_is_kept(tmp_path: Path
 async def test_waiting_songs_hear_when_the_line_moves(tmp_path: Path) -> None:
     chat = RecordingDelivery()
     async with FakeWaveSpeed(time_scale=0.04, api_key=WAVESPEED_KEY) as fake:
+        fake.runtime = 25.0  # 1 s: the line stays put while the others join
         settings = wavespeed_settings(tmp_path, fake.base_url, wavespeed_max_concurrency=1)
         async with running_core(settings, [chat]) as core:
             users = [Requester("telegram", str(n)) for n in range(3)]
-            jobs = [await _submit(core, u, duration=10) for u in users]
+            first = await _submit(core, users[0], duration=10)
+            await wait_for_job(core, first.job.id, {JobState.SUBMITTED, JobState.RUNNING})
+            jobs = [first] + [await _submit(core, u, duration=10) for u in users[1:]]
             assert [j.position for j in jobs][1:] == [1, 2]
             await wait_for_job(core, jobs[2].job.id, {JobState.DELIVERED})
     third = [
