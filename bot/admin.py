@@ -4,15 +4,49 @@ permissions, only applies what an admin asked, in one place."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
 from bot.clock import utcnow
-from bot.domain import EVERYWHERE, UNLIMITED, ChatRules, Job
+from bot.domain import EVERYWHERE, UNLIMITED, ChatRules, Job, Limits
 from bot.service import Done, GenerationService, QueueEntry, Refused, Requester
 from storage.jobs import SqlJobStore, UsageRow
 from storage.rules import SqlRulesStore
+
+MAX_LIST_ITEMS = 200
+MAX_WORD_LENGTH = 64
+
+
+def check_rules(rules: ChatRules, limits: Limits) -> None:
+    """Raise ValueError with a sentence for the admin when a setting can't work."""
+    for name in ("default_duration", "max_duration"):
+        value = getattr(rules, name)
+        if value is not None and not limits.min_duration <= value <= limits.max_duration:
+            raise ValueError(
+                f"{name.replace('_', ' ')} must be between {limits.min_duration} and "
+                f"{limits.max_duration} seconds."
+            )
+    if (
+        rules.default_duration is not None
+        and rules.max_duration is not None
+        and rules.default_duration > rules.max_duration
+    ):
+        raise ValueError("The default duration can't be longer than the maximum.")
+    quotas = [rules.quota_seconds_per_day, *rules.role_quotas.values()]
+    if any(q is not None and q < 0 and q != UNLIMITED for q in quotas):
+        raise ValueError("A quota is a number of seconds, or unlimited.")
+    if rules.max_active_jobs is not None and rules.max_active_jobs < 1:
+        raise ValueError("The songs-at-once limit must be at least 1.")
+    if rules.monthly_budget_usd is not None and rules.monthly_budget_usd < 0:
+        raise ValueError("A budget can't be negative.")
+    for name in ("blocked_words", "allowed_channels"):
+        items = getattr(rules, name)
+        if len(items) > MAX_LIST_ITEMS:
+            raise ValueError(f"That list is full ({MAX_LIST_ITEMS} entries).")
+        if any(len(item) > MAX_WORD_LENGTH for item in items):
+            raise ValueError(f"Entries are at most {MAX_WORD_LENGTH} characters.")
 
 
 @dataclass(frozen=True)
@@ -34,7 +68,56 @@ class AdminService:
         return await self._rules.chat_rules(platform, scope_id) or ChatRules()
 
     async def update_chat_rules(self, platform: str, scope_id: str, **changes: Any) -> ChatRules:
-        return await self._rules.update_chat_rules(platform, scope_id, changes, utcnow())
+        """Change settings; a ValueError carries a sentence for the admin when one is off."""
+        unknown = set(changes) - set(ChatRules.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown chat setting(s): {', '.join(sorted(unknown))}")
+        limits = self._service.limits
+
+        def checked(current: ChatRules) -> Mapping[str, Any]:
+            check_rules(replace(current, **changes), limits)
+            return changes
+
+        return await self._rules.update_chat_rules(platform, scope_id, checked, utcnow())
+
+    async def edit_list(
+        self,
+        platform: str,
+        scope_id: str,
+        name: str,
+        *,
+        add: Iterable[str] = (),
+        remove: Iterable[str] = (),
+    ) -> ChatRules:
+        """Add to / remove from ``blocked_words`` or ``allowed_channels`` in one step."""
+        if name not in ("blocked_words", "allowed_channels"):
+            raise ValueError(f"{name} is not a list setting")
+        adding = [item.strip() for item in add if item.strip()]
+        removing = {item.strip().casefold() for item in remove}
+        limits = self._service.limits
+
+        def edited(current: ChatRules) -> Mapping[str, Any]:
+            items = [i for i in getattr(current, name) if i.casefold() not in removing]
+            items += [i for i in adding if i.casefold() not in {x.casefold() for x in items}]
+            check_rules(replace(current, **{name: tuple(items)}), limits)
+            return {name: tuple(items)}
+
+        return await self._rules.update_chat_rules(platform, scope_id, edited, utcnow())
+
+    async def set_role_quota(
+        self, platform: str, scope_id: str, role: str, seconds: int | None
+    ) -> ChatRules:
+        """A role's daily quota (``UNLIMITED`` for none), or None to drop the role's own."""
+        limits = self._service.limits
+
+        def edited(current: ChatRules) -> Mapping[str, Any]:
+            quotas = {k: v for k, v in current.role_quotas.items() if k != role}
+            if seconds is not None:
+                quotas[role] = seconds
+            check_rules(replace(current, role_quotas=quotas), limits)
+            return {"role_quotas": quotas}
+
+        return await self._rules.update_chat_rules(platform, scope_id, edited, utcnow())
 
     # ------------------------------------------------------------ users
     async def standing(self, platform: str, user_id: str, scope_id: str) -> UserStanding:

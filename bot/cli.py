@@ -369,7 +369,9 @@ def admin_cancel(job_id: Annotated[int, typer.Argument(help="The job to cancel."
         job = await admin.job(job_id)
         if job is None:
             return Refused("No such job.", "not_found")
-        as_admin = Requester(job.destination.platform, operator.user_id, is_admin=True)
+        as_admin = Requester(
+            job.destination.platform, operator.user_id, is_admin=True, admin_scope=EVERYWHERE
+        )
         return await admin.cancel(job_id, as_admin)
 
     outcome = _with_admin(settings, _cancel)

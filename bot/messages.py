@@ -156,3 +156,31 @@ def preview_line(seconds: float, full_seconds: float) -> str:
 
 COMMAND_GONE = "That command isn't available any more; type / to see what I can do."
 UNEXPECTED_ERROR = "Something went wrong on my side; please try again in a moment."
+
+
+# ---------------------------------------------------------------- admin actions (every platform)
+
+# On the owner's status message when an admin stopped their song.
+ADMIN_CANCELLED = "Cancelled by an admin. The quota has been given back."
+NOT_AN_ADMIN = "Sorry, only this chat's admins can change its settings."
+
+
+def cancel_message(job: Job) -> str:
+    """What the owner of a cancelled song reads."""
+    if job.error_code == "cancelled_by_admin":
+        return ADMIN_CANCELLED
+    return "Cancelled. Your quota has been given back."
+
+
+def cancelled_for_owner(job: Job) -> str:
+    """What the admin reads after cancelling someone else's song."""
+    return f"Cancelled #{job.id}; its owner got the quota back."
+
+
+def quota_value(seconds: int | None, default: int) -> str:
+    """A daily quota as admins set it: seconds, unlimited (-1), or None for the default."""
+    if seconds is None:
+        return f"{quota_value(default, default)} (the default)"
+    if seconds < 0:
+        return "unlimited"
+    return f"{humanize_seconds(seconds)} a day"

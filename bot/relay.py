@@ -46,7 +46,7 @@ class EventRelay:
                 if kind == EventKind.FAILED:
                     message = messages.failure_message(job.error_code)
                 elif kind == EventKind.CANCELLED:
-                    message = "Cancelled. Your quota has been given back."
+                    message = messages.cancel_message(job)
                 await self._notifier.emit(JobEvent(kind, job, message=message))
             try:
                 await asyncio.wait_for(stop.wait(), self._interval)

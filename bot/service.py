@@ -15,6 +15,7 @@ from bot import messages, quotas
 from bot.clock import utcnow
 from bot.domain import (
     ACTIVE_STATES,
+    EVERYWHERE,
     ChatRules,
     Destination,
     GenerationRequest,
@@ -45,6 +46,11 @@ class Requester:
     display_name: str | None = None
     is_admin: bool = False  # may manage this chat (Discord manage_guild, Telegram chat admin)
     roles: frozenset[str] = frozenset()  # Discord role ids; "admins" for chat admins
+    # Where the admin rights hold: a guild or chat id, or EVERYWHERE for the operator.
+    admin_scope: str | None = None
+
+    def administers(self, job: Job) -> bool:
+        return self.is_admin and self.admin_scope in (EVERYWHERE, job.destination.scope)
 
 
 @dataclass(frozen=True)
@@ -104,6 +110,11 @@ class GenerationService:
     @property
     def notifier(self) -> Notifier:
         return self._notifier
+
+    @property
+    def blocked_words(self) -> tuple[str, ...]:
+        """The bot-wide list (from BLOCKED_WORDS); chats add their own."""
+        return self._blocked_words
 
     @property
     def admin(self) -> AdminService:
@@ -278,7 +289,8 @@ class GenerationService:
         job = await self._store.get(job_id)
         if job is None or job.destination.platform != requester.platform:
             return Refused("I can't find that song.", "not_found")
-        if job.destination.user_id != requester.user_id and not requester.is_admin:
+        by_owner = job.destination.user_id == requester.user_id
+        if not by_owner and not requester.administers(job):
             return Refused("Only the person who asked for that song can cancel it.", "forbidden")
         if job.state not in ACTIVE_STATES or job.state == JobState.SUCCEEDED:
             return Refused(
@@ -292,6 +304,8 @@ class GenerationService:
             ledger="refund",
             finished_at=utcnow(),
             detail=f"cancelled by {requester.platform}:{requester.user_id}",
+            # Remembered so every process (and the relay) tells the owner who did it.
+            error_code=None if by_owner else "cancelled_by_admin",
             # Nothing is billed for a song that never reached upstream.
             **({"cost_usd": 0.0} if job.remote_id is None else {}),
         )
@@ -300,7 +314,7 @@ class GenerationService:
             state = messages.state_word(fresh.state) if fresh else "gone"
             return Refused(f"Too late: that song is already {state}.")
         self._wake_workers()
-        message = "Cancelled. Your quota has been given back."
+        message = messages.cancel_message(cancelled)
         await self._notifier.emit(JobEvent(EventKind.CANCELLED, cancelled, message=message))
         return Done(cancelled, message)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -44,11 +44,14 @@ class SqlRulesStore:
             return _to_rules(row) if row is not None else None
 
     async def update_chat_rules(
-        self, platform: str, scope_id: str, changes: Mapping[str, Any], now: datetime
+        self,
+        platform: str,
+        scope_id: str,
+        changes: Mapping[str, Any] | Callable[[ChatRules], Mapping[str, Any]],
+        now: datetime,
     ) -> ChatRules:
-        unknown = set(changes) - CHAT_RULE_FIELDS
-        if unknown:
-            raise ValueError(f"unknown chat setting(s): {', '.join(sorted(unknown))}")
+        """Apply ``changes`` — or ``changes(current rules)``, computed under the row lock so
+        two admins editing a list at once can't lose each other's edit."""
         async with self._sessions.begin() as session:
             row = await session.scalar(
                 select(ChatSettingsRow)
@@ -67,10 +70,13 @@ class SqlRulesStore:
                     updated_at=now,
                 )
                 session.add(row)
-            for name, value in changes.items():
-                if isinstance(value, tuple):
-                    value = list(value)
-                setattr(row, name, value)
+                await session.flush()
+            resolved = changes(_to_rules(row)) if callable(changes) else changes
+            unknown = set(resolved) - CHAT_RULE_FIELDS
+            if unknown:
+                raise ValueError(f"unknown chat setting(s): {', '.join(sorted(unknown))}")
+            for name, value in resolved.items():
+                setattr(row, name, list(value) if isinstance(value, tuple) else value)
             row.updated_at = now
             await session.flush()
             return _to_rules(row)

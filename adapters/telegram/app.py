@@ -17,14 +17,16 @@ import contextlib
 import logging
 from typing import Any
 
-from telegram import BotCommand, LinkPreviewOptions, Update
+from telegram import BotCommand, BotCommandScopeAllChatAdministrators, LinkPreviewOptions, Update
 from telegram.constants import ParseMode
 from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import Application, ApplicationBuilder, Defaults
 
+from adapters.telegram.admin import ADMIN_COMMAND, TelegramAdmin
 from adapters.telegram.delivery import TelegramDelivery
 from adapters.telegram.flood import FloodGate
 from adapters.telegram.handlers import TelegramHandlers
+from adapters.telegram.permissions import ChatAdmins
 from adapters.telegram.status import StatusBoard
 from bot.config import Settings
 from bot.service import GenerationService
@@ -80,7 +82,9 @@ def build_application(
         StatusBoard(application.bot, time_scale=scale),
         local_mode=settings.telegram_local_mode,
     )
-    TelegramHandlers(service, delivery).register(application)
+    admins = ChatAdmins(service, delivery)  # one admin-list cache for every handler
+    TelegramHandlers(service, delivery, admins).register(application)
+    TelegramAdmin(service, admins).register(application)
     return application, delivery
 
 
@@ -133,5 +137,10 @@ async def _initialize(application: TelegramApp, stop: asyncio.Event) -> bool:
 async def _register_commands(application: TelegramApp) -> None:
     try:
         await application.bot.set_my_commands(COMMANDS)
+        # Admins see this list instead of the default one in groups, so it repeats it; the
+        # menu only hides /admin from members, the command checks who calls it.
+        await application.bot.set_my_commands(
+            (*COMMANDS, ADMIN_COMMAND), scope=BotCommandScopeAllChatAdministrators()
+        )
     except TelegramError as error:  # the commands still work; only the menu is missing
         logger.warning("Telegram: could not register the command list: %s", error)

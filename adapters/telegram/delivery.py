@@ -30,6 +30,7 @@ from adapters.telegram import keyboards, texts
 from adapters.telegram.status import StatusBoard
 from bot import audio, messages
 from bot.domain import Job
+from bot.errors import DeliveryUnavailable
 from bot.ports import DeliveryReceipt, EventKind, JobEvent
 
 logger = logging.getLogger(__name__)
@@ -108,13 +109,17 @@ class TelegramDelivery:
                 text = event.message or messages.failure_message(job.error_code)
                 return "⚠️", text, None, True
             case EventKind.CANCELLED:
+                # An admin's cancel is marked on the job (ChatAdmins.cancel), so a relayed
+                # copy of the event tells the owner the same as the first one did.
+                if job.destination.context.get("cancelled_by_admin"):
+                    return "✖", messages.ADMIN_CANCELLED, None, True
                 return "✖", event.message or "Cancelled.", None, True
         raise ValueError(f"unknown event kind {event.kind}")
 
     # ------------------------------------------------------------ the track
     async def deliver(self, job: Job, audio_path: Path) -> DeliveryReceipt:
         if self._closed:  # the worker keeps the job and it is delivered after the restart
-            raise RuntimeError("the Telegram adapter has stopped")
+            raise DeliveryUnavailable("the Telegram adapter has stopped")
         self._uploads += 1
         self._idle.clear()
         try:

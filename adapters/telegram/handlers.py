@@ -20,6 +20,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, Cont
 from adapters.telegram import keyboards, texts
 from adapters.telegram.delivery import PLATFORM, TelegramDelivery
 from adapters.telegram.parse import ShowHelp, parse_song
+from adapters.telegram.permissions import ChatAdmins
 from bot import messages
 from bot.domain import Destination, Invalid
 from bot.service import Accepted, Done, GenerationService, Refused, Requester
@@ -32,11 +33,18 @@ SORRY = "Sorry — something went wrong on my side. Please try again in a moment
 
 
 class TelegramHandlers:
-    """service: the core. delivery: where status messages are tracked once sent."""
+    """service: the core. delivery: where status messages are tracked once sent. admins: who
+    administers each chat (shared with ``/admin``; a fresh cache when not given)."""
 
-    def __init__(self, service: GenerationService, delivery: TelegramDelivery) -> None:
+    def __init__(
+        self,
+        service: GenerationService,
+        delivery: TelegramDelivery,
+        admins: ChatAdmins | None = None,
+    ) -> None:
         self._service = service
         self._delivery = delivery
+        self._admins = admins or ChatAdmins(service, delivery)
 
     def register(self, application: Application[Any, Any, Any, Any, Any, Any]) -> None:
         # New messages only: an edited "/song" must not look like a second request.
@@ -80,7 +88,7 @@ class TelegramHandlers:
             context=_place(chat, message.message_id, _thread_of(message)),
         )
         outcome = await self._service.submit(
-            _requester(user),
+            await self._admins.requester(context.bot, user, chat),
             destination,
             parsed,
             idempotency_key=f"telegram:{chat.id}:{message.message_id}",
@@ -115,7 +123,8 @@ class TelegramHandlers:
         if message is None or chat is None or user is None:
             return
         # A Telegram chat is its own scope: its rules (set by its admins) apply there.
-        status = await self._service.quota(_requester(user), str(chat.id))
+        requester = await self._admins.requester(context.bot, user, chat)
+        status = await self._service.quota(requester, str(chat.id))
         await message.reply_text(texts.quota_text(status))
 
     async def queue(self, update: Update, context: Context) -> None:
@@ -146,7 +155,7 @@ class TelegramHandlers:
     async def cancel(self, update: Update, context: Context) -> None:
         """``/cancel`` (your latest unfinished song), ``/cancel 12``, or as a reply to a
         song's message (its buttons name the job)."""
-        message, _, user = _parts(update)
+        message, chat, user = _parts(update)
         if message is None or user is None:
             return
         requester = _requester(user)
@@ -172,7 +181,8 @@ class TelegramHandlers:
                 await message.reply_text(f"📭 {texts.rich(messages.NOTHING_TO_CANCEL)}")
                 return
             target = latest.id
-        outcome = await self._service.cancel(target, requester)
+        # An admin of this chat may cancel anyone's song here.
+        outcome = await self._admins.cancel(context.bot, target, user, chat)
         if isinstance(outcome, Done):
             await message.reply_text(f"✖ {texts.rich(outcome.message)}")
         else:
@@ -187,19 +197,20 @@ class TelegramHandlers:
         if press is None:  # looks like ours, but names no possible job
             await self.unknown_button(update, context)
             return
-        requester = _requester(query.from_user)
+        source = query.message
         if press.action == keyboards.CANCEL:
-            cancelled = await self._service.cancel(press.job_id, requester)
+            where = source.chat if source is not None else None
+            cancelled = await self._admins.cancel(context.bot, press.job_id, query.from_user, where)
             if isinstance(cancelled, Done):
                 await query.answer(texts.plain_answer(cancelled.message))
             else:
                 await query.answer(texts.plain_answer(cancelled.message), show_alert=True)
             return
-        source = query.message
         if source is None:
             await query.answer("That message is too old to use; send /song instead.")
             return
         chat = source.chat
+        requester = await self._admins.requester(context.bot, query.from_user, chat)
         thread_id = _thread_of(source) if isinstance(source, Message) else None
         same_seed = press.action == keyboards.SAME_SEED
         outcome = await self._service.reroll(

@@ -208,3 +208,40 @@ async def test_flagged_output_is_held_back_unless_the_chat_allows_it(tmp_path: P
     assert [d[0] for d in chat.delivered] == [allowed_job.id]
     failed = [e.message for e in chat.events if e.kind.value == "failed"]
     assert failed and "held it back" in (failed[0] or "")
+
+
+async def test_admin_settings_are_checked_and_list_edits_never_lost(tmp_path: Path) -> None:
+    async with FakeWaveSpeed(time_scale=0.02, api_key=WAVESPEED_KEY) as fake:
+        async with running_core(wavespeed_settings(tmp_path, fake.base_url)) as core:
+            admin = core.service.admin
+            problems = []
+            for changes in (
+                {"max_duration": 999},
+                {"default_duration": 100, "max_duration": 60},
+                {"quota_seconds_per_day": -5},
+                {"max_active_jobs": 0},
+                {"monthly_budget_usd": -1.0},
+                {"colour": "blue"},
+            ):
+                try:
+                    await admin.update_chat_rules("discord", GUILD, **changes)
+                except ValueError as exc:
+                    problems.append(str(exc))
+            words = [f"word{n}" for n in range(12)]
+            await asyncio.gather(
+                *(admin.edit_list("discord", GUILD, "blocked_words", add=[w]) for w in words)
+            )
+            await admin.set_role_quota("discord", GUILD, "dj", 300)
+            await admin.set_role_quota("discord", GUILD, "vip", UNLIMITED)
+            rules = await admin.edit_list("discord", GUILD, "blocked_words", remove=["WORD0"])
+    assert problems == [
+        "max duration must be between 5 and 240 seconds.",
+        "The default duration can't be longer than the maximum.",
+        "A quota is a number of seconds, or unlimited.",
+        "The songs-at-once limit must be at least 1.",
+        "A budget can't be negative.",
+        "unknown chat setting(s): colour",
+    ]
+    assert sorted(rules.blocked_words) == sorted(words[1:])
+    assert rules.role_quotas == {"dj": 300, "vip": UNLIMITED}
+    assert rules.max_duration is None  # nothing invalid was stored
