@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 from bot.clock import utcnow
-from bot.domain import EVERYWHERE, UNLIMITED, ChatRules, Job, Limits
+from bot.domain import UNLIMITED, ChatRules, Job, Limits
 from bot.service import Done, GenerationService, QueueEntry, Refused, Requester
 from storage.jobs import SqlJobStore, UsageRow
 from storage.rules import SqlRulesStore
@@ -52,7 +52,8 @@ def check_rules(rules: ChatRules, limits: Limits) -> None:
 @dataclass(frozen=True)
 class UserStanding:
     quota_seconds_per_day: int | None  # None: the chat's or bot's default; -1 unlimited
-    blocked: bool
+    blocked: bool  # here or everywhere
+    blocked_here: bool = False  # by this scope's own admins
 
 
 class AdminService:
@@ -121,11 +122,13 @@ class AdminService:
 
     # ------------------------------------------------------------ users
     async def standing(self, platform: str, user_id: str, scope_id: str) -> UserStanding:
-        rules = [r for r in await self._rules.user_rules(platform, user_id, scope_id)]
+        """A user's own settings in ``scope_id``; ``blocked`` also counts an everywhere-block."""
+        rules = await self._rules.user_rules(platform, user_id, scope_id)
         own = next((r for r in rules if r.scope_id == scope_id), None)
         return UserStanding(
             quota_seconds_per_day=own.quota_seconds_per_day if own else None,
             blocked=any(r.blocked for r in rules),
+            blocked_here=own is not None and own.blocked,
         )
 
     async def set_user_quota(
@@ -141,7 +144,7 @@ class AdminService:
             scope_id,
             utcnow(),
             quota_seconds_per_day=seconds,
-            blocked=current.blocked and scope_id != EVERYWHERE,
+            blocked=current.blocked_here,  # keep this scope's own block, nothing wider
         )
 
     async def set_blocked(

@@ -70,6 +70,10 @@ class Settings(BaseSettings):
     discord_token: SecretStr | None = None
     discord_api_base_url: str = "https://discord.com/api/v10"
     discord_guild_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    # Sharding: None asks Discord for its recommended count (GET /gateway/bot).
+    discord_shard_count: int | None = Field(default=None, ge=1)
+    # The shards this process runs (others run elsewhere); empty: all of them.
+    discord_shard_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
 
     telegram_token: SecretStr | None = None
     telegram_api_base_url: str = "https://api.telegram.org"
@@ -92,6 +96,11 @@ class Settings(BaseSettings):
     @field_validator("discord_guild_ids", mode="before")
     @classmethod
     def _guilds(cls, value: object) -> object:
+        return _split_commas(value)
+
+    @field_validator("discord_shard_ids", mode="before")
+    @classmethod
+    def _shard_ids(cls, value: object) -> object:
         return _split_commas(value)
 
     @field_validator(
@@ -119,12 +128,32 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "monthly_budget_usd", "database_url", "backend", "wavespeed_webhook_url", mode="before"
+        "monthly_budget_usd",
+        "database_url",
+        "backend",
+        "wavespeed_webhook_url",
+        "discord_shard_count",
+        mode="before",
     )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         # `.env.example` lists every name; an empty line there means "not set".
         return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _check_shards(self) -> Settings:
+        ids = self.discord_shard_ids
+        if not ids:
+            return self
+        count = self.discord_shard_count
+        if count is None:
+            raise ValueError("DISCORD_SHARD_IDS needs DISCORD_SHARD_COUNT (the total) to be set")
+        if len(set(ids)) != len(ids) or not all(0 <= i < count for i in ids):
+            raise ValueError(
+                f"DISCORD_SHARD_IDS must be distinct numbers from 0 to {count - 1} "
+                "(DISCORD_SHARD_COUNT - 1)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _pick_backend(self) -> Settings:

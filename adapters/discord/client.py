@@ -1,10 +1,18 @@
-"""The Discord bot: `AceJamBot` (a `commands.Bot`) and `serve`, which `acejam run` starts.
+"""The Discord bot: `AceJamBot` (a sharded `commands.Bot`) and `serve`, which `acejam run`
+starts.
 
 ``DISCORD_API_BASE_URL`` points discord.py's REST at another base (a REST proxy for large
 deployments, or a test server). discord.py keeps that base, and the gateway URL, in
 process-wide class attributes; ``serve`` sets them for its lifetime and restores them after.
-With a non-default base the gateway URL is asked from ``GET {base}/gateway/bot``, because a
-plain ``commands.Bot`` would otherwise dial Discord's default gateway directly.
+With a non-default base the gateway URL is asked from ``GET {base}/gateway/bot`` and put in
+``DEFAULT_GATEWAY``: discord.py's `AutoShardedClient` only asks for it itself when it must
+learn the shard count, and every shard falls back to ``DEFAULT_GATEWAY`` when it reconnects
+or is told to identify again.
+
+Sharding: ``DISCORD_SHARD_COUNT`` shards in all (unset: Discord's recommendation), of which
+this process runs ``DISCORD_SHARD_IDS`` (unset: all). Interactions and guilds arrive on their
+shard's connection; everything else the adapter does goes through REST, which any process can
+do, so a process may deliver songs asked for on another process's shards.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from adapters.discord import embeds
+from adapters.discord.admin import AdminCommands, NotAllowed
 from adapters.discord.commands import JamCommands
 from adapters.discord.delivery import DiscordDelivery
 from adapters.discord.songs import SongStarter, reply_privately
@@ -59,6 +68,8 @@ class JamTree(app_commands.CommandTree[Any]):
         if isinstance(error, app_commands.CommandNotFound):
             logger.info("interaction %s: unknown command %r", interaction.id, error.name)
             text = messages.COMMAND_GONE
+        elif isinstance(error, NotAllowed):
+            text = str(error)  # already logged by the check
         else:
             command = interaction.command.qualified_name if interaction.command else "?"
             logger.error("command /%s failed", command, exc_info=error)
@@ -66,7 +77,7 @@ class JamTree(app_commands.CommandTree[Any]):
         await reply_privately(interaction, embeds.problem(text))
 
 
-class AceJamBot(commands.Bot):
+class AceJamBot(commands.AutoShardedBot):
     def __init__(
         self,
         *,
@@ -74,9 +85,16 @@ class AceJamBot(commands.Bot):
         guild_ids: list[int] | tuple[int, ...] = (),
         api_base: str = DEFAULT_API_BASE,
         tuning: Tuning | None = None,
+        shard_count: int | None = None,
+        shard_ids: list[int] | tuple[int, ...] = (),
     ) -> None:
+        """``shard_count`` None: Discord's recommendation; ``shard_ids`` empty: every shard
+        (discord.py wants the count with explicit ids: `Settings` checks that)."""
         self.tuning = tuning or Tuning()
         super().__init__(
+            shard_count=shard_count,
+            # discord.py's hint says list; its code reads None as "every shard".
+            shard_ids=list(shard_ids) or None,  # type: ignore[arg-type]
             command_prefix=commands.when_mentioned,
             help_command=None,
             # Interactions carry everything else; guilds give names and upload limits.
@@ -102,6 +120,7 @@ class AceJamBot(commands.Bot):
             _, url, _ = await self.http.get_bot_gateway()
             discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url)
         await self.add_cog(JamCommands(self, self.service, self.buttons))
+        await self.add_cog(AdminCommands(self.service))
         self.add_dynamic_items(*PERSISTENT_ITEMS)
         await self._sync_commands()
 
@@ -159,6 +178,8 @@ async def serve(
             guild_ids=settings.discord_guild_ids,
             api_base=settings.discord_api_base_url,
             tuning=tuning,
+            shard_count=settings.discord_shard_count,
+            shard_ids=settings.discord_shard_ids,
         )
         async with bot:
             runner = asyncio.create_task(

@@ -14,7 +14,7 @@ from discord.ext import commands
 
 from adapters.discord import embeds
 from adapters.discord.modals import ComposeModal
-from adapters.discord.songs import SongStarter, cancel_text, requester_of
+from adapters.discord.songs import SongStarter, cancel_text, requester_of, scope_of
 from bot import messages
 from bot.domain import LYRICS_MAX, SEED_MAX, TAGS_MAX, Limits
 from bot.service import GenerationService
@@ -55,7 +55,7 @@ def song_command(songs: SongStarter, limits: Limits) -> app_commands.Command[Any
 class JamCommands(commands.Cog):
     def __init__(
         self,
-        bot: commands.Bot,
+        bot: commands.Bot | commands.AutoShardedBot,
         service: GenerationService,
         songs: SongStarter,
     ) -> None:
@@ -77,8 +77,7 @@ class JamCommands(commands.Cog):
     @app_commands.command(name="quota", description="How much music you can still make today")
     async def quota(self, interaction: discord.Interaction[Any]) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        scope = str(interaction.guild_id) if interaction.guild_id else None
-        status = await self._service.quota(requester_of(interaction), scope)
+        status = await self._service.quota(requester_of(interaction), scope_of(interaction))
         await self._answer(interaction, embeds.quota_text(status))
 
     @app_commands.command(name="queue", description="Your songs that are queued or being made")

@@ -212,6 +212,14 @@ def _megabytes(size: int) -> str:
 # ---------------------------------------------------------------- info commands
 
 
+def cancelled_for_owner(job: Job) -> str:
+    """What an admin reads after stopping someone else's song."""
+    return (
+        f"Cancelled #{job.id}; {mention(job.destination.user_id)} got the quota back, and "
+        "its status message says an admin stopped it."
+    )
+
+
 def problem(sentence: str) -> str:
     return clip(f"⚠️ {sentence}", CONTENT_MAX)
 
@@ -223,8 +231,8 @@ def quota_text(status: QuotaStatus) -> str:
 def queue_text(entries: list[QueueEntry]) -> str:
     if not entries:
         return messages.NO_QUEUE
-    return _bounded(
-        [_escaped_line(messages.queue_line(e.job, e.position), e.job) for e in entries],
+    return bounded(
+        [escaped_line(messages.queue_line(e.job, e.position), e.job) for e in entries],
         header="**Your songs in the works**",
     )
 
@@ -241,7 +249,7 @@ def history_text(jobs: list[Job]) -> str:
         if link:
             line += f" — [listen]({link})"
         lines.append(line)
-    return _bounded(lines, header="**Your latest songs**")
+    return bounded(lines, header="**Your latest songs**")
 
 
 def message_link(job: Job, message_id: str | int | None = None) -> str | None:
@@ -254,12 +262,14 @@ def message_link(job: Job, message_id: str | int | None = None) -> str | None:
     return f"https://discord.com/channels/{where}/{job.destination.chat_id}/{message_id}"
 
 
-def _escaped_line(line: str, job: Job) -> str:
+def escaped_line(line: str, job: Job) -> str:
+    """A line from `bot.messages` that quotes the job's tags, with the tags made safe."""
     # queue_line embeds the raw tags; show a clipped, escaped copy instead.
     return line.replace(job.request.tags, safe(job.request.tags, LIST_TAGS_SHOWN), 1)
 
 
-def _bounded(lines: list[str], *, header: str) -> str:
+def bounded(lines: list[str], *, header: str) -> str:
+    """``header`` and as many ``lines`` as fit one message; the rest are counted, not cut."""
     out = [header]
     used = len(header)
     for i, line in enumerate(lines):
@@ -286,6 +296,7 @@ def help_text(limits: Limits) -> str:
                 "✖ cancels while it runs.",
                 "`/queue` your songs in the works · `/cancel` stop one (your quota comes back) · "
                 "`/quota` what you have left · `/history` your latest songs.",
+                "Server managers: `/admin` sets quotas, channels, blocked words and more.",
             ]
         ),
         CONTENT_MAX,

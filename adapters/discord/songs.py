@@ -29,8 +29,10 @@ def requester_of(interaction: discord.Interaction[Any]) -> Requester:
             PLATFORM,
             str(user.id),
             user.display_name,
-            # Resolved by Discord for this channel (roles, overwrites, administrator).
+            # Resolved by Discord for this channel (roles, overwrites, administrator), and
+            # true in this guild only: the core lets it reach this guild's songs alone.
             is_admin=interaction.permissions.manage_guild,
+            admin_scope=scope_of(interaction),
             roles=frozenset(str(role.id) for role in user.roles if not role.is_default()),
         )
     return Requester(PLATFORM, str(user.id), user.display_name)
@@ -53,7 +55,7 @@ def destination_of(interaction: discord.Interaction[Any], message_id: int | None
         chat_id=str(interaction.channel_id),
         user_id=str(interaction.user.id),
         context=context,
-        scope_id=str(interaction.guild_id) if interaction.guild_id else None,
+        scope_id=scope_of(interaction),
     )
 
 
@@ -138,7 +140,9 @@ class SongStarter:
             await reply_privately(interaction, embeds.problem(messages.UNEXPECTED_ERROR))
 
     async def cancel(self, interaction: discord.Interaction[Any], job_id: int) -> None:
-        """✖ under a status message; the CANCELLED event then edits that message."""
+        """✖ under a status message; the CANCELLED event then edits that message. Buttons
+        carry no default permissions: each press is judged on the presser's own permissions
+        (the song's owner, or Manage Server in its guild)."""
         try:
             await interaction.response.defer()
             outcome = await self._service.cancel(job_id, requester_of(interaction))
@@ -174,6 +178,11 @@ class SongStarter:
         await self._service.set_context(job.id, status_message_id=str(message_id))
 
 
+def scope_of(interaction: discord.Interaction[Any]) -> str | None:
+    """The guild whose rules apply (None in DMs), as the core's ``scope_id``."""
+    return str(interaction.guild_id) if interaction.guild_id else None
+
+
 async def cancel_text(service: GenerationService, requester: Requester, job_id: int | None) -> str:
     """/cancel: the sentence to answer with."""
     if job_id is None:
@@ -183,5 +192,7 @@ async def cancel_text(service: GenerationService, requester: Requester, job_id: 
         job_id = latest.id
     outcome = await service.cancel(job_id, requester)
     if isinstance(outcome, Done):
+        if outcome.job.destination.user_id != requester.user_id:
+            return embeds.cancelled_for_owner(outcome.job)
         return f"#{job_id}: {outcome.message}"
     return embeds.problem(outcome.message)

@@ -245,3 +245,16 @@ async def test_admin_settings_are_checked_and_list_edits_never_lost(tmp_path: Pa
     assert sorted(rules.blocked_words) == sorted(words[1:])
     assert rules.role_quotas == {"dj": 300, "vip": UNLIMITED}
     assert rules.max_duration is None  # nothing invalid was stored
+
+
+async def test_a_quota_change_here_does_not_copy_a_global_block(tmp_path: Path) -> None:
+    async with FakeWaveSpeed(time_scale=0.02, api_key=WAVESPEED_KEY) as fake:
+        async with running_core(wavespeed_settings(tmp_path, fake.base_url)) as core:
+            admin = core.service.admin
+            await admin.set_blocked("discord", "user-5", "*", True)
+            await admin.set_user_quota("discord", "user-5", GUILD, 300)
+            await admin.set_blocked("discord", "user-5", "*", False)
+            outcome = await _ask(core, _user(5))
+            standing = await admin.standing("discord", "user-5", GUILD)
+    assert isinstance(outcome, Accepted)
+    assert standing.quota_seconds_per_day == 300 and not standing.blocked

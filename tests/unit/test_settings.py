@@ -37,7 +37,10 @@ def test_the_example_file_itself_loads(monkeypatch: pytest.MonkeyPatch, tmp_path
         ({"MAX_DURATION": "lots"}, "Invalid setting MAX_DURATION"),
         ({"BACKEND": "wavespeed"}, "WAVESPEED_API_KEY is required when BACKEND=wavespeed"),
         ({"BACKEND": "suno"}, "Invalid setting BACKEND"),
-        ({"ACESTEP_API_URL": "gpu-box:8001"}, "Invalid setting ACESTEP_API_URL: must start with http"),
+        (
+            {"ACESTEP_API_URL": "gpu-box:8001"},
+            "Invalid setting ACESTEP_API_URL: must start with http",
+        ),
     ],
 )
 def test_bad_settings_stop_with_one_line(

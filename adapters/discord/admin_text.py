@@ -1,0 +1,228 @@
+"""What ``/admin`` reads and writes: parsing admins' values, and the texts they get back.
+
+Pure functions, no I/O. Every text fits one message (Discord: 2000 characters): long lists
+show what fits and count the rest. People, roles and channels appear as mentions, which
+Discord renders as names for the reader; the admin commands send them with
+``AllowedMentions.none()``, so nobody is pinged.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import discord
+
+from adapters.discord.embeds import (
+    CONTENT_MAX,
+    LIST_TAGS_SHOWN,
+    bounded,
+    clip,
+    escaped_line,
+    mention,
+    safe,
+)
+from bot import messages
+from bot.admin import MAX_WORD_LENGTH, UserStanding
+from bot.domain import DEFAULT_DURATION, UNLIMITED, ChatRules, Limits
+from bot.quotas import QuotaPolicy, QuotaStatus
+from bot.service import QueueEntry
+
+if TYPE_CHECKING:  # AdminService hands these out; the adapter never touches storage itself
+    from storage.jobs import UsageRow
+
+QUOTA_MAX = 7 * 24 * 3600  # more than a rolling day can use; only catches typos
+BUDGET_MAX = 1_000_000.0
+DEFAULT_WORDS = frozenset({"default", "reset", "none", "off"})
+
+QUOTA_HINT = "Give seconds a day (like `600`, `10m` or `1h`), `unlimited`, or `default`."
+BUDGET_HINT = "Give US dollars a month (like `5` or `12.50`), or `none` for no budget."
+
+_DURATION = re.compile(r"^(\d{1,9})\s*(s|sec|secs|seconds?|m|min|mins|minutes?|h|hours?)?$")
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600}
+
+
+class BadValue(ValueError):
+    """An admin's value that can't be used; the message says what would work."""
+
+
+# ---------------------------------------------------------------- parsing
+
+
+def parse_quota(text: str) -> int | None:
+    """Seconds a day, ``UNLIMITED``, or None for "back to the default"."""
+    word = text.strip().lower()
+    if word in DEFAULT_WORDS:
+        return None
+    if word in {"unlimited", "infinite", "∞"}:
+        return UNLIMITED
+    match = _DURATION.match(word)
+    if match is None:
+        raise BadValue(f"“{safe(text, 40)}” isn't a quota. {QUOTA_HINT}")
+    number, unit = match.groups()
+    seconds = int(number) * _UNIT_SECONDS[(unit or "")[:1]]
+    if seconds > QUOTA_MAX:
+        raise BadValue(f"That's more than a week of music a day. {QUOTA_HINT}")
+    return seconds
+
+
+def parse_budget(text: str) -> float | None:
+    word = text.strip().lower().removeprefix("$").removesuffix("usd").strip()
+    if word in DEFAULT_WORDS:
+        return None
+    try:
+        value = float(word)
+    except ValueError:
+        raise BadValue(f"“{safe(text, 40)}” isn't an amount. {BUDGET_HINT}") from None
+    if not 0 <= value <= BUDGET_MAX:  # also refuses nan and inf
+        raise BadValue(f"The budget must be between $0 and ${BUDGET_MAX:,.0f}. {BUDGET_HINT}")
+    return round(value, 2)
+
+
+def parse_words(text: str) -> list[str]:
+    """Comma-separated words or phrases, trimmed, without repeats (ignoring case)."""
+    words: dict[str, str] = {}
+    for part in text.split(","):
+        word = " ".join(part.split())
+        if not word:
+            continue
+        if len(word) > MAX_WORD_LENGTH:
+            raise BadValue(f"Keep each word or phrase to {MAX_WORD_LENGTH} characters.")
+        words.setdefault(word.casefold(), word)
+    if not words:
+        raise BadValue("Give one or more words, separated by commas.")
+    return list(words.values())
+
+
+# ---------------------------------------------------------------- texts
+
+
+def role_mention(role_id: str) -> str:
+    return f"<@&{role_id}>"
+
+
+def channel_mention(channel_id: str) -> str:
+    return f"<#{channel_id}>"
+
+
+def quota_phrase(seconds: int | None, default: int) -> str:
+    return messages.quota_value(seconds, default)
+
+
+def _or_default(value: object | None, default: object, unit: str = "") -> str:
+    if value is None:
+        return f"{default}{unit} (the default)"
+    return f"{value}{unit}"
+
+
+def settings_text(guild_name: str, rules: ChatRules, policy: QuotaPolicy, limits: Limits) -> str:
+    """/admin settings: this guild's rules, with the bot's own value where none is set."""
+    roles = " · ".join(
+        f"{role_mention(role)} {quota_phrase(seconds, policy.seconds_per_day)}"
+        for role, seconds in rules.role_quotas.items()
+    )
+    longest = rules.max_duration or limits.max_duration
+    default_length = rules.default_duration or min(DEFAULT_DURATION, longest)
+    channels = ", ".join(channel_mention(c) for c in rules.allowed_channels)
+    quota = quota_phrase(rules.quota_seconds_per_day, policy.seconds_per_day)
+    lines = [
+        f"**AceJam settings for {safe(guild_name, 100)}**",
+        f"Daily quota per member: {quota}",
+        f"Role quotas (the best one a member has wins): {roles or 'none'}",
+        f"Song length: {default_length} s unless asked, at most {longest} s"
+        + ("" if rules.max_duration else " (the bot's limit)")
+        + f"; the bot allows {limits.min_duration}–{limits.max_duration} s",
+        "Songs in the works at once in this server: "
+        + _or_default(rules.max_active_jobs, policy.max_active_jobs_per_scope or "no limit")
+        + f"; per member: {policy.max_active_jobs}",
+        f"Channels for /song: {channels or 'any (admins may use any channel anyway)'}",
+        "Others may press 🎲 / 🔁 under someone's song: "
+        + ("yes" if rules.others_may_press else "no"),
+        "Songs the music engine flags as NSFW: "
+        + (
+            "posted anywhere here"
+            if rules.allow_nsfw
+            else "held back outside age-restricted channels"
+        ),
+        f"Blocked words: {len(rules.blocked_words) or 'none'}"
+        + (" (`/admin words list`)" if rules.blocked_words else ""),
+        "Monthly budget: "
+        + (f"${rules.monthly_budget_usd:,.2f}" if rules.monthly_budget_usd is not None else "none"),
+    ]
+    return clip("\n".join(lines), CONTENT_MAX)
+
+
+def standing_text(
+    user_id: str, standing: UserStanding, status: QuotaStatus, policy: QuotaPolicy
+) -> str:
+    """One member: their block, their own override here, and the quota that applies."""
+    own = standing.quota_seconds_per_day
+    lines = [
+        f"{mention(user_id)}: " + ("**blocked** here" if standing.blocked else "not blocked"),
+        "Their own quota here: "
+        + (
+            quota_phrase(own, policy.seconds_per_day)
+            if own is not None
+            else "none (the server's or their roles' quota applies)"
+        ),
+        "\n".join(messages.quota_lines(status)).replace("You have", "They have"),
+    ]
+    return clip("\n".join(lines), CONTENT_MAX)
+
+
+def words_text(words: Sequence[str]) -> str:
+    if not words:
+        return "No words are blocked in this server (the bot's own list still applies)."
+    shown = ", ".join(safe(w, MAX_WORD_LENGTH) for w in words)
+    return clip(f"**Blocked words here ({len(words)}):** {shown}", CONTENT_MAX)
+
+
+def guild_queue_text(entries: Sequence[QueueEntry]) -> str:
+    """/admin queue: every unfinished song from this guild, in the order they'll be served."""
+    if not entries:
+        return "Nothing is queued or being made in this server."
+    ordered = sorted(entries, key=lambda e: (e.position == 0, e.position, e.job.id))
+    lines = [
+        escaped_line(messages.queue_line(e.job, e.position), e.job)
+        + f" · {mention(e.job.destination.user_id)}"
+        for e in ordered
+    ]
+    return bounded(lines, header=f"**Songs in the works in this server: {len(entries)}**")
+
+
+def usage_text(rows: Sequence[UsageRow], days: int) -> str:
+    """/admin usage: per member, songs asked, seconds made and their cost."""
+    period = "day" if days == 1 else f"{days} days"
+    if not rows:
+        return f"Nobody asked for songs in this server in the last {period}."
+    header = (
+        f"**Usage in this server, last {period}:** {sum(r.jobs for r in rows)} songs asked, "
+        f"{messages.humanize_seconds(sum(r.seconds for r in rows))} made, "
+        f"${sum(r.cost_usd for r in rows):.4f}"
+    )
+    return bounded([_usage_line(row) for row in rows], header=header)
+
+
+def _usage_line(row: UsageRow) -> str:
+    last = f", last {_when(row.last_job_at)}" if row.last_job_at else ""
+    songs = "1 song" if row.jobs == 1 else f"{row.jobs} songs"
+    return (
+        f"{mention(row.user_id)} — {songs} asked, {messages.humanize_seconds(row.seconds)} "
+        f"made, ${row.cost_usd:.4f}{last}"
+    )
+
+
+def _when(moment: datetime) -> str:
+    if moment.tzinfo is None:  # the database hands back UTC; say so, or it reads as local
+        moment = moment.replace(tzinfo=UTC)
+    return discord.utils.format_dt(moment, "R")
+
+
+def job_choice(entry: QueueEntry) -> str:
+    """An autocomplete choice for /admin cancel (plain text: choices don't render markdown)."""
+    line = messages.queue_line(entry.job, entry.position)
+    return clip(
+        line.replace(entry.job.request.tags, clip(entry.job.request.tags, LIST_TAGS_SHOWN)), 100
+    )
