@@ -58,6 +58,7 @@ class Backend(Protocol):
     max_concurrency: int  # upstream jobs in flight at once
     min_poll_interval: float  # seconds between two polls of one job
     resubmit_safe: bool  # may a job whose submit outcome is unknown be sent again?
+    polls_in_batches: bool  # does one poll call cover many jobs as cheaply as one?
 
     async def submit(self, request: GenerationRequest) -> RemoteTask: ...
 

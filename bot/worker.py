@@ -421,10 +421,9 @@ class Worker:
         due = [o for o in polling if o.due <= now]
         if not due:
             return
-        if len(polling) > len(due) and self._backend.max_concurrency > 1:
-            # One call can cover several jobs (ACE-Step): take those nearly due too.
-            soon = now + self._min_interval / 2
-            due = [o for o in polling if o.due <= soon]
+        if self._backend.polls_in_batches:
+            # One call covers every job (ACE-Step's /query_result): ask about all of them.
+            due = polling
         for owned in due:
             owned.busy = True
         try:

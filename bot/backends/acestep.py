@@ -66,6 +66,7 @@ class AceStepBackend:
     max_duration = 600
     min_poll_interval = 1.0
     resubmit_safe = True
+    polls_in_batches = True
 
     def __init__(
         self,

@@ -55,6 +55,7 @@ class WaveSpeedBackend:
     max_duration = 240
     min_poll_interval = 2.0
     resubmit_safe = False
+    polls_in_batches = False
 
     def __init__(
         self,

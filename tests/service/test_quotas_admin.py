@@ -113,6 +113,7 @@ async def test_two_flooding_users_are_served_in_turn(tmp_path: Path) -> None:
 
 async def test_chat_and_user_overrides_and_roles(tmp_path: Path) -> None:
     async with FakeWaveSpeed(time_scale=0.02, api_key=WAVESPEED_KEY) as fake:
+        fake.output_format = "wav"  # a 240 s song renders in no time as WAV
         settings = wavespeed_settings(tmp_path, fake.base_url, quota_seconds_per_day=600)
         async with running_core(settings, [RecordingDelivery("discord")]) as core:
             admin = core.service.admin
