@@ -180,7 +180,10 @@ class TelegramDelivery:
                 read_timeout=60.0,
             )
         finally:
-            await asyncio.to_thread(shutil.rmtree, workdir, True)
+            # Not in a thread: once Telegram has the track, nothing may queue behind other
+            # songs' encodes before the receipt goes back to be recorded (a crash in between
+            # posts the track again after a restart). A few small files go at once.
+            shutil.rmtree(workdir, ignore_errors=True)
         logger.info("job %s: sent to chat %s as message %s", job.id, chat_id, message.message_id)
         self.board.show(
             job.id,
