@@ -46,6 +46,7 @@ MAX_SUBMIT_ATTEMPTS = 5
 MAX_DELIVERY_ATTEMPTS = 5
 MAX_DOWNLOAD_ATTEMPTS = 4
 MAX_POLL_BACKOFF = 30.0
+SHUTDOWN_GRACE_SECONDS = 10.0
 POSITIONS_ANNOUNCED = 10  # queued songs told when the line moves
 RETRYABLE_AUDIO_ERRORS = frozenset({"download_truncated"})
 # Connection lost, server restarting, "database is locked": worth waiting out.
@@ -202,7 +203,9 @@ class Worker:
     async def _shutdown(self) -> None:
         """Stop claiming, let running steps end briefly, then hand our leases back."""
         if self._tasks:
-            _, pending = await asyncio.wait(self._tasks, timeout=5.0)
+            # As long as the adapters wait for uploads in flight (TelegramDelivery.close), so an
+            # upload Telegram already took is recorded rather than posted again after restart.
+            _, pending = await asyncio.wait(self._tasks, timeout=SHUTDOWN_GRACE_SECONDS)
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
