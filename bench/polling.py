@@ -117,10 +117,14 @@ async def core_phase(
         await asyncio.wait_for(delivery.done.wait(), timeout=60 + 20 * len(tags) * scale)
         if delivery.failed:
             raise RuntimeError(f"jobs failed: {delivery.failed}")
-        ids = []
+        # deliver() returns before the worker writes DELIVERED: wait for the last rows.
+        ids: list[str] = []
         for job in jobs:
-            stored = await core.store.get(job.id)
-            assert stored is not None and stored.state == JobState.DELIVERED
+            async with asyncio.timeout(30):
+                while (stored := await core.store.get(job.id)) is None or (
+                    stored.state != JobState.DELIVERED
+                ):
+                    await asyncio.sleep(0.02)
             assert stored.remote_id is not None
             ids.append(stored.remote_id)
     return ids, core
