@@ -102,7 +102,6 @@ class _Owned:
     job: Job
     phase: str  # "submitting" | "polling" | "finishing" | "delivering"
     due: float = 0.0  # monotonic time of the next poll
-    polls: int = 0
     failures: int = 0
     busy: bool = False
 
@@ -394,6 +393,9 @@ class Worker:
             await self._drop(job.id)
             return
         logger.info("job %s submitted remote=%s", job.id, task.remote_id)
+        # The backend's own estimate (ACE-Step's average job time) seeds the poll plan
+        # until this process has history of its own.
+        self._hint = await self._backend.expected_seconds(request)
         owned.job = submitted
         owned.phase = "polling"
         owned.due = time.monotonic() + self._poll_delay(submitted)
@@ -438,7 +440,6 @@ class Worker:
             for owned in due:
                 owned.busy = False
         for owned in due:
-            owned.polls += 1
             status = statuses.get(owned.job.remote_id or "")
             with job_context(owned.job.id):
                 await self._handle_status(owned, status)
