@@ -8,9 +8,15 @@ then a *track message* carrying the MP3. Two ways to talk to a message exist:
 * the bot token: ``PATCH /channels/{id}/messages/{id}`` edits the status message and a channel
   message (replying to it, mentioning the requester) carries the track.
 
+The track goes through the bot token whenever the bot may post in the channel (``CAN_POST``,
+judged when the job was asked for), even while the token lives: only a channel post carries a
+``nonce`` (discord.py adds ``enforce_nonce``), so a post repeated after a crash returns the
+message already made. A follow-up, which has no nonce, is used only where the bot can't post.
+
 Tokens are kept in memory only. After a restart nothing is in memory: everything needed comes
 from the job's destination (``chat_id`` = channel, ``scope_id`` = guild) and its context
-(``status_message_id``, ``guild_name``, ``filesize_limit`` hint, ``interaction_id``).
+(``status_message_id``, ``guild_name``, ``filesize_limit`` hint, ``interaction_id``,
+``CAN_POST``).
 
 Status edits are coalesced: at most one in flight per message, at most one per
 ``edit_interval``, always showing the newest state (Discord allows about 5 edits per 5 s per
@@ -46,6 +52,7 @@ DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024  # Discord's limit for an unboosted serv
 UPLOAD_ATTEMPTS = 3  # a 413 despite the limit we read: shrink and try again
 NO_PINGS = discord.AllowedMentions.none()
 FINISHED_REMEMBERED = 1000  # job ids whose final state we showed (late or relayed echoes)
+CAN_POST = "bot_can_post"  # context: the bot may post the track in the channel itself
 
 
 @dataclass
@@ -244,7 +251,10 @@ class DiscordDelivery:
     async def deliver(self, job: Job, audio: Path) -> DeliveryReceipt:
         status = self._status_for(job)
         token = status.live_token() if status is not None else None
-        limit = token.interaction.filesize_limit if token is not None else self._known_limit(job)
+        if token is not None and not job.destination.context.get(CAN_POST):
+            limit = token.interaction.filesize_limit  # the track goes as a follow-up
+        else:
+            limit = self._known_limit(job)
         with tempfile.TemporaryDirectory(prefix=f"discord-{job.id}-", dir=audio.parent) as tmp:
             for attempt in range(1, UPLOAD_ATTEMPTS + 1):
                 prepared = await asyncio.to_thread(
@@ -343,30 +353,55 @@ class DiscordDelivery:
             limit_bytes=limit,
             with_image=with_image,
         )
-        files = [discord.File(prepared.path, filename=track_filename(card.title, job.id))]
-        if with_image:
-            files.append(discord.File(prepared.waveform_png, filename=embeds.WAVEFORM_NAME))
+
+        def files() -> list[discord.File]:
+            # New ones for each request: discord.py closes a request's files when it ends.
+            found = [discord.File(prepared.path, filename=track_filename(card.title, job.id))]
+            if with_image:
+                found.append(discord.File(prepared.waveform_png, filename=embeds.WAVEFORM_NAME))
+            return found
+
         embed = embeds.track_embed(job, card)
         token = status.live_token() if status is not None else None  # checked just before use
-        if token is not None:
-            return await token.interaction.followup.send(
-                embed=embed,
-                files=files,
-                view=track_view(job.id),
-                allowed_mentions=NO_PINGS,
-                wait=True,
-            )
-        return await self._post_to_channel(job, embed, files)
+        if token is None or job.destination.context.get(CAN_POST):
+            try:
+                return await self._post_to_channel(job, embed, files(), status)
+            except discord.Forbidden as exc:
+                # Permissions changed since the job was asked for: the follow-up needs none.
+                token = status.live_token() if status is not None else None
+                if token is None:
+                    raise
+                logger.warning(
+                    "job %s: may not post in the channel (%s %s); using the interaction",
+                    job.id,
+                    exc.status,
+                    exc.code,
+                )
+        return await token.interaction.followup.send(
+            embed=embed,
+            files=files(),
+            view=track_view(job.id),
+            allowed_mentions=NO_PINGS,
+            wait=True,
+        )
 
     async def _post_to_channel(
-        self, job: Job, embed: discord.Embed, files: list[discord.File]
+        self,
+        job: Job,
+        embed: discord.Embed,
+        files: list[discord.File],
+        status: StatusMessage | None,
     ) -> discord.Message:
         """The track as an ordinary bot message: a reply to the status message that mentions
         (and pings) only the requester. The nonce makes a retried post after a crash return
-        the message already sent instead of a second one."""
+        the message already sent instead of a second one (for a few minutes: Discord's
+        window)."""
         guild_id = _guild_id(job)
         channel_id = int(job.destination.chat_id)
-        status_id = job.destination.context.get("status_message_id")
+        # In memory first: a 🎲 job's status message id reaches its context only after posting.
+        status_id = status.message_id if status is not None else None
+        if status_id is None:
+            status_id = job.destination.context.get("status_message_id")
         reference = (
             discord.MessageReference(
                 message_id=int(status_id),

@@ -201,7 +201,7 @@ def track_embed(job: Job, card: TrackCard) -> discord.Embed:
 
 
 def fallback_content(job: Job) -> str:
-    """The track message after the interaction expired: it mentions its requester."""
+    """The track message's text, a reply to the status message: it mentions its requester."""
     return f"{mention(job.destination.user_id)} your song is ready."
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import discord
 
 from adapters.discord import embeds
-from adapters.discord.delivery import PLATFORM, DiscordDelivery, StatusMessage
+from adapters.discord.delivery import CAN_POST, PLATFORM, DiscordDelivery, StatusMessage
 from bot import messages
 from bot.domain import Destination, Invalid
 from bot.service import Accepted, Done, GenerationService, Refused, Requester
@@ -47,6 +47,7 @@ def destination_of(interaction: discord.Interaction[Any], message_id: int | None
         "filesize_limit": interaction.filesize_limit,  # a hint once the interaction is gone
         "guild_name": interaction.guild.name if interaction.guild else None,
         "nsfw_channel": nsfw,
+        CAN_POST: bot_can_post(interaction),
     }
     if message_id is not None:
         context["status_message_id"] = str(message_id)
@@ -56,6 +57,32 @@ def destination_of(interaction: discord.Interaction[Any], message_id: int | None
         user_id=str(interaction.user.id),
         context=context,
         scope_id=scope_of(interaction),
+    )
+
+
+def bot_can_post(interaction: discord.Interaction[Any]) -> bool:
+    """Whether the bot may post the track in this channel with its own token: a post that
+    carries a nonce, unlike an interaction follow-up. Decided from what Discord resolved for
+    the interaction (overwrites included), so no request is made to find out."""
+    if interaction.guild_id is None:
+        # DMs carry no Send Messages bit. A guild-installed command runs outside guilds only
+        # in the bot's own DM with the user, where it can write; a user-installed app's DMs
+        # and group DMs between others are closed to it.
+        return isinstance(interaction.channel, discord.DMChannel) and (
+            not interaction.is_user_integration()
+        )
+    if not interaction.is_guild_integration():
+        return False  # used as a user-installed app: the bot may not be in this guild
+    perms = interaction.app_permissions
+    in_thread = isinstance(interaction.channel, discord.Thread)
+    may_send = perms.send_messages_in_threads if in_thread else perms.send_messages
+    # Without Embed Links Discord drops the track card silently; a reply needs the history.
+    return (
+        may_send
+        and perms.view_channel
+        and perms.attach_files
+        and perms.embed_links
+        and perms.read_message_history
     )
 
 

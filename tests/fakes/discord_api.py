@@ -23,6 +23,11 @@ What it is faithful to (each point checked against discord.py 2.7.1's source):
   expired interaction token (15 min), 10015 follow-up before the interaction was acknowledged,
   50035 form errors (content > 2000, > 10 embeds, embed limits, > 5 action rows, ...), 50006 empty
   message, 40005/413 upload over the guild's limit, 50013 missing permissions.
+* ``enforce_nonce`` (discord.py sends it with every ``nonce``): a create-message with the nonce
+  of one the same author made in that channel within ``NONCE_WINDOW`` returns that message and
+  makes none. Faults can be ``processed``: the request is carried out, then its answer fails.
+* ``app_permissions`` as Discord resolves them: the bot's, overwrites included, in a guild; in
+  a DM only Attach Files, Embed Links, Mention Everyone and Use External Emojis.
 * Rate limits: every answer carries ``X-RateLimit-*`` headers from per-route buckets (nominal
   windows scaled by ``time_scale``); 429s carry ``Via`` (discord.py only retries a 429 that has
   one) and a JSON body with ``retry_after``/``global``.
@@ -153,6 +158,7 @@ class Perm:
         | USE_EXTERNAL_EMOJIS
         | SEND_MESSAGES_IN_THREADS
     )
+    DM_APP = ATTACH_FILES | EMBED_LINKS | MENTION_EVERYONE | USE_EXTERNAL_EMOJIS
 
 
 # --------------------------------------------------------------------------------------------
@@ -601,6 +607,9 @@ class Fault:
     drop: bool = False  # close the connection without answering
     body: Any = None  # replaces the error body
     times: int | None = 1  # None: for ever
+    # Carry the request out first (the message really is made), then fail the answer: a
+    # client that retries, or restarts, can't tell it already happened.
+    processed: bool = False
     hits: int = 0
     _pattern: re.Pattern[str] = field(init=False, repr=False)
 
@@ -647,8 +656,11 @@ class Faults:
         drop: bool = False,
         body: Any = None,
         times: int | None = 1,
+        processed: bool = False,
     ) -> Fault:
-        fault = Fault(route, status, retry_after, global_, via, scope, delay, drop, body, times)
+        fault = Fault(
+            route, status, retry_after, global_, via, scope, delay, drop, body, times, processed
+        )
         self._faults.append(fault)
         return fault
 
@@ -1134,6 +1146,28 @@ class FakeDiscord:
             channel.setdefault("rtc_region", None)
         guild.channels[cid] = channel
         return channel
+
+    def set_overwrite(
+        self,
+        channel_id: int,
+        target_id: int,
+        *,
+        allow: int = 0,
+        deny: int = 0,
+        member: bool = True,
+    ) -> None:
+        """Set a channel's permission overwrite for a member (or a role, ``member=False``),
+        replacing any it had. Applies to every request from now on; interactions carry the
+        permissions as they were when they were created."""
+        found = self._find_channel(channel_id)
+        if found is None or found[1] is None:
+            raise FakeDiscordError(f"no guild channel {channel_id}")
+        channel = found[0]
+        kept = [o for o in channel["permission_overwrites"] if int(o["id"]) != target_id]
+        kept.append(
+            {"id": str(target_id), "type": int(member), "allow": str(allow), "deny": str(deny)}
+        )
+        channel["permission_overwrites"] = kept
 
     def add_member(
         self,
@@ -1621,7 +1655,7 @@ class FakeDiscord:
             if needs_auth and request.headers.get("Authorization") != f"Bot {self.token}":
                 raise _err("unauthorized")
             fault = self.faults.take(method, path)
-            if fault is not None:
+            if fault is not None and not fault.processed:
                 fault_response = await self._apply_fault(fault, rec, request, rec.route, params)
                 if fault_response is not None:
                     return fault_response
@@ -1631,6 +1665,10 @@ class FakeDiscord:
             req = _Req(method, rec.route, params, request.query, json_body, files, request.headers)
             handler = getattr(self, handler_name)
             status, body = await handler(req)
+            if fault is not None and fault.processed:
+                fault_response = await self._apply_fault(fault, rec, request, rec.route, params)
+                if fault_response is not None:
+                    return fault_response
             response = _json_response(status, body, extra_headers)
         except DiscordAPIError as e:
             response = _json_response(e.status, e.body(), extra_headers)
@@ -2821,7 +2859,9 @@ class FakeDiscord:
                 self._dm_channels[channel_id] = dm
             payload.update(
                 user=self._user_payload(user_id),
-                app_permissions=str(Perm.BOT_DEFAULT),
+                # What Discord resolves in a DM: no Send Messages bit, though the bot can
+                # write in its own DM.
+                app_permissions=str(Perm.DM_APP),
                 authorizing_integration_owners={"0": "0"},
                 context=1,
                 channel=dict(dm),

@@ -58,7 +58,7 @@ async def test_reroll_and_same_seed_make_new_takes(world: World) -> None:
 
 async def test_someone_elses_press_is_refused_privately(world: World) -> None:
     dc = world.dc
-    async with jam(world):
+    async with jam(world) as run:
         await dc.invoke_slash(GUILD, CHANNEL, ALICE, "song", {"tags": "waltz", "duration": 5})
         track = await _new_track(dc, 0)
         world.ws.faults.add_job(hang=True, times=1)  # the next job runs "for ever"
@@ -74,6 +74,7 @@ async def test_someone_elses_press_is_refused_privately(world: World) -> None:
         no = await stop.wait_for_followup()
         assert no.ephemeral and "Only the person who asked" in no.content
         assert "Cancelled" not in status_text(dc.message(status.id))
+        await wait_for_job(run.core, 2, {JobState.SUBMITTED, JobState.RUNNING})
     assert len(world.ws.submits) == 2  # Bob's presses made nothing
 
 

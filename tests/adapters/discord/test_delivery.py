@@ -1,4 +1,5 @@
-"""Delivery past the 15-minute token window, across restarts, and within the upload limit."""
+"""Delivery within and past the 15-minute token window, never twice, across restarts, and
+within the upload limit."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from bot.domain import JobState
 from bot.ports import EventKind, JobEvent
 from tests.adapters.discord.conftest import (
     ALICE,
+    APP_ID,
     CHANNEL,
     FAST,
     GUILD,
@@ -24,8 +26,99 @@ from tests.adapters.discord.conftest import (
     track_messages,
 )
 from tests.fakes.audio import probe_audio
-from tests.fakes.discord_api import DEFAULT_RATE_LIMITS
+from tests.fakes.discord_api import DEFAULT_RATE_LIMITS, Perm
 from tests.harness import running_core, wait_for_job
+
+QUIET = 1_190_000_000_000_000_102  # a channel where the bot may read but not write
+CHANNEL_POSTS = "POST /channels/{channel_id}/messages"
+
+
+async def test_within_the_token_window_the_song_is_a_channel_reply_to_its_status(
+    world: World,
+) -> None:
+    dc = world.dc
+    async with jam(world) as run:
+        inter = await dc.invoke_slash(
+            GUILD, CHANNEL, ALICE, "song", {"tags": "funk", "duration": 5}
+        )
+        track = await dc.wait_for_attachment(CHANNEL, timeout=20)
+        status = await inter.wait_for_original(lambda m: "Done" in status_text(m))
+        job = await wait_for_job(run.core, 1, {JobState.DELIVERED})
+    # The token was alive throughout, yet the track is the bot's own post: only that carries
+    # a nonce. The status message still went through the token, and links to the track.
+    assert track.via == "channel" and track.nonce == "acejam-1"
+    assert track.message_reference is not None
+    assert track.message_reference["message_id"] == str(status.id)
+    assert track.pings.users == {ALICE} and not track.pings.everyone and not track.pings.roles
+    assert abs(probe_audio(mp3_of(track).data)[0] - 5) <= 0.1
+    assert [b.emoji for b in track.buttons] == ["🎲", "🔁"]
+    assert all(e.via == "interaction" for e in status.edits)
+    assert f"/{GUILD}/{CHANNEL}/{track.id})" in status.embeds[0]["description"]
+    assert all(not m.attachments for m in inter.followups)
+    assert track_messages(dc) == [track] and job.delivered_message_id == str(track.id)
+    assert no_token_expired(dc)
+
+
+async def test_a_post_discord_made_but_never_confirmed_is_not_made_twice(world: World) -> None:
+    dc = world.dc
+    # Discord makes the track's post, then its answer is lost (as when the bot dies in that
+    # instant): the bot can't know, and posts again. Both ways of posting are covered, so this
+    # holds whichever the bot picks.
+    lost = [
+        dc.faults.add(CHANNEL_POSTS, processed=True, drop=True),
+        dc.faults.add("POST /webhooks/{application_id}/{token}", processed=True, drop=True),
+    ]
+    async with jam(world) as run:
+        inter = await dc.invoke_slash(GUILD, CHANNEL, ALICE, "song", {"tags": "ska", "duration": 5})
+        job = await wait_for_job(run.core, 1, {JobState.DELIVERED}, timeout=30)
+        status = await inter.wait_for_original(lambda m: "Done" in status_text(m))
+        # Once more, as a restarted bot would if its record of the post were lost too.
+        dc.faults.clear()  # the way not taken keeps its fault: Discord answers from now on
+        delivery = run.core.service.notifier.delivery_for("discord")
+        assert delivery is not None
+        receipt = await delivery.deliver(job, Path(job.audio_path or ""))
+    assert sum(f.hits for f in lost) == 1
+    tracks = track_messages(dc)
+    assert len(tracks) == 1, [m.summary() for m in tracks]
+    track = tracks[0]
+    posts = dc.requests_to(CHANNEL_POSTS)
+    assert len(posts) == 3  # each one reached Discord; its nonce made it keep the first
+    assert all(p.json is not None and p.json["nonce"] == "acejam-1" for p in posts)
+    assert job.delivered_message_id == str(track.id) == receipt.message_id
+    assert f"/{GUILD}/{CHANNEL}/{track.id})" in status.embeds[0]["description"]
+
+
+async def test_where_the_bot_may_not_post_the_song_is_a_follow_up(world: World) -> None:
+    dc = world.dc
+    dc.add_channel(GUILD, (QUIET, "listening"))
+    dc.set_overwrite(QUIET, APP_ID, deny=Perm.SEND_MESSAGES)
+    async with jam(world) as run:
+        inter = await dc.invoke_slash(GUILD, QUIET, ALICE, "song", {"tags": "dub", "duration": 5})
+        track = await dc.wait_for_attachment(QUIET, timeout=20)
+        status = await inter.wait_for_original(lambda m: "Done" in status_text(m))
+        job = await wait_for_job(run.core, 1, {JobState.DELIVERED})
+    assert dc.requests_to(CHANNEL_POSTS) == []  # not even tried
+    assert track.via == "followup" and track.interaction_id == inter.id
+    assert abs(probe_audio(mp3_of(track).data)[0] - 5) <= 0.1
+    assert f"/{GUILD}/{QUIET}/{track.id})" in status.embeds[0]["description"]
+    assert track_messages(dc, QUIET) == [track] and job.delivered_message_id == str(track.id)
+
+
+async def test_permissions_lost_after_the_request_fall_back_to_a_follow_up(world: World) -> None:
+    dc = world.dc
+    async with jam(world) as run:
+        inter = await dc.invoke_slash(
+            GUILD, CHANNEL, ALICE, "song", {"tags": "jazz", "duration": 5}
+        )
+        # Taken away once Discord has sent the request (which says the bot may post).
+        dc.set_overwrite(CHANNEL, APP_ID, deny=Perm.ATTACH_FILES)
+        track = await dc.wait_for_attachment(CHANNEL, timeout=20)
+        status = await inter.wait_for_original(lambda m: "Done" in status_text(m))
+        job = await wait_for_job(run.core, 1, {JobState.DELIVERED})
+    assert [r.status for r in dc.requests_to(CHANNEL_POSTS)] == [403]
+    assert track.via == "followup" and track.interaction_id == inter.id
+    assert f"/{GUILD}/{CHANNEL}/{track.id})" in status.embeds[0]["description"]
+    assert track_messages(dc) == [track] and job.delivered_message_id == str(track.id)
 
 
 async def test_past_the_token_window_the_song_arrives_as_a_channel_reply(world: World) -> None:

@@ -31,10 +31,14 @@ async def test_song_is_made_and_posted_with_its_embed_and_buttons(world: World) 
         status = await inter.wait_for_original(lambda m: "Done" in status_text(m))
         job = await wait_for_job(run.core, 1, {JobState.DELIVERED})
     assert inter.response_type == 5  # deferred at once: "AceJam is thinking…"
-    # One status message, filled through the interaction, then the track as a follow-up.
+    # One status message, filled through the interaction, then the track as a reply to it
+    # that pings its requester alone.
     assert status.via == "interaction" and status.edits[0].via == "interaction"
     assert f"/{GUILD}/{CHANNEL}/{track.id})" in status.embeds[0]["description"]  # jump link
-    assert track.via == "followup" and track.interaction_id == inter.id
+    assert track.message_reference is not None
+    assert track.message_reference["message_id"] == str(status.id)
+    assert track.content == f"<@{ALICE}> your song is ready."
+    assert track.pings.users == {ALICE} and not track.pings.everyone and not track.pings.roles
     duration, _, codec = probe_audio(mp3_of(track).data)
     assert abs(duration - 12) <= 0.1 and codec == "mp3"
     assert mp3_of(track).content_type == "audio/mpeg"
@@ -139,7 +143,10 @@ async def test_mentions_in_tags_never_ping_anyone(world: World) -> None:
     assert "@everyone" in track.embeds[0]["description"]
     assert "@everyone" in listed.content
     for message in dc.channel_messages(CHANNEL):
-        assert not message.pings.anyone, message.summary()
+        pings = message.pings
+        assert not pings.everyone and not pings.roles and pings.replied_user is None
+        # The track pings its requester; nothing else pings anyone.
+        assert pings.users == ({ALICE} if message is track else set()), message.summary()
         assert message.allowed_mentions is not None and message.allowed_mentions["parse"] == []
 
 
