@@ -33,6 +33,12 @@ from bot.audio import (  # noqa: E402
 
 LIMIT = 10 * 1024 * 1024
 
+# bot.audio loads its decoders on first use: load them now, so the RSS measured below is the
+# work's, not the imports'.
+import av  # noqa: E402, F401
+import numpy  # noqa: E402, F401
+import PIL.Image  # noqa: E402, F401
+
 
 def _status_kib(field: str) -> int:
     for line in Path("/proc/self/status").read_text().splitlines():

@@ -1,17 +1,23 @@
 """The finished song, made fit for a chat: probed, sized to the upload limit, tagged, pictured.
 
 Everything here is synchronous CPU and file work; callers run it in ``asyncio.to_thread``.
-Audio is streamed frame by frame from disk (decode → resample → encode), so a 4-minute 48 kHz
-WAV (~46 MB) is never held in memory: preparing one peaks ~13 MB above the interpreter's
-resident size, and Python-level allocations stay under 3 MB, whatever the length.
 
+    probe(path)              AudioInfo from the file's headers, without decoding (the worker's)
     analyse(path)            one full decode: AudioInfo (validated) + Envelope (for pictures)
-    probe(path)              the AudioInfo alone
     prepare_for_upload(...)  an MP3 ≤ limit_bytes, tagged, with its pictures (PreparedTrack)
     render_waveform / render_cover / render_thumbnail      PNG/JPEG pictures of a track
     write_tags(...)          ID3v2.3 title, artist, album, comment, front cover
     tags_for(...)            the TrackTags for a generated song
     remove_expired_audio(...) retention sweep over the audio directory
+
+Each song is decoded once. The worker only ``probe``s headers (a few kB read), and the full
+decode, the only way to find damage in the middle of a file, is the ``analyse`` inside
+``prepare_for_upload``, which needs the loudness envelope for the pictures anyway. PyAV, NumPy
+and Pillow (~45 MB of RSS once imported) are imported inside the functions that decode, encode or
+draw, so a process that only runs the worker never loads them.
+
+Audio is streamed from disk (decode → resample → encode), so a 4-minute 48 kHz WAV (~46 MB)
+is never held in memory: Python-level allocations stay under 4 MB, whatever the length.
 """
 
 from __future__ import annotations
@@ -23,20 +29,32 @@ import math
 import re
 import shutil
 import struct
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-import av
-import numpy as np
-import numpy.typing as npt
+import mutagen
+from mutagen.flac import FLAC
 from mutagen.id3 import APIC, COMM, ID3, TALB, TIT2, TPE1, PictureType
 from mutagen.mp3 import MP3, BitrateMode
-from PIL import Image, ImageDraw
+from mutagen.mp4 import MP4
+from mutagen.oggflac import OggFLAC
+from mutagen.oggopus import OggOpus
+from mutagen.oggvorbis import OggVorbis
 
+from bot.download import SNIFF_BYTES, sniff_audio_format
 from bot.errors import AudioError
+
+if TYPE_CHECKING:
+    import av
+    import numpy as np
+    import numpy.typing as npt
+    from PIL import Image
+
+    Floats = npt.NDArray[np.float32]
 
 logger = logging.getLogger(__name__)
 
@@ -58,16 +76,15 @@ _BACKGROUND = (14, 15, 20)
 _ACCENT_FROM = (139, 92, 246)  # violet
 _ACCENT_TO = (34, 211, 238)  # cyan
 
-Floats = npt.NDArray[np.float32]
-
 
 @dataclass(frozen=True)
 class AudioInfo:
-    """What a file really is, found by decoding it (never by its name)."""
+    """What a file really is, found from its content (never its name): from its headers by
+    :func:`probe`, by decoding it by :func:`analyse`."""
 
-    format: str  # container, as FFmpeg names it: "mp3", "wav", "flac", ...
-    codec: str  # "mp3", "pcm_s16le", "flac", ...
-    duration: float  # seconds, counted from decoded samples
+    format: str  # container: "mp3", "wav", "flac", "ogg", "m4a"; after analyse, FFmpeg's name
+    codec: str  # as FFmpeg names it: "mp3", "pcm_s16le", "flac", "vorbis", "aac", ...
+    duration: float  # seconds: declared by the headers (probe), counted when decoded (analyse)
     sample_rate: int
     channels: int
     bit_rate: int | None  # bits per second, when known
@@ -84,6 +101,8 @@ class Envelope:
 
     def columns(self, count: int) -> tuple[Floats, Floats]:
         """Peak and RMS re-binned to ``count`` equal slices of the track."""
+        import numpy as np
+
         if len(self.peak) == 0:
             zeros = np.zeros(count, dtype=np.float32)
             return zeros, zeros
@@ -121,7 +140,244 @@ class PreparedTrack:
     thumbnail_jpg: Path  # ≤ 320×320 JPEG ≤ 200 kB (Telegram sendAudio thumbnail)
 
 
-# ---------------------------------------------------------------- probing
+# ---------------------------------------------------------------- probing headers
+
+
+def probe(path: Path) -> AudioInfo:
+    """What ``path`` is and how long it plays, from its headers alone (no decoding).
+
+    Accepts what the downloader accepts: MP3, WAV, FLAC, Ogg (Vorbis, Opus, FLAC) and MP4
+    audio. Raises :class:`AudioError` for a missing, empty or non-audio file, and for one cut
+    short where its headers show it: a WAV's RIFF or an MP4's box sizes, an MP3's Xing/Info
+    byte count. Damage in the middle of a file, or a FLAC or Ogg cut short, only a full decode
+    finds: :func:`analyse`, which :func:`prepare_for_upload` runs.
+    """
+    info = _from_headers(path)
+    if info is None:
+        raise AudioError(
+            f"{path.name}: not an audio file (it starts like no MP3, WAV, FLAC, Ogg or MP4 file)"
+        )
+    return info
+
+
+def _from_headers(path: Path) -> AudioInfo | None:
+    """:func:`probe`'s checks; None for a file in none of the formats it reads."""
+    size = _size_of(path)
+    try:
+        with path.open("rb") as fh:
+            fmt = sniff_audio_format(fh.read(SNIFF_BYTES))
+            return None if fmt is None else _HEADER_PROBES[fmt](fh, path.name, size)
+    except OSError as exc:
+        raise AudioError(f"{path.name}: cannot read the file ({exc.strerror})") from exc
+
+
+def _size_of(path: Path) -> int:
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise AudioError(f"{path.name}: cannot read the file ({exc.strerror})") from exc
+    if size == 0:
+        raise AudioError(f"{path.name}: the file is empty (0 bytes)")
+    return size
+
+
+def _parsed(
+    kind: Callable[[BinaryIO], mutagen.FileType], fh: BinaryIO, name: str, what: str
+) -> tuple[mutagen.FileType, Any]:
+    """The file as mutagen reads it, and its stream facts (which mutagen leaves untyped)."""
+    fh.seek(0)
+    try:
+        parsed = kind(fh)
+    except Exception as exc:  # mutagen raises a zoo of types on junk
+        raise AudioError(f"{name}: not an audio file (not a readable {what}: {exc})") from exc
+    return parsed, parsed.info
+
+
+def _probe_mp3(fh: BinaryIO, name: str, size: int) -> AudioInfo:
+    _, info = _parsed(MP3, fh, name, "MP3")
+    declared = _xing_bytes(fh, info)
+    # Some encoders count the ID3 tag in too, so compare with the whole file: a cut-off
+    # download still falls short of it.
+    slack = info.bitrate * _TRUNCATION_TOLERANCE / 8
+    if declared is not None and declared > size + slack:
+        raise AudioError(
+            f"{name}: truncated MP3: its Xing header declares {declared} bytes of audio, "
+            f"but the file has {size}"
+        )
+    codec = {1: "mp1", 2: "mp2"}.get(info.layer, "mp3")
+    rate, channels = info.sample_rate, info.channels
+    return AudioInfo("mp3", codec, info.length, rate, channels, info.bitrate or None, size)
+
+
+def _xing_bytes(fh: BinaryIO, info: Any) -> int | None:
+    """The byte count in an MP3's Xing/Info header (LAME and FFmpeg write one), if any."""
+    offset = getattr(info, "frame_offset", None)  # where mutagen found the first frame
+    if info.layer != 3 or offset is None:
+        return None
+    # The header follows the 4-byte frame header and the side information, whose size
+    # depends on the MPEG version and mono/stereo.
+    stereo = info.channels == 2
+    side = (32 if stereo else 17) if info.version == 1 else (17 if stereo else 9)
+    fh.seek(offset + 4 + side)
+    data = fh.read(16)
+    if len(data) < 16 or data[:4] not in (b"Xing", b"Info"):
+        return None
+    flags = int.from_bytes(data[4:8], "big")
+    if not flags & 0x2:  # no byte count
+        return None
+    at = 12 if flags & 0x1 else 8  # after the frame count, when there is one
+    return int.from_bytes(data[at : at + 4], "big") or None
+
+
+def _probe_wav(fh: BinaryIO, name: str, size: int) -> AudioInfo:
+    wav = _read_wav(fh, name, size)
+    if wav is None or len(wav.fmt) < 16:
+        raise AudioError(f"{name}: not an audio file (a WAV without a usable fmt chunk)")
+    tag, channels, rate, byte_rate, _align, bits = struct.unpack("<HHIIHH", wav.fmt[:16])
+    if tag == 0xFFFE and len(wav.fmt) >= 26:  # WAVE_FORMAT_EXTENSIBLE: the real tag is later
+        (tag,) = struct.unpack("<H", wav.fmt[24:26])
+    if not (channels and rate and byte_rate):
+        raise AudioError(f"{name}: not an audio file (its WAV header has no sample layout)")
+    if wav.data_bytes == 0:
+        raise AudioError(f"{name}: contains no audio samples")
+    return AudioInfo(
+        format="wav",
+        codec=_wav_codec(tag, bits),
+        duration=wav.data_bytes / byte_rate,
+        sample_rate=rate,
+        channels=channels,
+        bit_rate=byte_rate * 8,
+        size=size,
+    )
+
+
+def _wav_codec(tag: int, bits: int) -> str:
+    if tag == 1:
+        return "pcm_u8" if bits == 8 else f"pcm_s{bits}le"
+    if tag == 3:
+        return f"pcm_f{bits}le"
+    return {6: "pcm_alaw", 7: "pcm_mulaw", 0x55: "mp3"}.get(tag, f"wav_format_0x{tag:04x}")
+
+
+@dataclass(frozen=True)
+class _Wav:
+    fmt: bytes  # the "fmt " chunk (empty if the file has none before its audio)
+    data_bytes: int  # bytes of audio the file holds
+
+
+def _read_wav(fh: BinaryIO, name: str, size: int) -> _Wav | None:
+    """A RIFF/WAVE file's format chunk and audio size; None if it is no WAV.
+
+    Raises :class:`AudioError` if the header promises more audio than the file holds: FFmpeg
+    silently plays such a WAV shorter, so decoding it would not tell.
+    """
+    fh.seek(0)
+    head = fh.read(12)
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None
+    offset, fmt = 12, b""
+    for _ in range(64):  # a WAV has a handful of chunks; stop on nonsense
+        chunk = fh.read(8)
+        if len(chunk) < 8:
+            raise AudioError(f"{name}: truncated WAV: the header ends before the audio data starts")
+        chunk_id, chunk_size = struct.unpack("<4sI", chunk)
+        offset += 8
+        if chunk_id == b"fmt ":
+            fmt = fh.read(min(chunk_size, 64))
+        elif chunk_id == b"data":
+            held = size - offset
+            # 0 and 0xFFFFFFFF mean "length unknown" (written by a streaming encoder).
+            if chunk_size in (0, 0xFFFFFFFF):
+                return _Wav(fmt, held)
+            if chunk_size > held:
+                raise AudioError(
+                    f"{name}: truncated WAV: it declares {chunk_size} bytes of audio "
+                    f"but holds {held}"
+                )
+            return _Wav(fmt, chunk_size)
+        offset += chunk_size + (chunk_size & 1)
+        fh.seek(offset)
+    return None
+
+
+def _probe_flac(fh: BinaryIO, name: str, size: int) -> AudioInfo:
+    _, info = _parsed(FLAC, fh, name, "FLAC")
+    # STREAMINFO states the sample count (0: not known, as from a streaming encoder).
+    return AudioInfo(
+        "flac", "flac", info.length, info.sample_rate, info.channels, info.bitrate or None, size
+    )
+
+
+_OGG_CODECS: dict[type[mutagen.FileType], str] = {
+    OggVorbis: "vorbis",
+    OggOpus: "opus",
+    OggFLAC: "flac",
+}
+
+
+def _probe_ogg(fh: BinaryIO, name: str, size: int) -> AudioInfo:
+    def ogg_audio(fh: BinaryIO) -> mutagen.FileType:
+        parsed = mutagen.File(fh, options=list(_OGG_CODECS))
+        if parsed is None:
+            raise ValueError("no Vorbis, Opus or FLAC stream")
+        return parsed
+
+    parsed, info = _parsed(ogg_audio, fh, name, "Ogg audio stream")
+    return AudioInfo(
+        format="ogg",
+        codec=_OGG_CODECS[type(parsed)],
+        duration=info.length,
+        sample_rate=getattr(info, "sample_rate", 48000),  # Opus always decodes at 48 kHz
+        channels=info.channels,
+        bit_rate=getattr(info, "bitrate", 0) or None,
+        size=size,
+    )
+
+
+def _probe_mp4(fh: BinaryIO, name: str, size: int) -> AudioInfo:
+    problem = _box_truncation(fh, size)
+    if problem:
+        raise AudioError(f"{name}: truncated MP4: {problem}")
+    _, info = _parsed(MP4, fh, name, "MP4 file")
+    # FFmpeg's name for AAC ("mp4a.40.2" is AAC LC); any other codec as MP4 spells it.
+    codec = "aac" if info.codec.startswith("mp4a.40") else info.codec
+    return AudioInfo(
+        "m4a", codec, info.length, info.sample_rate, info.channels, info.bitrate or None, size
+    )
+
+
+def _box_truncation(fh: BinaryIO, size: int) -> str | None:
+    """An MP4's top-level boxes tile the file; one running past its end was cut off."""
+    offset = 0
+    for _ in range(64):  # ftyp, moov, mdat and a few more; stop on nonsense
+        if offset + 8 > size:
+            return None
+        fh.seek(offset)
+        header = fh.read(16)
+        box_size, kind = struct.unpack(">I4s", header[:8])
+        if box_size == 1 and len(header) == 16:  # a 64-bit size follows
+            (box_size,) = struct.unpack(">Q", header[8:])
+        if box_size == 0:  # "to the end of the file"
+            return None
+        if box_size < 8:
+            return None  # not a box: mutagen will judge
+        if offset + box_size > size:
+            label = kind.decode("latin-1")
+            return f"its {label!r} box declares {box_size} bytes but {size - offset} remain"
+        offset += box_size
+    return None
+
+
+_HEADER_PROBES: dict[str, Callable[[BinaryIO, str, int], AudioInfo]] = {
+    "mp3": _probe_mp3,
+    "wav": _probe_wav,
+    "flac": _probe_flac,
+    "ogg": _probe_ogg,
+    "m4a": _probe_mp4,
+}
+
+
+# ---------------------------------------------------------------- decoding
 
 
 def analyse(path: Path) -> tuple[AudioInfo, Envelope]:
@@ -129,17 +385,14 @@ def analyse(path: Path) -> tuple[AudioInfo, Envelope]:
 
     Raises :class:`AudioError` for a missing, empty, non-audio, corrupt or truncated file.
     A full decode is the only way to find damage in the middle of a file; it costs about
-    0.3 s for four minutes of WAV or FLAC.
+    0.1 s for a minute of MP3.
     """
-    try:
-        size = path.stat().st_size
-        wav_problem = _wav_truncation(path, size)
-    except OSError as exc:
-        raise AudioError(f"{path.name}: cannot read the file ({exc.strerror})") from exc
-    if size == 0:
-        raise AudioError(f"{path.name}: the file is empty (0 bytes)")
-    if wav_problem:
-        raise AudioError(f"{path.name}: truncated WAV: {wav_problem}")
+    import av
+
+    # Damage the headers show first, with probe's words; other formats FFmpeg alone judges.
+    # (FFmpeg silently plays a WAV cut short, so for that one the header is the only witness.)
+    _from_headers(path)
+    size = _size_of(path)
     try:
         container = av.open(str(path))
     except av.error.FFmpegError as exc:
@@ -182,34 +435,6 @@ def analyse(path: Path) -> tuple[AudioInfo, Envelope]:
     return info, builder.finish(duration)
 
 
-def probe(path: Path) -> AudioInfo:
-    """:func:`analyse` without the envelope (same cost, same errors)."""
-    return analyse(path)[0]
-
-
-def _wav_truncation(path: Path, size: int) -> str | None:
-    """FFmpeg silently shortens a WAV whose data chunk is cut off; its RIFF header tells."""
-    with path.open("rb") as fh:
-        head = fh.read(12)
-        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-            return None
-        offset = 12
-        for _ in range(64):  # a WAV has a handful of chunks; stop on nonsense
-            chunk = fh.read(8)
-            if len(chunk) < 8:
-                return "the header ends before the audio data starts"
-            chunk_id, chunk_size = struct.unpack("<4sI", chunk)
-            offset += 8
-            if chunk_id == b"data":
-                # 0 and 0xFFFFFFFF mean "length unknown" (written by a streaming encoder).
-                if chunk_size in (0, 0xFFFFFFFF) or offset + chunk_size <= size:
-                    return None
-                return f"it declares {chunk_size} bytes of audio but holds {size - offset}"
-            offset += chunk_size + (chunk_size & 1)
-            fh.seek(offset)
-    return None
-
-
 def _declared_duration(path: Path, fmt: str, stream: av.audio.stream.AudioStream) -> float | None:
     """The length the file's own header promises, if it promises one (else None)."""
     if fmt == "mp3":
@@ -229,62 +454,91 @@ def _declared_duration(path: Path, fmt: str, stream: av.audio.stream.AudioStream
     return None
 
 
-def _as_float(frame: av.AudioFrame) -> Floats:
-    """A decoded frame as (samples, channels) floats in [-1, 1], whatever its sample format."""
-    array = frame.to_ndarray()
-    channels = frame.layout.nb_channels
-    if frame.format.is_planar:
-        array = array[:, : frame.samples].T
-    else:
-        array = array.reshape(-1, channels)[: frame.samples]
+def _as_float(array: npt.NDArray[np.generic]) -> Floats:
+    """Samples as floats in [-1, 1], whatever their sample format."""
+    import numpy as np
+
     if array.dtype == np.uint8:
         return (array.astype(np.float32) - 128.0) / np.float32(128.0)
     if array.dtype.kind == "i":
-        full_scale = 2.0 ** (8 * array.dtype.itemsize - 1)  # 32768 for s16
-        return (array.astype(np.float32) / full_scale).astype(np.float32)
+        full_scale = np.float32(2.0 ** (8 * array.dtype.itemsize - 1))  # 32768 for s16
+        return array.astype(np.float32) / full_scale
     return array.astype(np.float32, copy=False)
 
 
 class _EnvelopeBuilder:
-    """Accumulates per-block peak and power while frames stream past (a few floats per 10 ms)."""
+    """Per-block peak and power of a decoded stream, a few floats per 10 ms.
+
+    Frames queue in an ``AudioFifo`` and NumPy sees a second of audio at a time, in the layout
+    the decoder made: NumPy calls per decoded frame (~2,500 a minute of MP3) cost four times
+    the decoding itself, and a transposing copy per second more than the sums.
+    """
 
     def __init__(self) -> None:
         self.samples = 0
         self.sample_rate = 0
         self.channels = 0
         self._block = 0
-        self._pending: Floats = np.zeros((0, 0), dtype=np.float32)  # < one block, (n, channels)
+        self._planar = False
+        self._shape: tuple[int, int, str] = (0, 0, "")  # sample rate, channels, sample format
+        self._fifo: av.AudioFifo | None = None
         self._peaks: list[Floats] = []
         self._powers: list[Floats] = []
 
     def add(self, frame: av.AudioFrame) -> None:
-        data = _as_float(frame)
-        if not self.sample_rate:
-            self.sample_rate = frame.sample_rate
-            self.channels = data.shape[1]
+        shape = (frame.sample_rate, frame.layout.nb_channels, frame.format.name)
+        if self._fifo is None:
+            import av
+
+            self._fifo = av.AudioFifo()
+            self._shape = shape
+            self.sample_rate, self.channels, _ = shape
             self._block = max(1, frame.sample_rate // _BLOCKS_PER_SECOND)
-            self._pending = np.zeros((0, self.channels), dtype=np.float32)
-        if data.shape[1] != self.channels:
+            self._planar = frame.format.is_planar
+        elif shape != self._shape:
+            # The FIFO (like the MP3 encoder's resampler) takes one layout per stream.
             raise AudioError(
-                f"the channel count changes mid-stream ({self.channels} → {data.shape[1]})"
+                "the sample rate, channels or format change mid-stream "
+                f"({'/'.join(map(str, self._shape))} → {'/'.join(map(str, shape))})"
             )
-        self.samples += len(data)
-        # Sample-major and contiguous, so a block is one flat run of block × channels values.
-        samples = np.concatenate([self._pending, data])
-        whole = len(samples) // self._block * self._block
+        self.samples += frame.samples
+        frame.pts = None  # the FIFO checks timestamps are contiguous; gaps are no concern here
+        self._fifo.write(frame)
+        chunk = self._block * _BLOCKS_PER_SECOND  # whole blocks: none straddles two chunks
+        while self._fifo.samples >= chunk:
+            self._reduce(self._fifo.read(chunk))
+
+    def _reduce(self, frame: av.AudioFrame | None) -> None:
+        """Blocks of the samples in ``frame``; a short last one only at the end of the stream."""
+        import numpy as np
+
+        if frame is None:  # nothing left in the FIFO
+            return
+        samples = _as_float(frame.to_ndarray())
+        whole = frame.samples // self._block * self._block
+        blocks: Floats
+        axes: tuple[int, ...]
+        if self._planar:  # (channels, samples): a block spans all channels
+            blocks = samples[:, :whole].reshape(self.channels, -1, self._block)
+            rest, axes = samples[:, whole:], (0, 2)
+        else:  # (1, samples × channels), interleaved: a block is one flat run
+            flat = samples.reshape(-1)
+            blocks = flat[: whole * self.channels].reshape(-1, self._block * self.channels)
+            rest, axes = flat[whole * self.channels :], (1,)
         if whole:
-            blocks = samples[:whole].reshape(whole // self._block, -1)
-            self._peaks.append(np.abs(blocks).max(axis=1))
-            self._powers.append(np.square(blocks).mean(axis=1))
-        self._pending = samples[whole:]
+            self._peaks.append(np.abs(blocks).max(axis=axes))
+            self._powers.append(np.square(blocks).mean(axis=axes))
+        if rest.size:
+            self._peaks.append(np.abs(rest).max(keepdims=True).reshape(1))
+            self._powers.append(np.square(rest).mean(keepdims=True).reshape(1))
 
     def finish(self, duration: float) -> Envelope:
-        peaks, powers = list(self._peaks), list(self._powers)
-        if self._pending.size:
-            peaks.append(np.abs(self._pending).max(keepdims=True).reshape(1))
-            powers.append(np.square(self._pending).mean(keepdims=True).reshape(1))
-        peak = np.concatenate(peaks) if peaks else np.zeros(0, dtype=np.float32)
-        power = np.concatenate(powers) if powers else np.zeros(0, dtype=np.float32)
+        import numpy as np
+
+        if self._fifo is not None:
+            self._reduce(self._fifo.read())  # what is left: less than a second
+        peak = np.concatenate(self._peaks) if self._peaks else np.zeros(0, dtype=np.float32)
+        power = np.concatenate(self._powers) if self._powers else np.zeros(0, dtype=np.float32)
         return Envelope(
             peak=np.clip(peak, 0.0, 1.0).astype(np.float32),
             rms=np.sqrt(np.clip(power, 0.0, 1.0)).astype(np.float32),
@@ -450,6 +704,8 @@ def _encode_mp3(
     With ``max_seconds`` only the start is encoded, and its last seconds fade out so the cut
     does not click.
     """
+    import av
+
     limit = round(max_seconds * rate) if max_seconds is not None else None
     fade = round(_PREVIEW_FADE_SECONDS * rate)
     time_base = Fraction(1, rate)
@@ -496,6 +752,9 @@ def _trim_and_fade(frame: av.AudioFrame, start: int, limit: int, fade: int) -> a
     end = start + frame.samples
     if end <= limit - fade:
         return frame  # before the fade: untouched, no copy
+    import av
+    import numpy as np
+
     data = frame.to_ndarray()[:, : min(frame.samples, limit - start)]
     positions = np.arange(start, start + data.shape[1])
     gain = np.clip((limit - positions) / fade, 0.0, 1.0).astype(np.float32)
@@ -591,6 +850,9 @@ def render_waveform(
     source: Path | Envelope, dest: Path, *, width: int = 640, height: int = 160
 ) -> Path:
     """A mirrored bar waveform (peak in a soft, RMS in the full accent colour) on a dark PNG."""
+    import numpy as np
+    from PIL import Image
+
     envelope = analyse(source)[1] if isinstance(source, Path) else source
     scale = 2  # draw at double size, then downsample: anti-aliased edges for free
     w, h = width * scale, height * scale
@@ -598,16 +860,23 @@ def render_waveform(
     bars = max(1, w // pitch)
     peak, rms = _normalised(envelope, bars)
     background = np.asarray(_BACKGROUND, np.float32)
-    canvas = np.empty((h, w, 3), dtype=np.uint8)  # uint8: a float canvas would be 5 MB
-    canvas[:] = _BACKGROUND
-    distance = np.abs(np.arange(h, dtype=np.float32) + 0.5 - h / 2)  # from the centre line
-    half = h / 2 * 0.9
     colours = _gradient(np.linspace(0.0, 1.0, bars))
-    for i in range(bars):
-        x = i * pitch + (w - bars * pitch) // 2
-        column = canvas[:, x : x + pitch - scale]
-        column[distance <= max(peak[i] * half, scale)] = _rgb(colours[i] * 0.5 + background * 0.5)
-        column[distance <= rms[i] * half] = _rgb(colours[i])
+    full = np.round(colours).astype(np.uint8)
+    soft = np.round(colours * 0.5 + background * 0.5).astype(np.uint8)
+    # Each bar's colour in each pixel row, all at once: the full colour within the RMS, the
+    # soft one within the peak (never thinner than a line), the background beyond.
+    distance = np.abs(np.arange(h, dtype=np.float32) + 0.5 - h / 2)[:, None]  # from the centre
+    half = h / 2 * 0.9
+    in_rms = (distance <= rms * half)[..., None]
+    in_peak = (distance <= np.maximum(peak * half, scale))[..., None]
+    dark = np.asarray(_BACKGROUND, np.uint8)
+    rows = np.where(in_rms, full, np.where(in_peak, soft, dark))  # (h, bars, 3)
+    # Which bar each pixel column shows (a bar, then a gap; centred); `bars` is "none".
+    x = np.arange(w) - (w - bars * pitch) // 2
+    in_bar = (x >= 0) & (x < bars * pitch) & (x % pitch < pitch - scale)
+    shown = np.where(in_bar, x // pitch, bars)
+    columns = np.concatenate([rows, np.broadcast_to(dark, (h, 1, 3))], axis=1)
+    canvas = np.take(columns, shown, axis=1)  # uint8, contiguous: floats would be 5 MB
     image = Image.fromarray(canvas).resize((width, height), Image.Resampling.LANCZOS)
     _save_png(image, dest)
     return dest
@@ -635,13 +904,19 @@ def render_thumbnail(source: Path | Envelope, dest: Path, *, size: int = 320) ->
 
 
 def _save_png(image: Image.Image, dest: Path) -> None:
+    from PIL import Image
+
     # 64 colours are plenty for flat art on a flat background, and cut the file ~5x.
     paletted = image.quantize(colors=64, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    paletted.save(dest, format="PNG", optimize=True)
+    # zlib's default level: optimize=True (level 9) took 3x as long for files ~3 % smaller.
+    paletted.save(dest, format="PNG")
 
 
 def _draw_cover(source: Path | Envelope, size: int) -> Image.Image:
+    import numpy as np
+    from PIL import Image, ImageDraw
+
     envelope = analyse(source)[1] if isinstance(source, Path) else source
     scale = 2
     side = size * scale
@@ -680,6 +955,8 @@ def _rgb(colour: Floats) -> tuple[int, int, int]:
 
 def _normalised(envelope: Envelope, count: int) -> tuple[Floats, Floats]:
     """Column values scaled so the loudest reaches the edge, without blowing up near-silence."""
+    import numpy as np
+
     peak, rms = envelope.columns(count)
     loudest = float(peak.max()) if len(peak) else 0.0
     gain = min(1.0 / loudest, 8.0) if loudest > 0 else 1.0
@@ -688,6 +965,8 @@ def _normalised(envelope: Envelope, count: int) -> tuple[Floats, Floats]:
 
 def _gradient(positions: npt.ArrayLike) -> Floats:
     """Accent colours for positions 0..1 (violet → cyan)."""
+    import numpy as np
+
     t = np.asarray(positions, dtype=np.float32)[:, None]
     start, end = np.asarray(_ACCENT_FROM, np.float32), np.asarray(_ACCENT_TO, np.float32)
     return (start * (1 - t) + end * t).astype(np.float32)

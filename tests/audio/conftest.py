@@ -20,6 +20,8 @@ _ENCODERS = {
     "mp3": ("mp3", "libmp3lame", "fltp"),
     "wav": ("wav", "pcm_s16le", "s16"),
     "flac": ("flac", "flac", "s16"),
+    "ogg": ("ogg", "libopus", "flt"),  # Opus: 48 kHz only
+    "m4a": ("mp4", "aac", "fltp"),
 }
 _CHUNK = 4096
 
@@ -44,7 +46,7 @@ def write_audio(
     channels: int = 2,
     kbps: int = 128,
 ) -> Path:
-    """Write ``seconds`` of the test signal to ``path`` as ``fmt`` ("mp3", "wav", "flac")."""
+    """Write ``seconds`` of the test signal to ``path`` as ``fmt`` (a key of ``_ENCODERS``)."""
     container_format, codec, sample_format = _ENCODERS[fmt]
     layout = "stereo" if channels == 2 else "mono"
     total = round(seconds * rate)
@@ -60,6 +62,8 @@ def write_audio(
             planar = np.tile(mono, (channels, 1))
             if sample_format == "s16":
                 data = (planar.T.reshape(1, -1) * 32767).astype(np.int16)
+            elif sample_format == "flt":  # packed: channels interleaved in one plane
+                data = planar.T.reshape(1, -1).astype(np.float32)
             else:
                 data = planar.astype(np.float32)
             frame = av.AudioFrame.from_ndarray(

@@ -6,7 +6,9 @@ would see it: length, sample rate, bitrate, size against the limit, tags, pictur
 
 from __future__ import annotations
 
+import asyncio
 import os
+import sys
 import tracemalloc
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -86,16 +88,26 @@ def assert_tagged(path: Path, tags: TrackTags, cover: Path) -> None:
 # ---------------------------------------------------------------- probing
 
 
-@pytest.mark.parametrize("fmt", ["mp3", "wav", "flac"])
-def test_probe_reads_the_real_format_not_the_file_name(sources: Path, fmt: str) -> None:
-    path = write_audio(sources / f"disguised-{fmt}.bin", 3.0, fmt, rate=44100)
+@pytest.mark.parametrize(
+    ("fmt", "rate", "codec"),
+    [
+        ("mp3", 44100, "mp3"),
+        ("wav", 44100, "pcm_s16le"),
+        ("flac", 44100, "flac"),
+        ("ogg", 48000, "opus"),
+        ("m4a", 48000, "aac"),
+    ],
+)
+def test_probe_reads_the_real_format_not_the_file_name(
+    sources: Path, fmt: str, rate: int, codec: str
+) -> None:
+    path = write_audio(sources / f"disguised-{fmt}.bin", 3.0, fmt, rate=rate)
 
     info = probe(path)
 
-    assert info.format == fmt
-    assert info.codec == {"mp3": "mp3", "wav": "pcm_s16le", "flac": "flac"}[fmt]
+    assert (info.format, info.codec) == (fmt, codec)
     assert info.duration == pytest.approx(3.0, abs=0.1)
-    assert (info.sample_rate, info.channels) == (44100, 2)
+    assert (info.sample_rate, info.channels) == (rate, 2)
     assert info.size == path.stat().st_size
 
 
@@ -111,13 +123,12 @@ def _scribble(path: Path) -> None:
     path.write_bytes(bytes(data))
 
 
-BROKEN = [
+# Damage that headers show: the worker's probe refuses these before calling the job a success.
+SEEN_IN_HEADERS = [
     ("zero-length", "wav", lambda p: p.write_bytes(b""), "empty"),
     ("truncated WAV", "wav", _truncate, "truncated"),
-    ("truncated FLAC", "flac", _truncate, "truncated"),
     ("truncated MP3", "mp3", _truncate, "truncated"),
-    ("corrupt MP3", "mp3", _scribble, "corrupt"),
-    ("corrupt FLAC", "flac", _scribble, "corrupt"),
+    ("truncated M4A", "m4a", _truncate, "truncated"),
     (
         "an error page",
         "mp3",
@@ -125,12 +136,38 @@ BROKEN = [
         "not an audio file",
     ),
 ]
+# Only decoding finds these; prepare_for_upload decodes every track it sends.
+SEEN_BY_DECODING = [
+    ("truncated FLAC", "flac", _truncate, "truncated"),
+    ("corrupt MP3", "mp3", _scribble, "corrupt"),
+    ("corrupt FLAC", "flac", _scribble, "corrupt"),
+]
+BROKEN = SEEN_IN_HEADERS + SEEN_BY_DECODING
 
 
 @pytest.mark.parametrize(
     ("case", "fmt", "damage", "reason"), BROKEN, ids=[case for case, *_ in BROKEN]
 )
-def test_broken_files_fail_clearly(
+def test_broken_files_are_never_sent(
+    tmp_path: Path, case: str, fmt: str, damage: Callable[[Path], object], reason: str
+) -> None:
+    path = write_audio(tmp_path / f"song.{fmt}", 6.0, fmt)
+    damage(path)
+
+    with pytest.raises(AudioError) as prepared:
+        prepare_for_upload(path, limit_bytes=8 * MiB, tags=TAGS, workdir=tmp_path / "out")
+
+    assert prepared.value.code == "bad_audio"
+    assert "song." in prepared.value.detail and reason in prepared.value.detail
+    assert not (tmp_path / "out").exists()  # nothing half-made is left behind
+
+
+@pytest.mark.parametrize(
+    ("case", "fmt", "damage", "reason"),
+    SEEN_IN_HEADERS,
+    ids=[case for case, *_ in SEEN_IN_HEADERS],
+)
+def test_probe_refuses_what_the_headers_show(
     tmp_path: Path, case: str, fmt: str, damage: Callable[[Path], object], reason: str
 ) -> None:
     path = write_audio(tmp_path / f"song.{fmt}", 6.0, fmt)
@@ -138,26 +175,43 @@ def test_broken_files_fail_clearly(
 
     with pytest.raises(AudioError) as probed:
         probe(path)
-    with pytest.raises(AudioError) as prepared:
-        prepare_for_upload(path, limit_bytes=8 * MiB, tags=TAGS, workdir=tmp_path / "out")
 
-    for error in (probed.value, prepared.value):
-        assert error.code == "bad_audio"
-        assert "song." in error.detail and reason in error.detail
-    assert not (tmp_path / "out").exists()  # nothing half-made is left behind
+    assert probed.value.code == "bad_audio"
+    assert "song." in probed.value.detail and reason in probed.value.detail
 
 
 def test_a_picture_is_not_audio(tmp_path: Path) -> None:
     path = tmp_path / "song.mp3"
     Image.new("RGB", (64, 64), "red").save(path, format="PNG")
 
-    with pytest.raises(AudioError, match="not audio"):
+    with pytest.raises(AudioError, match="not an audio file"):
         probe(path)
 
 
 def test_a_missing_file_is_an_audio_error(tmp_path: Path) -> None:
     with pytest.raises(AudioError, match="cannot read"):
         probe(tmp_path / "never-downloaded.mp3")
+
+
+async def test_a_worker_process_never_loads_the_decoders(sources: Path) -> None:
+    # probe is all the worker does with audio: PyAV, NumPy and Pillow (~45 MB of RSS) stay
+    # out of a process that does not deliver.
+    path = write_audio(sources / "worker.mp3", 2.0, "mp3")
+    check = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "import bot.cli\n"
+        "from bot.audio import probe\n"
+        "print(round(probe(Path(sys.argv[1])).duration))\n"
+        "print(sorted(name for name in ('av', 'numpy', 'PIL') if name in sys.modules))\n"
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", check, str(path), stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await asyncio.wait_for(process.communicate(), 60)
+
+    assert process.returncode == 0
+    assert out.decode().split("\n")[:2] == ["2", "[]"]
 
 
 # ---------------------------------------------------------------- fitting to the limit
@@ -239,6 +293,10 @@ def test_four_minutes_of_wav_fit_10_mib_at_320_kbps_streaming(
     source = write_audio(sources / "four-minutes.wav", 240.0, "wav")
     assert source.stat().st_size > 45_000_000
     limit = 10 * MiB
+    # The first call imports PyAV, NumPy and Pillow's plugins: memory kept for the process,
+    # not what one song costs, so it is made before measuring.
+    short = write_audio(sources / "warm-up.wav", 1.0, "wav")
+    prepare_for_upload(short, limit_bytes=limit, tags=TAGS, workdir=tmp_path / "warm-up")
 
     tracemalloc.start()
     try:
