@@ -17,7 +17,7 @@ Rows, on the same fakes in one run:
 
 Per job: *lag* = upstream completion → the poll that sees it (``fake.polls``; 0 with a
 webhook, whose delivery then counts in fetch), *fetch* = → the job's SUCCEEDED row
-(download + full-decode probe + DB), *post* = → posted (for Telegram: decode again, cover,
+(download + header probe + DB), *post* = → posted (for Telegram: the one decode, cover,
 waveform, thumbnail, tags, upload), *overhead* = noticed → posted (what webhooks cannot
 remove), *total* = completion → posted. Real time (scale 1): the work after
 completion is CPU and I/O that no time scale applies to. Upstream jobs take 3-5 s here (the
@@ -341,7 +341,7 @@ async def run(args: argparse.Namespace) -> None:
         )
     c.console.print(
         "goal: upstream completion → audio posted, p95 ≤ 1 s. lag = completion → the poll that "
-        "sees it; fetch = → SUCCEEDED row (download, full-decode probe, DB); post = → posted; "
+        "sees it; fetch = → SUCCEEDED row (download, header probe, DB); post = → posted; "
         "overhead = fetch + post (what remains with webhooks); total = lag + overhead. For the "
         "baseline, fetch is the plain download only.\n"
     )

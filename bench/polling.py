@@ -52,8 +52,7 @@ from tests.fakes.acestep import FakeAceStep
 from tests.fakes.wavespeed import FakeWaveSpeed
 
 # Seconds of audio asked per job. The run time does not depend on it here, but the bot's
-# real (unscaled) download + full-decode probe does: the shortest song keeps that small
-# next to the scaled times (a 30 s MP3 costs ~0.2 s of probing, 2 s nominal at scale 0.1).
+# real (unscaled) download does: the shortest song keeps that small next to scaled times.
 DURATION = 5
 ACE_DURATION = 10  # ACE-Step's minimum
 GOAL_POLLS = 4.0

@@ -12,7 +12,7 @@ with the worker running from the start. Split runs then time the enqueueing alon
 stopped) and the worker alone (on a full queue). Backends:
 
 * ``instant (in-process)``: a Backend implemented here, answering at once with no HTTP: the
-  cost of the core itself (database, worker, probe of a 5 s MP3);
+  cost of the core itself (database, worker, header probe of a 5 s MP3);
 * ``WaveSpeed fake (HTTP)``: the real ``WaveSpeedBackend`` against the fake in another
   process with run time 0: adds HTTP on both sides (the fake's CPU is shown apart);
 * baseline ``fixed 1 s poller``: the SDK loop (submit, poll at once and every 1 s, read the
@@ -67,7 +67,7 @@ from bot.ports import (
 )
 from bot.worker import Worker
 
-DURATION = 5  # WaveSpeed's shortest song: the probe's full decode grows with the length
+DURATION = 5  # WaveSpeed's shortest song
 USERS = 100
 GOAL_JOBS_PER_S = 100.0
 GOAL_RSS_MB = 150.0

@@ -100,7 +100,7 @@ class AdminService:
         def edited(current: ChatRules) -> Mapping[str, Any]:
             items = [i for i in getattr(current, name) if i.casefold() not in removing]
             items += [i for i in adding if i.casefold() not in {x.casefold() for x in items}]
-            check_rules(replace(current, **{name: tuple(items)}), limits)
+            check_rules(replace(current, **{name: tuple(items)}), limits)  # type: ignore[arg-type]
             return {name: tuple(items)}
 
         return await self._rules.update_chat_rules(platform, scope_id, edited, utcnow())

@@ -25,9 +25,8 @@ from bot.notify import Notifier
 from bot.ports import Backend
 from bot.relay import EventRelay
 from bot.service import GenerationService
-from bot.webhooks import WebhookReceiver
 from bot.worker import Worker, WorkerConfig
-from storage.db import create_engine, session_factory, upgrade
+from storage.db import create_engine, read_session_factory, session_factory, upgrade
 from storage.jobs import SqlJobStore
 from storage.rules import SqlRulesStore
 
@@ -80,9 +79,9 @@ async def open_core(settings: Settings, *, generates: bool = True) -> AsyncItera
         limits = httpx.Limits(max_connections=50, max_keepalive_connections=20)
         async with httpx.AsyncClient(timeout=timeout, limits=limits) as http:
             backend = build_backend(settings, http)
-            sessions = session_factory(engine)
-            store = SqlJobStore(sessions)
-            rules = SqlRulesStore(sessions)
+            sessions, reads = session_factory(engine), read_session_factory(engine)
+            store = SqlJobStore(sessions, reads)
+            rules = SqlRulesStore(sessions, reads)
             notifier = Notifier({})
             price = settings.wavespeed_price_per_second if backend.name == "wavespeed" else 0.0
             service = GenerationService(
@@ -129,6 +128,10 @@ async def webhook_receiver(core: Core, *, enabled: bool = True) -> AsyncIterator
     if not enabled or url is None or not isinstance(core.backend, WaveSpeedBackend):
         yield
         return
+    # Imported only here: the receiver brings aiohttp (~10 MB), which nothing else needs
+    # unless discord.py is loaded.
+    from bot.webhooks import WebhookReceiver
+
     receiver = WebhookReceiver(
         backend=core.backend,
         public_url=url,

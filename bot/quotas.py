@@ -88,6 +88,24 @@ def frees_at(usage: UsageSnapshot, needed: int, limit: int) -> datetime | None:
     return None  # only finishing active jobs can't help: the request is larger than the quota
 
 
+@dataclass(frozen=True)
+class UsageNeeds:
+    """Which parts of a :class:`UsageSnapshot` :func:`admit` reads under a policy; the
+    store skips the rest (a month's cost is a scan of the month's jobs)."""
+
+    reservations: bool = True
+    month_cost: bool = True
+    scope: bool = True
+
+
+def usage_needs(policy: QuotaPolicy) -> UsageNeeds:
+    return UsageNeeds(
+        reservations=not policy.unlimited,
+        month_cost=policy.total_budget_usd is not None,
+        scope=policy.max_active_jobs_per_scope is not None or policy.scope_budget_usd is not None,
+    )
+
+
 def admit(usage: UsageSnapshot, duration: int, policy: QuotaPolicy) -> Refusal | None:
     budget = _over_budget(usage, policy)
     if budget is not None:

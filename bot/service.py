@@ -24,19 +24,21 @@ from bot.domain import (
     JobId,
     JobState,
     Limits,
+    UserId,
     UserRules,
     validate_request,
 )
 from bot.messages import until
 from bot.notify import Notifier
 from bot.ports import Delivery, EventKind, JobEvent
-from storage.jobs import Enqueued, NewJob, SqlJobStore
+from storage.jobs import Enqueued, NewJob, SqlJobStore, UserKey
 from storage.rules import SqlRulesStore
 
 if TYPE_CHECKING:
     from bot.admin import AdminService
 
 logger = logging.getLogger(__name__)
+NOTHING_NEEDED = quotas.UsageNeeds(reservations=False, month_cost=False, scope=False)
 
 
 @dataclass(frozen=True)
@@ -163,8 +165,7 @@ class GenerationService:
         if isinstance(request, Invalid):
             return Refused(request.message)
         scope = destination.scope
-        chat = await self._rules.chat_rules(requester.platform, scope)
-        overrides = await self._rules.user_rules(requester.platform, requester.user_id, scope)
+        chat, overrides = await self._rules.rules_for(requester.platform, requester.user_id, scope)
         if enforce_quota:
             checked = self._apply_chat_rules(requester, destination, request, chat, overrides)
             if isinstance(checked, Refused):
@@ -178,12 +179,9 @@ class GenerationService:
             scope,
         )
         now = utcnow()
-        user_id = await self._store.ensure_user(
-            requester.platform, requester.user_id, requester.display_name, now
-        )
         outcome = await self._store.enqueue(
             NewJob(
-                user_id=user_id,
+                user=UserKey(requester.platform, requester.user_id, requester.display_name),
                 request=request,
                 destination=destination,
                 backend=self._backend_name,
@@ -196,6 +194,7 @@ class GenerationService:
                 if enforce_quota
                 else (lambda usage: None)
             ),
+            needs=quotas.usage_needs(policy) if enforce_quota else NOTHING_NEEDED,
             now=now,
         )
         if isinstance(outcome, quotas.Refusal):
@@ -204,11 +203,12 @@ class GenerationService:
                 message += f" Enough frees up in {until(outcome.frees_at, now)}."
             return Refused(message, outcome.code)
         assert isinstance(outcome, Enqueued)
-        position = await self.position(outcome.job)
         if outcome.created:
-            logger.info("job %s queued by %s:%s", outcome.job.id, requester.platform, user_id)
+            logger.info(
+                "job %s queued by %s:%s", outcome.job.id, requester.platform, outcome.job.user_id
+            )
             self._wake_workers()
-        return Accepted(outcome.job, position, duplicate=not outcome.created)
+        return Accepted(outcome.job, outcome.position, duplicate=not outcome.created)
 
     def _apply_chat_rules(
         self,
@@ -326,12 +326,6 @@ class GenerationService:
         """Adapters store their own bits (status message id, ...) on the job."""
         return await self._store.merge_context(job_id, patch, utcnow())
 
-    async def position(self, job: Job) -> int:
-        if job.state != JobState.QUEUED:
-            return 0
-        order = await self._store.queue_order(job.backend)
-        return order.index(job.id) + 1 if job.id in order else 0
-
     async def queue_of(self, requester: Requester) -> list[QueueEntry]:
         user_id = await self._user_id(requester)
         if user_id is None:
@@ -375,5 +369,5 @@ class GenerationService:
         )
         return jobs[0] if jobs else None
 
-    async def _user_id(self, requester: Requester) -> int | None:
+    async def _user_id(self, requester: Requester) -> UserId | None:
         return await self._store.find_user(requester.platform, requester.user_id)

@@ -47,8 +47,10 @@ MAX_DELIVERY_ATTEMPTS = 5
 MAX_DOWNLOAD_ATTEMPTS = 4
 MAX_POLL_BACKOFF = 30.0
 SHUTDOWN_GRACE_SECONDS = 10.0
+ANNOUNCE_INTERVAL_SECONDS = 1.0
+CLAIM_COALESCE_SECONDS = 0.05  # real time: a claim's cost doesn't shrink with the time scale
 POSITIONS_ANNOUNCED = 10  # queued songs told when the line moves
-RETRYABLE_AUDIO_ERRORS = frozenset({"download_truncated"})
+RETRYABLE_AUDIO_ERRORS = frozenset({"download_truncated", "download_expired"})
 # Connection lost, server restarting, "database is locked": worth waiting out.
 DB_ERRORS: tuple[type[Exception], ...] = (OperationalError, DBAPIError, OSError)
 T = TypeVar("T")
@@ -103,6 +105,9 @@ class _Owned:
     phase: str  # "submitting" | "polling" | "finishing" | "delivering"
     due: float = 0.0  # monotonic time of the next poll
     failures: int = 0
+    # Seconds after submit of the last poll that saw the job unfinished: it completed
+    # between then and the poll that saw it done.
+    seen_unfinished: float | None = None
     busy: bool = False
 
 
@@ -132,8 +137,16 @@ class Worker:
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self._submit_paused_until = 0.0
+        # Claiming reads the queue under the write lock: only when a slot may be free and
+        # something may be waiting (a nudge, a job leaving, or a lease round for other
+        # processes' changes).
+        self._claim_due = True
         self._next_lease_round = 0.0
         self._next_sweep = 0.0
+        # Queue positions are told at most once per interval: a chat can't show more, and a
+        # busy line would otherwise cost a read of the queue per claim.
+        self._positions_moved = False
+        self._next_announcement = 0.0
         self._announced: dict[int, int] = {}  # job id -> queue position last shown
         self._hint: float | None = None
         self.finished = asyncio.Condition()  # notified whenever a job leaves this worker
@@ -144,6 +157,7 @@ class Worker:
 
     def nudge(self) -> None:
         """Something changed (a job was queued or cancelled): look again now."""
+        self._claim_due = True
         self._wake.set()
 
     # ------------------------------------------------------------ main loop
@@ -161,6 +175,7 @@ class Worker:
                 except DB_ERRORS as exc:
                     # The database is locked or away for a moment: keep our state, retry.
                     failures += 1
+                    self._claim_due = True
                     logger.warning("database unavailable (%s); retrying", type(exc).__name__)
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), min(30.0, 0.5 * 2**failures))
@@ -173,10 +188,18 @@ class Worker:
         now = time.monotonic()
         if now >= self._next_lease_round:
             self._next_lease_round = now + self._config.lease_seconds / 3
+            self._claim_due = True
             await self._renew()
             await self._adopt()
-        if self._config.generates and now >= self._submit_paused_until:
+        if self._config.generates and self._claim_due and now >= self._submit_paused_until:
+            self._claim_due = False
+            # Jobs ending or arriving within a few milliseconds share one claim.
+            self._submit_paused_until = now + CLAIM_COALESCE_SECONDS
             await self._claim()
+        if self._positions_moved and now >= self._next_announcement:
+            self._next_announcement = now + ANNOUNCE_INTERVAL_SECONDS * self._config.time_scale
+            await self._announce_positions()
+            self._positions_moved = False
         await self._poll_due()
         if now >= self._next_sweep:
             self._next_sweep = now + self._config.retention_sweep_seconds
@@ -188,8 +211,10 @@ class Worker:
         for owned in self._owned.values():
             if owned.phase == "polling" and not owned.busy:
                 wake_at = min(wake_at, owned.due)
-        if self._submit_paused_until > now:
-            wake_at = min(wake_at, self._submit_paused_until)
+        if self._positions_moved:
+            wake_at = min(wake_at, self._next_announcement)
+        if self._claim_due and self._config.generates:
+            wake_at = min(wake_at, max(now, self._submit_paused_until))
         timeout = max(0.0, wake_at - now)
         self._wake.clear()
         waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
@@ -236,6 +261,7 @@ class Worker:
 
     async def _drop(self, job_id: int) -> None:
         self._owned.pop(job_id, None)
+        self._claim_due = True  # a slot may be free
         async with self.finished:
             self.finished.notify_all()
 
@@ -330,13 +356,13 @@ class Worker:
             self._owned[job.id] = owned
             self._spawn(self._submit(owned), owned)
         if claimed:
-            await self._announce_positions()
+            self._positions_moved = True
 
     async def _announce_positions(self) -> None:
         """The line moved: tell the first few waiting songs their new place."""
         if not self._notifier.platforms - {LOCAL_PLATFORM}:
             return
-        order = (await self._store.queue_order(self._backend.name))[:POSITIONS_ANNOUNCED]
+        order = await self._store.queue_order(self._backend.name, first=POSITIONS_ANNOUNCED)
         for job in await self._store.get_many(order):
             position = order.index(job.id) + 1
             if self._announced.get(job.id) != position:
@@ -451,13 +477,17 @@ class Worker:
         for owned in list(self._owned.values()):
             if owned.job.remote_id == remote_id and owned.phase == "polling" and not owned.busy:
                 with job_context(owned.job.id):
-                    await self._handle_status(owned, status)
+                    await self._handle_status(owned, status, pushed=True)
                 self._wake.set()
                 return
 
-    async def _handle_status(self, owned: _Owned, status: RemoteStatus | None) -> None:
+    async def _handle_status(
+        self, owned: _Owned, status: RemoteStatus | None, *, pushed: bool = False
+    ) -> None:
         job = owned.job
         if status is None or status.state in (RemoteState.PENDING, RemoteState.RUNNING):
+            if status is not None:
+                owned.seen_unfinished = self._elapsed(job)
             if self._elapsed(job) > self._config.job_timeout_seconds:
                 await self._fail(job, "timeout", "upstream task never finished")
                 return
@@ -475,9 +505,22 @@ class Worker:
             await self._fail(job, code, status.error_message or "upstream reported failure")
             return
         # Succeeded upstream: remember how long it took, then fetch the audio.
-        self._planner.observe(job.request.duration, self._elapsed(job))
+        runtime = self._runtime(owned, pushed)
+        self._planner.observe(job.request.duration, runtime)
         owned.phase = "finishing"
-        self._spawn(self._finish(owned, status), owned)
+        self._spawn(self._finish(owned, status, runtime), owned)
+
+    def _runtime(self, owned: _Owned, pushed: bool) -> float:
+        """Best guess of when the job completed upstream, in seconds after submit. A poll
+        only bounds it: the middle of the interval keeps the estimate from creeping later
+        by the lag of every notice (the first poll would then only ever move later)."""
+        noticed = self._elapsed(owned.job)
+        if pushed:
+            return noticed
+        before = owned.seen_unfinished
+        if before is None:  # done at the first look: it finished some time before
+            before = max(0.0, noticed - self._min_interval)
+        return (before + noticed) / 2
 
     async def _note_progress(self, owned: _Owned, status: RemoteStatus) -> None:
         job = owned.job
@@ -485,7 +528,7 @@ class Worker:
         changed = status.progress != job.progress or status.stage != job.progress_text
         if not started and not changed:
             return
-        fields = {"progress": status.progress, "progress_text": status.stage}
+        fields: dict[str, Any] = {"progress": status.progress, "progress_text": status.stage}
         if started:
             updated = await self._store.transition(
                 job.id, {JobState.SUBMITTED}, JobState.RUNNING, now=utcnow(), **fields
@@ -503,7 +546,7 @@ class Worker:
         )
 
     # ------------------------------------------------------------ finishing
-    async def _finish(self, owned: _Owned, status: RemoteStatus) -> None:
+    async def _finish(self, owned: _Owned, status: RemoteStatus, runtime: float) -> None:
         job = owned.job
         assert status.output_url is not None
         target = self._config.audio_dir / f"job-{job.id}"
@@ -513,13 +556,15 @@ class Worker:
             )
             info = await asyncio.to_thread(audio.probe, downloaded.path)
         except (TransientBackendError, AudioError) as exc:
-            # A cut-off transfer is worth another try; other audio errors are final.
+            # A cut-off transfer or a dead link is worth another try (a fresh poll brings a
+            # fresh URL); other audio errors are final.
             if isinstance(exc, AudioError) and exc.code not in RETRYABLE_AUDIO_ERRORS:
                 await self._fail(job, exc.code, exc.detail)
                 return
             owned.failures += 1
             if owned.failures >= MAX_DOWNLOAD_ATTEMPTS:
-                await self._fail(job, "bad_audio", exc.detail)
+                gone = isinstance(exc, AudioError) and exc.code == "download_expired"
+                await self._fail(job, "download_expired" if gone else "bad_audio", exc.detail)
                 return
             owned.phase = "polling"  # poll again: it also refreshes the output URL
             owned.due = time.monotonic() + self._min_interval * owned.failures
@@ -542,6 +587,7 @@ class Worker:
             nsfw=status.nsfw,
             seed_used=status.seed_used if status.seed_used is not None else job.seed_used,
             finished_at=utcnow(),
+            remote_seconds=runtime,
             progress=1.0,
             gpu_seconds=self._elapsed(job) if self._backend.name == "acestep" else None,
             **({"lease_owner": None, "lease_expires_at": None} if completes_here else {}),

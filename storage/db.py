@@ -5,16 +5,21 @@ up instead of failing."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# The newest revision in migrations/versions (tests/storage check it): a database stamped
+# with it is current, and starting on it never imports alembic.
+HEAD_REVISION = "0002"
+READ_ONLY = "acejam_read_only"  # execution option of the engine behind read-only sessions
 
 
 def is_sqlite(url: str) -> bool:
@@ -26,7 +31,12 @@ def create_engine(url: str) -> AsyncEngine:
         path = url.split(":///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        # One connection per process: SQLite has a single writer anyway, and sessions waiting
+        # in the pool (an asyncio queue) cost far less than connections sleeping in SQLite's
+        # busy handler for each other's write lock. Other processes still meet the busy timeout.
+        engine = create_async_engine(
+            url, connect_args={"timeout": 30}, pool_size=1, max_overflow=0, pool_timeout=60
+        )
         _tune_sqlite(engine)
         return engine
     return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
@@ -47,23 +57,40 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writers take the lock up front; readers only need WAL's snapshot (a deferred BEGIN
+        # never waits for a writer).
+        read_only = conn.get_execution_options().get(READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
+def read_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions for queries that never write (on SQLite: a deferred BEGIN)."""
+    read_only = engine.execution_options(**{READ_ONLY: True})
+    return async_sessionmaker(read_only, expire_on_commit=False)
+
+
 def alembic_config() -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     return config
 
 
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
-    """Apply migrations on this engine (run at every start; a no-op when current)."""
+    """Apply migrations on this engine (run at every start; a no-op when current).
+
+    A current database costs a look at ``alembic_version``: alembic itself (~11 MB once
+    imported, never freed) is only loaded when there is something to migrate.
+    """
 
     def _run(connection: Connection) -> None:
+        from alembic import command
+
         config = alembic_config()
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
@@ -73,4 +100,13 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
             # Several processes may start at once on a fresh database: one migrates,
             # the others wait and then find nothing to do.
             await connection.exec_driver_sql("SELECT pg_advisory_xact_lock(4242001)")
+        if revision == "head" and await connection.run_sync(_stamped) == {HEAD_REVISION}:
+            return
         await connection.run_sync(_run)
+
+
+def _stamped(connection: Connection) -> set[str]:
+    """The revisions the database says it is at (none before the first migration)."""
+    if not inspect(connection).has_table("alembic_version"):
+        return set()
+    return set(connection.execute(text("SELECT version_num FROM alembic_version")).scalars())

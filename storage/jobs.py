@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select, text, update
+from sqlalchemy import and_, case, func, insert, literal, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -28,14 +28,21 @@ from bot.domain import (
     JobState,
     UserId,
 )
-from bot.quotas import QUOTA_WINDOW, UsageSnapshot
+from bot.quotas import QUOTA_WINDOW, UsageNeeds, UsageSnapshot
 from bot.scheduler import QueuedRef, fair_order
 from storage.models import JobEventRow, JobRow, LedgerRow, UserRow
 
 
 @dataclass(frozen=True)
+class UserKey:
+    platform: str
+    user_id: str  # the platform's id
+    display_name: str | None = None
+
+
+@dataclass(frozen=True)
 class NewJob:
-    user_id: UserId
+    user: UserKey
     request: GenerationRequest
     destination: Destination
     backend: str
@@ -60,7 +67,10 @@ class UsageRow:
 class Enqueued:
     job: Job
     created: bool  # False when the idempotency key already had a job
+    position: int  # 1 = next in line; 0 = already past the queue
 
+
+EVERYTHING = UsageNeeds()
 
 # The admission policy is a pure function handed in by the core (bot/quotas.py).
 Admission = Callable[[UsageSnapshot], object | None]
@@ -104,6 +114,10 @@ def row_to_job(row: JobRow) -> Job:
     )
 
 
+def _on_postgres(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
 def _states(states: Iterable[JobState]) -> list[str]:
     return [s.value for s in states]
 
@@ -111,44 +125,47 @@ def _states(states: Iterable[JobState]) -> list[str]:
 class SqlJobStore:
     """The `JobStore` port on SQLAlchemy (SQLite or PostgreSQL)."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self._sessions = sessions
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        reads: async_sessionmaker[AsyncSession] | None = None,
+    ) -> None:
+        self._sessions = sessions  # transactions that write
+        self._reads = reads or sessions  # queries only (SQLite: no write lock taken)
 
     # ------------------------------------------------------------ users
-    async def ensure_user(
-        self, platform: str, platform_user_id: str, display_name: str | None, now: datetime
-    ) -> UserId:
-        async with self._sessions.begin() as session:
-            found = await session.scalar(
-                select(UserRow.id).where(
-                    UserRow.platform == platform, UserRow.platform_user_id == platform_user_id
-                )
-            )
-            if found is not None:
-                return UserId(found)
+    async def _touch_user(self, session: AsyncSession, who: UserKey, now: datetime) -> UserId:
+        """The user's id, creating the row on first sight. Writing the row first serialises
+        one user's enqueues (a row lock on PostgreSQL, the write lock on SQLite), so two
+        requests can't both pass the quota."""
+        touch = (
+            update(UserRow)
+            .where(UserRow.platform == who.platform, UserRow.platform_user_id == who.user_id)
+            .values(last_request_at=now)
+            .returning(UserRow.id)
+        )
+        found = (await session.execute(touch)).scalar_one_or_none()
+        if found is not None:
+            return UserId(found)
         try:
-            async with self._sessions.begin() as session:
-                user = UserRow(
-                    platform=platform,
-                    platform_user_id=platform_user_id,
-                    display_name=(display_name or "")[:128] or None,
-                    created_at=now,
-                )
-                session.add(user)
-                await session.flush()
-                return UserId(user.id)
-        except IntegrityError:  # created meanwhile by a concurrent request
-            async with self._sessions.begin() as session:
-                found = await session.scalar(
-                    select(UserRow.id).where(
-                        UserRow.platform == platform, UserRow.platform_user_id == platform_user_id
+            async with session.begin_nested():
+                created = await session.execute(
+                    insert(UserRow)
+                    .values(
+                        platform=who.platform,
+                        platform_user_id=who.user_id,
+                        display_name=(who.display_name or "")[:128] or None,
+                        created_at=now,
+                        last_request_at=now,
                     )
+                    .returning(UserRow.id)
                 )
-                assert found is not None
-                return UserId(found)
+                return UserId(created.scalar_one())
+        except IntegrityError:  # created meanwhile by a concurrent request (PostgreSQL)
+            return UserId((await session.execute(touch)).scalar_one())
 
     async def find_user(self, platform: str, platform_user_id: str) -> UserId | None:
-        async with self._sessions() as session:
+        async with self._reads() as session:
             found = await session.scalar(
                 select(UserRow.id).where(
                     UserRow.platform == platform, UserRow.platform_user_id == platform_user_id
@@ -157,8 +174,16 @@ class SqlJobStore:
             return UserId(found) if found is not None else None
 
     # ------------------------------------------------------------ enqueue
-    async def enqueue(self, new: NewJob, *, admit: Admission, now: datetime) -> Enqueued | object:
-        """Insert a queued job and reserve its seconds, if ``admit`` lets it in.
+    async def enqueue(
+        self,
+        new: NewJob,
+        *,
+        admit: Admission,
+        now: datetime,
+        needs: UsageNeeds = EVERYTHING,
+    ) -> Enqueued | object:
+        """Insert a queued job and reserve its seconds, if ``admit`` lets it in: one
+        transaction, which also finds the job's place in the queue.
 
         Returns :class:`Enqueued`, or whatever refusal ``admit`` returned.
         """
@@ -168,58 +193,71 @@ class SqlJobStore:
                     select(JobRow).where(JobRow.idempotency_key == new.idempotency_key)
                 )
                 if existing is not None:
-                    return Enqueued(row_to_job(existing), created=False)
-            # Writing the user row first serialises this user's enqueues (a row lock on
-            # PostgreSQL, the write lock on SQLite), so two requests can't both pass the quota.
-            await session.execute(
-                update(UserRow).where(UserRow.id == new.user_id).values(last_request_at=now)
-            )
+                    job = row_to_job(existing)
+                    return Enqueued(job, False, await self._position(session, job))
+            if needs.scope and _on_postgres(session):
+                # The chat's limits count other users' jobs too: serialise the chat's enqueues
+                # (the user row below only serialises this user's).
+                scope_key = f"acejam-scope:{new.destination.platform}:{new.destination.scope}"
+                await session.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"),
+                    {"key": zlib.crc32(scope_key.encode())},
+                )
+            user_id = await self._touch_user(session, new.user, now)
             usage = await self._usage(
                 session,
-                new.user_id,
+                user_id,
                 now,
                 platform=new.destination.platform,
                 scope=new.destination.scope,
+                needs=needs,
             )
             refusal = admit(usage)
             if refusal is not None:
                 return refusal
             request = new.request
-            row = JobRow(
-                idempotency_key=new.idempotency_key,
-                user_id=new.user_id,
-                parent_id=new.parent_id,
-                platform=new.destination.platform,
-                chat_id=new.destination.chat_id,
-                scope_id=new.destination.scope,
-                platform_user_id=new.destination.user_id,
-                context=dict(new.destination.context),
-                tags=request.tags,
-                lyrics=request.lyrics,
-                duration=request.duration,
-                seed=request.seed,
-                state=JobState.QUEUED.value,
-                backend=new.backend,
-                attempts=0,
-                polls=0,
-                nsfw=False,
-                cost_usd=new.cost_usd,
-                created_at=now,
-                updated_at=now,
+            inserted = await session.execute(
+                insert(JobRow)
+                .values(
+                    idempotency_key=new.idempotency_key,
+                    user_id=user_id,
+                    parent_id=new.parent_id,
+                    platform=new.destination.platform,
+                    chat_id=new.destination.chat_id,
+                    scope_id=new.destination.scope,
+                    platform_user_id=new.destination.user_id,
+                    context=dict(new.destination.context),
+                    tags=request.tags,
+                    lyrics=request.lyrics,
+                    duration=request.duration,
+                    seed=request.seed,
+                    state=JobState.QUEUED.value,
+                    backend=new.backend,
+                    attempts=0,
+                    nsfw=False,
+                    cost_usd=new.cost_usd,
+                    created_at=now,
+                    updated_at=now,
+                )
+                .returning(JobRow)
             )
-            session.add(row)
-            await session.flush()
-            session.add(
-                LedgerRow(
-                    user_id=new.user_id,
-                    job_id=row.id,
+            job = row_to_job(inserted.scalar_one())
+            await session.execute(
+                insert(LedgerRow).values(
+                    user_id=user_id,
+                    job_id=job.id,
                     kind="reserve",
                     seconds=request.duration,
                     created_at=now,
                 )
             )
-            session.add(JobEventRow(job_id=row.id, at=now, from_state=None, to_state="queued"))
-            return Enqueued(row_to_job(row), created=True)
+            await session.execute(
+                insert(JobEventRow).values(
+                    job_id=job.id, at=now, from_state=None, to_state=JobState.QUEUED.value
+                )
+            )
+            # Everything of this user's that is active bounds how far down the line it can be.
+            return Enqueued(job, True, await self._position(session, job, usage.active_jobs))
 
     async def usage(
         self,
@@ -229,7 +267,7 @@ class SqlJobStore:
         platform: str | None = None,
         scope: str | None = None,
     ) -> UsageSnapshot:
-        async with self._sessions() as session:
+        async with self._reads() as session:
             return await self._usage(session, user_id, now, platform=platform, scope=scope)
 
     async def _usage(
@@ -240,42 +278,47 @@ class SqlJobStore:
         *,
         platform: str | None = None,
         scope: str | None = None,
+        needs: UsageNeeds = EVERYTHING,
     ) -> UsageSnapshot:
         active = await session.scalar(
             select(func.count())
             .select_from(JobRow)
             .where(JobRow.user_id == user_id, JobRow.state.in_(_states(ACTIVE_STATES)))
         )
-        refunded = select(LedgerRow.job_id).where(
-            LedgerRow.user_id == user_id, LedgerRow.kind == "refund"
-        )
-        rows = await session.execute(
-            select(LedgerRow.created_at, LedgerRow.seconds)
-            .where(
-                LedgerRow.user_id == user_id,
-                LedgerRow.kind == "reserve",
-                LedgerRow.created_at > now - QUOTA_WINDOW,
-                LedgerRow.job_id.not_in(refunded),
+        reservations: tuple[tuple[datetime, int], ...] = ()
+        if needs.reservations:
+            refunded = select(LedgerRow.job_id).where(
+                LedgerRow.user_id == user_id, LedgerRow.kind == "refund"
             )
-            .order_by(LedgerRow.created_at)
-        )
-        reservations = tuple((at, seconds) for at, seconds in rows.all())
+            rows = await session.execute(
+                select(LedgerRow.created_at, LedgerRow.seconds)
+                .where(
+                    LedgerRow.user_id == user_id,
+                    LedgerRow.kind == "reserve",
+                    LedgerRow.created_at > now - QUOTA_WINDOW,
+                    LedgerRow.job_id.not_in(refunded),
+                )
+                .order_by(LedgerRow.created_at)
+            )
+            reservations = tuple((at, seconds) for at, seconds in rows.all())
         month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
         this_month = JobRow.created_at >= month_start
-        total_cost = await session.scalar(
-            select(func.coalesce(func.sum(JobRow.cost_usd), 0.0)).where(this_month)
-        )
-        scope_active, scope_cost = 0, 0.0
-        if platform is not None and scope is not None:
+        total_cost: float | None = 0.0
+        if needs.month_cost:
+            total_cost = await session.scalar(
+                select(func.coalesce(func.sum(JobRow.cost_usd), 0.0)).where(this_month)
+            )
+        scope_active: int | None = 0
+        scope_cost: float | None = 0.0
+        if needs.scope and platform is not None and scope is not None:
             in_scope = and_(JobRow.platform == platform, JobRow.scope_id == scope)
-            scope_active = await session.scalar(
-                select(func.count())
-                .select_from(JobRow)
-                .where(in_scope, JobRow.state.in_(_states(ACTIVE_STATES)))
+            counted = await session.execute(
+                select(
+                    func.count().filter(JobRow.state.in_(_states(ACTIVE_STATES))),
+                    func.coalesce(func.sum(JobRow.cost_usd).filter(this_month), 0.0),
+                ).where(in_scope)
             )
-            scope_cost = await session.scalar(
-                select(func.coalesce(func.sum(JobRow.cost_usd), 0.0)).where(in_scope, this_month)
-            )
+            scope_active, scope_cost = counted.one()
         return UsageSnapshot(
             active_jobs=int(active or 0),
             reservations=reservations,
@@ -286,14 +329,14 @@ class SqlJobStore:
 
     # ------------------------------------------------------------ reads
     async def get(self, job_id: int) -> Job | None:
-        async with self._sessions() as session:
+        async with self._reads() as session:
             row = await session.get(JobRow, job_id)
             return row_to_job(row) if row is not None else None
 
     async def get_many(self, job_ids: Collection[int]) -> list[Job]:
         if not job_ids:
             return []
-        async with self._sessions() as session:
+        async with self._reads() as session:
             rows = await session.scalars(select(JobRow).where(JobRow.id.in_(list(job_ids))))
             return [row_to_job(r) for r in rows.all()]
 
@@ -311,64 +354,119 @@ class SqlJobStore:
         if states is not None:
             query = query.where(JobRow.state.in_(_states(states)))
         query = query.order_by(JobRow.id.desc() if newest_first else JobRow.id).limit(limit)
-        async with self._sessions() as session:
+        async with self._reads() as session:
             return [row_to_job(r) for r in (await session.scalars(query)).all()]
 
-    async def queue_order(self, backend: str) -> list[int]:
-        """Queued job ids of one backend, in the order they will be served."""
-        async with self._sessions() as session:
-            return [ref.job_id for ref in await self._fair_queue(session, backend)]
+    async def queue_order(self, backend: str, *, first: int | None = None) -> list[int]:
+        """Queued job ids of one backend, in the order they will be served (the ``first``
+        few only, when given: far cheaper on a long queue)."""
+        async with self._reads() as session:
+            within = None if first is None else first - 1
+            refs = await self._fair_queue(session, backend, max_index=within)
+            return [ref.job_id for ref in refs[:first]]
 
-    async def _fair_queue(self, session: AsyncSession, backend: str) -> list[QueuedRef]:
-        queued = await session.execute(
-            select(JobRow.id, JobRow.user_id, JobRow.platform, JobRow.chat_id)
-            .where(JobRow.state == JobState.QUEUED.value, JobRow.backend == backend)
-            .order_by(JobRow.id)
-            .limit(5000)
-        )
-        refs = [QueuedRef(j, u, f"{p}:{c}") for j, u, p, c in queued.all()]
-        in_flight = await session.execute(
-            select(JobRow.user_id, func.count())
-            .where(JobRow.backend == backend, JobRow.state.in_(_states(IN_FLIGHT_STATES)))
+    async def position(self, job: Job) -> int:
+        """1 = next in line; 0 when the job is past the queue."""
+        async with self._reads() as session:
+            return await self._position(session, job)
+
+    async def _position(self, session: AsyncSession, job: Job, bound: int | None = None) -> int:
+        """``bound``: at least the user's queued jobs before this one plus those in flight."""
+        if job.state != JobState.QUEUED:
+            return 0
+        # A user's k-th queued job is served in round k + (their jobs in flight), after every
+        # job of an earlier round: only jobs that are at most that far down their own user's
+        # line can be ahead of it.
+        if bound is None:
+            mine = await session.execute(
+                select(
+                    func.count().filter(JobRow.state == JobState.QUEUED.value, JobRow.id < job.id),
+                    func.count().filter(JobRow.state.in_(_states(IN_FLIGHT_STATES))),
+                ).where(JobRow.user_id == job.user_id, JobRow.backend == job.backend)
+            )
+            earlier, in_flight = mine.one()
+            bound = earlier + in_flight
+        refs = await self._fair_queue(session, job.backend, max_index=bound)
+        for place, ref in enumerate(refs, start=1):
+            if ref.job_id == job.id:
+                return place
+        return 0
+
+    async def _fair_queue(
+        self, session: AsyncSession, backend: str, *, max_index: int | None = None
+    ) -> list[QueuedRef]:
+        """The queue in serving order. With ``max_index``, only each user's first
+        ``max_index + 1`` queued jobs: everything behind those is served later anyway, so
+        the order of what is returned is exact."""
+        waiting = and_(JobRow.state == JobState.QUEUED.value, JobRow.backend == backend)
+        if max_index is None:
+            query = (
+                select(JobRow.id, JobRow.user_id, JobRow.platform, JobRow.chat_id)
+                .where(waiting)
+                .order_by(JobRow.id)
+                .limit(5000)
+            )
+        else:
+            numbered = (
+                select(
+                    JobRow.id,
+                    JobRow.user_id,
+                    JobRow.platform,
+                    JobRow.chat_id,
+                    func.row_number()
+                    .over(partition_by=JobRow.user_id, order_by=JobRow.id)
+                    .label("place"),
+                )
+                .where(waiting)
+                .subquery()
+            )
+            query = (
+                select(numbered.c.id, numbered.c.user_id, numbered.c.platform, numbered.c.chat_id)
+                .where(numbered.c.place <= max_index + 1)
+                .order_by(numbered.c.id)
+            )
+        refs = [QueuedRef(j, u, f"{p}:{c}") for j, u, p, c in (await session.execute(query)).all()]
+        if not refs:
+            return []
+        # Of the users waiting: how many jobs each has upstream, and when each was last served.
+        per_user = await session.execute(
+            select(
+                JobRow.user_id,
+                func.count().filter(JobRow.state.in_(_states(IN_FLIGHT_STATES))),
+                func.max(JobRow.submitted_at),
+            )
+            .where(
+                JobRow.backend == backend,
+                JobRow.user_id.in_({ref.user_id for ref in refs}),
+            )
             .group_by(JobRow.user_id)
         )
-        users = {ref.user_id for ref in refs}
+        in_flight: dict[int, int] = {}
         last_served: dict[int, datetime] = {}
-        if users:
-            served = await session.execute(
-                select(JobRow.user_id, func.max(JobRow.submitted_at))
-                .where(
-                    JobRow.backend == backend,
-                    JobRow.user_id.in_(users),
-                    JobRow.submitted_at.is_not(None),
-                )
-                .group_by(JobRow.user_id)
-            )
-            last_served = {u: at for u, at in served.all() if at is not None}
-        return fair_order(refs, {u: n for u, n in in_flight.all()}, last_served)
+        for user_id, upstream, served_at in per_user.all():
+            in_flight[user_id] = upstream
+            if served_at is not None:
+                last_served[user_id] = served_at
+        return fair_order(refs, in_flight, last_served)
 
     async def recent_runtimes(self, backend: str, limit: int = 50) -> list[tuple[int, float]]:
         """(duration asked, seconds from submit to upstream completion) of recent jobs."""
-        async with self._sessions() as session:
+        async with self._reads() as session:
             rows = await session.execute(
-                select(JobRow.duration, JobRow.submitted_at, JobRow.finished_at)
+                select(JobRow.duration, JobRow.remote_seconds)
                 .where(
                     JobRow.backend == backend,
-                    JobRow.submitted_at.is_not(None),
-                    JobRow.finished_at.is_not(None),
+                    JobRow.remote_seconds.is_not(None),
                     JobRow.state.in_(_states({JobState.SUCCEEDED, JobState.DELIVERED})),
                 )
                 .order_by(JobRow.id.desc())
                 .limit(limit)
             )
-            return [
-                (duration, (finished - submitted).total_seconds())
-                for duration, submitted, finished in rows.all()
-            ]
+            return [(duration, seconds) for duration, seconds in rows.all() if seconds]
 
     async def kept_audio(self) -> set[str]:
         """Audio files that must not be deleted: their jobs are not delivered yet."""
-        async with self._sessions() as session:
+        async with self._reads() as session:
             rows = await session.scalars(
                 select(JobRow.audio_path).where(
                     JobRow.audio_path.is_not(None), JobRow.state.in_(_states(ACTIVE_STATES))
@@ -382,7 +480,7 @@ class SqlJobStore:
     ) -> list[Job]:
         """Move up to the free slots' worth of queued jobs to SUBMITTING, fairly."""
         async with self._sessions.begin() as session:
-            if session.bind.dialect.name == "postgresql":
+            if _on_postgres(session):
                 # One claimer per backend at a time, so the concurrency limit holds across
                 # processes; rows themselves are protected by the compare-and-set below.
                 await session.execute(
@@ -397,22 +495,26 @@ class SqlJobStore:
             slots = max_in_flight - int(in_flight or 0)
             if slots <= 0:
                 return []
-            chosen = [ref.job_id for ref in (await self._fair_queue(session, backend))[:slots]]
-            claimed: list[Job] = []
-            for job_id in chosen:
-                row = await self._cas(
-                    session,
-                    job_id,
-                    {JobState.QUEUED},
-                    JobState.SUBMITTING,
-                    now,
+            queue = await self._fair_queue(session, backend, max_index=slots - 1)
+            chosen = [ref.job_id for ref in queue[:slots]]
+            if not chosen:
+                return []
+            result = await session.execute(
+                update(JobRow)
+                .where(JobRow.id.in_(chosen), JobRow.state == JobState.QUEUED.value)
+                .values(
+                    state=JobState.SUBMITTING.value,
+                    updated_at=now,
                     lease_owner=owner,
                     lease_expires_at=lease_until,
                     attempts=JobRow.attempts + 1,
                 )
-                if row is not None:
-                    claimed.append(row_to_job(row))
-            return claimed
+                .returning(JobRow)
+                .execution_options(synchronize_session=False)
+            )
+            rows = {row.id: row for row in result.scalars().all()}
+            await self._audit(session, list(rows), JobState.QUEUED.value, JobState.SUBMITTING, now)
+            return [row_to_job(rows[job_id]) for job_id in chosen if job_id in rows]
 
     async def adopt(
         self,
@@ -470,7 +572,7 @@ class SqlJobStore:
             return adopted
 
     async def live_owners(self, now: datetime) -> set[str]:
-        async with self._sessions() as session:
+        async with self._reads() as session:
             rows = await session.scalars(
                 select(JobRow.lease_owner)
                 .where(JobRow.lease_owner.is_not(None), JobRow.lease_expires_at >= now)
@@ -529,26 +631,26 @@ class SqlJobStore:
             if row is None:
                 return None
             if ledger is not None:
-                reserved = await session.scalar(
-                    select(LedgerRow.seconds).where(
-                        LedgerRow.job_id == job_id, LedgerRow.kind == "reserve"
+                # Settle the reservation once: commit or refund, whichever comes first.
+                settled = select(LedgerRow.id).where(
+                    LedgerRow.job_id == job_id, LedgerRow.kind.in_(["commit", "refund"])
+                )
+                await session.execute(
+                    insert(LedgerRow).from_select(
+                        ["user_id", "job_id", "kind", "seconds", "created_at"],
+                        select(
+                            LedgerRow.user_id,
+                            LedgerRow.job_id,
+                            literal(ledger),
+                            LedgerRow.seconds,
+                            literal(now, JobRow.created_at.type),
+                        ).where(
+                            LedgerRow.job_id == job_id,
+                            LedgerRow.kind == "reserve",
+                            ~settled.exists(),
+                        ),
                     )
                 )
-                already = await session.scalar(
-                    select(func.count())
-                    .select_from(LedgerRow)
-                    .where(LedgerRow.job_id == job_id, LedgerRow.kind.in_(["commit", "refund"]))
-                )
-                if reserved is not None and not already:
-                    session.add(
-                        LedgerRow(
-                            user_id=row.user_id,
-                            job_id=job_id,
-                            kind=ledger,
-                            seconds=reserved,
-                            created_at=now,
-                        )
-                    )
             return row_to_job(row)
 
     async def update_fields(
@@ -588,7 +690,11 @@ class SqlJobStore:
         detail: str | None = None,
         **fields: Any,
     ) -> JobRow | None:
-        current = await session.scalar(select(JobRow.state).where(JobRow.id == job_id))
+        if len(from_states) == 1:
+            (only,) = from_states
+            current: str | None = only.value
+        else:  # for the audit row: which of them it was
+            current = await session.scalar(select(JobRow.state).where(JobRow.id == job_id))
         result = await session.execute(
             update(JobRow)
             .where(JobRow.id == job_id, JobRow.state.in_(_states(from_states)))
@@ -598,16 +704,32 @@ class SqlJobStore:
         )
         row = result.scalar_one_or_none()
         if row is not None:
-            session.add(
-                JobEventRow(
-                    job_id=job_id,
-                    at=now,
-                    from_state=current,
-                    to_state=to_state.value,
-                    detail=detail,
-                )
-            )
+            await self._audit(session, [job_id], current, to_state, now, detail)
         return row
+
+    async def _audit(
+        self,
+        session: AsyncSession,
+        job_ids: list[int],
+        from_state: str | None,
+        to_state: JobState,
+        now: datetime,
+        detail: str | None = None,
+    ) -> None:
+        if job_ids:
+            await session.execute(
+                insert(JobEventRow),
+                [
+                    {
+                        "job_id": job_id,
+                        "at": now,
+                        "from_state": from_state,
+                        "to_state": to_state.value,
+                        "detail": detail,
+                    }
+                    for job_id in job_ids
+                ],
+            )
 
     async def usage_report(
         self, *, since: datetime, platform: str | None = None, scope: str | None = None
@@ -634,7 +756,7 @@ class SqlJobStore:
             query = query.where(JobRow.platform == platform)
         if scope is not None:
             query = query.where(JobRow.scope_id == scope)
-        async with self._sessions() as session:
+        async with self._reads() as session:
             rows = await session.execute(query)
             return [
                 UsageRow(p, u, n, int(jobs), int(secs), float(cost), float(gpu), last)
@@ -649,13 +771,13 @@ class SqlJobStore:
             query = query.where(JobRow.platform == platform)
         if scope is not None:
             query = query.where(JobRow.scope_id == scope)
-        async with self._sessions() as session:
+        async with self._reads() as session:
             return [row_to_job(r) for r in (await session.scalars(query.limit(500))).all()]
 
     # ------------------------------------------------------------ audit
     async def ledger_balance(self, user_id: int) -> dict[str, int]:
         """Seconds per ledger kind for one user (for audits and tests)."""
-        async with self._sessions() as session:
+        async with self._reads() as session:
             rows = await session.execute(
                 select(LedgerRow.kind, func.coalesce(func.sum(LedgerRow.seconds), 0))
                 .where(LedgerRow.user_id == user_id)
@@ -664,7 +786,7 @@ class SqlJobStore:
             return {kind: int(total) for kind, total in rows.all()}
 
     async def last_event_id(self) -> int:
-        async with self._sessions() as session:
+        async with self._reads() as session:
             return int(
                 await session.scalar(select(func.coalesce(func.max(JobEventRow.id), 0))) or 0
             )
@@ -673,7 +795,7 @@ class SqlJobStore:
         self, event_id: int, *, platforms: Collection[str], limit: int = 200
     ) -> list[tuple[int, Job | None, JobState]]:
         """State changes after ``event_id`` for jobs of these platforms, oldest first."""
-        async with self._sessions() as session:
+        async with self._reads() as session:
             rows = await session.execute(
                 select(JobEventRow.id, JobEventRow.to_state, JobRow)
                 .join(JobRow, JobRow.id == JobEventRow.job_id)
@@ -684,7 +806,7 @@ class SqlJobStore:
             return [(eid, row_to_job(job), JobState(state)) for eid, state, job in rows.all()]
 
     async def events(self, job_id: int) -> list[tuple[str | None, str, str | None]]:
-        async with self._sessions() as session:
+        async with self._reads() as session:
             rows = await session.execute(
                 select(JobEventRow.from_state, JobEventRow.to_state, JobEventRow.detail)
                 .where(JobEventRow.job_id == job_id)

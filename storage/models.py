@@ -68,6 +68,7 @@ class JobRow(Base):
         Index("ix_jobs_user_state", "user_id", "state"),
         Index("ix_jobs_chat", "platform", "chat_id"),
         Index("ix_jobs_scope_state", "platform", "scope_id", "state"),
+        Index("ix_jobs_created_at", "created_at"),  # this month's costs
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -93,7 +94,6 @@ class JobRow(Base):
     remote_id: Mapped[str | None] = mapped_column(String(160))
     seed_used: Mapped[int | None] = mapped_column(BigInteger)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    polls: Mapped[int] = mapped_column(Integer, default=0)
     progress: Mapped[float | None] = mapped_column(Float)
     progress_text: Mapped[str | None] = mapped_column(String(200))
     error_code: Mapped[str | None] = mapped_column(String(64))
@@ -108,6 +108,8 @@ class JobRow(Base):
     # on a self-hosted server.
     cost_usd: Mapped[float | None] = mapped_column(Float)
     gpu_seconds: Mapped[float | None] = mapped_column(Float)
+    # When the job completed upstream, in seconds after submit (the poll planner learns it).
+    remote_seconds: Mapped[float | None] = mapped_column(Float)
 
     # Which process holds the job, and until when; an expired lease may be taken over.
     lease_owner: Mapped[str | None] = mapped_column(String(128))

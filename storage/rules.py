@@ -31,17 +31,37 @@ def _to_rules(row: ChatSettingsRow) -> ChatRules:
 
 
 class SqlRulesStore:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self._sessions = sessions
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        reads: async_sessionmaker[AsyncSession] | None = None,
+    ) -> None:
+        self._sessions = sessions  # transactions that write
+        self._reads = reads or sessions  # queries only (SQLite: no write lock taken)
 
     async def chat_rules(self, platform: str, scope_id: str) -> ChatRules | None:
-        async with self._sessions() as session:
-            row = await session.scalar(
-                select(ChatSettingsRow).where(
-                    ChatSettingsRow.platform == platform, ChatSettingsRow.scope_id == scope_id
-                )
+        async with self._reads() as session:
+            return await self._chat_rules(session, platform, scope_id)
+
+    async def _chat_rules(
+        self, session: AsyncSession, platform: str, scope_id: str
+    ) -> ChatRules | None:
+        row = await session.scalar(
+            select(ChatSettingsRow).where(
+                ChatSettingsRow.platform == platform, ChatSettingsRow.scope_id == scope_id
             )
-            return _to_rules(row) if row is not None else None
+        )
+        return _to_rules(row) if row is not None else None
+
+    async def rules_for(
+        self, platform: str, user_id: str, scope_id: str
+    ) -> tuple[ChatRules | None, list[UserRules]]:
+        """A chat's rules and a user's overrides there, read together (every new song)."""
+        async with self._reads() as session:
+            return (
+                await self._chat_rules(session, platform, scope_id),
+                await self._user_rules(session, platform, user_id, scope_id),
+            )
 
     async def update_chat_rules(
         self,
@@ -82,18 +102,23 @@ class SqlRulesStore:
             return _to_rules(row)
 
     async def user_rules(self, platform: str, user_id: str, scope_id: str) -> list[UserRules]:
-        async with self._sessions() as session:
-            rows = await session.scalars(
-                select(UserOverrideRow).where(
-                    UserOverrideRow.platform == platform,
-                    UserOverrideRow.platform_user_id == user_id,
-                    or_(
-                        UserOverrideRow.scope_id == scope_id,
-                        UserOverrideRow.scope_id == EVERYWHERE,
-                    ),
-                )
+        async with self._reads() as session:
+            return await self._user_rules(session, platform, user_id, scope_id)
+
+    async def _user_rules(
+        self, session: AsyncSession, platform: str, user_id: str, scope_id: str
+    ) -> list[UserRules]:
+        rows = await session.scalars(
+            select(UserOverrideRow).where(
+                UserOverrideRow.platform == platform,
+                UserOverrideRow.platform_user_id == user_id,
+                or_(
+                    UserOverrideRow.scope_id == scope_id,
+                    UserOverrideRow.scope_id == EVERYWHERE,
+                ),
             )
-            return [UserRules(r.scope_id, r.quota_seconds_per_day, r.blocked, r.note) for r in rows]
+        )
+        return [UserRules(r.scope_id, r.quota_seconds_per_day, r.blocked, r.note) for r in rows]
 
     async def set_user_rules(
         self,

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from storage.db import create_engine, session_factory, upgrade
+from storage.db import create_engine, read_session_factory, session_factory, upgrade
 from storage.jobs import SqlJobStore
 
 
@@ -73,6 +73,6 @@ async def store(database_url: str) -> AsyncIterator[SqlJobStore]:
     engine = create_engine(database_url)
     await upgrade(engine)
     try:
-        yield SqlJobStore(session_factory(engine))
+        yield SqlJobStore(session_factory(engine), read_session_factory(engine))
     finally:
         await engine.dispose()

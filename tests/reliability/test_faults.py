@@ -142,8 +142,15 @@ async def test_a_song_that_never_finishes_upstream_is_given_up_and_refunded(
     assert len(ws.submits) == 1
 
 
-async def test_an_expired_download_link_is_explained_and_refunded(rig: Rig) -> None:
+async def test_a_dead_download_link_is_polled_for_again_and_the_song_arrives(rig: Rig) -> None:
     rig.ws.faults.add("download", status=404)
+    status = await ask_for_a_song(rig)
+    await assert_delivered_once(rig, status)
+    assert len(rig.ws.downloads) == 2 and len(rig.ws.submits) == 1
+
+
+async def test_a_link_that_stays_expired_is_explained_and_refunded(rig: Rig) -> None:
+    rig.ws.faults.add("download", status=404, times=None)
     status = await ask_for_a_song(rig)
     await assert_told_and_refunded(rig, status, "download_expired")
     assert "expired before I could fetch it" in (status.text or "")

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import random
 from datetime import UTC, datetime, timedelta
 
 from bot import quotas
 from bot.domain import Destination, GenerationRequest, JobState
-from storage.jobs import Enqueued, NewJob, SqlJobStore
+from storage.jobs import Enqueued, NewJob, SqlJobStore, UserKey
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 POLICY = quotas.QuotaPolicy(seconds_per_day=100, max_active_jobs=3)
@@ -20,10 +21,9 @@ def _admit(duration: int):  # type: ignore[no-untyped-def]
 async def _enqueue(
     store: SqlJobStore, user: str, duration: int = 30, key: str | None = None, chat: str = "c1"
 ) -> object:
-    user_id = await store.ensure_user("telegram", user, user, NOW)
     return await store.enqueue(
         NewJob(
-            user_id=user_id,
+            user=UserKey("telegram", user, user),
             request=GenerationRequest(tags="lo-fi", duration=duration),
             destination=Destination("telegram", chat, user),
             backend="wavespeed",
@@ -134,3 +134,68 @@ async def test_expired_leases_are_adopted_live_ones_are_not(store: SqlJobStore) 
     assert sorted(j.remote_id for j in adopted) == sorted(f"r{j.id}" for j in claimed)
     # The old owner can no longer renew what it lost.
     assert await store.renew_leases("dead", [j.id for j in claimed], later) == set()
+
+
+async def test_positions_and_the_head_of_the_queue_match_the_whole_fair_order(
+    store: SqlJobStore,
+) -> None:
+    # Users with several songs, in two chats, some already served: the cheap queries (each
+    # user's first few jobs only) must agree with the order computed over the whole queue.
+    rng = random.Random(7)
+    policy = quotas.QuotaPolicy(seconds_per_day=quotas.UNLIMITED, max_active_jobs=50)
+    for n in range(40):
+        user = f"u{rng.randrange(6)}"
+        await store.enqueue(
+            NewJob(
+                user=UserKey("telegram", user, user),
+                request=GenerationRequest(tags="lo-fi", duration=10),
+                destination=Destination("telegram", f"chat{n % 2}", user),
+                backend="wavespeed",
+            ),
+            admit=lambda usage: quotas.admit(usage, 10, policy),
+            now=NOW + timedelta(seconds=n),
+        )
+    lease = NOW + timedelta(minutes=1)
+    for job in await store.claim_for_submit(
+        "wavespeed", owner="w", max_in_flight=5, lease_until=lease, now=NOW
+    ):
+        await store.transition(job.id, {JobState.SUBMITTING}, JobState.SUBMITTED, now=NOW)
+    whole = await store.queue_order("wavespeed")
+    assert len(whole) == 35
+    for first in (1, 3, 10, 50):
+        assert await store.queue_order("wavespeed", first=first) == whole[:first]
+    for job in await store.get_many(whole):
+        assert await store.position(job) == whole.index(job.id) + 1
+    claimed = await store.claim_for_submit(
+        "wavespeed", owner="w", max_in_flight=8, lease_until=lease, now=NOW
+    )
+    assert [job.id for job in claimed] == whole[:3]
+
+
+async def test_concurrent_requests_never_exceed_a_chats_limit(store: SqlJobStore) -> None:
+    # Different users, one chat: the chat's limit must hold even though each user is alone.
+    policy = quotas.QuotaPolicy(
+        seconds_per_day=quotas.UNLIMITED, max_active_jobs=5, max_active_jobs_per_scope=3
+    )
+
+    async def ask(n: int) -> object:
+        return await store.enqueue(
+            NewJob(
+                user=UserKey("telegram", f"member{n}"),
+                request=GenerationRequest(tags="lo-fi", duration=10),
+                destination=Destination("telegram", "group", f"member{n}"),
+                backend="wavespeed",
+            ),
+            admit=lambda usage: quotas.admit(usage, 10, policy),
+            needs=quotas.usage_needs(policy),
+            now=NOW,
+        )
+
+    outcomes = await asyncio.gather(*(ask(n) for n in range(10)))
+    accepted = [o for o in outcomes if isinstance(o, Enqueued)]
+    assert len(accepted) == 3
+    assert all(
+        isinstance(o, quotas.Refusal) and o.code == "scope_busy"
+        for o in outcomes
+        if not isinstance(o, Enqueued)
+    )

@@ -63,9 +63,10 @@ async def test_song_is_made_and_posted_with_its_embed_and_buttons(world: World) 
 async def test_status_message_shows_the_queue_position_then_progress(world: World) -> None:
     dc = world.dc
     world.ws.runtime = 12  # nominal seconds: about half a second here
-    async with jam(world, wavespeed_max_concurrency=1):
+    async with jam(world, wavespeed_max_concurrency=1) as run:
         first = await dc.invoke_slash(GUILD, CHANNEL, ALICE, "song", {"tags": "one", "duration": 5})
         await first.wait_for_original(lambda m: m.embeds)
+        await wait_for_job(run.core, 1, {JobState.SUBMITTED, JobState.RUNNING})  # the slot is taken
         second = await dc.invoke_slash(
             GUILD, CHANNEL, ALICE, "song", {"tags": "two", "duration": 5}
         )
