@@ -256,8 +256,7 @@ class SqlJobStore:
                     job_id=job.id, at=now, from_state=None, to_state=JobState.QUEUED.value
                 )
             )
-            # Everything of this user's that is active bounds how far down the line it can be.
-            return Enqueued(job, True, await self._position(session, job, usage.active_jobs))
+            return Enqueued(job, True, await self._position(session, job))
 
     async def usage(
         self,
@@ -370,24 +369,69 @@ class SqlJobStore:
         async with self._reads() as session:
             return await self._position(session, job)
 
-    async def _position(self, session: AsyncSession, job: Job, bound: int | None = None) -> int:
-        """``bound``: at least the user's queued jobs before this one plus those in flight."""
+    async def _position(self, session: AsyncSession, job: Job) -> int:
+        """The job's place in :func:`fair_order` without listing the queue: a user's k-th
+        queued job is served in round k + (their jobs in flight), after every job of an
+        earlier round, so the place is the count of earlier rounds (from per-user counts)
+        plus the place within its own round (at most one job per user)."""
         if job.state != JobState.QUEUED:
             return 0
-        # A user's k-th queued job is served in round k + (their jobs in flight), after every
-        # job of an earlier round: only jobs that are at most that far down their own user's
-        # line can be ahead of it.
-        if bound is None:
-            mine = await session.execute(
-                select(
-                    func.count().filter(JobRow.state == JobState.QUEUED.value, JobRow.id < job.id),
-                    func.count().filter(JobRow.state.in_(_states(IN_FLIGHT_STATES))),
-                ).where(JobRow.user_id == job.user_id, JobRow.backend == job.backend)
+        queued = and_(JobRow.state == JobState.QUEUED.value, JobRow.backend == job.backend)
+        upstream = JobRow.state.in_(_states(IN_FLIGHT_STATES))
+        waiting_users = select(JobRow.user_id).where(queued)
+        counts = await session.execute(
+            select(
+                JobRow.user_id,
+                func.count().filter(JobRow.state == JobState.QUEUED.value),
+                func.count().filter(upstream),
+                func.count().filter(JobRow.state == JobState.QUEUED.value, JobRow.id < job.id),
+                func.max(JobRow.submitted_at),
             )
-            earlier, in_flight = mine.one()
-            bound = earlier + in_flight
-        refs = await self._fair_queue(session, job.backend, max_index=bound)
-        for place, ref in enumerate(refs, start=1):
+            .where(JobRow.backend == job.backend, JobRow.user_id.in_(waiting_users))
+            .group_by(JobRow.user_id)
+        )
+        per_user = {
+            user: (waiting, flying, ahead, served)
+            for user, waiting, flying, ahead, served in counts.all()
+        }
+        if job.user_id not in per_user:
+            return 0  # no longer queued
+        _, flying, ahead, _ = per_user[job.user_id]
+        round_ = flying + ahead
+        before = sum(
+            max(0, min(waiting, round_ - flying)) for waiting, flying, _, _ in per_user.values()
+        )
+        # Everyone's job in the same round, in arrival order: at most one per user.
+        numbered = (
+            select(
+                JobRow.id,
+                JobRow.user_id,
+                JobRow.platform,
+                JobRow.chat_id,
+                func.row_number().over(partition_by=JobRow.user_id, order_by=JobRow.id).label("k"),
+            )
+            .where(queued)
+            .subquery()
+        )
+        in_flight = (
+            select(JobRow.user_id, func.count().label("n"))
+            .where(JobRow.backend == job.backend, upstream)
+            .group_by(JobRow.user_id)
+            .subquery()
+        )
+        same_round = await session.execute(
+            select(numbered.c.id, numbered.c.user_id, numbered.c.platform, numbered.c.chat_id)
+            .outerjoin(in_flight, in_flight.c.user_id == numbered.c.user_id)
+            .where(numbered.c.k - 1 + func.coalesce(in_flight.c.n, 0) == round_)
+            .order_by(numbered.c.id)
+        )
+        members = [QueuedRef(j, u, f"{p}:{c}") for j, u, p, c in same_round.all()]
+        ordered = fair_order(
+            members,
+            {ref.user_id: round_ for ref in members},  # all in this round
+            {u: served for u, (_, _, _, served) in per_user.items() if served is not None},
+        )
+        for place, ref in enumerate(ordered, start=before + 1):
             if ref.job_id == job.id:
                 return place
         return 0

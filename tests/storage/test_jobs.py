@@ -156,10 +156,14 @@ async def test_positions_and_the_head_of_the_queue_match_the_whole_fair_order(
             now=NOW + timedelta(seconds=n),
         )
     lease = NOW + timedelta(minutes=1)
-    for job in await store.claim_for_submit(
+    claimed = await store.claim_for_submit(
         "wavespeed", owner="w", max_in_flight=5, lease_until=lease, now=NOW
-    ):
-        await store.transition(job.id, {JobState.SUBMITTING}, JobState.SUBMITTED, now=NOW)
+    )
+    for job in claimed:  # served at different times: the tie-break within a round
+        served = NOW + timedelta(seconds=rng.randrange(100))
+        await store.transition(
+            job.id, {JobState.SUBMITTING}, JobState.SUBMITTED, now=NOW, submitted_at=served
+        )
     whole = await store.queue_order("wavespeed")
     assert len(whole) == 35
     for first in (1, 3, 10, 50):
