@@ -114,6 +114,17 @@ def row_to_job(row: JobRow) -> Job:
     )
 
 
+def _jobs_of_user(backend: str, *conditions: Any) -> Any:
+    """How many of a user's jobs on ``backend`` match: a subquery per `users` row (an index
+    lookup on (user_id, state), never the user's whole history)."""
+    return (
+        select(func.count())
+        .where(JobRow.user_id == UserRow.id, JobRow.backend == backend, *conditions)
+        .correlate(UserRow)
+        .scalar_subquery()
+    )
+
+
 def _on_postgres(session: AsyncSession) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
@@ -381,14 +392,14 @@ class SqlJobStore:
         waiting_users = select(JobRow.user_id).where(queued)
         counts = await session.execute(
             select(
-                JobRow.user_id,
-                func.count().filter(JobRow.state == JobState.QUEUED.value),
-                func.count().filter(upstream),
-                func.count().filter(JobRow.state == JobState.QUEUED.value, JobRow.id < job.id),
-                func.max(JobRow.submitted_at),
-            )
-            .where(JobRow.backend == job.backend, JobRow.user_id.in_(waiting_users))
-            .group_by(JobRow.user_id)
+                UserRow.id,
+                _jobs_of_user(job.backend, JobRow.state == JobState.QUEUED.value),
+                _jobs_of_user(job.backend, upstream),
+                _jobs_of_user(
+                    job.backend, JobRow.state == JobState.QUEUED.value, JobRow.id < job.id
+                ),
+                UserRow.last_served_at,
+            ).where(UserRow.id.in_(waiting_users))
         )
         per_user = {
             user: (waiting, flying, ahead, served)
@@ -475,15 +486,10 @@ class SqlJobStore:
         # Of the users waiting: how many jobs each has upstream, and when each was last served.
         per_user = await session.execute(
             select(
-                JobRow.user_id,
-                func.count().filter(JobRow.state.in_(_states(IN_FLIGHT_STATES))),
-                func.max(JobRow.submitted_at),
-            )
-            .where(
-                JobRow.backend == backend,
-                JobRow.user_id.in_({ref.user_id for ref in refs}),
-            )
-            .group_by(JobRow.user_id)
+                UserRow.id,
+                _jobs_of_user(backend, JobRow.state.in_(_states(IN_FLIGHT_STATES))),
+                UserRow.last_served_at,
+            ).where(UserRow.id.in_({ref.user_id for ref in refs}))
         )
         in_flight: dict[int, int] = {}
         last_served: dict[int, datetime] = {}
@@ -558,6 +564,12 @@ class SqlJobStore:
             )
             rows = {row.id: row for row in result.scalars().all()}
             await self._audit(session, list(rows), JobState.QUEUED.value, JobState.SUBMITTING, now)
+            if rows:  # round-robin's tie-break: who was served longest ago goes first
+                await session.execute(
+                    update(UserRow)
+                    .where(UserRow.id.in_({row.user_id for row in rows.values()}))
+                    .values(last_served_at=now)
+                )
             return [row_to_job(rows[job_id]) for job_id in chosen if job_id in rows]
 
     async def adopt(

@@ -59,6 +59,8 @@ class UserRow(Base):
     created_at: Mapped[datetime]
     # Touched at the start of every enqueue: the write serialises one user's enqueues.
     last_request_at: Mapped[datetime | None]
+    # When a job of theirs was last claimed: the fair queue's tie-break within a round.
+    last_served_at: Mapped[datetime | None]
 
 
 class JobRow(Base):

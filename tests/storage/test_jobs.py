@@ -156,14 +156,12 @@ async def test_positions_and_the_head_of_the_queue_match_the_whole_fair_order(
             now=NOW + timedelta(seconds=n),
         )
     lease = NOW + timedelta(minutes=1)
-    claimed = await store.claim_for_submit(
-        "wavespeed", owner="w", max_in_flight=5, lease_until=lease, now=NOW
-    )
-    for job in claimed:  # served at different times: the tie-break within a round
+    for slots in range(1, 6):  # claimed one by one, at different times: served at different times
         served = NOW + timedelta(seconds=rng.randrange(100))
-        await store.transition(
-            job.id, {JobState.SUBMITTING}, JobState.SUBMITTED, now=NOW, submitted_at=served
-        )
+        for job in await store.claim_for_submit(
+            "wavespeed", owner="w", max_in_flight=slots, lease_until=lease, now=served
+        ):
+            await store.transition(job.id, {JobState.SUBMITTING}, JobState.SUBMITTED, now=served)
     whole = await store.queue_order("wavespeed")
     assert len(whole) == 35
     for first in (1, 3, 10, 50):

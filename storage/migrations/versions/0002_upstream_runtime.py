@@ -1,4 +1,5 @@
-"""upstream run time; an index for monthly sums; drop the unused poll counter
+"""upstream run time; users' last service; an index for monthly sums; drop the unused poll
+counter
 
 Revision ID: 0002
 Revises: 0001
@@ -10,6 +11,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+import storage.models
+
 revision: str = "0002"
 down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
@@ -20,6 +23,10 @@ def upgrade() -> None:
     # Plain ALTERs, no batch mode: SQLite >= 3.35 drops a column in place, and a batch
     # copy of `jobs` would trip the foreign keys that point at it.
     op.add_column("jobs", sa.Column("remote_seconds", sa.Float(), nullable=True))
+    op.add_column(
+        "users",
+        sa.Column("last_served_at", storage.models.UTCDateTime(timezone=True), nullable=True),
+    )
     op.drop_column("jobs", "polls")
     op.create_index("ix_jobs_created_at", "jobs", ["created_at"])
 
@@ -29,4 +36,5 @@ def downgrade() -> None:
     op.add_column(
         "jobs", sa.Column("polls", sa.Integer(), nullable=False, server_default=sa.text("0"))
     )
+    op.drop_column("users", "last_served_at")
     op.drop_column("jobs", "remote_seconds")
