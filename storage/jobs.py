@@ -125,6 +125,25 @@ def _jobs_of_user(backend: str, *conditions: Any) -> Any:
     )
 
 
+def _queued_in_line(backend: str) -> Any:
+    """A backend's queued jobs, each with ``place``: 1 for its user's oldest queued job."""
+    return (
+        select(
+            JobRow.id,
+            JobRow.user_id,
+            JobRow.platform,
+            JobRow.chat_id,
+            func.row_number().over(partition_by=JobRow.user_id, order_by=JobRow.id).label("place"),
+        )
+        .where(JobRow.state == JobState.QUEUED.value, JobRow.backend == backend)
+        .subquery()
+    )
+
+
+def _refs(rows: Iterable[Any]) -> list[QueuedRef]:
+    return [QueuedRef(j, u, f"{p}:{c}") for j, u, p, c in rows]
+
+
 def _on_postgres(session: AsyncSession) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
@@ -413,17 +432,7 @@ class SqlJobStore:
             max(0, min(waiting, round_ - flying)) for waiting, flying, _, _ in per_user.values()
         )
         # Everyone's job in the same round, in arrival order: at most one per user.
-        numbered = (
-            select(
-                JobRow.id,
-                JobRow.user_id,
-                JobRow.platform,
-                JobRow.chat_id,
-                func.row_number().over(partition_by=JobRow.user_id, order_by=JobRow.id).label("k"),
-            )
-            .where(queued)
-            .subquery()
-        )
+        line = _queued_in_line(job.backend)
         in_flight = (
             select(JobRow.user_id, func.count().label("n"))
             .where(JobRow.backend == job.backend, upstream)
@@ -431,12 +440,12 @@ class SqlJobStore:
             .subquery()
         )
         same_round = await session.execute(
-            select(numbered.c.id, numbered.c.user_id, numbered.c.platform, numbered.c.chat_id)
-            .outerjoin(in_flight, in_flight.c.user_id == numbered.c.user_id)
-            .where(numbered.c.k - 1 + func.coalesce(in_flight.c.n, 0) == round_)
-            .order_by(numbered.c.id)
+            select(line.c.id, line.c.user_id, line.c.platform, line.c.chat_id)
+            .outerjoin(in_flight, in_flight.c.user_id == line.c.user_id)
+            .where(line.c.place - 1 + func.coalesce(in_flight.c.n, 0) == round_)
+            .order_by(line.c.id)
         )
-        members = [QueuedRef(j, u, f"{p}:{c}") for j, u, p, c in same_round.all()]
+        members = _refs(same_round.all())
         ordered = fair_order(
             members,
             {ref.user_id: round_ for ref in members},  # all in this round
@@ -453,34 +462,11 @@ class SqlJobStore:
         """The queue in serving order. With ``max_index``, only each user's first
         ``max_index + 1`` queued jobs: everything behind those is served later anyway, so
         the order of what is returned is exact."""
-        waiting = and_(JobRow.state == JobState.QUEUED.value, JobRow.backend == backend)
-        if max_index is None:
-            query = (
-                select(JobRow.id, JobRow.user_id, JobRow.platform, JobRow.chat_id)
-                .where(waiting)
-                .order_by(JobRow.id)
-                .limit(5000)
-            )
-        else:
-            numbered = (
-                select(
-                    JobRow.id,
-                    JobRow.user_id,
-                    JobRow.platform,
-                    JobRow.chat_id,
-                    func.row_number()
-                    .over(partition_by=JobRow.user_id, order_by=JobRow.id)
-                    .label("place"),
-                )
-                .where(waiting)
-                .subquery()
-            )
-            query = (
-                select(numbered.c.id, numbered.c.user_id, numbered.c.platform, numbered.c.chat_id)
-                .where(numbered.c.place <= max_index + 1)
-                .order_by(numbered.c.id)
-            )
-        refs = [QueuedRef(j, u, f"{p}:{c}") for j, u, p, c in (await session.execute(query)).all()]
+        line = _queued_in_line(backend)
+        query = select(line.c.id, line.c.user_id, line.c.platform, line.c.chat_id)
+        if max_index is not None:
+            query = query.where(line.c.place <= max_index + 1)
+        refs = _refs((await session.execute(query.order_by(line.c.id).limit(5000))).all())
         if not refs:
             return []
         # Of the users waiting: how many jobs each has upstream, and when each was last served.
