@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     database_url: str | None = None
     download_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
     max_download_mb: int = Field(default=200, ge=1)
+    # A whole download (all bytes, every redirect) must finish within this many seconds.
+    download_timeout_seconds: float = Field(default=300.0, gt=0)
 
     max_duration: int = Field(default=240, ge=5, le=600)
     quota_seconds_per_day: int = Field(default=600, ge=0)
@@ -80,6 +82,8 @@ class Settings(BaseSettings):
     telegram_local_mode: bool = False
 
     audio_retention_days: int = Field(default=30, ge=1)
+    # Days to keep the job event feed (progress, notices); jobs and the ledger are kept.
+    event_retention_days: int = Field(default=30, ge=1)
     log_level: str = "INFO"
 
     @field_validator("download_allowed_hosts", mode="before")
