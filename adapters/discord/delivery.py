@@ -4,7 +4,10 @@ Each job has one *status message* (an embed) that follows it from the queue to "
 then a *track message* carrying the MP3. Two ways to talk to a message exist:
 
 * the interaction's webhook token, while it lives (Discord: 15 minutes; we stop a minute
-  early, by our own clock, so no request is ever made with an expired token), and
+  early, by our own clock, so no request is ever made with an expired token) and until
+  Discord first refuses it (401/50027 or 404/10015: a token can die before our clock says
+  so). Requests through a token go one at a time, so a dead token costs one refused request,
+  not one per waiting edit (Discord counts refusals towards an IP ban); and
 * the bot token: ``PATCH /channels/{id}/messages/{id}`` edits the status message and a channel
   message (replying to it, mentioning the requester) carries the track.
 
@@ -31,10 +34,10 @@ import re
 import tempfile
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import discord
 
@@ -53,6 +56,11 @@ UPLOAD_ATTEMPTS = 3  # a 413 despite the limit we read: shrink and try again
 NO_PINGS = discord.AllowedMentions.none()
 FINISHED_REMEMBERED = 1000  # job ids whose final state we showed (late or relayed echoes)
 CAN_POST = "bot_can_post"  # context: the bot may post the track in the channel itself
+# (HTTP status, Discord code) meaning the token itself is dead: Invalid Webhook Token (expired)
+# and Unknown Webhook. Not Unknown Message (10008): that one is about the message.
+DEAD_TOKEN = frozenset({(401, 50027), (404, 10015)})
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -61,9 +69,34 @@ class LiveToken:
 
     interaction: discord.Interaction[Any]
     usable_until: float  # on the delivery's clock
+    refused: bool = False  # Discord called it dead once: it is never tried again
+    _turn: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
 
     def usable(self, now: float) -> bool:
-        return now < self.usable_until
+        return not self.refused and now < self.usable_until
+
+    async def call(
+        self, clock: Callable[[], float], request: Callable[[], Awaitable[T]]
+    ) -> T | None:
+        """``request()`` through the token, or None when the token may not be used (expired
+        by ``clock``, or refused by Discord now or before). One request at a time: those
+        queued behind a refused one see the refusal and never go."""
+        async with self._turn:
+            if not self.usable(clock()):
+                return None
+            try:
+                return await request()
+            except discord.HTTPException as exc:
+                if (exc.status, exc.code) not in DEAD_TOKEN:
+                    raise
+                self.refused = True
+                logger.warning(
+                    "interaction %s: Discord refused its token (%s %s); using the bot's own",
+                    self.interaction.id,
+                    exc.status,
+                    exc.code,
+                )
+                return None
 
 
 class StatusMessage:
@@ -145,16 +178,22 @@ class StatusMessage:
         embed = embeds.status_embed(self.job, status)
         view = status_view(self.job.id) if status.cancellable else None
         token = self.live_token()
+        message_id = self.message_id
         try:
             if token is not None:
-                await token.interaction.followup.edit_message(
-                    self.message_id, embed=embed, view=view, allowed_mentions=NO_PINGS
+                edited = await token.call(
+                    self._owner.clock,
+                    lambda: token.interaction.followup.edit_message(
+                        message_id, embed=embed, view=view, allowed_mentions=NO_PINGS
+                    ),
                 )
-            else:
-                message = self._owner.channel(self.channel_id, self.guild_id).get_partial_message(
-                    self.message_id
-                )
-                await message.edit(embed=embed, view=view, allowed_mentions=NO_PINGS)
+                if edited is not None:
+                    return
+            # No token (expired, refused, or none after a restart): the bot's own.
+            message = self._owner.channel(self.channel_id, self.guild_id).get_partial_message(
+                message_id
+            )
+            await message.edit(embed=embed, view=view, allowed_mentions=NO_PINGS)
         except discord.NotFound:
             logger.info("job %s: status message %s is gone", self.job.id, self.message_id)
             self.gone = True
@@ -228,12 +267,24 @@ class DiscordDelivery:
         "thinking" message to fill) and return its id."""
         assert status.job is not None and status.token is not None and status.wanted is not None
         shown = status.wanted
-        message = await status.token.interaction.followup.send(
-            embed=embeds.status_embed(status.job, shown),
-            view=status_view(status.job.id) if shown.cancellable else discord.ui.View(),
-            allowed_mentions=NO_PINGS,
-            wait=True,
+        job_id = status.job.id
+        embed = embeds.status_embed(status.job, shown)
+        token = status.token
+        message: discord.Message | None = await token.call(
+            self.clock,
+            lambda: token.interaction.followup.send(
+                embed=embed,
+                view=status_view(job_id) if shown.cancellable else discord.ui.View(),
+                allowed_mentions=NO_PINGS,
+                wait=True,
+            ),
         )
+        if message is None:  # the token is dead already: a post of the bot's own
+            message = await self.channel(status.channel_id, status.guild_id).send(
+                embed=embed,
+                view=status_view(job_id) if shown.cancellable else discord.ui.View(),
+                allowed_mentions=NO_PINGS,
+            )
         status.placed(message.id, shown)
         return message.id
 
@@ -362,28 +413,42 @@ class DiscordDelivery:
             return found
 
         embed = embeds.track_embed(job, card)
+
+        async def follow_up(token: LiveToken) -> discord.Message | None:
+            return await token.call(
+                self.clock,
+                lambda: token.interaction.followup.send(
+                    embed=embed,
+                    files=files(),
+                    view=track_view(job.id),
+                    allowed_mentions=NO_PINGS,
+                    wait=True,
+                ),
+            )
+
         token = status.live_token() if status is not None else None  # checked just before use
-        if token is None or job.destination.context.get(CAN_POST):
-            try:
-                return await self._post_to_channel(job, embed, files(), status)
-            except discord.Forbidden as exc:
-                # Permissions changed since the job was asked for: the follow-up needs none.
-                token = status.live_token() if status is not None else None
-                if token is None:
-                    raise
-                logger.warning(
-                    "job %s: may not post in the channel (%s %s); using the interaction",
-                    job.id,
-                    exc.status,
-                    exc.code,
-                )
-        return await token.interaction.followup.send(
-            embed=embed,
-            files=files(),
-            view=track_view(job.id),
-            allowed_mentions=NO_PINGS,
-            wait=True,
-        )
+        if token is not None and not job.destination.context.get(CAN_POST):
+            sent = await follow_up(token)
+            if sent is not None:
+                return sent
+            # The token died on the way: a post of the bot's own is the one way left.
+        try:
+            return await self._post_to_channel(job, embed, files(), status)
+        except discord.Forbidden as exc:
+            # Permissions changed since the job was asked for: the follow-up needs none.
+            token = status.live_token() if status is not None else None
+            if token is None:
+                raise
+            logger.warning(
+                "job %s: may not post in the channel (%s %s); using the interaction",
+                job.id,
+                exc.status,
+                exc.code,
+            )
+            sent = await follow_up(token)
+            if sent is None:
+                raise
+            return sent
 
     async def _post_to_channel(
         self,

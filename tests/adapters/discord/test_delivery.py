@@ -3,6 +3,7 @@ within the upload limit."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -26,7 +27,14 @@ from tests.adapters.discord.conftest import (
     track_messages,
 )
 from tests.fakes.audio import probe_audio
-from tests.fakes.discord_api import DEFAULT_RATE_LIMITS, Perm
+from tests.fakes.discord_api import (
+    DEFAULT_RATE_LIMITS,
+    FakeDiscord,
+    FakeInteraction,
+    Perm,
+    RecordedMessage,
+    RecordedRequest,
+)
 from tests.harness import running_core, wait_for_job
 
 QUIET = 1_190_000_000_000_000_102  # a channel where the bot may read but not write
@@ -238,3 +246,83 @@ async def test_progress_edits_are_coalesced_within_discords_rate_limits(world: W
     progress_edits = len(status.edits) - edits_before
     assert 1 <= progress_edits <= 3  # the first report, then only the newest one
     assert dc.invalid_request_count == 0  # never a 429
+
+
+def token_refusals(dc: FakeDiscord, inter: FakeInteraction) -> list[int]:
+    """Requests made with ``inter``'s token that Discord refused as a dead token."""
+    return [
+        r.status
+        for r in dc.requests
+        if r.path.startswith("/webhooks/")
+        and inter.token in r.path
+        and (r.status, _code(r)) in ((401, 50027), (404, 10015))
+    ]
+
+
+def shows(text: str) -> Callable[[RecordedMessage], bool]:
+    return lambda message: text in status_text(message)
+
+
+def _code(request: RecordedRequest) -> int | None:
+    body = request.response
+    return body.get("code") if isinstance(body, dict) else None
+
+
+async def test_a_token_discord_refuses_is_never_used_again(world: World) -> None:
+    dc = world.dc
+    world.ws.runtime = 40  # under two seconds: time to let the token die meanwhile
+    # Our clock stands still, so by our reckoning the token still lives: Discord alone knows.
+    async with jam(world, tuning=replace(FAST, clock=ManualClock())) as run:
+        inter = await dc.invoke_slash(GUILD, CHANNEL, ALICE, "song", {"tags": "dub", "duration": 5})
+        status = await inter.wait_for_original(lambda m: "Making your song" in status_text(m))
+        within = len(status.edits)
+        await dc.advance_time(15 * 60 + 1)
+
+        track = await dc.wait_for_attachment(CHANNEL, timeout=20)
+        await dc.wait_for_message(CHANNEL, lambda m: m.id == status.id and "Done" in status_text(m))
+        job = await wait_for_job(run.core, 1, {JobState.DELIVERED})
+    # One refusal, then the bot's own token: every later state still reached the message.
+    assert token_refusals(dc, inter) == [401]
+    assert all(e.via == "channel" for e in status.edits[within:])
+    assert f"/{GUILD}/{CHANNEL}/{track.id})" in status.embeds[0]["description"]
+    assert track_messages(dc) == [track] and job.delivered_message_id == str(track.id)
+
+
+async def test_an_unknown_webhook_answer_retires_the_token_too(world: World) -> None:
+    dc = world.dc
+    world.ws.faults.add_job(hang=True)
+    dc.faults.add(
+        "PATCH /webhooks/{application_id}/*",
+        status=404,
+        body={"message": "Unknown Webhook", "code": 10015},
+        times=None,
+    )
+    async with jam(world) as run:
+        inter = await dc.invoke_slash(GUILD, CHANNEL, ALICE, "song", {"tags": "idm", "duration": 5})
+        job = await wait_for_job(run.core, 1, {JobState.RUNNING})
+        delivery = run.core.service.notifier.delivery_for("discord")
+        assert delivery is not None
+        for step in range(1, 6):  # news keeps coming; each would be an edit
+            await delivery.on_event(JobEvent(EventKind.PROGRESS, job, progress=step / 5))
+            await inter.wait_for_original(shows(f"{step * 20}%"))
+    assert token_refusals(dc, inter) == [404]  # the message itself was there all along
+    status = dc.message(inter.original_id or 0)
+    assert "100%" in status_text(status) and status.edits[-1].via == "channel"
+
+
+async def test_a_track_whose_follow_up_is_refused_goes_as_the_bots_own_post(world: World) -> None:
+    dc = world.dc
+    dc.add_channel(GUILD, (QUIET, "listening"))
+    dc.set_overwrite(QUIET, APP_ID, deny=Perm.SEND_MESSAGES)
+    world.ws.runtime = 40  # under two seconds: time to let the token die meanwhile
+    async with jam(world, tuning=replace(FAST, clock=ManualClock())) as run:
+        inter = await dc.invoke_slash(GUILD, QUIET, ALICE, "song", {"tags": "dub", "duration": 5})
+        await inter.wait_for_original(lambda m: "Making your song" in status_text(m))
+        # The bot may post here after all, and the token dies before the song is done.
+        dc.set_overwrite(QUIET, APP_ID)
+        await dc.advance_time(15 * 60 + 1)
+        track = await dc.wait_for_attachment(QUIET, timeout=20)
+        job = await wait_for_job(run.core, 1, {JobState.DELIVERED})
+    assert token_refusals(dc, inter) == [401]  # once, for the status edit or the track
+    assert track.via == "channel" and track.nonce == "acejam-1"
+    assert track_messages(dc, QUIET) == [track] and job.delivered_message_id == str(track.id)
