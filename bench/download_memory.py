@@ -1,4 +1,4 @@
-"""Peak RSS added by downloading a 50 MB file: ``bot.download.stream_to_file`` vs. reading it
+"""Peak RSS added by downloading a 50 MB file: ``bot.download.Downloader.fetch`` vs. reading it
 whole with httpx.
 
     .venv/bin/python bench/download_memory.py [--quick] [--mb 50] [--runs 3]
@@ -40,20 +40,22 @@ def _reset_peak() -> bool:
 
 
 async def _measure(method: str, url: str, dest: Path) -> dict[str, float]:
-    from bot.download import stream_to_file
+    from bot.download import Downloader, DownloadPolicy
 
     limits = httpx.Limits(max_connections=50, max_keepalive_connections=20)
-    async with httpx.AsyncClient(timeout=httpx.Timeout(60, connect=10), limits=limits) as http:
+    timeout = httpx.Timeout(60, connect=10)
+    async with (
+        httpx.AsyncClient(timeout=timeout, limits=limits) as http,
+        Downloader(DownloadPolicy(url), timeout=timeout) as downloads,
+    ):
         await http.get(url, headers={"Range": "bytes=0-0"})  # warm the client and the pool
-        await asyncio.to_thread(lambda: None)  # and the thread pool stream_to_file uses
+        await asyncio.to_thread(lambda: None)  # and the thread pool the Downloader uses
         before = c.status_kib("VmRSS")
         hwm_before = c.status_kib("VmHWM")
         reset = _reset_peak()
         started = time.perf_counter()
-        if method == "stream_to_file":
-            got = await stream_to_file(
-                http, url, dest, allowed_hosts={"127.0.0.1"}, max_bytes=200 * 1024 * 1024
-            )
+        if method == "downloader":
+            got = await downloads.fetch(url, dest, max_bytes=200 * 1024 * 1024)
             size = got.size
         else:
             response = await http.get(url)
@@ -120,7 +122,7 @@ def main() -> None:
         with ServerProcess("file", "--path", str(source)) as server:
             url = f"{server.base_url}/big.mp3"
             for method, name in (
-                ("stream_to_file", "bot.download.stream_to_file"),
+                ("downloader", "bot.download.Downloader.fetch"),
                 ("whole", "baseline: httpx response.content, then write"),
             ):
                 results = [_run(method, url, Path(tmp, f"out-{method}.mp3")) for _ in range(runs)]

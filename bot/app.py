@@ -21,6 +21,7 @@ from bot.backends.acestep import AceStepBackend
 from bot.backends.wavespeed import WaveSpeedBackend
 from bot.config import Settings
 from bot.domain import Limits
+from bot.download import Downloader, DownloadPolicy
 from bot.notify import Notifier
 from bot.ports import Backend
 from bot.relay import EventRelay
@@ -33,7 +34,19 @@ from storage.rules import SqlRulesStore
 logger = logging.getLogger(__name__)
 
 
-def build_backend(settings: Settings, http: httpx.AsyncClient) -> Backend:
+def backend_url(settings: Settings) -> str:
+    if settings.backend_name == "wavespeed":
+        return settings.wavespeed_base_url
+    return settings.acestep_api_url
+
+
+def build_downloader(settings: Settings, timeout: httpx.Timeout) -> Downloader:
+    """Downloads obey the policy for the configured backend's origin (bot/download/policy.py)."""
+    policy = DownloadPolicy(backend_url(settings), settings.download_allowed_hosts)
+    return Downloader(policy, timeout=timeout, deadline=settings.download_timeout_seconds)
+
+
+def build_backend(settings: Settings, http: httpx.AsyncClient, downloads: Downloader) -> Backend:
     if settings.backend_name == "wavespeed":
         assert settings.wavespeed_api_key is not None  # checked by Settings
         return WaveSpeedBackend(
@@ -41,7 +54,7 @@ def build_backend(settings: Settings, http: httpx.AsyncClient) -> Backend:
             api_key=settings.wavespeed_api_key.get_secret_value(),
             base_url=settings.wavespeed_base_url,
             model=settings.wavespeed_model,
-            allowed_hosts=settings.download_allowed_hosts,
+            downloads=downloads,
             max_concurrency=settings.wavespeed_max_concurrency,
             webhook_url=settings.wavespeed_webhook_url,
         )
@@ -49,7 +62,7 @@ def build_backend(settings: Settings, http: httpx.AsyncClient) -> Backend:
         http,
         base_url=settings.acestep_api_url,
         api_key=settings.acestep_api_key.get_secret_value() if settings.acestep_api_key else None,
-        allowed_hosts=settings.download_allowed_hosts,
+        downloads=downloads,
         max_concurrency=settings.acestep_max_concurrency,
     )
 
@@ -77,8 +90,11 @@ async def open_core(settings: Settings, *, generates: bool = True) -> AsyncItera
         await upgrade(engine)
         timeout = httpx.Timeout(settings.http_timeout_seconds, connect=10.0)
         limits = httpx.Limits(max_connections=50, max_keepalive_connections=20)
-        async with httpx.AsyncClient(timeout=timeout, limits=limits) as http:
-            backend = build_backend(settings, http)
+        async with (
+            httpx.AsyncClient(timeout=timeout, limits=limits) as http,
+            build_downloader(settings, timeout) as downloads,
+        ):
+            backend = build_backend(settings, http, downloads)
             sessions, reads = session_factory(engine), read_session_factory(engine)
             store = SqlJobStore(sessions, reads)
             rules = SqlRulesStore(sessions, reads)

@@ -25,7 +25,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,7 @@ from bot.backends._http import (
     transport_error,
 )
 from bot.domain import GenerationRequest
-from bot.download import normalize_host, stream_to_file
+from bot.download import Downloader, normalize_host
 from bot.errors import (
     BackendError,
     ConfigError,
@@ -74,7 +74,7 @@ class AceStepBackend:
         *,
         base_url: str = "http://127.0.0.1:8001",
         api_key: str | None = None,
-        allowed_hosts: Collection[str] = (),
+        downloads: Downloader,
         max_concurrency: int = 1,
         audio_format: str = "mp3",
         inference_steps: int | None = None,
@@ -86,9 +86,7 @@ class AceStepBackend:
         self._base_url = base_url.rstrip("/")
         self._origin = _origin(httpx.URL(self._base_url))
         self._api_key = api_key or None
-        self._allowed_hosts = frozenset(
-            {normalize_host(httpx.URL(self._base_url).host), *map(normalize_host, allowed_hosts)}
-        )
+        self._downloads = downloads
         self._audio_format = audio_format
         self._inference_steps = inference_steps
         self._thinking = thinking
@@ -200,7 +198,7 @@ class AceStepBackend:
 
     def _output_url(self, file: str) -> str:
         if file.startswith(("http://", "https://")):
-            return file  # stream_to_file's allowlist decides whether we fetch it
+            return file  # the download policy decides whether we fetch it
         return f"{self._base_url}/{file.lstrip('/')}"
 
     # ------------------------------------------------------------ download / estimate
@@ -211,14 +209,7 @@ class AceStepBackend:
             same_origin = False
         # The key is only for our own server; stream_to_file also drops it on redirects.
         headers = self._headers if same_origin else {}
-        return await stream_to_file(
-            self._http,
-            output_url,
-            dest,
-            allowed_hosts=self._allowed_hosts,
-            max_bytes=max_bytes,
-            headers=headers,
-        )
+        return await self._downloads.fetch(output_url, dest, max_bytes=max_bytes, headers=headers)
 
     async def expected_seconds(self, request: GenerationRequest) -> float | None:
         """``avg_job_seconds`` from ``/v1/stats``, reused for a minute; None when unknown."""

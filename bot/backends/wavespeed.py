@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,7 @@ from bot.backends._http import (
     transport_error,
 )
 from bot.domain import GenerationRequest
-from bot.download import normalize_host, stream_to_file
+from bot.download import Downloader
 from bot.errors import BackendError, PermanentBackendError, SubmitUncertain, TransientBackendError
 from bot.ports import DownloadedAudio, RemoteState, RemoteStatus, RemoteTask
 
@@ -64,7 +64,7 @@ class WaveSpeedBackend:
         api_key: str,
         base_url: str = "https://api.wavespeed.ai",
         model: str = "wavespeed-ai/ace-step-1.5",
-        allowed_hosts: Collection[str] = (),
+        downloads: Downloader,
         max_concurrency: int = 2,
         webhook_url: str | None = None,
     ) -> None:
@@ -73,9 +73,7 @@ class WaveSpeedBackend:
         self._base_url = base_url.rstrip("/")
         self._model = model.strip("/")
         self._webhook_url = webhook_url
-        self._allowed_hosts = frozenset(
-            {normalize_host(httpx.URL(self._base_url).host), *map(normalize_host, allowed_hosts)}
-        )
+        self._downloads = downloads
         self.max_concurrency = max_concurrency
 
     @property
@@ -147,9 +145,7 @@ class WaveSpeedBackend:
     # ------------------------------------------------------------ download / estimate
     async def download(self, output_url: str, dest: Path, *, max_bytes: int) -> DownloadedAudio:
         # No Authorization header: output URLs are public CDN links, and the key stays with us.
-        return await stream_to_file(
-            self._http, output_url, dest, allowed_hosts=self._allowed_hosts, max_bytes=max_bytes
-        )
+        return await self._downloads.fetch(output_url, dest, max_bytes=max_bytes)
 
     async def expected_seconds(self, request: GenerationRequest) -> float | None:
         return None

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bot.download import Downloader, DownloadPolicy
 from bot.ports import Backend, RemoteState, RemoteStatus
 from tests.fakes.acestep import FakeAceStep
 from tests.fakes.wavespeed import FakeWaveSpeed
@@ -42,6 +43,24 @@ def make_client(tls: ssl.SSLContext) -> Callable[..., httpx.AsyncClient]:
 async def http(make_client: Callable[..., httpx.AsyncClient]) -> AsyncIterator[httpx.AsyncClient]:
     async with make_client() as client:
         yield client
+
+
+DownloadsFor = Callable[..., Downloader]
+
+
+@pytest.fixture
+async def downloads_for(tls: ssl.SSLContext) -> AsyncIterator[DownloadsFor]:
+    """``downloads_for(backend_url, allowed_hosts=())``: the Downloader the app would build."""
+    opened: list[Downloader] = []
+
+    def make(backend_url: str, allowed_hosts: tuple[str, ...] = ()) -> Downloader:
+        policy = DownloadPolicy(backend_url, allowed_hosts)
+        opened.append(Downloader(policy, timeout=httpx.Timeout(2.0), verify=tls))
+        return opened[-1]
+
+    yield make
+    for downloads in opened:
+        await downloads.aclose()
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from bot.errors import (
 from bot.ports import Backend, RemoteState
 from tests.backends.conftest import (
     ACE_KEY,
+    DownloadsFor,
     assert_secret_absent,
     leftovers,
     poll_until_final,
@@ -34,8 +35,12 @@ MAX = 20_000_000
 
 
 @pytest.fixture
-def backend(http: httpx.AsyncClient, acestep: FakeAceStep) -> AceStepBackend:
-    return AceStepBackend(http, base_url=acestep.base_url, api_key=ACE_KEY)
+def backend(
+    http: httpx.AsyncClient, acestep: FakeAceStep, downloads_for: DownloadsFor
+) -> AceStepBackend:
+    return AceStepBackend(
+        http, base_url=acestep.base_url, api_key=ACE_KEY, downloads=downloads_for(acestep.base_url)
+    )
 
 
 def test_it_is_a_backend_with_the_documented_limits(backend: AceStepBackend) -> None:
@@ -46,9 +51,19 @@ def test_it_is_a_backend_with_the_documented_limits(backend: AceStepBackend) -> 
 
 @pytest.mark.parametrize("fmt", ["mp3", "flac"])
 async def test_a_song_is_submitted_generated_and_downloaded(
-    http: httpx.AsyncClient, acestep: FakeAceStep, tmp_path: Path, fmt: str
+    http: httpx.AsyncClient,
+    acestep: FakeAceStep,
+    tmp_path: Path,
+    fmt: str,
+    downloads_for: DownloadsFor,
 ) -> None:
-    backend = AceStepBackend(http, base_url=acestep.base_url, api_key=ACE_KEY, audio_format=fmt)
+    backend = AceStepBackend(
+        http,
+        base_url=acestep.base_url,
+        api_key=ACE_KEY,
+        audio_format=fmt,
+        downloads=downloads_for(acestep.base_url),
+    )
     task = await backend.submit(SONG)
     assert task.seed_used == 7 and task.queue_position is not None
 
@@ -74,10 +89,15 @@ async def test_one_take_with_our_seed_is_asked_for_explicitly(
 
 
 async def test_engine_options_are_passed_through(
-    http: httpx.AsyncClient, acestep: FakeAceStep
+    http: httpx.AsyncClient, acestep: FakeAceStep, downloads_for: DownloadsFor
 ) -> None:
     backend = AceStepBackend(
-        http, base_url=acestep.base_url, api_key=ACE_KEY, inference_steps=8, thinking=True
+        http,
+        base_url=acestep.base_url,
+        api_key=ACE_KEY,
+        inference_steps=8,
+        thinking=True,
+        downloads=downloads_for(acestep.base_url),
     )
     await backend.submit(SONG)
     assert acestep.submits[0]["inference_steps"] == 8 and acestep.submits[0]["thinking"] is True
@@ -167,9 +187,12 @@ async def test_poll_errors_are_transient(
 
 async def test_a_full_queue_is_transient_and_queues_nothing(
     http: httpx.AsyncClient,
+    downloads_for: DownloadsFor,
 ) -> None:
     async with FakeAceStep(time_scale=0.02, max_queue=1) as fake:
-        backend = AceStepBackend(http, base_url=fake.base_url)
+        backend = AceStepBackend(
+            http, base_url=fake.base_url, downloads=downloads_for(fake.base_url)
+        )
         fake.faults.add_job(hang=True)  # holds the single GPU
         busy = await backend.submit(SONG)
         await poll_until_state(backend, busy.remote_id, (RemoteState.RUNNING,))
@@ -198,17 +221,26 @@ async def test_requests_the_engine_would_not_check_are_refused_before_sending(
     assert acestep.submits == []
 
 
-async def test_a_missing_key_is_permanent(http: httpx.AsyncClient, acestep: FakeAceStep) -> None:
-    backend = AceStepBackend(http, base_url=acestep.base_url)
+async def test_a_missing_key_is_permanent(
+    http: httpx.AsyncClient, acestep: FakeAceStep, downloads_for: DownloadsFor
+) -> None:
+    backend = AceStepBackend(
+        http, base_url=acestep.base_url, downloads=downloads_for(acestep.base_url)
+    )
     with pytest.raises(PermanentBackendError) as caught:
         await backend.submit(SONG)
     assert caught.value.code == "auth_failed"
 
 
 async def test_a_wrong_key_never_shows_up_in_errors(
-    http: httpx.AsyncClient, acestep: FakeAceStep
+    http: httpx.AsyncClient, acestep: FakeAceStep, downloads_for: DownloadsFor
 ) -> None:
-    backend = AceStepBackend(http, base_url=acestep.base_url, api_key="ace-wrong-key")
+    backend = AceStepBackend(
+        http,
+        base_url=acestep.base_url,
+        api_key="ace-wrong-key",
+        downloads=downloads_for(acestep.base_url),
+    )
     for attempt in (backend.submit(SONG), backend.poll(["x"])):
         with pytest.raises(PermanentBackendError) as caught:
             await attempt
@@ -228,11 +260,16 @@ async def test_the_body_token_is_accepted_by_the_fake_like_the_real_server(
 
 
 async def test_a_submit_that_times_out_is_uncertain_yet_resubmittable(
-    acestep: FakeAceStep, make_client: Callable[..., httpx.AsyncClient]
+    acestep: FakeAceStep, make_client: Callable[..., httpx.AsyncClient], downloads_for: DownloadsFor
 ) -> None:
     acestep.faults.add("submit", delay_response=1.0)
     async with make_client(read=0.2) as impatient:
-        backend = AceStepBackend(impatient, base_url=acestep.base_url, api_key=ACE_KEY)
+        backend = AceStepBackend(
+            impatient,
+            base_url=acestep.base_url,
+            api_key=ACE_KEY,
+            downloads=downloads_for(acestep.base_url),
+        )
         with pytest.raises(SubmitUncertain):
             await backend.submit(SONG)
     assert len(acestep.submits) == 1 and len(acestep.tasks) == 1
@@ -240,9 +277,11 @@ async def test_a_submit_that_times_out_is_uncertain_yet_resubmittable(
 
 
 async def test_a_refused_connection_is_transient(
-    http: httpx.AsyncClient, closed_port_url: str
+    http: httpx.AsyncClient, closed_port_url: str, downloads_for: DownloadsFor
 ) -> None:
-    backend = AceStepBackend(http, base_url=closed_port_url)
+    backend = AceStepBackend(
+        http, base_url=closed_port_url, downloads=downloads_for(closed_port_url)
+    )
     with pytest.raises(TransientBackendError) as caught:
         await backend.submit(SONG)
     assert not isinstance(caught.value, SubmitUncertain)
@@ -307,12 +346,16 @@ async def mirror() -> AsyncIterator[tuple[str, list[dict[str, str]]]]:
 
 
 async def test_the_key_goes_only_to_the_engine_itself(
-    backend: AceStepBackend,
+    http: httpx.AsyncClient,
     acestep: FakeAceStep,
     tmp_path: Path,
     mirror: tuple[str, list[dict[str, str]]],
+    downloads_for: DownloadsFor,
 ) -> None:
     url, seen = mirror
+    # Another port of the same loopback host is another origin: the operator must list it.
+    listed = downloads_for(acestep.base_url, (httpx.URL(url).netloc.decode(),))
+    backend = AceStepBackend(http, base_url=acestep.base_url, api_key=ACE_KEY, downloads=listed)
     acestep.faults.add_job(output_url=url)
     task = await backend.submit(SONG)
     status = await poll_until_final(backend, task.remote_id)
@@ -323,15 +366,18 @@ async def test_the_key_goes_only_to_the_engine_itself(
 
 async def test_the_expected_run_time_comes_from_stats_and_is_reused(
     http: httpx.AsyncClient,
+    downloads_for: DownloadsFor,
 ) -> None:
     async with FakeAceStep(time_scale=0.02, avg_job_seconds=8.5) as fake:
-        backend = AceStepBackend(http, base_url=fake.base_url)
+        backend = AceStepBackend(
+            http, base_url=fake.base_url, downloads=downloads_for(fake.base_url)
+        )
         assert await backend.expected_seconds(SONG) == 8.5
         outage = fake.faults.add("stats", status=500)
         assert await backend.expected_seconds(SONG) == 8.5  # cached: no second request
         assert outage.times == 1
 
-        fresh = AceStepBackend(http, base_url=fake.base_url)
+        fresh = AceStepBackend(http, base_url=fake.base_url, downloads=downloads_for(fake.base_url))
         assert await fresh.expected_seconds(SONG) is None  # the 500 answers "unknown"
 
 
@@ -365,13 +411,17 @@ async def test_stats_measure_real_run_times(backend: AceStepBackend, acestep: Fa
     ],
 )
 async def test_query_items_are_read_defensively(
-    item: dict[str, Any], state: RemoteState, seed: int | None
+    item: dict[str, Any], state: RemoteState, seed: int | None, downloads_for: DownloadsFor
 ) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, json={"data": [{"task_id": "t1", **item}], "code": 200})
 
     async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
-        status = (await AceStepBackend(client, base_url="http://engine:8001").poll(["t1"]))["t1"]
+        status = (
+            await AceStepBackend(
+                client, base_url="http://engine:8001", downloads=downloads_for("http://engine:8001")
+            ).poll(["t1"])
+        )["t1"]
     assert (status.state, status.seed_used) == (state, seed)
     if state is RemoteState.SUCCEEDED:
         assert status.output_url == "http://engine:8001/v1/audio?path=a.mp3"

@@ -23,6 +23,7 @@ from bot.errors import (
 from bot.ports import Backend, RemoteState
 from tests.backends.conftest import (
     WS_KEY,
+    DownloadsFor,
     assert_secret_absent,
     leftovers,
     poll_until_final,
@@ -36,8 +37,15 @@ MAX = 20_000_000
 
 
 @pytest.fixture
-def backend(http: httpx.AsyncClient, wavespeed: FakeWaveSpeed) -> WaveSpeedBackend:
-    return WaveSpeedBackend(http, api_key=WS_KEY, base_url=wavespeed.base_url)
+def backend(
+    http: httpx.AsyncClient, wavespeed: FakeWaveSpeed, downloads_for: DownloadsFor
+) -> WaveSpeedBackend:
+    return WaveSpeedBackend(
+        http,
+        api_key=WS_KEY,
+        base_url=wavespeed.base_url,
+        downloads=downloads_for(wavespeed.base_url),
+    )
 
 
 def test_it_is_a_backend_with_the_documented_limits(backend: WaveSpeedBackend) -> None:
@@ -146,10 +154,17 @@ async def test_poll_errors_are_transient_and_pass(
 
 
 async def test_a_poll_timeout_is_transient(
-    wavespeed: FakeWaveSpeed, make_client: Callable[..., httpx.AsyncClient]
+    wavespeed: FakeWaveSpeed,
+    make_client: Callable[..., httpx.AsyncClient],
+    downloads_for: DownloadsFor,
 ) -> None:
     async with make_client(read=0.2) as impatient:
-        backend = WaveSpeedBackend(impatient, api_key=WS_KEY, base_url=wavespeed.base_url)
+        backend = WaveSpeedBackend(
+            impatient,
+            api_key=WS_KEY,
+            base_url=wavespeed.base_url,
+            downloads=downloads_for(wavespeed.base_url),
+        )
         task = await backend.submit(SONG)
         wavespeed.faults.add("poll", delay=1.0)
         with pytest.raises(TransientBackendError):
@@ -174,10 +189,18 @@ async def test_an_unknown_prediction_is_failed(backend: WaveSpeedBackend) -> Non
 
 
 async def test_a_poll_with_a_revoked_key_is_permanent(
-    backend: WaveSpeedBackend, http: httpx.AsyncClient, wavespeed: FakeWaveSpeed
+    backend: WaveSpeedBackend,
+    http: httpx.AsyncClient,
+    wavespeed: FakeWaveSpeed,
+    downloads_for: DownloadsFor,
 ) -> None:
     task = await backend.submit(SONG)
-    revoked = WaveSpeedBackend(http, api_key="ws-revoked-key", base_url=wavespeed.base_url)
+    revoked = WaveSpeedBackend(
+        http,
+        api_key="ws-revoked-key",
+        base_url=wavespeed.base_url,
+        downloads=downloads_for(wavespeed.base_url),
+    )
     with pytest.raises(PermanentBackendError) as caught:
         await revoked.poll([task.remote_id])
     assert caught.value.code == "auth_failed"
@@ -185,11 +208,18 @@ async def test_a_poll_with_a_revoked_key_is_permanent(
 
 
 async def test_a_submit_that_times_out_after_being_accepted_is_uncertain(
-    wavespeed: FakeWaveSpeed, make_client: Callable[..., httpx.AsyncClient]
+    wavespeed: FakeWaveSpeed,
+    make_client: Callable[..., httpx.AsyncClient],
+    downloads_for: DownloadsFor,
 ) -> None:
     wavespeed.faults.add("submit", delay_response=1.0)
     async with make_client(read=0.2) as impatient:
-        backend = WaveSpeedBackend(impatient, api_key=WS_KEY, base_url=wavespeed.base_url)
+        backend = WaveSpeedBackend(
+            impatient,
+            api_key=WS_KEY,
+            base_url=wavespeed.base_url,
+            downloads=downloads_for(wavespeed.base_url),
+        )
         with pytest.raises(SubmitUncertain) as caught:
             await backend.submit(SONG)
     # The prediction exists upstream (and is billed): exactly one was sent, never a retry.
@@ -226,18 +256,25 @@ async def test_a_rate_limited_submit_is_transient_and_created_nothing(
 
 
 async def test_a_refused_connection_is_transient(
-    http: httpx.AsyncClient, closed_port_url: str
+    http: httpx.AsyncClient, closed_port_url: str, downloads_for: DownloadsFor
 ) -> None:
-    backend = WaveSpeedBackend(http, api_key=WS_KEY, base_url=closed_port_url)
+    backend = WaveSpeedBackend(
+        http, api_key=WS_KEY, base_url=closed_port_url, downloads=downloads_for(closed_port_url)
+    )
     with pytest.raises(TransientBackendError) as caught:
         await backend.submit(SONG)
     assert not isinstance(caught.value, SubmitUncertain)
 
 
 async def test_a_wrong_key_is_permanent_and_never_shown(
-    http: httpx.AsyncClient, wavespeed: FakeWaveSpeed
+    http: httpx.AsyncClient, wavespeed: FakeWaveSpeed, downloads_for: DownloadsFor
 ) -> None:
-    backend = WaveSpeedBackend(http, api_key="ws-wrong-key", base_url=wavespeed.base_url)
+    backend = WaveSpeedBackend(
+        http,
+        api_key="ws-wrong-key",
+        base_url=wavespeed.base_url,
+        downloads=downloads_for(wavespeed.base_url),
+    )
     with pytest.raises(PermanentBackendError) as caught:
         await backend.submit(SONG)
     assert caught.value.code == "auth_failed"
@@ -338,9 +375,16 @@ async def test_a_webhook_url_is_sent_and_receives_a_signed_prediction(
     http: httpx.AsyncClient,
     wavespeed: FakeWaveSpeed,
     receiver: tuple[str, asyncio.Queue[tuple[dict[str, str], bytes]]],
+    downloads_for: DownloadsFor,
 ) -> None:
     url, received = receiver
-    backend = WaveSpeedBackend(http, api_key=WS_KEY, base_url=wavespeed.base_url, webhook_url=url)
+    backend = WaveSpeedBackend(
+        http,
+        api_key=WS_KEY,
+        base_url=wavespeed.base_url,
+        webhook_url=url,
+        downloads=downloads_for(wavespeed.base_url),
+    )
     task = await backend.submit(SONG)
     headers, body = await asyncio.wait_for(received.get(), 5)
     prediction = json.loads(body)
@@ -404,18 +448,24 @@ def _answering(data: dict[str, Any], *, code: int = 200) -> httpx.AsyncClient:
     ],
 )
 async def test_prediction_fields_are_read_defensively(
-    data: dict[str, Any], state: RemoteState, extra: dict[str, Any]
+    data: dict[str, Any], state: RemoteState, extra: dict[str, Any], downloads_for: DownloadsFor
 ) -> None:
     async with _answering({"id": "p1", **data}) as client:
-        status = (await WaveSpeedBackend(client, api_key=WS_KEY).poll(["p1"]))["p1"]
+        status = (
+            await WaveSpeedBackend(
+                client, api_key=WS_KEY, downloads=downloads_for("https://api.wavespeed.ai")
+            ).poll(["p1"])
+        )["p1"]
     assert status.state is state
     for field, value in extra.items():
         assert getattr(status, field) == value
 
 
-async def test_an_error_code_inside_a_200_envelope_is_honoured() -> None:
+async def test_an_error_code_inside_a_200_envelope_is_honoured(downloads_for: DownloadsFor) -> None:
     async with _answering({}, code=500) as client:
-        backend = WaveSpeedBackend(client, api_key=WS_KEY)
+        backend = WaveSpeedBackend(
+            client, api_key=WS_KEY, downloads=downloads_for("https://api.wavespeed.ai")
+        )
         with pytest.raises(TransientBackendError):
             await backend.poll(["p1"])
         with pytest.raises(SubmitUncertain):

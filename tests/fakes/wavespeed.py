@@ -1,7 +1,10 @@
 """A loopback WaveSpeed API (``wavespeed-ai/ace-step-1.5``) speaking the real wire format.
 
     async with FakeWaveSpeed(time_scale=0.05, api_key="ws-test-key") as fake:
-        backend = WaveSpeedBackend(http, api_key="ws-test-key", base_url=fake.base_url)
+        async with Downloader(DownloadPolicy(fake.base_url)) as downloads:
+            backend = WaveSpeedBackend(
+                http, api_key="ws-test-key", base_url=fake.base_url, downloads=downloads
+            )
 
 Routes (``/work/shared/docs/upstreams.md`` §1):
 
@@ -11,7 +14,11 @@ Routes (``/work/shared/docs/upstreams.md`` §1):
   bare prediction is POSTed there, signed, when the job ends.
 - ``GET /api/v3/predictions/{id}/result`` (Bearer): the prediction; 404 envelope if unknown.
   A failed job is still HTTP 200 / code 200 with ``status: "failed"`` and ``error``.
-- ``GET /outputs/{id}.{ext}`` (no auth, like a CDN): real audio of the asked duration.
+- ``GET /predictions/{id}/1.{ext}`` on the *CDN host* (no auth): real audio of the asked
+  duration. The real service answers from ``api.wavespeed.ai`` and points ``outputs[0]`` at
+  ``https://<dist>.cloudfront.net/predictions/<id>/1.mp3``, another host name; so the fake's
+  outputs say ``localhost`` where its API says ``127.0.0.1`` (``cdn_url``), and asking for a file
+  under the API's host name gets the 404 an API would give.
 - ``GET /api/v3/webhook/secret`` → ``data.secret``; ``GET /api/v3/balance`` → ``data.balance``.
 
 A job is ``created`` for one nominal second (or half its runtime if shorter), then
@@ -55,6 +62,7 @@ from tests.fakes.backend_common import (
 )
 
 SEED_MAX = 2_147_483_647
+CDN_HOST = "localhost"  # resolves to the loopback address the API listens on
 TERMINAL = frozenset({"completed", "failed", "cancelled", "timeout", "deleted"})
 
 
@@ -122,6 +130,15 @@ def _error(status: int, message: str | None = None) -> web.Response:
     return web.json_response(_envelope(None, status, text), status=status)
 
 
+def _cdn_denied() -> web.Response:
+    # CloudFront in front of a private S3 bucket: a missing object is a 403 with S3's XML.
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
+        "<Message>Access Denied</Message></Error>"
+    )
+    return web.Response(status=403, text=body, content_type="application/xml")
+
+
 def _malformed() -> web.Response:
     return web.Response(
         status=200,
@@ -167,7 +184,7 @@ class FakeWaveSpeed(LoopbackServer):
         router = self._app.router
         router.add_post(f"/api/v3/{model}", self._submit)
         router.add_get("/api/v3/predictions/{id}/result", self._poll)
-        router.add_get("/outputs/{name}", self._download)
+        router.add_get("/predictions/{id}/{name}", self._download)
         router.add_get("/api/v3/webhook/secret", self._secret)
         router.add_get("/api/v3/balance", self._balance)
 
@@ -182,8 +199,13 @@ class FakeWaveSpeed(LoopbackServer):
         await asyncio.wait_for(self._finished[prediction_id].wait(), within)
         return self.predictions[prediction_id]
 
+    @property
+    def cdn_url(self) -> str:
+        """Where outputs live: the same loopback server under another host name."""
+        return self.base_url.replace("://127.0.0.1:", f"://{CDN_HOST}:")
+
     def output_url(self, prediction_id: str, fmt: str | None = None) -> str:
-        return f"{self.base_url}/outputs/{prediction_id}.{fmt or self.output_format}"
+        return f"{self.cdn_url}/predictions/{prediction_id}/1.{fmt or self.output_format}"
 
     # ------------------------------------------------------------ routes
     def _authorized(self, request: web.Request) -> bool:
@@ -295,17 +317,21 @@ class FakeWaveSpeed(LoopbackServer):
         return await self.with_fault(request, fault, handle, _error, _malformed)
 
     async def _download(self, request: web.Request) -> web.StreamResponse:
-        prediction_id, _, ext = request.match_info["name"].partition(".")
+        prediction_id = request.match_info["id"]
+        number, _, ext = request.match_info["name"].partition(".")
+        if request.host.partition(":")[0] != CDN_HOST:
+            return _error(404, "not found")  # the API host serves no files
         self.downloads.append(prediction_id)
 
         async def handle() -> web.StreamResponse:
             prediction = self.predictions.get(prediction_id)
             if (
-                prediction is None
+                number != "1"
+                or prediction is None
                 or prediction.status != "completed"
                 or ext not in AUDIO_CONTENT_TYPES
             ):
-                return _error(404, "object not found")
+                return _cdn_denied()
             audio = await asyncio.to_thread(make_audio, prediction.duration, ext)
             return web.Response(body=audio, content_type=AUDIO_CONTENT_TYPES[ext])
 

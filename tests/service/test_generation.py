@@ -322,7 +322,12 @@ async def test_corrupt_or_empty_output_fails_and_refunds(tmp_path: Path) -> None
         async with FakeWaveSpeed(time_scale=0.04, api_key=WAVESPEED_KEY) as fake:
             fake.faults.add_job(output_url=f"http://127.0.0.1:{port}/corrupt.mp3")
             fake.faults.add_job(output_url=f"http://127.0.0.1:{port}/empty.mp3")
-            settings = wavespeed_settings(tmp_path, fake.base_url, max_active_jobs_per_user=3)
+            settings = wavespeed_settings(
+                tmp_path,
+                fake.base_url,
+                max_active_jobs_per_user=3,
+                download_allowed_hosts=[f"127.0.0.1:{port}"],  # a private host, listed
+            )
             async with running_core(settings, [chat]) as core:
                 corrupt = await _submit(core, duration=10)
                 empty = await _submit(core, duration=10)
