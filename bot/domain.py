@@ -8,6 +8,7 @@ request or an :class:`Invalid` carrying a sentence a user can read.
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NewType
@@ -19,6 +20,7 @@ SEED_MAX = 2_147_483_647
 TAGS_MAX = 512
 LYRICS_MAX = 4096
 DEFAULT_DURATION = 60
+_WHOLE_NUMBER = re.compile(r"-?[0-9]{1,12}")  # bounded: no 5,000-digit int() to parse
 
 
 class JobState(enum.StrEnum):
@@ -144,7 +146,9 @@ def _whole_number(value: int | str | None, *, default: int) -> int | None:
     text = value.strip().lower().removesuffix("s").strip()
     if not text:
         return default
-    if text.lstrip("-").isdigit() and text.isascii() and len(text) <= 12:
+    # One optional minus and ASCII digits only: int() would also take "+9", "٩٠" or
+    # "1_000", and str.isdigit() lets "--90" through to an int() that raises.
+    if _WHOLE_NUMBER.fullmatch(text):
         return int(text)
     return None
 
@@ -189,14 +193,19 @@ class ChatRules:
     allow_nsfw: bool = False
     blocked_words: tuple[str, ...] = ()
     monthly_budget_usd: float | None = None
+    # The operator's (`acejam admin`), not the chat's: how far past QUOTA_SECONDS_PER_DAY and
+    # MAX_ACTIVE_JOBS_PER_CHAT this chat may go. The chat's own values above stay within them.
+    operator_quota_seconds_per_day: int | None = None
+    operator_max_active_jobs: int | None = None
 
 
 @dataclass(frozen=True)
 class UserRules:
     scope_id: str  # EVERYWHERE or one scope
-    quota_seconds_per_day: int | None = None
+    quota_seconds_per_day: int | None = None  # the scope's admins' choice (within the ceiling)
     blocked: bool = False
     note: str | None = None
+    operator_quota_seconds_per_day: int | None = None  # the operator's grant: a new ceiling
 
 
 @dataclass(frozen=True)

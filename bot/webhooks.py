@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from urllib.parse import urlsplit
@@ -30,17 +31,38 @@ MAX_BODY_BYTES = 1024 * 1024
 OnStatus = Callable[[str, RemoteStatus], Awaitable[None]]
 
 
+# The shapes a delivery's headers may take. Anything else is malformed (400), checked
+# before any arithmetic: a 5,000-digit timestamp would make int() raise, a non-ASCII
+# signature hmac.compare_digest().
+_WEBHOOK_ID = re.compile(r"[\x21-\x7e]{1,256}")
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")  # Unix seconds
+_SIGNATURE = r"v[0-9]{1,3},[A-Za-z0-9+/=_-]{1,256}"  # "v3,<hex>"; other versions: base64
+_SIGNATURES = re.compile(rf"{_SIGNATURE}( +{_SIGNATURE}){{0,15}}")
+
+
+def malformed_header(headers: Mapping[str, str]) -> str | None:
+    """The name of the first missing or malformed webhook header, or None."""
+    for name, shape in (
+        ("webhook-id", _WEBHOOK_ID),
+        ("webhook-timestamp", _TIMESTAMP),
+        ("webhook-signature", _SIGNATURES),
+    ):
+        if not shape.fullmatch(headers.get(name, "").strip()):
+            return name
+    return None
+
+
 def verify_signature(secret: str, headers: Mapping[str, str], body: bytes, *, now: float) -> bool:
-    webhook_id = headers.get("webhook-id", "")
-    timestamp = headers.get("webhook-timestamp", "")
-    signatures = headers.get("webhook-signature", "")
-    if not webhook_id or not timestamp.isdigit() or not signatures:
+    if malformed_header(headers) is not None:
         return False
+    webhook_id = headers["webhook-id"].strip()
+    timestamp = headers["webhook-timestamp"].strip()
     if abs(now - int(timestamp)) > TOLERANCE_SECONDS:
         return False
     signed = f"{webhook_id}.{timestamp}.".encode() + body
     expected = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
-    offered = [part.split(",", 1)[1] for part in signatures.split() if part.startswith("v3,")]
+    signatures = headers["webhook-signature"].split()
+    offered = [part.split(",", 1)[1] for part in signatures if part.startswith("v3,")]
     return any(hmac.compare_digest(expected, candidate) for candidate in offered)
 
 
@@ -75,6 +97,10 @@ class WebhookReceiver:
     async def _handle(self, request: web.Request) -> web.Response:
         body = await request.read()
         assert self._secret is not None
+        malformed = malformed_header(request.headers)
+        if malformed is not None:
+            logger.warning("rejected a webhook with a missing or malformed %s header", malformed)
+            return web.Response(status=400)
         if not verify_signature(self._secret, request.headers, body, now=time.time()):
             logger.warning("rejected a webhook with a bad or stale signature")
             return web.Response(status=401)

@@ -37,13 +37,16 @@ def json_or_none(response: httpx.Response) -> Any:
 
 
 def error_text(payload: Any, response: httpx.Response) -> str:
-    """The upstream's reason: ``message``, else ``error``, else ``detail``, else the raw body."""
+    """The upstream's reason: ``message``, else ``error``, else ``detail``, else the raw body.
+
+    Whole, not cut: :func:`scrub` it, then :func:`status_error` cuts it. Cut first, a key
+    straddling the cut would leave its prefix, which no later scrub recognises."""
     if isinstance(payload, dict):
         for key in ("message", "error", "detail"):
             value = payload.get(key)
             if value:
-                return str(value)[:_DETAIL_MAX]
-    return response.text[:_DETAIL_MAX] or response.reason_phrase
+                return str(value)
+    return response.text or response.reason_phrase
 
 
 def retry_after(response: httpx.Response) -> float | None:
@@ -67,8 +70,9 @@ def status_error(
     wait: float | None = None,
 ) -> BackendError:
     """The exception for a non-2xx answer. ``unclear`` is raised for 5xx: on a submit that is
-    :class:`SubmitUncertain` (the task may exist), on a poll :class:`TransientBackendError`."""
-    text = f"{service} answered {status}: {detail}"
+    :class:`SubmitUncertain` (the task may exist), on a poll :class:`TransientBackendError`.
+    ``detail`` comes scrubbed (see :func:`error_text`); it is cut to a readable length here."""
+    text = f"{service} answered {status}: {detail[:_DETAIL_MAX]}"
     if status in (408, 429):
         return TransientBackendError(text, code="rate_limited", retry_after=wait)
     if status == 401:

@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 
 import httpx
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.app import webhook_receiver
 from bot.domain import Destination, JobState
@@ -116,3 +118,60 @@ def test_signature_checks_are_exact() -> None:
     assert not verify_signature("s", headers, body + b" ", now=1000)
     assert not verify_signature("s", headers, body, now=1301)
     assert not verify_signature("s", {**headers, "webhook-signature": "v1,abc"}, body, now=1000)
+
+
+async def test_malformed_webhook_headers_are_a_400_never_a_500(tmp_path: Path) -> None:
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/hook"
+    body = json.dumps({"id": "p1", "status": "completed", "outputs": []}).encode()
+    now = str(int(time.time()))
+    async with FakeWaveSpeed(time_scale=0.04, api_key=WAVESPEED_KEY) as fake:
+        settings = wavespeed_settings(
+            tmp_path,
+            fake.base_url,
+            wavespeed_webhook_url=url,
+            wavespeed_webhook_listen=f"127.0.0.1:{port}",
+        )
+        good = {
+            "webhook-id": "m1",
+            "webhook-timestamp": now,
+            "webhook-signature": sign_webhook(fake.webhook_secret, "m1", now, body),
+        }
+        malformed = [
+            {**good, "webhook-timestamp": "9" * 5000},
+            {**good, "webhook-timestamp": "-1"},
+            {**good, "webhook-timestamp": "1.5e9"},
+            {**good, "webhook-signature": "v3," + "é" * 64},  # sent as UTF-8
+            {**good, "webhook-signature": "garbage"},
+            {**good, "webhook-id": ""},
+            {k: v for k, v in good.items() if k != "webhook-timestamp"},
+            {k: v for k, v in good.items() if k != "webhook-signature"},
+        ]
+        async with running_core(settings) as core, webhook_receiver(core):
+            async with httpx.AsyncClient() as client:
+                answers = [
+                    (await client.post(url, content=body, headers=_raw(headers))).status_code
+                    for headers in malformed
+                ]
+                accepted = await client.post(url, content=body, headers=good)
+    assert answers == [400] * len(malformed)
+    assert accepted.status_code == 204
+
+
+def _raw(headers: dict[str, str]) -> dict[bytes, bytes]:
+    return {name.encode(): value.encode() for name, value in headers.items()}
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    webhook_id=st.text(max_size=300),
+    timestamp=st.one_of(st.text(max_size=30), st.text(alphabet="0123456789", max_size=6000)),
+    signature=st.text(max_size=300),
+)
+def test_signature_checks_never_raise(webhook_id: str, timestamp: str, signature: str) -> None:
+    headers = {
+        "webhook-id": webhook_id,
+        "webhook-timestamp": timestamp,
+        "webhook-signature": signature,
+    }
+    assert verify_signature("s", headers, b"{}", now=time.time()) is False
