@@ -80,6 +80,9 @@ class InstantBackend:
 
     name = "wavespeed"
     min_duration = 5
+    max_duration = 240
+    max_tags_chars = 512
+    max_lyrics_chars = 4096
     min_poll_interval = 2.0
     resubmit_safe = False
     polls_in_batches = False

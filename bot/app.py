@@ -105,7 +105,13 @@ async def open_core(settings: Settings, *, generates: bool = True) -> AsyncItera
                 rules=rules,
                 notifier=notifier,
                 backend_name=backend.name,
-                limits=Limits(backend.min_duration, settings.max_duration),
+                # The backend's own limits, so nothing is queued that it would refuse.
+                limits=Limits(
+                    backend.min_duration,
+                    min(settings.max_duration, backend.max_duration),
+                    max_tags_chars=backend.max_tags_chars,
+                    max_lyrics_chars=backend.max_lyrics_chars,
+                ),
                 policy=quotas.QuotaPolicy(
                     seconds_per_day=settings.quota_seconds_per_day,
                     max_active_jobs=settings.max_active_jobs_per_user,

@@ -17,6 +17,7 @@ JobId = NewType("JobId", int)
 UserId = NewType("UserId", int)
 
 SEED_MAX = 2_147_483_647
+# The most any backend takes; each backend's own limits (bot/ports.py) may be lower.
 TAGS_MAX = 512
 LYRICS_MAX = 4096
 DEFAULT_DURATION = 60
@@ -74,8 +75,12 @@ class Invalid:
 
 @dataclass(frozen=True)
 class Limits:
+    """What a request may ask for: the active backend's limits (and MAX_DURATION)."""
+
     min_duration: int
     max_duration: int
+    max_tags_chars: int = TAGS_MAX
+    max_lyrics_chars: int = LYRICS_MAX
 
 
 def validate_request(
@@ -91,15 +96,16 @@ def validate_request(
     clean_tags = " ".join("".join(c if c.isprintable() else " " for c in tags or "").split())
     if not clean_tags:
         return Invalid("Tell me the style first, e.g. `lo-fi, chill, rainy piano`.")
-    if len(clean_tags) > TAGS_MAX:
+    if len(clean_tags) > limits.max_tags_chars:
         return Invalid(
-            f"The style tags are {len(clean_tags)} characters long; please keep them to {TAGS_MAX}."
+            f"The style tags are {len(clean_tags)} characters long; please keep them to "
+            f"{limits.max_tags_chars}."
         )
     clean_lyrics = _clean_lyrics(lyrics or "")
-    if len(clean_lyrics) > LYRICS_MAX:
+    if len(clean_lyrics) > limits.max_lyrics_chars:
         return Invalid(
             f"The lyrics are {len(clean_lyrics)} characters long; the model takes at most "
-            f"{LYRICS_MAX}."
+            f"{limits.max_lyrics_chars}."
         )
     parsed_duration = _whole_number(duration, default=min(DEFAULT_DURATION, limits.max_duration))
     if parsed_duration is None:

@@ -54,7 +54,12 @@ class Backend(Protocol):
     :mod:`bot.errors` exceptions; the worker never sees a status code."""
 
     name: str  # "wavespeed" | "acestep"
+    # What one submit may carry: requests are validated against these before they are
+    # queued, so nothing waits in line only to be refused at submit.
     min_duration: int
+    max_duration: int  # seconds of audio
+    max_tags_chars: int
+    max_lyrics_chars: int
     max_concurrency: int  # upstream jobs in flight at once
     min_poll_interval: float  # seconds between two polls of one job
     resubmit_safe: bool  # may a job whose submit outcome is unknown be sent again?

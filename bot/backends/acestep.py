@@ -64,6 +64,8 @@ class AceStepBackend:
     name = "acestep"
     min_duration = 10
     max_duration = 600
+    max_tags_chars = PROMPT_LIMIT - 1
+    max_lyrics_chars = LYRICS_LIMIT - 1
     min_poll_interval = 1.0
     resubmit_safe = True
     polls_in_batches = True

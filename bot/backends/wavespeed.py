@@ -36,7 +36,7 @@ from bot.backends._http import (
     status_error,
     transport_error,
 )
-from bot.domain import GenerationRequest
+from bot.domain import LYRICS_MAX, TAGS_MAX, GenerationRequest
 from bot.download import Downloader
 from bot.errors import BackendError, PermanentBackendError, SubmitUncertain, TransientBackendError
 from bot.ports import DownloadedAudio, RemoteState, RemoteStatus, RemoteTask
@@ -53,6 +53,9 @@ class WaveSpeedBackend:
     name = "wavespeed"
     min_duration = 5
     max_duration = 240
+    # WaveSpeed documents no length limits for tags and lyrics: ours (bot/domain.py) apply.
+    max_tags_chars = TAGS_MAX
+    max_lyrics_chars = LYRICS_MAX
     min_poll_interval = 2.0
     resubmit_safe = False
     polls_in_batches = False
