@@ -5,15 +5,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import getpass
+import json
 import shutil
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.table import Column, Table
 
 from bot.admin import AdminService
 from bot.app import Core, enabled_adapters, install_signal_handlers, open_core, run_bot
@@ -203,31 +206,97 @@ async def _wait_until_done(core: Core, job_id: int, stop: asyncio.Event) -> Job 
 def jobs(
     ctx: typer.Context,
     limit: Annotated[int, typer.Option(help="How many recent jobs.")] = 20,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON list, whole values, for scripts.")
+    ] = False,
 ) -> None:
     """Recent jobs and their states."""
     if ctx.invoked_subcommand is not None:
         return
     settings = _settings()
-    asyncio.run(_jobs(settings, limit))
+    rows = asyncio.run(_recent_jobs(settings, limit))
+    if as_json:
+        typer.echo(json.dumps([_job_json(job) for job in rows], ensure_ascii=False, indent=2))
+    else:
+        console.print(_jobs_table(rows))
 
 
-async def _jobs(settings: Settings, limit: int) -> None:
+async def _recent_jobs(settings: Settings, limit: int) -> list[Job]:
     async with open_core(settings) as core:
-        rows = await core.store.list_jobs(limit=limit)
-    table = Table("id", "state", "platform", "duration", "seed", "created", "tags", "detail")
-    for job in rows:
-        seed = job.seed_used if job.seed_used is not None else job.request.seed
-        table.add_row(
+        return list(await core.store.list_jobs(limit=limit))
+
+
+def _seed_of(job: Job) -> int | None:
+    """The seed that makes this song again: the one used, else the one asked for."""
+    if job.seed_used is not None:
+        return job.seed_used
+    return job.request.seed if job.request.seed >= 0 else None
+
+
+def _jobs_table(rows: list[Job]) -> Table:
+    """id, state and seed are never cut (the seed is what makes a song again): in a narrow
+    terminal or a pipe (80 columns) the tags and details wrap instead."""
+    cells = [
+        (
             str(job.id),
             job.state.value,
-            job.destination.platform,
+            str(seed) if (seed := _seed_of(job)) is not None else "random",
             f"{job.request.duration} s",
-            str(seed),
+            job.destination.platform,
             job.created_at.strftime("%Y-%m-%d %H:%M"),
-            job.request.tags[:40],
-            job.error_code or (job.audio_path or ""),
+            job.request.tags,
+            job.error_code or (Path(job.audio_path).name if job.audio_path else ""),
         )
-    console.print(table)
+        for job in rows
+    ]
+
+    def whole(header: str, index: int) -> Column:
+        widest = max([len(header), *(len(row[index]) for row in cells)])
+        return Column(header, no_wrap=True, min_width=widest)
+
+    table = Table(
+        whole("id", 0),
+        whole("state", 1),
+        whole("seed", 2),
+        whole("length", 3),
+        whole("platform", 4),
+        Column("created", min_width=10),  # the time goes under the date if need be
+        Column("tags", ratio=3, overflow="fold"),
+        Column("detail", ratio=1, overflow="fold"),
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    for row in cells:
+        table.add_row(*row)
+    return table
+
+
+def _job_json(job: Job) -> dict[str, object]:
+    def when(moment: datetime | None) -> str | None:
+        return moment.isoformat() if moment else None
+
+    return {
+        "id": job.id,
+        "state": job.state.value,
+        "seed": _seed_of(job),
+        "requested_seed": job.request.seed,
+        "duration": job.request.duration,
+        "tags": job.request.tags,
+        "lyrics": job.request.lyrics,
+        "backend": job.backend,
+        "platform": job.destination.platform,
+        "chat_id": job.destination.chat_id,
+        "user_id": job.destination.user_id,
+        "created_at": when(job.created_at),
+        "finished_at": when(job.finished_at),
+        "error_code": job.error_code,
+        "error_message": job.error_message,
+        "audio_path": job.audio_path,
+        "audio_format": job.audio_format,
+        "audio_duration": job.audio_duration,
+    }
 
 
 @jobs_app.command("export")
