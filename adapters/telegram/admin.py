@@ -2,7 +2,8 @@
 
 Only the chat's admins may use it, checked on every call (:class:`ChatAdmins` remembers the
 admin list for a minute; a refusal is checked against a list at most ``RECHECK_SECONDS`` old,
-so someone just promoted doesn't wait a minute). Everything applies to this chat only: a
+so someone just promoted doesn't wait a minute; an anonymous admin, writing as the group, is
+one of them). Everything applies to this chat only: a
 Telegram chat is its own scope. The rules themselves live in the core
 (:class:`~bot.admin.AdminService`); this module parses what an admin typed and says what
 changed, in the same words as the operator's ``acejam admin`` (seconds, ``unlimited``,
@@ -18,14 +19,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from telegram import Bot, BotCommand, Chat, Message, Update, User
+from telegram import Bot, BotCommand, Chat, Message, Update
 from telegram.error import TelegramError
 from telegram.ext import Application, CommandHandler, ContextTypes, filters
 
 from adapters.telegram import admin_texts, keyboards, texts
 from adapters.telegram.delivery import PLATFORM
 from adapters.telegram.parse import command_arguments
-from adapters.telegram.permissions import ADMIN_ROLE, ChatAdmins
+from adapters.telegram.permissions import ADMIN_ROLE, ChatAdmins, Sender, sender_of
 from bot import messages
 from bot.admin import AdminService
 from bot.domain import UNLIMITED
@@ -52,7 +53,7 @@ CANT_CHECK = "I couldn't check who the admins here are just now; please try agai
 _AMOUNT = re.compile(r"^(\d{1,8})\s*(s|secs?|seconds?|m|mins?|minutes?|h|hours?)?$", re.IGNORECASE)
 _MONEY = re.compile(r"^\$?(\d{1,7}(?:\.\d{1,4})?)\$?$")
 _JOB_NUMBER = re.compile(r"#(\d{1,19})\s*$")  # a status message ends with "· #12"
-_USER_ID = re.compile(r"^\d{1,15}$")
+_USER_ID = re.compile(r"^-?\d{1,15}$")  # a person's id, or a channel's (negative)
 _ON = frozenset({"on", "yes", "true", "1", "allow"})
 _OFF = frozenset({"off", "no", "false", "0", "deny"})
 _RESET = frozenset({"default", "reset"})
@@ -67,7 +68,7 @@ class _Call:
     bot: Bot
     message: Message
     chat: Chat
-    user: User
+    sender: Sender  # a person, or the group's anonymous admins
     args: list[str]  # the words after the subcommand
     rest: str  # the text after the subcommand, as typed
 
@@ -122,14 +123,18 @@ class TelegramAdmin:
 
     # ------------------------------------------------------------ the command
     async def admin(self, update: Update, context: Context) -> None:
-        message, chat, user = update.effective_message, update.effective_chat, update.effective_user
-        if message is None or chat is None or user is None:
+        message, chat = update.effective_message, update.effective_chat
+        if message is None or chat is None:
             return
         if chat.type == Chat.PRIVATE:
             await message.reply_text(PRIVATE_TEXT)
             return
+        sender = sender_of(message)
+        if sender is None:  # Telegram's stand-in, with no chat to say whose: no one's admin
+            await message.reply_text(admin_texts.refused(messages.NOT_AN_ADMIN))
+            return
         try:
-            allowed = await self._allowed(context.bot, chat, user, message)
+            allowed = await self._allowed(context.bot, chat, sender)
         except TelegramError as error:  # nothing is changed on a guess
             logger.warning("Telegram: could not list the admins of %s: %s", chat.id, error)
             await message.reply_text(texts.problem(CANT_CHECK))
@@ -147,18 +152,18 @@ class TelegramAdmin:
                 f"⚠️ I don't know <code>/admin {unknown}</code>.\n\n{admin_texts.HELP}"
             )
             return
-        call = _Call(context.bot, message, chat, user, rest.split(), rest)
+        call = _Call(context.bot, message, chat, sender, rest.split(), rest)
         try:
             reply = await action(call)
         except Problem as problem:
             reply = texts.problem(str(problem))
         await message.reply_text(reply)
 
-    async def _allowed(self, bot: Bot, chat: Chat, user: User, message: Message) -> bool:
-        if await self._admins.is_admin(bot, chat, user, message):
+    async def _allowed(self, bot: Bot, chat: Chat, sender: Sender) -> bool:
+        if await self._admins.is_admin(bot, chat, sender):
             return True
         # Just promoted? A refusal is checked against a fresher list before it's given.
-        return await self._admins.is_admin(bot, chat, user, message, max_age=RECHECK_SECONDS)
+        return await self._admins.is_admin(bot, chat, sender, max_age=RECHECK_SECONDS)
 
     # ------------------------------------------------------------ settings
     async def _overview(self, call: _Call) -> str:
@@ -200,9 +205,9 @@ class TelegramAdmin:
         target, _ = await self._target(call, values=0, example="/admin block")
         if target.user_id == str(call.bot.id):
             raise Problem("That's me.")
-        if target.user_id == str(call.user.id):
+        if target.user_id == str(call.sender.id):
             raise Problem("You can't block yourself.")
-        note = f"blocked by Telegram admin {call.user.id}"
+        note = f"blocked by Telegram admin {call.sender.id}"
         await self._core.set_blocked(PLATFORM, target.user_id, call.scope, True, note)
         return admin_texts.done(f"{target.name} can't make songs here any more.")
 
@@ -354,7 +359,7 @@ class TelegramAdmin:
         ):
             raise Problem(f"I can't find song #{job_id} in this chat.")
         outcome = await self._admins.cancel(
-            call.bot, job_id, call.user, call.chat, known_admin=True
+            call.bot, job_id, call.sender, call.chat, known_admin=True
         )
         if isinstance(outcome, Done):
             return f"✖ {texts.rich(outcome.message)}"
@@ -403,10 +408,15 @@ class TelegramAdmin:
             if job is None or job.destination.chat_id != call.scope:
                 raise Problem("That message isn't someone's song. " + how)
             return _Target(job.destination.user_id, f"The owner of song #{job.id}"), call.args
-        author = replied.from_user
-        if author is None or author.is_bot or replied.sender_chat is not None:
-            raise Problem("That only works for a person. " + how)
-        return _Target(str(author.id), author.full_name or f"User {author.id}"), call.args
+        # A person, or a chat someone writes as (a channel, the anonymous admins): whoever
+        # owns that message's songs. Not a bot.
+        author = sender_of(replied)
+        bot_author = replied.sender_chat is None and bool(
+            replied.from_user and replied.from_user.is_bot
+        )
+        if author is None or bot_author:
+            raise Problem("That only works for a person or a channel. " + how)
+        return _Target(str(author.id), author.name or f"User {author.id}"), call.args
 
 
 def _one(call: _Call, example: str) -> str:

@@ -1,8 +1,10 @@
 """Telegram updates → service calls → replies. One method per command and one for the buttons.
 
 No rules live here: the service decides (validation, quotas, who owns what) and these methods
-render its answers. Idempotency keys name the chat event, so an update Telegram delivers twice
-(after a crash before its offset was confirmed) never queues a second song:
+render its answers. Who asked is the message's :class:`~adapters.telegram.permissions.Sender`
+(the chat in ``sender_chat`` when a chat speaks), never Telegram's shared stand-in users.
+Idempotency keys name the chat event, so an update Telegram delivers twice (after a crash
+before its offset was confirmed) never queues a second song:
 ``telegram:<chat id>:<message id>`` for ``/song`` and ``telegram:cb:<callback query id>`` for
 a button press.
 """
@@ -20,16 +22,22 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, Cont
 from adapters.telegram import keyboards, texts
 from adapters.telegram.delivery import PLATFORM, TelegramDelivery
 from adapters.telegram.parse import ShowHelp, parse_song
-from adapters.telegram.permissions import ChatAdmins
+from adapters.telegram.permissions import (
+    ChatAdmins,
+    Sender,
+    as_requester,
+    sender_of,
+)
 from bot import messages
 from bot.domain import Destination, Invalid
-from bot.service import Accepted, Done, GenerationService, Refused, Requester
+from bot.service import Accepted, Done, GenerationService, Refused
 
 logger = logging.getLogger(__name__)
 
 Context = ContextTypes.DEFAULT_TYPE
 _JOB_NUMBER = re.compile(r"#(\d{1,19})$")  # the end of a status message: "… · #12"
 SORRY = "Sorry — something went wrong on my side. Please try again in a moment."
+NO_SENDER = "I can't tell who sent that, so it can't have a song or a quota."
 
 
 class TelegramHandlers:
@@ -65,8 +73,8 @@ class TelegramHandlers:
 
     # ------------------------------------------------------------ /song
     async def song(self, update: Update, context: Context) -> None:
-        message, chat, user = _parts(update)
-        if message is None or chat is None or user is None or not message.text:
+        message, chat, sender = await self._asked(update)
+        if message is None or chat is None or sender is None or not message.text:
             return
         replied = message.reply_to_message
         # Lyrics may come from the message /song replies to, unless that one is ours.
@@ -84,11 +92,11 @@ class TelegramHandlers:
         destination = Destination(
             PLATFORM,
             str(chat.id),
-            str(user.id),
+            str(sender.id),
             context=_place(chat, message.message_id, _thread_of(message)),
         )
         outcome = await self._service.submit(
-            await self._admins.requester(context.bot, user, chat),
+            await self._admins.requester(context.bot, sender, chat),
             destination,
             parsed,
             idempotency_key=f"telegram:{chat.id}:{message.message_id}",
@@ -119,26 +127,26 @@ class TelegramHandlers:
 
     # ------------------------------------------------------------ account commands
     async def quota(self, update: Update, context: Context) -> None:
-        message, chat, user = _parts(update)
-        if message is None or chat is None or user is None:
+        message, chat, sender = await self._asked(update)
+        if message is None or chat is None or sender is None:
             return
         # A Telegram chat is its own scope: its rules (set by its admins) apply there.
-        requester = await self._admins.requester(context.bot, user, chat)
+        requester = await self._admins.requester(context.bot, sender, chat)
         status = await self._service.quota(requester, str(chat.id))
         await message.reply_text(texts.quota_text(status))
 
     async def queue(self, update: Update, context: Context) -> None:
-        message, _, user = _parts(update)
-        if message is None or user is None:
+        message, _, sender = await self._asked(update)
+        if message is None or sender is None:
             return
-        entries = await self._service.queue_of(_requester(user))
+        entries = await self._service.queue_of(as_requester(sender))
         await message.reply_text(texts.queue_text(entries))
 
     async def history(self, update: Update, context: Context) -> None:
-        message, _, user = _parts(update)
-        if message is None or user is None:
+        message, _, sender = await self._asked(update)
+        if message is None or sender is None:
             return
-        jobs = await self._service.history(_requester(user), limit=5)
+        jobs = await self._service.history(as_requester(sender), limit=5)
         await message.reply_text(texts.history_text(jobs))
 
     async def help(self, update: Update, context: Context) -> None:
@@ -149,16 +157,18 @@ class TelegramHandlers:
     async def start(self, update: Update, context: Context) -> None:
         message, _, user = _parts(update)
         if message is not None:
-            first_name = user.first_name if user else None
+            speaker = sender_of(message)
+            # A person is greeted by name; a chat speaking as itself is not "Hi Group!".
+            first_name = user.first_name if user and speaker and speaker.is_person else None
             await message.reply_text(texts.start_text(self._service.limits, first_name))
 
     async def cancel(self, update: Update, context: Context) -> None:
         """``/cancel`` (your latest unfinished song), ``/cancel 12``, or as a reply to a
         song's message (its buttons name the job)."""
-        message, chat, user = _parts(update)
-        if message is None or user is None:
+        message, chat, sender = await self._asked(update)
+        if message is None or sender is None:
             return
-        requester = _requester(user)
+        requester = as_requester(sender)
         target: int | None = None
         argument = (context.args or [""])[0].lstrip("#")
         replied = message.reply_to_message
@@ -182,7 +192,7 @@ class TelegramHandlers:
                 return
             target = latest.id
         # An admin of this chat may cancel anyone's song here.
-        outcome = await self._admins.cancel(context.bot, target, user, chat)
+        outcome = await self._admins.cancel(context.bot, target, sender, chat)
         if isinstance(outcome, Done):
             await message.reply_text(f"✖ {texts.rich(outcome.message)}")
         else:
@@ -198,9 +208,11 @@ class TelegramHandlers:
             await self.unknown_button(update, context)
             return
         source = query.message
+        where = source.chat if source is not None else None
+        # A press is always the real person's; they may be acting for the anonymous admins.
+        presser = await self._admins.acting_for(context.bot, query.from_user, where, press.job_id)
         if press.action == keyboards.CANCEL:
-            where = source.chat if source is not None else None
-            cancelled = await self._admins.cancel(context.bot, press.job_id, query.from_user, where)
+            cancelled = await self._admins.cancel(context.bot, press.job_id, presser, where)
             if isinstance(cancelled, Done):
                 await query.answer(texts.plain_answer(cancelled.message))
             else:
@@ -210,7 +222,7 @@ class TelegramHandlers:
             await query.answer("That message is too old to use; send /song instead.")
             return
         chat = source.chat
-        requester = await self._admins.requester(context.bot, query.from_user, chat)
+        requester = await self._admins.requester(context.bot, presser, chat)
         thread_id = _thread_of(source) if isinstance(source, Message) else None
         same_seed = press.action == keyboards.SAME_SEED
         outcome = await self._service.reroll(
@@ -238,6 +250,17 @@ class TelegramHandlers:
         """A button this bot no longer makes: still answer, or it spins forever."""
         if update.callback_query is not None:
             await update.callback_query.answer("That button no longer works; try /help.")
+
+    async def _asked(self, update: Update) -> tuple[Message | None, Chat | None, Sender | None]:
+        """The message, its chat and who sent it; a sender no one can be told apart from
+        (Telegram's stand-in without its chat) is told so and gets None."""
+        message, chat, _ = _parts(update)
+        if message is None:
+            return None, chat, None
+        sender = sender_of(message)
+        if sender is None:
+            await message.reply_text(texts.problem(NO_SENDER))
+        return message, chat, sender
 
     # ------------------------------------------------------------ errors
     async def on_error(self, update: object, context: Context) -> None:
@@ -294,10 +317,6 @@ def _from_bot(message: Message, bot: Bot) -> bool:
 
 def _parts(update: Update) -> tuple[Message | None, Chat | None, User | None]:
     return update.effective_message, update.effective_chat, update.effective_user
-
-
-def _requester(user: User) -> Requester:
-    return Requester(PLATFORM, str(user.id), user.full_name or user.username)
 
 
 def _thread_of(message: Message) -> int | None:

@@ -9,6 +9,14 @@ A chat admin's :class:`~bot.service.Requester` carries ``is_admin`` and the role
 ``"admins"``, so a quota the chat set for its admins applies to them. The core lets an admin
 cancel any job on the platform, so :meth:`ChatAdmins.cancel` grants that only for jobs posted
 in the chat where the admin pressed or typed.
+
+Who asked is a :class:`Sender`, not always a person. Telegram shows every anonymous group
+admin, in every group, as one user (@GroupAnonymousBot), every post on a channel's behalf as
+@Channel_Bot, and Telegram itself as 777000; ``sender_chat`` names the chat that spoke, and
+that chat is the requester: its own songs and quota. A group speaking as itself is its
+anonymous admins (only admins can), so they are its admins here. Button presses always come
+from the real person; an admin of the group may act there for its anonymous admins
+(:meth:`ChatAdmins.acting_for`). A stand-in without its chat is no one and owns nothing.
 """
 
 from __future__ import annotations
@@ -18,8 +26,10 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from telegram import Bot, Chat, Message, User
+from telegram.constants import ChatID
 from telegram.error import TelegramError
 
 from adapters.telegram.delivery import PLATFORM, TelegramDelivery
@@ -32,6 +42,49 @@ logger = logging.getLogger(__name__)
 ADMIN_ROLE = "admins"  # the role name ChatRules.role_quotas uses for a chat's admins
 CACHE_SECONDS = 60.0
 MAX_REMEMBERED = 1000  # chats; past this, expired entries are dropped
+# Telegram's stand-in "users" for a chat that speaks: the same ids in every chat, never a person.
+STAND_INS = frozenset({ChatID.ANONYMOUS_ADMIN, ChatID.FAKE_CHANNEL, ChatID.SERVICE_CHAT})
+GROUP_TYPES = frozenset({Chat.GROUP, Chat.SUPERGROUP})
+
+
+@dataclass(frozen=True)
+class Sender:
+    """Who asked: a person (their user id), or a chat speaking as itself (its id, negative
+    on Telegram, so never a person's): a group's anonymous admins, or a channel."""
+
+    id: int
+    name: str | None
+    anonymous_admins: bool = False  # the group itself: only its admins can write as it
+
+    @property
+    def is_person(self) -> bool:
+        return self.id > 0
+
+
+def sender_of(message: Message) -> Sender | None:
+    """Who wrote ``message``; None for a stand-in that doesn't say for which chat."""
+    chat = message.sender_chat
+    if chat is not None:
+        if chat.id == message.chat.id and message.chat.type in GROUP_TYPES:
+            return anonymous_admins_of(chat)
+        return Sender(chat.id, chat.effective_name)
+    user = message.from_user
+    if user is None or user.id in STAND_INS:
+        return None
+    return person(user)
+
+
+def person(user: User) -> Sender:
+    return Sender(user.id, user.full_name or user.username)
+
+
+def anonymous_admins_of(group: Chat) -> Sender:
+    return Sender(group.id, f"Anonymous admins of {group.title or group.id}", True)
+
+
+def as_requester(sender: Sender) -> Requester:
+    """The core's view of ``sender`` without any admin powers."""
+    return Requester(PLATFORM, str(sender.id), sender.name)
 
 
 class ChatAdmins:
@@ -88,44 +141,67 @@ class ChatAdmins:
         return ids
 
     async def is_admin(
-        self,
-        bot: Bot,
-        chat: Chat,
-        user: User,
-        message: Message | None = None,
-        *,
-        max_age: float | None = None,
+        self, bot: Bot, chat: Chat, sender: Sender, *, max_age: float | None = None
     ) -> bool:
-        """Whether ``user`` administers the group ``chat`` (False in private chats)."""
+        """Whether ``sender`` administers the group ``chat`` (False in private chats)."""
         if chat.type == Chat.PRIVATE:
             return False
-        # An anonymous admin writes as the group itself; only admins can.
-        if message is not None and message.sender_chat is not None:
-            return message.sender_chat.id == chat.id
-        return user.id in await self.admin_ids(bot, chat.id, max_age=max_age)
+        if sender.anonymous_admins:
+            return sender.id == chat.id
+        if not sender.is_person:  # a channel administers no group
+            return False
+        return sender.id in await self.admin_ids(bot, chat.id, max_age=max_age)
 
-    async def requester(self, bot: Bot, user: User, chat: Chat | None) -> Requester:
-        """``user`` as the core sees them in ``chat``: with admin powers and the "admins"
+    async def requester(self, bot: Bot, sender: Sender, chat: Chat | None) -> Requester:
+        """``sender`` as the core sees them in ``chat``: with admin powers and the "admins"
         role when they administer it. If Telegram can't say, they get no extra powers."""
         admin = False
         if chat is not None:
             try:
-                admin = await self.is_admin(bot, chat, user)
+                admin = await self.is_admin(bot, chat, sender)
             except TelegramError as error:
                 logger.warning("Telegram: could not list the admins of %s: %s", chat.id, error)
-        return _as_admin(user, chat) if admin and chat is not None else _person(user)
+        return _as_admin(sender, chat) if admin and chat is not None else as_requester(sender)
+
+    async def acting_for(self, bot: Bot, user: User, chat: Chat | None, job_id: int) -> Sender:
+        """Who a button press by ``user`` in ``chat`` acts as: the group's anonymous admins
+        when the song is theirs and ``user`` administers the group (they are one of them, or
+        could cancel it anyway), else ``user`` themselves. Keeps the admin anonymous, and
+        their songs on one quota."""
+        presser = person(user)
+        if chat is None or chat.type not in GROUP_TYPES:
+            return presser
+        job = await self._service.get_job(job_id)
+        if (
+            job is None
+            or job.destination.platform != PLATFORM
+            or job.destination.chat_id != str(chat.id)
+            or job.destination.user_id != str(chat.id)
+        ):
+            return presser
+        try:
+            admin = await self.is_admin(bot, chat, presser)
+        except TelegramError as error:
+            logger.warning("Telegram: could not list the admins of %s: %s", chat.id, error)
+            return presser
+        return anonymous_admins_of(chat) if admin else presser
 
     async def cancel(
-        self, bot: Bot, job_id: int, user: User, chat: Chat | None, *, known_admin: bool = False
+        self,
+        bot: Bot,
+        job_id: int,
+        sender: Sender,
+        chat: Chat | None,
+        *,
+        known_admin: bool = False,
     ) -> Done | Refused:
-        """Cancel a song for ``user``, who pressed ✖ or typed in ``chat``: their own song, or,
-        when they administer ``chat``, anyone's song posted there. The owner's status message
-        then says an admin stopped it, and the admin reads whose quota came back.
+        """Cancel a song for ``sender``, who pressed ✖ or typed in ``chat``: their own song,
+        or, when they administer ``chat``, anyone's song posted there. The owner's status
+        message then says an admin stopped it, and the admin reads whose quota came back.
 
-        known_admin: the caller was already checked (``/admin cancel``; an anonymous admin
-        can't be looked up by user id)."""
+        known_admin: the caller was already checked (``/admin cancel``)."""
         job = await self._service.get_job(job_id)
-        someone_elses = job is not None and job.destination.user_id != str(user.id)
+        someone_elses = job is not None and job.destination.user_id != str(sender.id)
         here = (
             job is not None
             and chat is not None
@@ -133,11 +209,11 @@ class ChatAdmins:
             and job.destination.chat_id == str(chat.id)
         )
         if someone_elses and here and known_admin and chat is not None:
-            requester = _as_admin(user, chat)
+            requester = _as_admin(sender, chat)
         elif someone_elses and here:
-            requester = await self.requester(bot, user, chat)
+            requester = await self.requester(bot, sender, chat)
         else:
-            requester = _person(user)
+            requester = as_requester(sender)
         outcome = await self._service.cancel(job_id, requester)
         if not isinstance(outcome, Done) or not someone_elses:
             return outcome
@@ -154,15 +230,11 @@ class ChatAdmins:
         return Done(cancelled, messages.cancelled_for_owner(cancelled))
 
 
-def _person(user: User) -> Requester:
-    return Requester(PLATFORM, str(user.id), user.full_name or user.username)
-
-
-def _as_admin(user: User, chat: Chat) -> Requester:
+def _as_admin(sender: Sender, chat: Chat) -> Requester:
     return Requester(
         PLATFORM,
-        str(user.id),
-        user.full_name or user.username,
+        str(sender.id),
+        sender.name,
         is_admin=True,
         roles=frozenset({ADMIN_ROLE}),
         admin_scope=str(chat.id),  # a Telegram chat is its own scope

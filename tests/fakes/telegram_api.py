@@ -75,6 +75,10 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MB = 1024 * 1024
+# The stand-in "users" Telegram puts in ``from`` when a chat speaks (``sender_chat`` says which):
+# the same in every chat, as on Telegram.
+ANONYMOUS_ADMIN = 1087968824  # @GroupAnonymousBot: an anonymous admin, writing as the group
+CHANNEL_BOT = 136817688  # @Channel_Bot: a post on behalf of a channel
 CLOUD_UPLOAD_LIMIT = 50 * MB
 LOCAL_UPLOAD_LIMIT = 2000 * MB
 DOWNLOAD_LIMIT = 20 * MB  # getFile and sending by URL on the cloud Bot API
@@ -216,7 +220,7 @@ class FakeUser:
 
 @dataclass(frozen=True)
 class FakeChat:
-    """A chat: ``type`` is "private", "group" or "supergroup"."""
+    """A chat: ``type`` is "private", "group", "supergroup" or "channel"."""
 
     id: int
     type: str
@@ -311,6 +315,7 @@ class RecordedMessage:
     audio: RecordedFile | None = None
     document: RecordedFile | None = None
     thumbnail: bytes | None = None
+    sender_chat: FakeChat | None = None  # the chat that spoke; ``sender`` is then a stand-in
     reply_to: RecordedMessage | None = None
     keyboard: list[list[dict[str, Any]]] | None = None  # inline_keyboard as Telegram returns it
     edits: list[MessageEdit] = field(default_factory=list)
@@ -329,7 +334,8 @@ class RecordedMessage:
 
     @property
     def from_bot(self) -> bool:
-        return self.sender.is_bot
+        """Sent by the bot under test (the stand-ins for chats are bots too, on Telegram)."""
+        return self.sender.is_bot and self.sender_chat is None
 
     @property
     def reply_to_message_id(self) -> int | None:
@@ -374,6 +380,8 @@ class RecordedMessage:
             "chat": self.chat.to_api(),
             "date": self.date,
         }
+        if self.sender_chat is not None:
+            data["sender_chat"] = self.sender_chat.to_api()
         if self.edit_date is not None:
             data["edit_date"] = self.edit_date
         if include_reply and self.reply_to is not None:
@@ -400,6 +408,8 @@ class RecordedMessage:
     def summary(self) -> str:
         """One line for failure messages."""
         who = "bot" if self.from_bot else f"user {self.sender.id}"
+        if self.sender_chat is not None:
+            who = f"chat {self.sender_chat.id}"
         body = self.text if self.text is not None else self.caption
         parts = [f"#{self.message_id} {who}: {body!r}"]
         if self.audio:
@@ -1223,6 +1233,7 @@ class FakeTelegram:
         self._last_message_id: defaultdict[int, int] = defaultdict(int)
         self._admins: dict[int, set[int]] = {}
         self._owners: dict[int, int] = {}
+        self._anonymous: dict[int, set[int]] = {}  # chat -> admins who remain anonymous
         self._members: defaultdict[int, set[int]] = defaultdict(set)
         self._blocked: set[int] = set()
         self._updates: list[_Update] = []
@@ -1380,12 +1391,27 @@ class FakeTelegram:
         self._chats[id] = chat
         return chat
 
+    def channel(self, id: int, title: str, *, username: str | None = None) -> FakeChat:
+        """A channel, for people who write in groups on its behalf ("-100..." ids)."""
+        if not str(id).startswith("-100"):
+            raise ValueError("channel ids look like -100... on Telegram")
+        chat = FakeChat(id, "channel", title=title, username=username)
+        self._chats[id] = chat
+        return chat
+
     def set_admins(
-        self, chat: FakeChat | int, user_ids: Iterable[int], *, owner_id: int | None = None
+        self,
+        chat: FakeChat | int,
+        user_ids: Iterable[int],
+        *,
+        owner_id: int | None = None,
+        anonymous: Iterable[int] = (),
     ) -> None:
-        """Who administers the group (include ``tg.bot_id`` to make the bot an admin)."""
+        """Who administers the group (include ``tg.bot_id`` to make the bot an admin);
+        ``anonymous``: those of them who "remain anonymous" (they may write as the group)."""
         chat_id = _chat_id(chat)
         self._admins[chat_id] = set(user_ids)
+        self._anonymous[chat_id] = set(anonymous)
         if owner_id is not None:
             self._owners[chat_id] = owner_id
 
@@ -1406,21 +1432,35 @@ class FakeTelegram:
         user: FakeUser,
         text: str,
         reply_to: RecordedMessage | int | None = None,
+        *,
+        sender_chat: FakeChat | None = None,
     ) -> dict[str, Any]:
         """The user sends ``text``; returns the Message (queued as an update when the bot
         would receive it, which in a group with privacy mode means a command, a reply to the
-        bot, or the bot being an admin)."""
+        bot, or the bot being an admin).
+
+        ``sender_chat``: the user writes on a chat's behalf, and Telegram hides who: the
+        group itself (``user`` must be one of its anonymous admins; ``from`` is then
+        @GroupAnonymousBot) or a channel (``from`` is @Channel_Bot)."""
         target = self._known_chat(chat)
         self._users[user.id] = user
         if target.is_group:
             self._members[target.id].add(user.id)
+        sender = user
+        if sender_chat is not None:
+            sender = self._stand_in(target, user, sender_chat)
         replied = None
         if reply_to is not None:
             replied = self._message(target.id, _message_id(reply_to))
             if replied is None or replied.deleted:
                 raise LookupError(f"no message {_message_id(reply_to)} in chat {target.id}")
         message = self._add_message(
-            target, user, text=text, entities=command_entities(text), reply_to=replied
+            target,
+            sender,
+            text=text,
+            entities=command_entities(text),
+            reply_to=replied,
+            sender_chat=sender_chat,
         )
         payload = message.to_api()
         if self._bot_receives(target, message):
@@ -1611,6 +1651,21 @@ class FakeTelegram:
     def _message(self, chat_id: int, message_id: int) -> RecordedMessage | None:
         return self._messages.get(chat_id, {}).get(message_id)
 
+    def _stand_in(self, chat: FakeChat, user: FakeUser, sender_chat: FakeChat) -> FakeUser:
+        """The ``from`` Telegram shows when ``user`` writes in ``chat`` as ``sender_chat``."""
+        if not chat.is_group:
+            raise AssertionError("only in groups can people write on a chat's behalf")
+        if sender_chat.id == chat.id:
+            if user.id not in self._anonymous.get(chat.id, set()):
+                raise AssertionError(
+                    f"user {user.id} is not an anonymous admin of {chat.id}: "
+                    "set_admins(..., anonymous=[...])"
+                )
+            return FakeUser(ANONYMOUS_ADMIN, "Group", "GroupAnonymousBot", None, is_bot=True)
+        if sender_chat.type != "channel":
+            raise AssertionError("people write on behalf of their group or of a channel")
+        return FakeUser(CHANNEL_BOT, "Channel", "Channel_Bot", None, is_bot=True)
+
     def _add_message(self, chat: FakeChat, sender: FakeUser, **fields: Any) -> RecordedMessage:
         self._last_message_id[chat.id] += 1
         message = RecordedMessage(
@@ -1666,6 +1721,8 @@ class FakeTelegram:
     def _writable_chat(self, params: _Params) -> FakeChat:
         """The chat, if the bot may still post there (not blocked by the user, not kicked)."""
         chat = self._chat(params)
+        if chat.type == "channel":  # channels here are only ones people write on behalf of
+            raise _ApiError(403, "Forbidden: bot is not a member of the channel chat")
         if chat.id in self._blocked:
             if chat.type == "private":
                 raise _ApiError(403, "Forbidden: bot was blocked by the user")
@@ -2338,7 +2395,7 @@ class FakeTelegram:
                 "status": "administrator",
                 "user": user.to_api(),
                 "can_be_edited": False,
-                "is_anonymous": False,
+                "is_anonymous": user_id in self._anonymous.get(chat.id, set()),
                 "can_manage_chat": True,
                 "can_delete_messages": True,
                 "can_manage_video_chats": True,

@@ -420,6 +420,36 @@ async def test_commands_chat_info_and_admins(tg: FakeTelegram, bot: Bot) -> None
     assert [(a.chat_id, a.action) for a in tg.chat_actions] == [(group.id, "upload_voice")]
 
 
+async def test_writing_as_the_group_or_a_channel_hides_the_person(
+    tg: FakeTelegram, bot: Bot
+) -> None:
+    from telegram.constants import ChatID
+
+    alice = tg.user(id=42, first_name="Alice")
+    bob = tg.user(id=43, first_name="Bob")
+    group = tg.group_chat(-100777, "Jam room")
+    news = tg.channel(-1001234567890, "Bob's news")
+    tg.set_admins(group, [alice.id], anonymous=[alice.id])
+    with pytest.raises(AssertionError, match="not an anonymous admin"):
+        await tg.send_message(group, bob, "/song hi", sender_chat=group)
+
+    await tg.send_message(group, alice, "/song as the group", sender_chat=group)
+    await tg.send_message(group, bob, "/song as my channel", sender_chat=news)
+    updates = await bot.get_updates(timeout=0)
+    messages = [u.message for u in updates if u.message]
+    assert [(m.from_user.id, m.from_user.username) for m in messages if m.from_user] == [
+        (ChatID.ANONYMOUS_ADMIN, "GroupAnonymousBot"),
+        (ChatID.FAKE_CHANNEL, "Channel_Bot"),
+    ]
+    assert [(m.sender_chat.id, m.sender_chat.type) for m in messages if m.sender_chat] == [
+        (group.id, "supergroup"),
+        (news.id, "channel"),
+    ]
+    [member] = await bot.get_chat_administrators(group.id)
+    assert member.user.id == alice.id and getattr(member, "is_anonymous", False)
+    assert not any(m.from_bot for m in tg.chat_log(group))
+
+
 async def test_waiters_fail_loudly_with_the_chat_contents(tg: FakeTelegram, bot: Bot) -> None:
     chat = tg.private_chat(tg.user(id=42, first_name="Alice"))
     await bot.send_message(chat.id, "Queued (position 2)")

@@ -83,9 +83,13 @@ class Rig:
         user: FakeUser | None = None,
         chat: FakeChat | None = None,
         reply_to: RecordedMessage | int | None = None,
+        *,
+        sender_chat: FakeChat | None = None,
     ) -> int:
-        """A user sends ``text``; returns its message id."""
-        sent = await self.tg.send_message(chat or self.group, user or self.alice, text, reply_to)
+        """A user sends ``text`` (on ``sender_chat``'s behalf, if given); returns its id."""
+        sent = await self.tg.send_message(
+            chat or self.group, user or self.alice, text, reply_to, sender_chat=sender_chat
+        )
         return int(sent["message_id"])
 
     async def reply_to(

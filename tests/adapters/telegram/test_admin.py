@@ -12,7 +12,7 @@ from telegram import Chat, User
 
 from adapters.telegram.admin import PRIVATE_TEXT
 from adapters.telegram.delivery import TelegramDelivery
-from adapters.telegram.permissions import ChatAdmins
+from adapters.telegram.permissions import ChatAdmins, person
 from adapters.telegram.status import StatusBoard
 from bot.app import open_core
 from bot.domain import ChatRules, JobState
@@ -310,8 +310,8 @@ async def test_the_admin_list_is_remembered_briefly_and_asked_once_at_a_time(
         admins = ChatAdmins(core.service, delivery, ttl=60.0, clock=lambda: now[0])
         chat = Chat(group.id, Chat.SUPERGROUP, title=group.title)
         private = Chat(bob.id, Chat.PRIVATE)
-        alice_user = User(alice.id, alice.first_name, is_bot=False)
-        bob_user = User(bob.id, bob.first_name, is_bot=False)
+        alice_user = person(User(alice.id, alice.first_name, is_bot=False))
+        bob_user = person(User(bob.id, bob.first_name, is_bot=False))
         asked = len(tg.calls_to("getChatAdministrators"))
 
         together = await asyncio.gather(*(admins.is_admin(bot, chat, alice_user) for _ in range(5)))
