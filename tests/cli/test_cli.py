@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import sqlite3
@@ -88,7 +89,28 @@ async def test_generate_writes_a_decodable_song(tmp_path: Path) -> None:
         assert abs(probe_audio(out_file)[0] - 12) <= 0.1
         code, out, _ = await _run("jobs", env=env, cwd=tmp_path)
         assert code == 0 and "succeeded" in out
+        # Fetched from the CDN host the API pointed at, with no DOWNLOAD_ALLOWED_HOSTS set.
+        (prediction,) = fake.predictions.values()
+        assert prediction.outputs[0].startswith(f"{fake.cdn_url}/predictions/{prediction.id}/")
+        assert fake.downloads == [prediction.id] and "DOWNLOAD_ALLOWED_HOSTS" not in env
     assert WAVESPEED_KEY not in out + err
+
+
+async def test_an_output_on_a_private_host_is_refused_and_the_operator_told_why(
+    tmp_path: Path,
+) -> None:
+    async with FakeWaveSpeed(time_scale=0.04, api_key=WAVESPEED_KEY) as fake:
+        fake.faults.add_job(output_url="http://10.0.0.9/predictions/x/1.mp3")
+        env = _env(tmp_path / "data", fake.base_url)
+        code, out, err = await _run(
+            "generate", "--tags", "ambient", "--duration", "6", env=env, cwd=tmp_path
+        )
+        assert code != 0 and "download_refused" in out + err
+        code, out, _ = await _run("jobs", "--json", env=env, cwd=tmp_path)
+    assert code == 0
+    (job,) = json.loads(out)
+    assert job["state"] == "failed" and job["error_code"] == "download_refused"
+    assert "DOWNLOAD_ALLOWED_HOSTS=10.0.0.9:80" in job["error_message"]
 
 
 async def test_generate_refuses_bad_input_with_a_sentence(tmp_path: Path) -> None:
