@@ -4,6 +4,8 @@
     ├── ConfigError               a setting is missing or invalid (stops start-up)
     ├── DeliveryUnavailable       the chat adapter can't post right now (stopping, offline):
     │                             the job waits for the next delivery, no attempt counted
+    ├── DeliveryRefused           the chat will never take the track (the user blocked the
+    │                             bot, the chat is gone): not retried; ``code`` says which
     └── BackendError              anything that went wrong talking to a generation backend
         ├── TransientBackendError   try again later (429, 5xx, network, timeout on a poll)
         ├── PermanentBackendError   the same request will fail again (4xx, auth, bad input)
@@ -27,6 +29,18 @@ class ConfigError(AceJamError):
 
 class DeliveryUnavailable(AceJamError):
     pass
+
+
+class DeliveryRefused(AceJamError):
+    """Raised by an adapter when the platform says the chat is closed to the bot for good.
+
+    ``code`` is ``bot_blocked`` (the user blocked the bot) or ``chat_gone`` (the chat was
+    deleted, or the bot removed from it or barred from posting there)."""
+
+    def __init__(self, detail: str, *, code: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.code = code
 
 
 class BackendError(AceJamError):

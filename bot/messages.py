@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from bot.domain import Job, JobState
 from bot.quotas import QuotaStatus
+from bot.settlement import refunds_quota
 
 FAILURE_TEXT = {
     "timeout": "The music engine never finished this song, so I gave up on it.",
@@ -23,15 +24,22 @@ FAILURE_TEXT = {
     "download_expired": "The finished song expired before I could fetch it.",
     "delivery_failed": "I couldn't post the finished song in this chat.",
     "nsfw": "The music engine flagged this song as not safe for this chat, so I held it back.",
+    "bot_blocked": "The song was made, but I can't send it: the bot is blocked here.",
+    "chat_gone": "The song was made, but I can't post in this chat any more.",
     "lost": "The bot lost track of this song.",
+    "poll_failed": "The music engine stopped answering about this song, so I gave up on it.",
+    "download_interrupted": (
+        "The finished song kept breaking off while I fetched it, until it was too late."
+    ),
 }
 
 
-# Download problems other than expiry read the same to a user.
+# Download problems other than expiry and broken transfers read the same to a user.
 _BAD_AUDIO_CODES = frozenset(
-    {"download_refused", "download_failed", "download_too_large", "download_truncated"}
-    | {"empty_audio", "not_audio", "download_unavailable"}
+    {"download_refused", "download_failed", "download_too_large", "empty_audio", "not_audio"}
 )
+# A transfer that broke off, stalled or found the host down, every time until the deadline.
+_TRANSFER_CODES = frozenset({"download_truncated", "download_timeout", "download_unavailable"})
 
 
 STATE_WORDS = {
@@ -51,10 +59,18 @@ def state_word(state: JobState) -> str:
 
 
 def failure_message(code: str | None) -> str:
+    """Why the song failed, and whether it still counts against the user's quota."""
+    quota = (
+        "Your quota has been given back."
+        if refunds_quota(code)
+        else "It still counts against your quota."
+    )
     if code in _BAD_AUDIO_CODES:
         code = "bad_audio"
+    elif code in _TRANSFER_CODES:
+        code = "download_interrupted"
     text = FAILURE_TEXT.get(code or "", "Something went wrong making this song.")
-    return f"{text} Your quota has been given back."
+    return f"{text} {quota}"
 
 
 def humanize_seconds(seconds: float) -> str:

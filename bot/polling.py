@@ -8,6 +8,7 @@ is ~3 polls a job with at most ``min_interval`` of lag, where a 1 s poller needs
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from statistics import quantiles
 
 HISTORY = 50
@@ -65,3 +66,20 @@ class PollPlanner:
             return self._min_interval
         # In the tail: back off gently, bounded, never faster than allowed.
         return min(self._max_backoff, max(self._min_interval, (elapsed - late) * 0.5))
+
+
+def catch_up(
+    waiting: Sequence[tuple[float, float]], now: float, *, min_interval: float, window: float
+) -> list[float]:
+    """New poll times for jobs that backed off while the upstream was down, now that it
+    answers again. ``waiting`` holds each job's (next poll, last poll) times. The polls are
+    spread over the next ``window`` seconds, so a service just back isn't hit all at once;
+    none comes sooner than ``min_interval`` after that job's last poll, nor later than it
+    was already planned."""
+    if not waiting:
+        return []
+    step = window / len(waiting)
+    return [
+        min(due, max(last + min_interval, now + index * step))
+        for index, (due, last) in enumerate(waiting)
+    ]

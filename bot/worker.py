@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import secrets
 import socket
@@ -29,28 +30,37 @@ from bot.domain import LOCAL_PLATFORM, SEED_MAX, Job, JobState
 from bot.errors import (
     AudioError,
     BackendError,
+    DeliveryRefused,
     DeliveryUnavailable,
     SubmitUncertain,
     TransientBackendError,
 )
 from bot.logs import job_context
 from bot.notify import Notifier
-from bot.polling import PollPlanner
+from bot.polling import PollPlanner, catch_up
 from bot.ports import Backend, EventKind, JobEvent, RemoteState, RemoteStatus
+from bot.retry import backoff
+from bot.settlement import refunds_quota
 from storage.jobs import SqlJobStore
 from storage.rules import SqlRulesStore
 
 logger = logging.getLogger(__name__)
 
+# Each step has its own budget (a failed poll never spends a download's tries). Polls, and
+# transfers that break off or time out, are retried until the job's deadline.
 MAX_SUBMIT_ATTEMPTS = 5
 MAX_DELIVERY_ATTEMPTS = 5
-MAX_DOWNLOAD_ATTEMPTS = 4
+MAX_DEAD_LINKS = 4  # output links found expired (401/403/404/410), each after a fresh poll
 MAX_POLL_BACKOFF = 30.0
+# Once the upstream answers again after an outage, the jobs that backed off are polled
+# again within this many seconds (spread over it, each at most every min_poll_interval).
+CATCH_UP_SECONDS = 2.0
 SHUTDOWN_GRACE_SECONDS = 10.0
 ANNOUNCE_INTERVAL_SECONDS = 1.0
 CLAIM_COALESCE_SECONDS = 0.05  # real time: a claim's cost doesn't shrink with the time scale
 POSITIONS_ANNOUNCED = 10  # queued songs told when the line moves
-RETRYABLE_AUDIO_ERRORS = frozenset({"download_truncated", "download_expired"})
+# A transfer that broke off or ran past DOWNLOAD_TIMEOUT_SECONDS: the file is fine upstream.
+TRANSFER_ERRORS = frozenset({"download_truncated", "download_timeout"})
 # Connection lost, server restarting, "database is locked": worth waiting out.
 DB_ERRORS: tuple[type[Exception], ...] = (OperationalError, DBAPIError, OSError)
 T = TypeVar("T")
@@ -104,11 +114,20 @@ class _Owned:
     job: Job
     phase: str  # "submitting" | "polling" | "finishing" | "delivering"
     due: float = 0.0  # monotonic time of the next poll
-    failures: int = 0
+    last_poll: float = -math.inf  # monotonic time of the last poll
+    # Failures in a row, one count per step.
+    poll_failures: int = 0
+    transfer_failures: int = 0
+    dead_links: int = 0
+    delivery_failures: int = 0
     # Seconds after submit of the last poll that saw the job unfinished: it completed
     # between then and the poll that saw it done.
     seen_unfinished: float | None = None
+    # Set while a step runs for the job (a poll and the handling of its answer included).
     busy: bool = False
+    # A webhook's news that came while a poll's answer was being handled: whoever holds
+    # the job takes it up next, so one notice at a time moves the job on.
+    pushed: RemoteStatus | None = None
 
 
 class Worker:
@@ -128,11 +147,14 @@ class Worker:
         self._notifier = notifier
         self._config = config
         self._min_interval = backend.min_poll_interval * config.time_scale
+        self._max_backoff = MAX_POLL_BACKOFF * config.time_scale
         self._planner = planner or PollPlanner(
             min_interval=self._min_interval,
-            max_backoff=MAX_POLL_BACKOFF * config.time_scale,
+            max_backoff=self._max_backoff,
             safety_net=getattr(backend, "uses_webhook", False),
         )
+        # The last poll round got no answer at all: the next one that does ends an outage.
+        self._upstream_down = False
         self._owned: dict[int, _Owned] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
@@ -178,7 +200,7 @@ class Worker:
                     self._claim_due = True
                     logger.warning("database unavailable (%s); retrying", type(exc).__name__)
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), min(30.0, 0.5 * 2**failures))
+                        await asyncio.wait_for(stop.wait(), backoff(failures, base=1.0, cap=30.0))
                     continue
                 await self._sleep_until_due(stop)
         finally:
@@ -380,7 +402,9 @@ class Worker:
         except TransientBackendError as exc:
             # Refused before it was accepted: safe to queue again, after a pause.
             logger.warning("job %s: submit refused (%s); will retry", job.id, exc.code)
-            pause = exc.retry_after or self._min_interval * 2 ** min(job.attempts, 5)
+            pause = exc.retry_after or backoff(
+                job.attempts, base=self._min_interval, cap=self._max_backoff
+            )
             self._submit_paused_until = time.monotonic() + pause
             await self._drop(job.id)
             if job.attempts >= MAX_SUBMIT_ATTEMPTS:
@@ -455,48 +479,108 @@ class Worker:
         if self._backend.polls_in_batches:
             # One call covers every job (ACE-Step's /query_result): ask about all of them.
             due = polling
+        # Busy until each answer is handled, so a webhook about one of them meanwhile is
+        # queued for it (``pushed``) instead of finishing the job a second time.
         for owned in due:
             owned.busy = True
+            owned.last_poll = now
         try:
-            statuses = await self._backend.poll([o.job.remote_id for o in due if o.job.remote_id])
-        except BackendError as exc:
-            logger.warning("poll failed for %d job(s): %s", len(due), exc.code)
-            statuses = {}
+            problem = "no answer about it"
+            try:
+                statuses = await self._backend.poll(
+                    [o.job.remote_id for o in due if o.job.remote_id]
+                )
+            except BackendError as exc:
+                logger.warning("poll failed for %d job(s): %s", len(due), exc.code)
+                statuses, problem = {}, exc.code
+            if statuses and self._upstream_down:
+                self._catch_up({o.job.id for o in due})
+            self._upstream_down = not statuses
+            for owned in due:
+                status = statuses.get(owned.job.remote_id or "")
+                with job_context(owned.job.id):
+                    await self._take_notice(owned, status, pushed=False, problem=problem)
         finally:
             for owned in due:
-                owned.busy = False
-        for owned in due:
-            status = statuses.get(owned.job.remote_id or "")
-            with job_context(owned.job.id):
-                await self._handle_status(owned, status)
+                if owned.phase == "polling":  # else a finishing task holds it now
+                    owned.busy = False
+
+    def _catch_up(self, polled: set[int]) -> None:
+        """The upstream answers again after an outage: bring forward the polls of the jobs
+        that backed off meanwhile (one may have finished long ago)."""
+        waiting = sorted(
+            (
+                o
+                for o in self._owned.values()
+                if o.phase == "polling"
+                and o.poll_failures
+                and not o.busy
+                and o.job.id not in polled
+            ),
+            key=lambda o: o.last_poll,
+        )
+        times = catch_up(
+            [(o.due, o.last_poll) for o in waiting],
+            time.monotonic(),
+            min_interval=self._min_interval,
+            window=CATCH_UP_SECONDS * self._config.time_scale,
+        )
+        for owned, due in zip(waiting, times, strict=True):
+            owned.due = due
+        if waiting:
+            logger.info("upstream answers again; polling %d waiting job(s) soon", len(waiting))
 
     async def on_remote_status(self, remote_id: str, status: RemoteStatus) -> None:
         """A status pushed by the backend (webhook): act now as if a poll had seen it.
 
-        Only this process's jobs; another worker's job is picked up by its own polls."""
-        for owned in list(self._owned.values()):
-            if owned.job.remote_id == remote_id and owned.phase == "polling" and not owned.busy:
-                with job_context(owned.job.id):
-                    await self._handle_status(owned, status, pushed=True)
-                self._wake.set()
-                return
+        Only this process's jobs; another worker's job is picked up by its own polls. A job
+        already being finished ignores it (webhooks may repeat)."""
+        owned = next((o for o in self._owned.values() if o.job.remote_id == remote_id), None)
+        if owned is None or owned.phase != "polling":
+            return
+        if owned.busy:  # a poll's answer is being handled: it takes this up when done
+            owned.pushed = status
+            return
+        owned.busy = True
+        try:
+            with job_context(owned.job.id):
+                await self._take_notice(owned, status, pushed=True)
+        finally:
+            if owned.phase == "polling":
+                owned.busy = False
+            self._wake.set()
+
+    async def _take_notice(
+        self, owned: _Owned, status: RemoteStatus | None, *, pushed: bool, problem: str = ""
+    ) -> None:
+        """Act on one notice (a poll's answer, None if the poll failed with ``problem``, or a
+        webhook's), then on any webhook that came meanwhile. The caller holds the job busy."""
+        await self._handle_status(owned, status, pushed=pushed, problem=problem)
+        while owned.pushed is not None:
+            status, owned.pushed = owned.pushed, None
+            if owned.phase != "polling" or self._owned.get(owned.job.id) is not owned:
+                return  # being finished already, or gone: the news changes nothing
+            await self._handle_status(owned, status, pushed=True)
 
     async def _handle_status(
-        self, owned: _Owned, status: RemoteStatus | None, *, pushed: bool = False
+        self, owned: _Owned, status: RemoteStatus | None, *, pushed: bool, problem: str = ""
     ) -> None:
         job = owned.job
-        if status is None or status.state in (RemoteState.PENDING, RemoteState.RUNNING):
-            if status is not None:
-                owned.seen_unfinished = self._elapsed(job)
+        if status is None:
+            owned.poll_failures += 1
+            if self._elapsed(job) > self._config.job_timeout_seconds:
+                await self._fail(job, "poll_failed", f"polls failed until the deadline: {problem}")
+                return
+            owned.due = time.monotonic() + backoff(
+                owned.poll_failures, base=self._min_interval, cap=self._max_backoff
+            )
+            return
+        owned.poll_failures = 0
+        if status.state in (RemoteState.PENDING, RemoteState.RUNNING):
+            owned.seen_unfinished = self._elapsed(job)
             if self._elapsed(job) > self._config.job_timeout_seconds:
                 await self._fail(job, "timeout", "upstream task never finished")
                 return
-            if status is None:
-                owned.failures += 1
-                backoff = min(30.0, self._min_interval * 2**owned.failures)
-                owned.due = time.monotonic() + backoff
-                return
-            owned.failures = 0
             await self._note_progress(owned, status)
             owned.due = time.monotonic() + self._poll_delay(owned.job)
             return
@@ -555,22 +639,8 @@ class Worker:
                 status.output_url, target, max_bytes=self._config.max_download_bytes
             )
             info = await asyncio.to_thread(audio.probe, downloaded.path)
-        except (TransientBackendError, AudioError) as exc:
-            # A cut-off transfer or a dead link is worth another try (a fresh poll brings a
-            # fresh URL); other audio errors are final.
-            if isinstance(exc, AudioError) and exc.code not in RETRYABLE_AUDIO_ERRORS:
-                await self._fail(job, exc.code, exc.detail)
-                return
-            owned.failures += 1
-            if owned.failures >= MAX_DOWNLOAD_ATTEMPTS:
-                gone = isinstance(exc, AudioError) and exc.code == "download_expired"
-                await self._fail(job, "download_expired" if gone else "bad_audio", exc.detail)
-                return
-            owned.phase = "polling"  # poll again: it also refreshes the output URL
-            owned.due = time.monotonic() + self._min_interval * owned.failures
-            return
         except BackendError as exc:
-            await self._fail(job, exc.code, exc.detail)
+            await self._download_failed(owned, exc)
             return
         final_path = downloaded.path.with_suffix(f".{downloaded.format}")
         downloaded.path.replace(final_path)
@@ -604,18 +674,45 @@ class Worker:
             await self._drop(job.id)
             return
         owned.phase = "delivering"
-        owned.failures = 0
         await self._deliver(owned)
+
+    async def _download_failed(self, owned: _Owned, exc: BackendError) -> None:
+        """The upstream made (and billed) the song but fetching it failed. A transfer that
+        broke off, timed out or found the host unavailable is tried again until the job's
+        deadline; a dead link a few times; anything else is final. Each retry polls first,
+        which also brings a fresh output URL."""
+        job = owned.job
+        if isinstance(exc, TransientBackendError) or exc.code in TRANSFER_ERRORS:
+            owned.transfer_failures += 1
+            delay = backoff(owned.transfer_failures, base=self._min_interval, cap=self._max_backoff)
+            if self._elapsed(job) + delay > self._config.job_timeout_seconds:
+                await self._fail(job, exc.code, exc.detail, billed=True)
+                return
+        elif isinstance(exc, AudioError) and exc.code == "download_expired":
+            owned.dead_links += 1
+            if owned.dead_links >= MAX_DEAD_LINKS:
+                await self._fail(job, exc.code, exc.detail, billed=True)
+                return
+            delay = backoff(owned.dead_links, base=self._min_interval, cap=self._max_backoff)
+        else:
+            await self._fail(job, exc.code, exc.detail, billed=True)
+            return
+        logger.warning("job %s: download failed (%s); polling again to retry", job.id, exc.code)
+        owned.phase = "polling"
+        owned.due = time.monotonic() + delay
 
     async def _deliver(self, owned: _Owned) -> None:
         job = owned.job
         delivery = self._notifier.delivery_for(job.destination.platform)
+        # Whatever happens from here, the upstream made the song and billed it.
         if job.nsfw and not await self._nsfw_allowed(job):
-            await self._fail(job, "nsfw", "flagged by the backend; chat does not allow it")
+            await self._fail(
+                job, "nsfw", "flagged by the backend; chat does not allow it", billed=True
+            )
             return
         if delivery is None or job.audio_path is None or not Path(job.audio_path).exists():
             if delivery is not None:
-                await self._fail(job, "lost", "audio file missing at delivery")
+                await self._fail(job, "lost", "audio file missing at delivery", billed=True)
             else:
                 await self._drop(job.id)
             return
@@ -629,18 +726,26 @@ class Worker:
                 await self._store.release(self.owner, [job.id])
                 await self._drop(job.id)
                 return
+            except DeliveryRefused as exc:  # blocked or gone for good: retrying won't help
+                await self._fail(job, exc.code, exc.detail, billed=True)
+                return
             except AudioError as exc:  # the track can't be made to fit: retrying won't help
-                await self._fail(job, exc.code, exc.detail)
+                await self._fail(job, exc.code, exc.detail, billed=True)
                 return
             except Exception as exc:
-                owned.failures += 1
+                owned.delivery_failures += 1
                 logger.warning(
-                    "job %s: delivery attempt %d failed: %s", job.id, owned.failures, exc
+                    "job %s: delivery attempt %d failed: %s",
+                    job.id,
+                    owned.delivery_failures,
+                    exc,
                 )
-                if owned.failures >= MAX_DELIVERY_ATTEMPTS:
-                    await self._fail(job, "delivery_failed", type(exc).__name__)
+                if owned.delivery_failures >= MAX_DELIVERY_ATTEMPTS:
+                    await self._fail(job, "delivery_failed", type(exc).__name__, billed=True)
                     return
-                await asyncio.sleep(min(30.0, self._min_interval * 2**owned.failures))
+                await asyncio.sleep(
+                    backoff(owned.delivery_failures, base=self._min_interval, cap=self._max_backoff)
+                )
         delivered = await self._durably(
             self._store.transition,
             job.id,
@@ -665,9 +770,12 @@ class Worker:
         return rules is not None and rules.allow_nsfw
 
     # ------------------------------------------------------------ failure
-    async def _fail(self, job: Job, code: str, detail: str) -> None:
+    async def _fail(self, job: Job, code: str, detail: str, *, billed: bool = False) -> None:
+        """End a job that won't be delivered. ``billed``: the upstream finished the song,
+        so its cost stays recorded (bot/settlement.py says who bears it)."""
         for secret in self._config.secrets:  # upstream error texts may echo a key
             detail = detail.replace(secret, "***")
+        refund = refunds_quota(code)
         failed = await self._store.transition(
             job.id,
             {
@@ -679,17 +787,25 @@ class Worker:
             },
             JobState.FAILED,
             now=utcnow(),
-            ledger="refund",
+            ledger="refund" if refund else "commit",
             error_code=code,
             error_message=detail[:500],
             finished_at=utcnow(),
             detail=code,
-            cost_usd=0.0,  # WaveSpeed refunds failed generations
+            # Nothing to pay for a song the upstream never made (WaveSpeed refunds failures).
+            **({} if billed else {"cost_usd": 0.0}),
         )
         await self._drop(job.id)
         if failed is None:
             return
-        logger.warning("job %s failed: %s", job.id, code)
+        logger.warning(
+            "job %s failed: %s (%s); %s, quota %s",
+            job.id,
+            code,
+            detail[:200],
+            f"billed ${failed.cost_usd:.4f}" if billed and failed.cost_usd else "not billed",
+            "refunded" if refund else "charged",
+        )
         await self._notifier.emit(
             JobEvent(EventKind.FAILED, failed, message=messages.failure_message(code))
         )

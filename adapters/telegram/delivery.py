@@ -25,12 +25,13 @@ from typing import Any
 
 from telegram import Bot, InlineKeyboardMarkup, ReplyParameters
 from telegram.constants import ParseMode
+from telegram.error import BadRequest, Forbidden
 
 from adapters.telegram import keyboards, texts
 from adapters.telegram.status import StatusBoard
 from bot import audio, messages
 from bot.domain import Job
-from bot.errors import DeliveryUnavailable
+from bot.errors import DeliveryRefused, DeliveryUnavailable
 from bot.ports import DeliveryReceipt, EventKind, JobEvent
 
 logger = logging.getLogger(__name__)
@@ -124,6 +125,14 @@ class TelegramDelivery:
         self._idle.clear()
         try:
             return await self._deliver(job, audio_path)
+        except Forbidden as exc:
+            # Blocked by the user, or removed from the group: no retry will get through.
+            code = "bot_blocked" if "blocked by the user" in exc.message else "chat_gone"
+            raise DeliveryRefused(exc.message, code=code) from exc
+        except BadRequest as exc:
+            if "chat not found" not in exc.message.lower():
+                raise
+            raise DeliveryRefused(exc.message, code="chat_gone") from exc
         finally:
             self._uploads -= 1
             if not self._uploads:

@@ -165,6 +165,36 @@ async def test_a_cut_off_download_is_fetched_again_and_arrives_whole(rig: Rig) -
 
 
 # ---------------------------------------------------------------- Telegram
+@pytest.mark.parametrize(
+    ("where", "code"),
+    [
+        pytest.param("private", "bot_blocked", id="the-user-blocked-the-bot"),
+        pytest.param("group", "chat_gone", id="the-group-removed-the-bot"),
+    ],
+)
+async def test_a_song_the_chat_turns_away_counts_and_its_cost_is_kept(
+    rig: Rig, where: str, code: str
+) -> None:
+    """WaveSpeed made (and billed) the song, then the chat refused it for good. That isn't
+    the bot's or WaveSpeed's failure: no upload is tried again, the song counts against its
+    asker's quota (or it could be asked for again and again for free) and its cost stays
+    on the month's bill."""
+    private = rig.tg.private_chat(rig.alice)
+    chat, elsewhere = (private, rig.group) if where == "private" else (rig.group, private)
+    rig.ws.runtime = 25.0  # a second: time to walk away
+    status = await rig.reply_to(await rig.say(SONG, chat=chat), chat=chat)
+    rig.tg.set_blocked(chat)
+    [asked] = await rig.core.store.list_jobs(limit=1)
+    job = await wait_for_job(rig.core, asked.id, {JobState.FAILED, JobState.DELIVERED}, WAIT)
+    assert (job.state, job.error_code) == (JobState.FAILED, code)
+    assert [m for m in rig.tg.chat_log(chat) if m.audio is not None] == []
+    assert len(rig.tg.calls_to("sendAudio")) == 1
+    assert job.cost_usd == pytest.approx(SECONDS * 0.0003)
+    quota = await rig.reply_to(await rig.say("/quota", chat=elsewhere), chat=elsewhere)
+    assert CHARGED in (quota.text or "")
+    assert status.text is not None and not status.text.startswith("✅")
+
+
 async def test_flood_waits_on_every_kind_of_message_are_waited_out(rig: Rig) -> None:
     for method in ("sendMessage", "editMessageText", "sendAudio"):
         rig.tg.faults.add(method, status=429, retry_after=1)

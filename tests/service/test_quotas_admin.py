@@ -6,6 +6,8 @@ import asyncio
 import random
 from pathlib import Path
 
+import pytest
+
 from bot.domain import UNLIMITED, Destination, JobState
 from bot.service import Accepted, Refused, Requester
 from tests.fakes.wavespeed import FakeWaveSpeed
@@ -198,17 +200,25 @@ async def test_flagged_output_is_held_back_unless_the_chat_allows_it(tmp_path: P
     chat = RecordingDelivery("discord")
     async with FakeWaveSpeed(time_scale=0.02, api_key=WAVESPEED_KEY) as fake:
         fake.faults.add_job(nsfw=True, times=2)
-        async with running_core(wavespeed_settings(tmp_path, fake.base_url), [chat]) as core:
+        settings = wavespeed_settings(tmp_path, fake.base_url, wavespeed_price_per_second=0.0003)
+        async with running_core(settings, [chat]) as core:
             held = await _ask(core, _user(1))
             held_job = await wait_for_job(core, held.job.id, {JobState.FAILED})
             await core.service.admin.update_chat_rules("discord", "guild-2", allow_nsfw=True)
             allowed = await _ask(core, _user(2), dest=_dest(_user(2), scope="guild-2"))
             allowed_job = await wait_for_job(core, allowed.job.id, {JobState.DELIVERED})
             quota = await core.service.quota(_user(1), GUILD)
-    assert held_job.error_code == "nsfw" and quota.used_seconds == 0
+            usage = await core.service.admin.usage(platform="discord")
+    assert held_job.error_code == "nsfw"
+    # Made and billed upstream, then refused by the chat's own rules: the song counts
+    # against its asker's quota (or it could be asked for again and again for free), and
+    # its cost stays on the month's bill.
+    assert quota.used_seconds == 10
+    assert held_job.cost_usd is not None and abs(held_job.cost_usd - 0.003) < 1e-9
+    assert sum(row.cost_usd for row in usage) == pytest.approx(0.006)
     assert [d[0] for d in chat.delivered] == [allowed_job.id]
-    failed = [e.message for e in chat.events if e.kind.value == "failed"]
-    assert failed and "held it back" in (failed[0] or "")
+    [failed] = [e.message or "" for e in chat.events if e.kind.value == "failed"]
+    assert "held it back" in failed and "It still counts against your quota." in failed
 
 
 async def test_admin_settings_are_checked_and_list_edits_never_lost(tmp_path: Path) -> None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import random
 
 import pytest
 
-from bot.polling import PollPlanner
+from bot.polling import PollPlanner, catch_up
 
 
 def _simulate(planner: PollPlanner, runtime: float) -> tuple[int, float, float]:
@@ -43,3 +44,17 @@ def test_never_polls_faster_than_the_minimum_or_slower_than_the_cap(elapsed: flo
 def test_an_estimate_from_the_backend_moves_the_first_poll() -> None:
     planner = PollPlanner(min_interval=1.0)
     assert planner.next_delay(60, 0.0, hint=20.0) == pytest.approx(14.0)
+
+
+def test_after_an_outage_every_waiting_poll_comes_soon_but_never_too_soon() -> None:
+    now = 100.0
+    # (next poll, last poll): backed off to 30 s; just polled; due anyway; never polled.
+    waiting = [(130.0, 70.0), (125.0, 99.5), (101.0, 90.0), (160.0, 99.9), (128.0, -math.inf)]
+    times = catch_up(waiting, now, min_interval=2.0, window=2.0)
+    assert len(times) == len(waiting)
+    for (due, last), new in zip(waiting, times, strict=True):
+        assert new <= due  # never later than planned
+        assert new >= last + 2.0  # never two polls of a job closer than allowed
+        assert new <= now + 4.0
+    assert len(set(times)) == len(times)  # spread out, not all at one instant
+    assert catch_up([], now, min_interval=2.0, window=2.0) == []
