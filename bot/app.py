@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -14,6 +15,8 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 import httpx
+from sqlalchemy.exc import ArgumentError, DBAPIError, InvalidRequestError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import quotas
 from bot.admin import AdminService
@@ -22,12 +25,19 @@ from bot.backends.wavespeed import WaveSpeedBackend
 from bot.config import Settings
 from bot.domain import Limits
 from bot.download import Downloader, DownloadPolicy
+from bot.errors import ConfigError
 from bot.notify import Notifier
 from bot.ports import Backend
 from bot.relay import EventRelay
 from bot.service import GenerationService
 from bot.worker import Worker, WorkerConfig
-from storage.db import create_engine, read_session_factory, session_factory, upgrade
+from storage.db import (
+    create_engine,
+    private_dir,
+    read_session_factory,
+    session_factory,
+    upgrade,
+)
 from storage.jobs import SqlJobStore
 from storage.rules import SqlRulesStore
 
@@ -81,11 +91,42 @@ class Core:
         return self.service.admin
 
 
+async def open_database(settings: Settings) -> AsyncEngine:
+    """An engine on a database that answers, or a :class:`ConfigError` in one line naming
+    the setting to look at (a traceback of the driver's internals helps nobody)."""
+    setting = "DATABASE_URL" if settings.database_url else "DATA_DIR"
+    try:
+        private_dir(settings.data_dir)  # 0700: the database and every song live there
+        engine = create_engine(settings.resolved_database_url)
+    except (ArgumentError, InvalidRequestError, ImportError, ValueError) as exc:
+        raise ConfigError(
+            f"Invalid setting DATABASE_URL: {_reason(exc)} (expected sqlite+aiosqlite:///PATH "
+            "or postgresql+asyncpg://USER:PASSWORD@HOST:PORT/DATABASE)"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"Invalid setting {setting}: {_reason(exc)}") from None
+    try:
+        async with engine.connect():
+            pass
+    except (OSError, DBAPIError) as exc:
+        await engine.dispose()
+        where = engine.url.render_as_string(hide_password=True)
+        raise ConfigError(
+            f"Invalid setting {setting}: cannot open the database at {where}: {_reason(exc)}"
+        ) from None
+    return engine
+
+
+def _reason(exc: BaseException) -> str:
+    """The first line of an error, without SQLAlchemy's "(driver.Error) " prefix."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return re.sub(r"^\([\w.]+\) ", "", text)
+
+
 @contextlib.asynccontextmanager
 async def open_core(settings: Settings, *, generates: bool = True) -> AsyncIterator[Core]:
     """Database (migrated), backend client, service and worker, closed on exit."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(settings.resolved_database_url)
+    engine = await open_database(settings)
     try:
         await upgrade(engine)
         timeout = httpx.Timeout(settings.http_timeout_seconds, connect=10.0)

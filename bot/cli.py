@@ -7,10 +7,10 @@ import contextlib
 import getpass
 import json
 import shutil
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich import box
@@ -62,10 +62,24 @@ def _settings() -> Settings:
     try:
         settings = load_settings()
     except ConfigError as exc:
-        err_console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
+        _stop_on_setting(exc)
     setup_logging(settings.log_level, settings.secrets())
     return settings
+
+
+def _run_async(main: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run``, where a setting that only fails at start-up (a database that can't
+    be opened) ends in the same one line as one that fails to parse."""
+    try:
+        return asyncio.run(main)
+    except ConfigError as exc:
+        _stop_on_setting(exc)
+
+
+def _stop_on_setting(exc: ConfigError) -> NoReturn:
+    # One line whatever the width: no markup, no highlighting, no wrapping.
+    err_console.print(str(exc), style="red", markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(2) from None
 
 
 @app.command()
@@ -85,7 +99,7 @@ def run(
     settings = _settings()
     if role != "worker" and not enabled_adapters(settings):
         err_console.print(ENV_HINT)
-    asyncio.run(run_bot(settings, role=role))  # type: ignore[arg-type]
+    _run_async(run_bot(settings, role=role))  # type: ignore[arg-type]
 
 
 @app.command()
@@ -103,7 +117,7 @@ def generate(
     """Make one song through the same queue and database, with a progress display."""
     settings = _settings()
     lyrics = lyrics_file.read_text(encoding="utf-8") if lyrics_file else None
-    raise typer.Exit(asyncio.run(_generate(settings, tags, lyrics, duration, seed, output)))
+    raise typer.Exit(_run_async(_generate(settings, tags, lyrics, duration, seed, output)))
 
 
 class _ProgressDisplay:
@@ -214,7 +228,7 @@ def jobs(
     if ctx.invoked_subcommand is not None:
         return
     settings = _settings()
-    rows = asyncio.run(_recent_jobs(settings, limit))
+    rows = _run_async(_recent_jobs(settings, limit))
     if as_json:
         typer.echo(json.dumps([_job_json(job) for job in rows], ensure_ascii=False, indent=2))
     else:
@@ -313,7 +327,7 @@ def jobs_export(
         async with open_core(settings) as core:
             return await core.store.get(job_id)
 
-    job = asyncio.run(_find())
+    job = _run_async(_find())
     if job is None or job.audio_path is None or not Path(job.audio_path).exists():
         err_console.print(f"Job {job_id} has no audio on disk.")
         raise typer.Exit(1)
@@ -332,7 +346,7 @@ def db_upgrade() -> None:
         async with open_core(settings):
             pass
 
-    asyncio.run(_upgrade())
+    _run_async(_upgrade())
     console.print("database is up to date")
 
 
@@ -348,7 +362,7 @@ def _with_admin(settings: Settings, action: Callable[[AdminService], Awaitable[T
         async with open_core(settings) as core:
             return await action(core.admin)
 
-    return asyncio.run(_run())
+    return _run_async(_run())
 
 
 @admin_app.command("quota")

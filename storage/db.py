@@ -4,6 +4,8 @@ up instead of failing."""
 
 from __future__ import annotations
 
+import logging
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
 
 if TYPE_CHECKING:
     from alembic.config import Config
+
+logger = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # The newest revision in migrations/versions (tests/storage check it): a database stamped
@@ -28,9 +32,9 @@ def is_sqlite(url: str) -> bool:
 
 def create_engine(url: str) -> AsyncEngine:
     if is_sqlite(url):
-        path = url.split(":///", 1)[-1]
+        path = url.split(":///", 1)[-1].partition("?")[0] if ":///" in url else ""
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            private_database_file(Path(path))
         # One connection per process: SQLite has a single writer anyway, and sessions waiting
         # in the pool (an asyncio queue) cost far less than connections sleeping in SQLite's
         # busy handler for each other's write lock. Other processes still meet the busy timeout.
@@ -40,6 +44,31 @@ def create_engine(url: str) -> AsyncEngine:
         _tune_sqlite(engine)
         return engine
     return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+def private_dir(path: Path) -> None:
+    """Create ``path`` (and parents) for its owner only: it holds the database, whose
+    rows carry users' ids, lyrics and chat names. An existing directory is tightened too."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _tighten(path, 0o700)
+
+
+def private_database_file(path: Path) -> None:
+    """Create the SQLite file 0600 before SQLite does (it would make it 0644, and its -wal
+    and -shm files take the main file's mode). An empty file is an empty database."""
+    private_dir(path.parent)
+    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+    for part in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if part.exists():
+            _tighten(part, 0o600)
+
+
+def _tighten(path: Path, mode: int) -> None:
+    if path.stat().st_mode & 0o777 & ~mode:
+        try:
+            path.chmod(mode)
+        except OSError:  # not ours to change: say so, but it needn't stop the bot
+            logger.warning("%s can be read by other users; chmod %o it", path, mode)
 
 
 def _tune_sqlite(engine: AsyncEngine) -> None:
