@@ -41,6 +41,7 @@ from adapters.discord.views import PERSISTENT_ITEMS
 from bot import messages
 from bot.config import Settings
 from bot.errors import ConfigError
+from bot.presses import PressGuard
 from bot.service import GenerationService
 
 logger = logging.getLogger(__name__)
@@ -113,7 +114,8 @@ class AceJamBot(commands.AutoShardedBot):
             edit_interval=self.tuning.edit_interval,
             clock=self.tuning.clock,
         )
-        self.buttons = SongStarter(service, self.delivery)  # the views' ButtonHandler
+        # The views' ButtonHandler, with the one PressGuard of this adapter.
+        self.buttons = SongStarter(service, self.delivery, PressGuard())
 
     async def setup_hook(self) -> None:
         if self.api_base != DEFAULT_API_BASE:

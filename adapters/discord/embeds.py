@@ -32,6 +32,10 @@ LYRICS_SHOWN = 700
 LIST_TAGS_SHOWN = 80
 
 WAVEFORM_NAME = "waveform.png"
+# Destination context of a take someone made of another member's song: whose it was.
+TAKE_OF = "take_of"
+
+ALREADY_PRESSED = "Already done — see above."
 
 
 class Phase(enum.IntEnum):
@@ -131,6 +135,18 @@ def track_tags(job: Job, guild_name: str | None) -> TrackTags:
     return tags_for(job.request.tags, seed_of(job), job.request.duration, guild_name)
 
 
+def take_line(job: Job) -> str | None:
+    """A take of someone else's song says whose: "🎲 @Bob's new take of @Alice's song #1"."""
+    take = job.destination.context.get(TAKE_OF)
+    if not isinstance(take, dict):
+        return None
+    icon, what = ("🔁", "same-seed take") if take.get("same_seed") else ("🎲", "new take")
+    return (
+        f"{icon} {mention(job.destination.user_id)}'s {what} of "
+        f"{mention(str(take.get('user_id')))}'s song #{take.get('job_id')}"
+    )
+
+
 def _song_fields(embed: discord.Embed, job: Job, duration: str) -> None:
     seed = seed_of(job)
     embed.add_field(name="Duration", value=duration)
@@ -151,6 +167,9 @@ def status_embed(job: Job, status: Status) -> discord.Embed:
     if status.link:
         lines.append(f"[Jump to your song]({status.link})")
     lines.append("")
+    take = take_line(job)
+    if take:
+        lines.append(take)
     lines.append(safe(job.request.tags, TAGS_SHOWN))
     embed = discord.Embed(
         title=f"🎵 {safe(track_tags(job, None).title, TITLE_MAX - 2)}",
@@ -176,7 +195,9 @@ class TrackCard:
 
 def track_embed(job: Job, card: TrackCard) -> discord.Embed:
     title = f"🎵 {safe(card.title, TITLE_MAX - 2)}"
-    lines = [safe(job.request.tags, TAGS_SHOWN)]
+    take = take_line(job)
+    lines = [take] if take else []
+    lines.append(safe(job.request.tags, TAGS_SHOWN))
     if card.is_preview:
         lines.append("")
         lines.append(
@@ -196,7 +217,7 @@ def track_embed(job: Job, card: TrackCard) -> discord.Embed:
         embed.add_field(name="Lyrics", value=safe(job.request.lyrics, LYRICS_SHOWN), inline=False)
     if card.with_image:
         embed.set_image(url=f"attachment://{WAVEFORM_NAME}")
-    embed.set_footer(text=f"Job #{job.id} · 🎲 new take · 🔁 same seed")
+    embed.set_footer(text=f"Job #{job.id} · 🎲 New take · 🔁 Same seed")
     return embed
 
 

@@ -15,8 +15,10 @@ import discord
 
 from adapters.discord import embeds
 from adapters.discord.delivery import CAN_POST, PLATFORM, DiscordDelivery, StatusMessage
+from adapters.discord.views import custom_id, used_view
 from bot import messages
 from bot.domain import Destination, Invalid
+from bot.presses import PressGuard
 from bot.service import Accepted, Done, GenerationService, Refused, Requester
 
 logger = logging.getLogger(__name__)
@@ -104,9 +106,12 @@ async def reply_privately(interaction: discord.Interaction[Any], text: str) -> N
 class SongStarter:
     """Starts jobs for interactions; also the bot's ``ButtonHandler``."""
 
-    def __init__(self, service: GenerationService, delivery: DiscordDelivery) -> None:
+    def __init__(
+        self, service: GenerationService, delivery: DiscordDelivery, presses: PressGuard
+    ) -> None:
         self._service = service
         self._delivery = delivery
+        self._presses = presses  # one per adapter: a double tap acts once
 
     async def request(
         self,
@@ -146,21 +151,50 @@ class SongStarter:
         self, interaction: discord.Interaction[Any], job_id: int, *, same_seed: bool
     ) -> None:
         """🎲 / 🔁 under a track: a new job with a new status message in the channel."""
+        await self._take(interaction, job_id, "same" if same_seed else "reroll", same_seed)
+
+    async def retry(self, interaction: discord.Interaction[Any], job_id: int) -> None:
+        """🔁 Try again under a failure: the same seed where one is known (a song that failed
+        before its seed was known is asked again as it was, with a new one)."""
+        await self._take(interaction, job_id, "retry", None)
+
+    async def _take(
+        self,
+        interaction: discord.Interaction[Any],
+        job_id: int,
+        action: str,
+        same_seed: bool | None,
+    ) -> None:
+        if not await self._first_press(interaction, action, job_id):
+            return
         try:
             # Type 6: nothing shows until we know whether this press is allowed.
             await interaction.response.defer()
+            original = await self._service.get_job(job_id)
+            if same_seed is None:
+                same_seed = original is not None and embeds.seed_of(original) is not None
             status = self._delivery.open(interaction, None)
+            destination = destination_of(interaction, None)
+            if original is not None and original.destination.user_id != str(interaction.user.id):
+                # Someone else's song (the chat lets members press): the new take says whose.
+                destination.context[embeds.TAKE_OF] = {
+                    "user_id": original.destination.user_id,
+                    "job_id": job_id,
+                    "same_seed": same_seed,
+                }
             try:
                 outcome = await self._service.reroll(
                     job_id,
                     requester_of(interaction),
                     same_seed=same_seed,
-                    destination=destination_of(interaction, None),
+                    destination=destination,
                     idempotency_key=f"discord:{interaction.id}",
                 )
             except Exception:
                 logger.exception("interaction %s: reroll failed", interaction.id)
                 outcome = Refused(messages.UNEXPECTED_ERROR, "error")
+            if isinstance(outcome, Accepted) and not outcome.duplicate:
+                await self._show_used(interaction, custom_id(action, job_id))
             await self._settle(interaction, status, outcome, has_placeholder=False)
         except Exception:
             logger.exception("interaction %s: button failed", interaction.id)
@@ -170,6 +204,8 @@ class SongStarter:
         """✖ under a status message; the CANCELLED event then edits that message. Buttons
         carry no default permissions: each press is judged on the presser's own permissions
         (the song's owner, or Manage Server in its guild)."""
+        if not await self._first_press(interaction, "cancel", job_id):
+            return
         try:
             await interaction.response.defer()
             outcome = await self._service.cancel(job_id, requester_of(interaction))
@@ -178,6 +214,31 @@ class SongStarter:
         except Exception:
             logger.exception("interaction %s: cancel button failed", interaction.id)
             await reply_privately(interaction, embeds.problem(messages.UNEXPECTED_ERROR))
+
+    async def _first_press(
+        self, interaction: discord.Interaction[Any], action: str, job_id: int
+    ) -> bool:
+        """True for the first press of this button by this person within a few seconds; a
+        repeat (a double tap, a laggy client) is told so privately and does nothing."""
+        if self._presses.first((PLATFORM, interaction.user.id, action, job_id)):
+            return True
+        logger.info("interaction %s: repeated press of %s:%s", interaction.id, action, job_id)
+        await reply_privately(interaction, embeds.ALREADY_PRESSED)
+        return False
+
+    @staticmethod
+    async def _show_used(interaction: discord.Interaction[Any], pressed: str) -> None:
+        """Highlight the pressed button on its message (after a type-6 answer, ``@original``
+        is the message the button is on). Cosmetic: a failure is only logged."""
+        if interaction.message is None:
+            return
+        view = used_view(interaction.message, pressed)
+        if view is None:
+            return
+        try:
+            await interaction.edit_original_response(view=view)
+        except discord.HTTPException as exc:
+            logger.info("interaction %s: could not mark %s used: %s", interaction.id, pressed, exc)
 
     async def _settle(
         self,

@@ -4,6 +4,9 @@ Each button is a :class:`discord.ui.DynamicItem` whose ``custom_id`` carries the
 (``acejam:reroll:42``); the bot registers the classes at start-up (``add_dynamic_items``), so
 a press on a message posted by an earlier process is still routed here. The job itself is
 read from the database by the handler; nothing lives in the view.
+
+A button that was used is shown green (``success``), as Midjourney highlights a used button:
+its look is the only memory of the press, kept on the message itself.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import discord
 
 logger = logging.getLogger(__name__)
 
+_CUSTOM_ID = re.compile(r"acejam:(?P<action>[a-z]+):(?P<id>\d+)")
+
 
 class ButtonHandler(Protocol):
     """What the buttons call; the bot exposes one as ``client.buttons``."""
@@ -23,6 +28,8 @@ class ButtonHandler(Protocol):
     async def reroll(
         self, interaction: discord.Interaction[Any], job_id: int, *, same_seed: bool
     ) -> None: ...
+
+    async def retry(self, interaction: discord.Interaction[Any], job_id: int) -> None: ...
 
     async def cancel(self, interaction: discord.Interaction[Any], job_id: int) -> None: ...
 
@@ -42,13 +49,13 @@ class _JobButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"acej
     EMOJI = ""
     STYLE = discord.ButtonStyle.secondary
 
-    def __init__(self, job_id: int) -> None:
+    def __init__(self, job_id: int, *, used: bool = False) -> None:
         super().__init__(
             discord.ui.Button(
                 label=self.LABEL,
                 emoji=self.EMOJI,
-                style=self.STYLE,
-                custom_id=f"acejam:{self.ACTION}:{job_id}",
+                style=discord.ButtonStyle.success if used else self.STYLE,
+                custom_id=custom_id(self.ACTION, job_id),
             )
         )
         self.job_id = job_id
@@ -65,8 +72,10 @@ class _JobButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"acej
 
 
 class RerollButton(_JobButton, template=r"acejam:reroll:(?P<id>\d+)"):
+    """🎲 New take: the same request with a new seed."""
+
     ACTION = "reroll"
-    LABEL = "Re-roll"
+    LABEL = "New take"
     EMOJI = "🎲"
     STYLE = discord.ButtonStyle.primary
 
@@ -75,12 +84,26 @@ class RerollButton(_JobButton, template=r"acejam:reroll:(?P<id>\d+)"):
 
 
 class SameSeedButton(_JobButton, template=r"acejam:same:(?P<id>\d+)"):
+    """🔁 Same seed: the same request and seed again."""
+
     ACTION = "same"
     LABEL = "Same seed"
     EMOJI = "🔁"
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         await _handler(interaction).reroll(interaction, self.job_id, same_seed=True)
+
+
+class RetryButton(_JobButton, template=r"acejam:retry:(?P<id>\d+)"):
+    """🔁 Try again, under a failure: the same action as Same seed, where a seed is known."""
+
+    ACTION = "retry"
+    LABEL = "Try again"
+    EMOJI = "🔁"
+    STYLE = discord.ButtonStyle.primary
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        await _handler(interaction).retry(interaction, self.job_id)
 
 
 class CancelButton(_JobButton, template=r"acejam:cancel:(?P<id>\d+)"):
@@ -93,7 +116,17 @@ class CancelButton(_JobButton, template=r"acejam:cancel:(?P<id>\d+)"):
         await _handler(interaction).cancel(interaction, self.job_id)
 
 
-PERSISTENT_ITEMS: tuple[type[_JobButton], ...] = (RerollButton, SameSeedButton, CancelButton)
+PERSISTENT_ITEMS: tuple[type[_JobButton], ...] = (
+    RerollButton,
+    SameSeedButton,
+    RetryButton,
+    CancelButton,
+)
+_BY_ACTION = {item.ACTION: item for item in PERSISTENT_ITEMS}
+
+
+def custom_id(action: str, job_id: int) -> str:
+    return f"acejam:{action}:{job_id}"
 
 
 def status_view(job_id: int) -> discord.ui.View:
@@ -109,3 +142,25 @@ def track_view(job_id: int) -> discord.ui.View:
     view.add_item(RerollButton(job_id))
     view.add_item(SameSeedButton(job_id))
     return view
+
+
+def failure_view(job_id: int) -> discord.ui.View:
+    """Under a failure that another attempt may fix."""
+    view = discord.ui.View(timeout=None)
+    view.add_item(RetryButton(job_id))
+    return view
+
+
+def used_view(message: discord.Message, pressed: str) -> discord.ui.View | None:
+    """The buttons of ``message`` again, with ``pressed`` (a custom id) and those used
+    before it shown used; None when the message has none of ours."""
+    view = discord.ui.View(timeout=None)
+    for row in message.components:
+        for child in getattr(row, "children", ()):
+            found = _CUSTOM_ID.fullmatch(getattr(child, "custom_id", None) or "")
+            item = _BY_ACTION.get(found["action"]) if found else None
+            if found is None or item is None:
+                continue
+            used = child.custom_id == pressed or child.style == discord.ButtonStyle.success
+            view.add_item(item(int(found["id"]), used=used))
+    return view if view.children else None

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
+
+import discord
+
 from bot.domain import JobState
 from tests.adapters.discord.conftest import (
     ALICE,
@@ -14,7 +19,7 @@ from tests.adapters.discord.conftest import (
     status_text,
     track_messages,
 )
-from tests.fakes.discord_api import FakeDiscord, RecordedMessage
+from tests.fakes.discord_api import FakeDiscord, FakeInteraction, RecordedMessage
 from tests.harness import wait_for_job
 
 
@@ -137,3 +142,53 @@ async def test_cancel_button_and_command_give_the_quota_back(world: World) -> No
         after = await quota.wait_for_original(lambda m: not m.loading)
     assert "You have 10 min of 10 min left" in after.content
     assert track_messages(dc) == []
+
+
+async def test_a_double_tap_makes_one_take_and_the_button_shows_it_was_used(world: World) -> None:
+    dc = world.dc
+    async with jam(world) as run:
+        await dc.invoke_slash(GUILD, CHANNEL, ALICE, "song", {"tags": "polka", "duration": 5})
+        first = await _new_track(dc, 0)
+        # Two taps before the bot has answered either.
+        taps = await asyncio.gather(
+            dc.click_button(first.id, "acejam:reroll:1", ALICE),
+            dc.click_button(first.id, "acejam:reroll:1", ALICE),
+        )
+        await _new_track(dc, 1)
+        await wait_for_job(run.core, 2, {JobState.DELIVERED})
+        repeat = await _answered_privately(taps)
+        quota = await dc.invoke_slash(GUILD, CHANNEL, ALICE, "quota")
+        left = (await quota.wait_for_original(lambda m: not m.loading)).content
+    assert repeat.content == "Already done — see above."
+    assert len(world.ws.submits) == 2 and len(track_messages(dc)) == 2
+    assert "You have 9 min 50 s of 10 min left" in left  # charged once for the take
+    # The used button is highlighted (green), the other one is not; both still work.
+    pressed = dc.message(first.id)
+    assert pressed.button("acejam:reroll:1").style == discord.ButtonStyle.success.value
+    assert pressed.button("acejam:same:1").style == discord.ButtonStyle.secondary.value
+    assert pressed.embeds == first.embeds and pressed.attachments == first.attachments
+
+
+async def _answered_privately(taps: Sequence[FakeInteraction]) -> RecordedMessage:
+    """The one tap answered with a message of its own (the repeat), once all were answered."""
+    for tap in taps:
+        await tap.wait_for_response()
+    (repeat,) = [tap for tap in taps if tap.response_type == 4]
+    assert repeat.original is not None and repeat.original.ephemeral
+    return repeat.original
+
+
+async def test_a_take_of_someone_elses_song_says_whose_it_is(world: World) -> None:
+    dc = world.dc
+    async with jam(world) as run:
+        await run.core.service.admin.update_chat_rules("discord", str(GUILD), others_may_press=True)
+        await dc.invoke_slash(GUILD, CHANNEL, ALICE, "song", {"tags": "tango", "duration": 5})
+        first = await _new_track(dc, 0)
+        press = await dc.click_button(first.id, "acejam:reroll:1", BOB)
+        status = await press.wait_for_followup(lambda m: m.embeds)
+        second = await _new_track(dc, 1)
+        await wait_for_job(run.core, 2, {JobState.DELIVERED})
+    whose = f"🎲 <@{BOB}>'s new take of <@{ALICE}>'s song #1"
+    assert whose in status.embeds[0]["description"]
+    assert whose in second.embeds[0]["description"]
+    assert field_value(second, "Requested by") == f"<@{BOB}>"
