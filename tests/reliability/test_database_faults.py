@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import sqlite3
 import threading
+import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from bot.app import run_bot
 from bot.domain import Destination, JobState
 from bot.service import Accepted, Requester
+from tests.adapters.telegram.conftest import WAIT, bot_settings
+from tests.fakes.audio import probe_audio
+from tests.fakes.telegram_api import FakeTelegram
 from tests.fakes.wavespeed import FakeWaveSpeed
 from tests.harness import (
     WAVESPEED_KEY,
@@ -25,7 +34,7 @@ pytestmark = pytest.mark.faults
 
 
 async def _queue_songs(core, count: int) -> list[int]:  # type: ignore[no-untyped-def]
-    ids = []
+    ids: list[int] = []
     for n in range(count):
         user = Requester("telegram", f"u{n}")
         request = core.service.validate(tags=f"song {n}", duration=10)
@@ -89,3 +98,67 @@ async def test_sqlite_locked_by_another_process_for_a_while(tmp_path: Path) -> N
             jobs = [await wait_for_job(core, i, {JobState.DELIVERED}, timeout=30) for i in ids]
     assert len(fake.submits) == 3
     assert len(chat.delivered) == len(jobs) == 3
+
+
+@contextlib.asynccontextmanager
+async def database_outage(url: str) -> AsyncIterator[None]:
+    """The bot's database refuses every connection, and the open ones are cut, until the
+    block ends (the server itself stays up for everyone else's databases)."""
+    name = make_url(url).database
+    admin = create_async_engine(
+        make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT"
+    )
+    try:
+        async with admin.connect() as conn:
+            await conn.exec_driver_sql(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+            await conn.exec_driver_sql(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                f"WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+            )
+        try:
+            yield
+        finally:
+            async with admin.connect() as conn:
+                await conn.exec_driver_sql(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+    finally:
+        await admin.dispose()
+
+
+@pytest.mark.postgres
+async def test_the_adapters_process_rides_out_a_5_s_database_outage(
+    tmp_path: Path,
+    postgres_url: str,
+    tg: FakeTelegram,
+    ws: FakeWaveSpeed,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """`acejam run --role adapters` beside a worker: the database goes away for 5 s; the
+    chat process stays up, and a song asked for afterwards arrives."""
+    caplog.set_level(logging.WARNING, logger="bot.relay")
+    stop = asyncio.Event()
+    chat_side = bot_settings(tmp_path / "adapters", tg, ws, database_url=postgres_url)
+    adapters = asyncio.create_task(run_bot(chat_side, stop, role="adapters"))
+    try:
+        worker_side = wavespeed_settings(
+            tmp_path / "worker", ws.base_url, database_url=postgres_url
+        )
+        async with running_core(worker_side):
+            await tg.wait_until(lambda: tg.calls_to("getUpdates"), what="polling", timeout=WAIT)
+            async with database_outage(postgres_url):
+                began = time.monotonic()
+                async with asyncio.timeout(WAIT):  # the relay meets the outage (or dies of it)
+                    while not adapters.done() and not [
+                        r for r in caplog.records if r.name == "bot.relay"
+                    ]:
+                        await asyncio.sleep(0.05)
+                await asyncio.sleep(max(0.0, 5.0 - (time.monotonic() - began)))  # the outage
+            assert not adapters.done(), adapters.exception()
+            alice = tg.user(42, "Alice")
+            chat = tg.private_chat(alice)
+            await tg.send_message(chat, alice, "/song piano | 10")
+            track = await tg.wait_for_audio(chat, timeout=WAIT)
+            assert track.audio is not None and abs(probe_audio(track.audio.data)[0] - 10) <= 0.1
+            assert not adapters.done()
+    finally:
+        stop.set()
+        await asyncio.wait_for(adapters, WAIT)
