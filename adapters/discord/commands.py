@@ -13,7 +13,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from adapters.discord import embeds
-from adapters.discord.modals import ComposeModal
+from adapters.discord.modals import DURATION_INPUT_MAX, ComposeModal, Draft
 from adapters.discord.songs import SongStarter, cancel_text, requester_of, scope_of
 from bot import messages
 from bot.domain import LYRICS_MAX, SEED_MAX, TAGS_MAX, Limits
@@ -28,25 +28,36 @@ def song_command(songs: SongStarter, limits: Limits) -> app_commands.Command[Any
 
     @app_commands.describe(
         tags="Style tags, e.g. lo-fi, chill, rainy piano",
-        duration=f"Length in seconds ({limits.min_duration}–{limits.max_duration})",
-        seed="Seed to repeat a take exactly; leave empty for a random one",
+        duration=(
+            f"Length: seconds (90) or minutes (1:30), {limits.min_duration}–{limits.max_duration} s"
+        ),
+        seed="Seed to repeat a take exactly; empty or -1 for a random one",
         lyrics="Lyrics on one line; use /compose for verses and choruses",
     )
     async def song(
         interaction: discord.Interaction[Any],
         tags: str,
-        duration: int | None = None,
+        duration: str | None = None,
         seed: int | None = None,
         lyrics: str | None = None,
     ) -> None:
-        await songs.request(interaction, tags=tags, lyrics=lyrics, duration=duration, seed=seed)
+        await songs.request(
+            interaction,
+            Draft(
+                tags=tags,
+                lyrics=lyrics or "",
+                duration=duration or "",
+                seed="" if seed is None else str(seed),
+            ),
+        )
 
     # Discord shows (and enforces) these ranges in its UI. They depend on the settings, so
     # they are attached here rather than written as static annotations.
     song.__annotations__.update(
         tags=app_commands.Range[str, 1, TAGS_MAX],
-        duration=app_commands.Range[int, limits.min_duration, limits.max_duration] | None,
-        seed=app_commands.Range[int, 0, SEED_MAX] | None,
+        # Text, so `1:30` gets through; the core checks the range and says what's wrong.
+        duration=app_commands.Range[str, 1, DURATION_INPUT_MAX] | None,
+        seed=app_commands.Range[int, -1, SEED_MAX] | None,
         lyrics=app_commands.Range[str, 1, LYRICS_MAX] | None,
     )
     return app_commands.Command(name="song", description=SONG_DESCRIPTION, callback=song)
@@ -72,7 +83,9 @@ class JamCommands(commands.Cog):
 
     @app_commands.command(name="compose", description="Write a song with multi-line lyrics")
     async def compose(self, interaction: discord.Interaction[Any]) -> None:
-        await interaction.response.send_modal(ComposeModal(self._songs, self._service.limits))
+        await interaction.response.send_modal(
+            ComposeModal(self._songs.request, self._service.limits, key=interaction.id)
+        )
 
     @app_commands.command(name="quota", description="How much music you can still make today")
     async def quota(self, interaction: discord.Interaction[Any]) -> None:

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 from typing import Any
 
 import discord
 
 from adapters.discord import embeds
 from adapters.discord.delivery import CAN_POST, PLATFORM, DiscordDelivery, StatusMessage
+from adapters.discord.modals import Draft, FixView
+from adapters.discord.replies import reply_privately
 from adapters.discord.views import custom_id, used_view
 from bot import messages
 from bot.domain import Destination, Invalid
@@ -22,6 +25,12 @@ from bot.presses import PressGuard
 from bot.service import Accepted, Done, GenerationService, Refused, Requester
 
 logger = logging.getLogger(__name__)
+
+_CLOCK = re.compile(r"(\d{1,3}):([0-5]\d)")  # "1:30" means 90 s, as on Telegram
+# Refusals of what was asked (not of who asked): fixing the form can get it through.
+FIXABLE = frozenset({"invalid", "blocked_word", "quota"})
+
+__all__ = ["SongStarter", "reply_privately", "requester_of", "scope_of"]
 
 
 def requester_of(interaction: discord.Interaction[Any]) -> Requester:
@@ -88,21 +97,6 @@ def bot_can_post(interaction: discord.Interaction[Any]) -> bool:
     )
 
 
-async def reply_privately(interaction: discord.Interaction[Any], text: str) -> None:
-    """An ephemeral answer, whether or not the interaction was answered already."""
-    try:
-        if interaction.response.is_done():
-            await interaction.followup.send(
-                text, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
-            )
-        else:
-            await interaction.response.send_message(
-                text, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
-            )
-    except discord.HTTPException as exc:
-        logger.warning("could not answer interaction %s: %s", interaction.id, exc)
-
-
 class SongStarter:
     """Starts jobs for interactions; also the bot's ``ButtonHandler``."""
 
@@ -113,23 +107,19 @@ class SongStarter:
         self._delivery = delivery
         self._presses = presses  # one per adapter: a double tap acts once
 
-    async def request(
-        self,
-        interaction: discord.Interaction[Any],
-        *,
-        tags: str | None,
-        lyrics: str | None = None,
-        duration: int | str | None = None,
-        seed: int | str | None = None,
-    ) -> None:
+    async def request(self, interaction: discord.Interaction[Any], draft: Draft) -> None:
         """/song and the /compose form. The deferred "thinking" message becomes the status
-        message, so its id is known before the job exists."""
-        request = self._service.validate(tags=tags, lyrics=lyrics, duration=duration, seed=seed)
+        message, so its id is known before the job exists. A refusal of the request itself
+        offers "✏️ Fix and resubmit", which reopens the form with what was typed."""
+        request = self._service.validate(
+            tags=draft.tags,
+            lyrics=draft.lyrics,
+            duration=seconds_of(draft.duration),
+            seed=draft.seed,
+        )
         if isinstance(request, Invalid):
-            await interaction.response.send_message(
-                embeds.problem(request.message),
-                ephemeral=True,
-                allowed_mentions=discord.AllowedMentions.none(),
+            await reply_privately(
+                interaction, embeds.problem(request.message), view=self._fix(interaction, draft)
             )
             return
         callback = await interaction.response.defer(thinking=True)
@@ -145,7 +135,12 @@ class SongStarter:
         except Exception:
             logger.exception("interaction %s: submit failed", interaction.id)
             outcome = Refused(messages.UNEXPECTED_ERROR, "error")
-        await self._settle(interaction, status, outcome, has_placeholder=message_id is not None)
+        await self._settle(
+            interaction, status, outcome, has_placeholder=message_id is not None, draft=draft
+        )
+
+    def _fix(self, interaction: discord.Interaction[Any], draft: Draft) -> FixView:
+        return FixView(self.request, self._service.limits, draft, key=interaction.id)
 
     async def reroll(
         self, interaction: discord.Interaction[Any], job_id: int, *, same_seed: bool
@@ -247,6 +242,7 @@ class SongStarter:
         outcome: Accepted | Refused,
         *,
         has_placeholder: bool,
+        draft: Draft | None = None,
     ) -> None:
         if isinstance(outcome, Refused) or outcome.duplicate:
             self._delivery.abandon(status)
@@ -255,7 +251,12 @@ class SongStarter:
                 with contextlib.suppress(discord.HTTPException):
                     await interaction.delete_original_response()
             if isinstance(outcome, Refused):
-                await reply_privately(interaction, embeds.problem(outcome.message))
+                fixable = draft is not None and outcome.code in FIXABLE
+                await reply_privately(
+                    interaction,
+                    embeds.problem(outcome.message),
+                    view=self._fix(interaction, draft) if draft is not None and fixable else None,
+                )
             return
         job = outcome.job
         status = self._delivery.bind(status, job, embeds.queued(outcome.position))
@@ -264,6 +265,14 @@ class SongStarter:
         message_id = await self._delivery.post_status(status)
         # A restarted bot finds the status message through the job, not through memory.
         await self._service.set_context(job.id, status_message_id=str(message_id))
+
+
+def seconds_of(duration: str) -> str:
+    """A typed duration for the core: "1:30" becomes "90"; anything else goes as typed."""
+    found = _CLOCK.fullmatch(duration.strip())
+    if found is None:
+        return duration
+    return str(int(found[1]) * 60 + int(found[2]))
 
 
 def scope_of(interaction: discord.Interaction[Any]) -> str | None:

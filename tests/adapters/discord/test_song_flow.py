@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from bot.domain import JobState
+from bot.service import Requester
 from tests.adapters.discord.conftest import (
     ALICE,
+    BOB,
     CHANNEL,
     GUILD,
     OTHER_GUILD,
@@ -95,9 +99,10 @@ async def test_commands_are_synced_to_the_configured_guilds_with_their_ranges(wo
     options = {o["name"]: o for o in song["options"]}
     assert list(options) == ["tags", "duration", "seed", "lyrics"]
     assert options["tags"]["required"] and options["tags"]["max_length"] == 512
-    assert (options["duration"]["min_value"], options["duration"]["max_value"]) == (5, 120)
-    assert options["duration"]["description"] == "Length in seconds (5–120)"
-    assert (options["seed"]["min_value"], options["seed"]["max_value"]) == (0, 2_147_483_647)
+    # Text, so `1:30` can be typed; the core checks the range.
+    assert options["duration"]["type"] == 3
+    assert options["duration"]["description"] == "Length: seconds (90) or minutes (1:30), 5–120 s"
+    assert (options["seed"]["min_value"], options["seed"]["max_value"]) == (-1, 2_147_483_647)
     assert all(o["description"] and o["description"] != "…" for o in options.values())
     assert all(c["description"] for c in commands)
     cancel = dc.command("cancel", GUILD)
@@ -110,18 +115,17 @@ async def test_compose_opens_a_form_for_multi_line_lyrics(world: World) -> None:
     async with jam(world):
         opener = await dc.invoke_slash(GUILD, CHANNEL, ALICE, "compose")
         modal = await opener.wait_for_modal()
-        assert modal["custom_id"] == "acejam:compose" and modal["title"] == "Compose a song"
+        assert modal["custom_id"].startswith("acejam:compose:")
+        assert modal["title"] == "Compose a song"
         bad = await dc.submit_modal(
-            opener, "acejam:compose", {"tags": "folk", "lyrics": lyrics, "duration": "long"}
+            opener, None, {"tags": "folk", "lyrics": lyrics, "duration": "long"}
         )
         answer = await bad.wait_for_original()
         assert answer.flags & EPHEMERAL and "whole number of seconds" in answer.content
         opener = await dc.invoke_slash(GUILD, CHANNEL, ALICE, "compose")
         await opener.wait_for_modal()
         good = await dc.submit_modal(
-            opener,
-            "acejam:compose",
-            {"tags": "folk", "lyrics": lyrics, "duration": "6s", "seed": ""},
+            opener, None, {"tags": "folk", "lyrics": lyrics, "duration": "6s", "seed": ""}
         )
         track = await dc.wait_for_attachment(CHANNEL, timeout=20)
     assert bad.response_type == 4 and good.response_type == 5
@@ -165,3 +169,71 @@ async def test_gateway_drop_mid_job_still_delivers_once(world: World) -> None:
         helped = await dc.invoke_slash(GUILD, CHANNEL, ALICE, "help")
         await helped.wait_for_original()
     assert track_messages(dc) == [track]
+
+
+def _inputs(modal: dict[str, Any]) -> dict[str, str]:
+    """A form's prefilled values by input."""
+    return {
+        c["custom_id"]: c.get("value", "")
+        for row in modal["components"]
+        for c in row.get("components") or [row.get("component") or {}]
+    }
+
+
+async def test_a_refused_form_reopens_filled_in_and_takes_minutes(world: World) -> None:
+    dc = world.dc
+    lyrics = "\n".join(["[Verse]", "one", "two", "[Chorus]", "three", "four"])
+    typed = {"tags": "sea shanty", "lyrics": lyrics, "duration": "300", "seed": "-1"}
+    async with jam(world) as run:
+        opener = await dc.invoke_slash(GUILD, CHANNEL, ALICE, "compose")
+        await opener.wait_for_modal()
+        bad = await dc.submit_modal(opener, None, dict(typed))
+        refusal = await bad.wait_for_original()
+        assert refusal.ephemeral and "between 5 and 240 seconds" in refusal.content
+        fix = refusal.button("Fix and resubmit")
+        assert fix.emoji == "✏️"
+        reopened = await dc.click_button(refusal.id, fix.custom_id or "", ALICE)
+        form = await reopened.wait_for_modal()
+        assert _inputs(form) == typed  # nothing typed is lost
+        good = await dc.submit_modal(reopened, None, {"duration": "0:07"})
+        track = await dc.wait_for_attachment(CHANNEL, timeout=20)
+        await good.wait_for_original(lambda m: m.embeds)
+        await wait_for_job(run.core, 1, {JobState.DELIVERED})
+    (submit,) = world.ws.submits
+    assert submit["duration"] == 7 and submit["lyrics"] == lyrics and submit["tags"] == "sea shanty"
+    assert field_value(track, "Duration") == "7 s"
+
+
+async def test_song_takes_minutes_and_a_seed_of_minus_one(world: World) -> None:
+    dc = world.dc
+    world.ws.faults.add_job(hang=True)
+    async with jam(world) as run:
+        inter = await dc.invoke_slash(
+            GUILD, CHANNEL, ALICE, "song", {"tags": "march", "duration": "1:30", "seed": -1}
+        )
+        status = await inter.wait_for_original(lambda m: m.embeds)
+        job = await wait_for_job(run.core, 1, {JobState.SUBMITTED, JobState.RUNNING})
+        wrong = await dc.invoke_slash(
+            GUILD, CHANNEL, ALICE, "song", {"tags": "march", "duration": "1h"}
+        )
+        refusal = await wrong.wait_for_original()
+        await run.core.service.cancel(1, Requester("discord", str(ALICE)))
+    assert job.request.duration == 90 and job.request.seed == -1
+    assert field_value(status, "Duration") == "1 min 30 s"
+    assert refusal.ephemeral and "whole number of seconds" in refusal.content
+    assert refusal.button("Fix and resubmit")  # /song's refusals offer the form too
+
+
+async def test_two_members_composing_at_once_both_get_their_song(world: World) -> None:
+    dc = world.dc
+    async with jam(world):
+        forms = [await dc.invoke_slash(GUILD, CHANNEL, who, "compose") for who in (ALICE, BOB)]
+        for form in forms:
+            await form.wait_for_modal()
+        sent = [
+            await dc.submit_modal(form, None, {"tags": tags, "duration": "5"})
+            for form, tags in zip(forms, ("alice's tune", "bob's tune"), strict=True)
+        ]
+        for submission in sent:
+            await submission.wait_for_original(lambda m: "Done" in status_text(m), timeout=20)
+    assert sorted(s["tags"] for s in world.ws.submits) == ["alice's tune", "bob's tune"]
