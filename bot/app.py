@@ -200,6 +200,7 @@ async def webhook_receiver(core: Core, *, enabled: bool = True) -> AsyncIterator
         public_url=url,
         listen=core.settings.wavespeed_webhook_listen,
         on_status=core.worker.on_remote_status,
+        time_scale=core.settings.poll_time_scale,
     )
     await receiver.start()
     try:

@@ -8,7 +8,7 @@ is ~3 polls a job with at most ``min_interval`` of lag, where a 1 s poller needs
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from statistics import quantiles
 
 HISTORY = 50
@@ -21,11 +21,14 @@ class PollPlanner:
         min_interval: float,
         max_backoff: float = 30.0,
         default_runtime: float | None = None,
-        safety_net: bool = False,
+        safety_net: bool | Callable[[], bool] = False,
     ) -> None:
         self._min_interval = min_interval
         # With webhooks, polls only catch lost deliveries: start well after the slow end.
-        self._safety_net = safety_net
+        # A callable is asked at each plan: webhooks count only while they can be verified.
+        self._safety_net: Callable[[], bool] = (
+            safety_net if callable(safety_net) else lambda: safety_net
+        )
         self._max_backoff = max_backoff
         self._default_runtime = default_runtime
         self._samples: deque[tuple[int, float]] = deque(maxlen=HISTORY)
@@ -54,7 +57,7 @@ class PollPlanner:
     def next_delay(self, duration: int, elapsed: float, hint: float | None = None) -> float:
         """Seconds from now until the next poll, ``elapsed`` seconds after submit."""
         early, late = self.expected_range(duration, hint)
-        if self._safety_net:
+        if self._safety_net():
             first = max(2 * late, 10 * self._min_interval)
             if elapsed < first:
                 return first - elapsed

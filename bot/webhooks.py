@@ -4,11 +4,14 @@ WaveSpeed POSTs the bare prediction object to ``WAVESPEED_WEBHOOK_URL`` when a j
 signed ``webhook-signature: v3,<hex>`` = HMAC-SHA256 over ``"{id}.{timestamp}.{body}"``.
 We verify it, refuse stale timestamps (replays), and hand the status to the worker; polls
 stay on as a slow safety net for lost deliveries. Deliveries may repeat: the worker's state
-machine makes a second one a no-op.
+machine makes a second one a no-op. Until the signing secret is fetched (retried with
+back-off, never fatal), deliveries are answered 503 and polls run at their usual pace.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -21,12 +24,16 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from bot.backends.wavespeed import WaveSpeedBackend
+from bot.errors import BackendError
 from bot.ports import RemoteStatus
+from bot.retry import backoff
 
 logger = logging.getLogger(__name__)
 
 TOLERANCE_SECONDS = 300
 MAX_BODY_BYTES = 1024 * 1024
+SECRET_RETRY_FIRST = 1.0  # seconds after the first failed fetch of the signing secret
+SECRET_RETRY_MAX = 300.0  # ... doubling up to this
 
 OnStatus = Callable[[str, RemoteStatus], Awaitable[None]]
 
@@ -70,7 +77,13 @@ class WebhookReceiver:
     """A small aiohttp server on ``listen`` (host:port) for the path of the public URL."""
 
     def __init__(
-        self, *, backend: WaveSpeedBackend, public_url: str, listen: str, on_status: OnStatus
+        self,
+        *,
+        backend: WaveSpeedBackend,
+        public_url: str,
+        listen: str,
+        on_status: OnStatus,
+        time_scale: float = 1.0,
     ) -> None:
         self._backend = backend
         self._path = urlsplit(public_url).path or "/"
@@ -78,25 +91,63 @@ class WebhookReceiver:
         self._host = host or "0.0.0.0"
         self._port = int(port)
         self._on_status = on_status
+        self._time_scale = time_scale  # shrinks the secret's retry pauses (tests only)
         self._secret: str | None = None
         self._runner: web.AppRunner | None = None
+        self._fetching: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        self._secret = await self._backend.webhook_secret()
         app = web.Application(client_max_size=MAX_BODY_BYTES)
         app.router.add_post(self._path, self._handle)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, self._host, self._port).start()
         logger.info("listening for WaveSpeed webhooks on %s:%s", self._host, self._port)
+        # Asked once now; if WaveSpeed won't hand it over, again in the background: that must
+        # never stop the bot. Until it comes, the backend reports webhooks as unusable
+        # (``uses_webhook``) and jobs are polled at the usual pace.
+        if not await self._try_secret(failures=0):
+            self._fetching = asyncio.create_task(self._fetch_secret())
 
     async def stop(self) -> None:
+        if self._fetching is not None:
+            self._fetching.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._fetching
         if self._runner is not None:
             await self._runner.cleanup()
 
+    async def _fetch_secret(self) -> None:
+        failures = 1
+        while True:
+            pause = backoff(failures, base=SECRET_RETRY_FIRST, cap=SECRET_RETRY_MAX)
+            await asyncio.sleep(pause * self._time_scale)
+            if await self._try_secret(failures=failures):
+                return
+            failures += 1
+
+    async def _try_secret(self, *, failures: int) -> bool:
+        """One request for the signing secret; ``failures``: how many came before."""
+        try:
+            self._secret = await self._backend.webhook_secret()
+        except BackendError as exc:
+            pause = backoff(failures + 1, base=SECRET_RETRY_FIRST, cap=SECRET_RETRY_MAX)
+            logger.warning(
+                "could not fetch the WaveSpeed webhook secret (%s); polling meanwhile, "
+                "next try in %.0f s",
+                exc.detail,
+                pause * self._time_scale,
+            )
+            return False
+        if failures:
+            logger.info("WaveSpeed webhook secret fetched; webhooks in use from now on")
+        return True
+
     async def _handle(self, request: web.Request) -> web.Response:
         body = await request.read()
-        assert self._secret is not None
+        if self._secret is None:
+            # Can't be verified yet; the job's polls will find it.
+            return web.Response(status=503)
         malformed = malformed_header(request.headers)
         if malformed is not None:
             logger.warning("rejected a webhook with a missing or malformed %s header", malformed)

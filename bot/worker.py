@@ -151,7 +151,7 @@ class Worker:
         self._planner = planner or PollPlanner(
             min_interval=self._min_interval,
             max_backoff=self._max_backoff,
-            safety_net=getattr(backend, "uses_webhook", False),
+            safety_net=lambda: getattr(backend, "uses_webhook", False),  # changes at run time
         )
         # The last poll round got no answer at all: the next one that does ends an outage.
         self._upstream_down = False

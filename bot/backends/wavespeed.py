@@ -76,6 +76,7 @@ class WaveSpeedBackend:
         self._base_url = base_url.rstrip("/")
         self._model = model.strip("/")
         self._webhook_url = webhook_url
+        self._webhook_verifiable = False  # set once webhook_secret() succeeded
         self._downloads = downloads
         self.max_concurrency = max_concurrency
 
@@ -156,7 +157,9 @@ class WaveSpeedBackend:
     # ------------------------------------------------------------ webhooks
     @property
     def uses_webhook(self) -> bool:
-        return self._webhook_url is not None
+        """Are finished jobs pushed to us? Only once the signing secret is known: until then
+        no delivery can be verified, and polls at the usual pace carry the jobs."""
+        return self._webhook_url is not None and self._webhook_verifiable
 
     async def webhook_secret(self) -> str:
         """The signing secret for webhook deliveries (without its ``whsec_`` prefix)."""
@@ -169,6 +172,7 @@ class WaveSpeedBackend:
         secret = self._data(response, unclear=TransientBackendError).get("secret")
         if not isinstance(secret, str) or not secret:
             raise TransientBackendError(f"{SERVICE} sent no webhook secret")
+        self._webhook_verifiable = True
         return secret.removeprefix("whsec_")
 
     @staticmethod

@@ -3,6 +3,7 @@ replayed deliveries are refused."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import time
@@ -57,6 +58,46 @@ async def test_a_webhook_delivers_without_polling(tmp_path: Path) -> None:
     assert [d.status for d in fake.webhook_deliveries] == [204]
     assert noticed - fake.completed_at[remote] < 2.0  # download and delivery included
     assert chat.delivered and chat.delivered[0][0] == job.id
+
+
+async def test_without_the_webhook_secret_songs_are_polled_until_it_can_be_fetched(
+    tmp_path: Path,
+) -> None:
+    """WaveSpeed won't hand over the signing secret at start-up: the bot starts anyway, polls
+    at its usual pace meanwhile, and uses webhooks once a retry gets the secret."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/hook"
+    chat = RecordingDelivery()
+    async with FakeWaveSpeed(time_scale=0.04, api_key=WAVESPEED_KEY) as fake:
+        fake.faults.add("secret", status=503, times=None)
+        # A slower poll clock than elsewhere, so the safety net's pace (first poll after
+        # ~6 s here) and the usual one (every 0.4 s) can't be mistaken for each other.
+        settings = wavespeed_settings(
+            tmp_path,
+            fake.base_url,
+            wavespeed_webhook_url=url,
+            wavespeed_webhook_listen=f"127.0.0.1:{port}",
+            poll_time_scale=0.2,
+        )
+        async with running_core(settings, [chat]) as core, webhook_receiver(core):
+            request = core.service.validate(tags="lo-fi", duration=10)
+            first = await core.service.submit(ALICE, Destination("telegram", "c", "111"), request)
+            assert isinstance(first, Accepted)
+            polled = await wait_for_job(core, first.job.id, {JobState.DELIVERED})
+            polled_noticed = time.monotonic()
+            fake.faults.clear()  # WaveSpeed hands the secret over from now on
+            async with asyncio.timeout(30):
+                while not core.backend.uses_webhook:  # type: ignore[attr-defined]
+                    await asyncio.sleep(0.05)
+            second = await core.service.submit(
+                ALICE, Destination("telegram", "c", "111"), request, idempotency_key="2"
+            )
+            assert isinstance(second, Accepted)
+            pushed = await wait_for_job(core, second.job.id, {JobState.DELIVERED})
+    assert polled_noticed - fake.completed_at[polled.remote_id or ""] < 3.0
+    assert [d.status for d in fake.webhook_deliveries] == [503, 204]
+    assert [p for p, _ in fake.polls if p == pushed.remote_id] == []  # the webhook sufficed
+    assert [d[0] for d in chat.delivered] == [polled.id, pushed.id]
 
 
 async def test_forged_and_replayed_webhooks_are_refused(tmp_path: Path) -> None:
