@@ -50,9 +50,10 @@ class PollPlanner:
             return self._min_interval, self._min_interval * 8
         return guess * 0.7, guess * 1.5
 
-    def expected_runtime(self, duration: int, hint: float | None = None) -> float:
-        early, late = self.expected_range(duration, hint)
-        return (early + late) / 2
+    @property
+    def samples(self) -> tuple[tuple[int, float], ...]:
+        """The recent (duration, upstream seconds) the plan is made from; estimates use them too."""
+        return tuple(self._samples)
 
     def next_delay(self, duration: int, elapsed: float, hint: float | None = None) -> float:
         """Seconds from now until the next poll, ``elapsed`` seconds after submit."""

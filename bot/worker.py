@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 from sqlalchemy.exc import DBAPIError, OperationalError
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
-from bot import audio, messages
+from bot import audio, estimates, messages
 from bot.clock import utcnow
 from bot.domain import LOCAL_PLATFORM, SEED_MAX, Job, JobState
 from bot.errors import (
@@ -125,6 +125,8 @@ class _Owned:
     seen_unfinished: float | None = None
     # Set while a step runs for the job (a poll and the handling of its answer included).
     busy: bool = False
+    # The ready time last shown to the chat: once it lapses, the next poll shows a new one.
+    eta_shown: datetime | None = None
     # A webhook's news that came while a poll's answer was being handled: whoever holds
     # the job takes it up next, so one notice at a time moves the job on.
     pushed: RemoteStatus | None = None
@@ -180,6 +182,7 @@ class Worker:
     def nudge(self) -> None:
         """Something changed (a job was queued or cancelled): look again now."""
         self._claim_due = True
+        self._positions_moved = True  # a new song's expected wait is worth telling
         self._wake.set()
 
     # ------------------------------------------------------------ main loop
@@ -385,11 +388,23 @@ class Worker:
         if not self._notifier.platforms - {LOCAL_PLATFORM}:
             return
         order = await self._store.queue_order(self._backend.name, first=POSITIONS_ANNOUNCED)
+        now = utcnow()
         for job in await self._store.get_many(order):
             position = order.index(job.id) + 1
+            eta = estimates.queued_ready_at(
+                now=now,
+                position=position,
+                concurrency=self._backend.max_concurrency,
+                typical=estimates.typical_runtime(self._planner.samples, self._hint),
+                own=estimates.expected_runtime(
+                    self._planner.samples, job.request.duration, self._hint
+                ),
+            )
             if self._announced.get(job.id) != position:
                 self._announced[job.id] = position
-                await self._notifier.emit(JobEvent(EventKind.QUEUED, job, position=position))
+                await self._notifier.emit(
+                    JobEvent(EventKind.QUEUED, job, position=position, eta=eta)
+                )
         for job_id in set(self._announced) - set(order):
             del self._announced[job_id]
 
@@ -449,7 +464,8 @@ class Worker:
         owned.job = submitted
         owned.phase = "polling"
         owned.due = time.monotonic() + self._poll_delay(submitted)
-        await self._notifier.emit(JobEvent(EventKind.STARTED, submitted, eta=self._eta(submitted)))
+        owned.eta_shown = self._eta(submitted)
+        await self._notifier.emit(JobEvent(EventKind.STARTED, submitted, eta=owned.eta_shown))
 
     # ------------------------------------------------------------ polling
     def _elapsed(self, job: Job) -> float:
@@ -460,11 +476,17 @@ class Worker:
     def _poll_delay(self, job: Job) -> float:
         return self._planner.next_delay(job.request.duration, self._elapsed(job), self._hint)
 
-    def _eta(self, job: Job) -> datetime | None:
+    def _eta(self, job: Job, progress: float | None = None) -> datetime | None:
         if job.submitted_at is None:
             return None
-        expected = self._planner.expected_runtime(job.request.duration, self._hint)
-        return job.submitted_at + timedelta(seconds=expected)
+        samples, duration = self._planner.samples, job.request.duration
+        return estimates.ready_at(
+            submitted_at=job.submitted_at,
+            now=utcnow(),
+            expected=estimates.expected_runtime(samples, duration, self._hint),
+            slow=estimates.slow_runtime(samples, duration),
+            progress=progress,
+        )
 
     async def _poll_due(self) -> None:
         now = time.monotonic()
@@ -611,6 +633,9 @@ class Worker:
         started = job.state == JobState.SUBMITTED and status.state == RemoteState.RUNNING
         changed = status.progress != job.progress or status.stage != job.progress_text
         if not started and not changed:
+            if owned.eta_shown is not None and owned.eta_shown <= utcnow():
+                # The estimate shown ran out while the song still cooks: say a new one.
+                await self._emit_progress(owned, status.progress)
             return
         fields: dict[str, Any] = {"progress": status.progress, "progress_text": status.stage}
         if started:
@@ -625,9 +650,14 @@ class Worker:
             await self._drop(job.id)
             return
         owned.job = updated
-        await self._notifier.emit(
-            JobEvent(EventKind.PROGRESS, updated, progress=status.progress, eta=self._eta(updated))
-        )
+        await self._emit_progress(owned, status.progress)
+
+    async def _emit_progress(self, owned: _Owned, progress: float | None) -> None:
+        eta = self._eta(owned.job, progress)
+        # None after an estimate lapsed: the chat says "any moment now" and is not told again.
+        owned.eta_shown = eta
+        event = JobEvent(EventKind.PROGRESS, owned.job, progress=progress, eta=eta)
+        await self._notifier.emit(event)
 
     # ------------------------------------------------------------ finishing
     async def _finish(self, owned: _Owned, status: RemoteStatus, runtime: float) -> None:
