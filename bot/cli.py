@@ -307,6 +307,7 @@ def _job_json(job: Job) -> dict[str, object]:
         "finished_at": when(job.finished_at),
         "error_code": job.error_code,
         "error_message": job.error_message,
+        "cost_usd": job.cost_usd,  # what the upstream billed, refunded quota or not
         "audio_path": job.audio_path,
         "audio_format": job.audio_format,
         "audio_duration": job.audio_duration,

@@ -111,6 +111,7 @@ async def test_an_output_on_a_private_host_is_refused_and_the_operator_told_why(
     (job,) = json.loads(out)
     assert job["state"] == "failed" and job["error_code"] == "download_refused"
     assert "DOWNLOAD_ALLOWED_HOSTS=10.0.0.9:80" in job["error_message"]
+    assert job["cost_usd"] > 0  # WaveSpeed billed it: the month's spend says so
 
 
 async def test_generate_refuses_bad_input_with_a_sentence(tmp_path: Path) -> None:
