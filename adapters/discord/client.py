@@ -57,6 +57,8 @@ class Tuning:
     identify_delay: float = 5.0  # discord.py's pause before every re-IDENTIFY
     interaction_ttl: float = 14 * 60.0  # tokens live 15 min; stop using them a minute early
     edit_interval: float = 2.0  # per status message (Discord: ~5 edits / 5 s per channel)
+    settle: float = 1.0  # a status card's first state waits this long: a later one may win
+    reword_before: float = 5.0  # an ETA this close reads "any moment now"
     clock: Callable[[], float] = field(default=time.monotonic)
 
 
@@ -112,6 +114,8 @@ class AceJamBot(commands.AutoShardedBot):
             self,
             interaction_ttl=self.tuning.interaction_ttl,
             edit_interval=self.tuning.edit_interval,
+            settle=self.tuning.settle,
+            reword_before=self.tuning.reword_before,
             clock=self.tuning.clock,
         )
         # The views' ButtonHandler, with the one PressGuard of this adapter.

@@ -29,6 +29,7 @@ channel). ``on_event`` only schedules them, so it returns at once and never rais
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import tempfile
@@ -43,8 +44,10 @@ import discord
 
 from adapters.discord import embeds
 from adapters.discord.embeds import Phase, Status, TrackCard
-from adapters.discord.views import status_view, track_view
+from adapters.discord.views import failure_view, status_view, track_view
+from bot import messages
 from bot.audio import PreparedTrack, prepare_for_upload
+from bot.clock import utcnow
 from bot.domain import Job
 from bot.ports import DeliveryReceipt, EventKind, JobEvent
 
@@ -100,8 +103,14 @@ class LiveToken:
 
 
 class StatusMessage:
-    """One job's status message. ``show()`` records the newest state; a single pump task
-    edits the message to it, skipping states that were superseded meanwhile."""
+    """One job's status card. ``show()`` records the newest state; a single pump task edits
+    the card to it, skipping states that were superseded meanwhile. Once the track (or a
+    failure) is posted, ``retire()`` removes the card: one song leaves one message.
+
+    No edit a reader can't see: a new phase is shown once it has stood ``settle`` seconds (a
+    song that starts at once never shows "Queued", one posted at once never "Finished"), and
+    nothing is edited once the card is retiring. An ETA
+    shown as a counting Discord timestamp is reworded before it would run out."""
 
     def __init__(
         self,
@@ -121,10 +130,14 @@ class StatusMessage:
         self.interaction_id = interaction_id
         self.job: Job | None = None  # None until submit (or an early event) names the job
         self.wanted: Status | None = None
-        self.shown: Status | None = None
+        self.shown: Rendered | None = None
         self.gone = False  # deleted by someone: stop editing
+        self.retired = False  # the track or failure is posted: the card goes, no more edits
         self._pump_task: asyncio.Task[None] | None = None
         self._last_edit = float("-inf")
+        self._phase_since: float | None = None  # when the wanted state's phase began
+        self._news = asyncio.Event()  # a new state while the pump waits to refresh an ETA
+        self._editing = asyncio.Lock()  # held during an edit; retire() waits for it
 
     def live_token(self) -> LiveToken | None:
         if self.token is not None and self.token.usable(self._owner.clock()):
@@ -135,13 +148,16 @@ class StatusMessage:
         current = self.wanted
         if current is not None and (current.phase == Phase.FINAL or status.phase < current.phase):
             return  # a job's message never goes backwards, and its last word stays
+        if current is None or status.phase != current.phase:
+            self._phase_since = self._owner.clock()
         self.wanted = status
+        self._news.set()
         self._kick()
 
     def placed(self, message_id: int, shown: Status) -> None:
         """The message was just posted showing ``shown``."""
         self.message_id = message_id
-        self.shown = shown
+        self.shown = self._render(shown)
         self._last_edit = self._owner.clock()
         self._kick()
 
@@ -150,33 +166,65 @@ class StatusMessage:
         self._kick()
 
     def _kick(self) -> None:
-        ready = self.message_id is not None and self.job is not None and not self.gone
-        if ready and self._pump_task is None and self.wanted != self.shown:
+        ready = self.message_id is not None and self.job is not None
+        if ready and not (self.gone or self.retired) and self._pump_task is None:
             self._pump_task = self._owner.spawn(self._pump(), f"discord-status-{self.job_id}")
 
     @property
     def job_id(self) -> int | None:
         return self.job.id if self.job else None
 
+    def _render(self, status: Status) -> Rendered:
+        assert self.job is not None
+        eta_shown = status.eta is not None and (
+            (status.eta - utcnow()).total_seconds() > self._owner.reword_before
+        )
+        return Rendered(
+            embeds.status_embed(self.job, status, eta_shown=eta_shown), status.cancellable
+        )
+
+    def _refresh_in(self) -> float | None:
+        """Seconds until the shown ETA must be reworded, or None if it needn't be."""
+        status = self.wanted
+        if status is None or status.eta is None:
+            return None
+        left = (status.eta - utcnow()).total_seconds() - self._owner.reword_before
+        return left if left > 0 else None
+
     async def _pump(self) -> None:
         try:
-            while self.wanted is not None and self.wanted != self.shown and not self.gone:
-                delay = self._last_edit + self._owner.edit_interval - self._owner.clock()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                status = self.wanted
-                await self._edit(status)
-                self.shown = status
-                self._last_edit = self._owner.clock()
+            while self.wanted is not None and not (self.gone or self.retired):
+                if self._render(self.wanted) == self.shown:
+                    wait = self._refresh_in()
+                    if wait is None:
+                        return
+                    self._news.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._news.wait(), wait)
+                    continue
+                now = self._owner.clock()
+                since = self._phase_since if self._phase_since is not None else now
+                delay = max(self._last_edit + self._owner.edit_interval, since + self._owner.settle)
+                if delay - now > 0:
+                    await asyncio.sleep(delay - now)
+                async with self._editing:
+                    if self.gone or self.retired:
+                        return
+                    rendered = self._render(self.wanted)  # the newest, as it reads now
+                    await self._edit(rendered)
+                    self.shown = rendered
+                    self._last_edit = self._owner.clock()
         finally:
             self._pump_task = None
-            if self.gone or (self.shown is not None and self.shown.phase == Phase.FINAL):
+            wanted = self.wanted
+            final = wanted is not None and wanted.phase == Phase.FINAL
+            if self.gone or (final and wanted is not None and self._render(wanted) == self.shown):
                 self._owner.forget(self)
 
-    async def _edit(self, status: Status) -> None:
+    async def _edit(self, rendered: Rendered) -> None:
         assert self.job is not None and self.message_id is not None
-        embed = embeds.status_embed(self.job, status)
-        view = status_view(self.job.id) if status.cancellable else None
+        embed = rendered.embed
+        view = status_view(self.job.id) if rendered.cancellable else None
         token = self.live_token()
         message_id = self.message_id
         try:
@@ -201,6 +249,49 @@ class StatusMessage:
             # Best effort: the next state tries again; the track still gets delivered.
             logger.warning("job %s: status edit failed: %s %s", self.job.id, exc.status, exc.code)
 
+    async def retire(self, *, keep: int | None) -> None:
+        """The song's own message is posted: stop editing and delete the card, unless the
+        card *is* that message (``keep``: a follow-up that filled the "thinking" message)."""
+        self.retired = True
+        self._news.set()
+        async with self._editing:  # an edit in flight lands first, then never another
+            pass
+        if self._pump_task is not None:
+            self._pump_task.cancel()
+        self._owner.forget(self)
+        message_id = self.message_id
+        if message_id is None or message_id == keep or self.gone:
+            return
+        token = self.live_token()
+        try:
+            if token is not None:
+
+                async def delete() -> bool:
+                    await token.interaction.followup.delete_message(message_id)
+                    return True
+
+                if await token.call(self._owner.clock, delete):
+                    return
+            await (
+                self._owner.channel(self.channel_id, self.guild_id)
+                .get_partial_message(message_id)
+                .delete()
+            )
+        except discord.NotFound:
+            pass  # someone removed it already (or an earlier attempt did)
+        except discord.HTTPException as exc:
+            logger.warning(
+                "job %s: could not remove status message: %s %s", self.job_id, exc.status, exc.code
+            )
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """What a status card shows; equal renderings need no edit."""
+
+    embed: discord.Embed  # compared field by field (discord.Embed.__eq__)
+    cancellable: bool
+
 
 class DiscordDelivery:
     """Posts progress and tracks for jobs that came from Discord."""
@@ -213,11 +304,17 @@ class DiscordDelivery:
         *,
         interaction_ttl: float = 14 * 60.0,
         edit_interval: float = 2.0,
+        settle: float = 1.0,
+        reword_before: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._client = client
         self.interaction_ttl = interaction_ttl
         self.edit_interval = edit_interval
+        self.settle = settle  # a state must stand this long before the card shows it
+        # An ETA closer than this reads "any moment now": it never visibly runs out, even
+        # when an edit must wait its turn (edit_interval) first.
+        self.reword_before = max(reword_before, edit_interval + settle + 1.0)
         self.clock = clock
         self._by_job: dict[int, StatusMessage] = {}
         self._pending: dict[str, StatusMessage] = {}  # interaction id → before submit answers
@@ -294,7 +391,12 @@ class DiscordDelivery:
             return  # its message already has its last word (e.g. a relayed copy of an event)
         try:
             status = self._status_for(event.job)
-            if status is not None:
+            if event.kind == EventKind.FAILED:
+                # A new message that reaches the requester; an edit would notify nobody.
+                self._finished[event.job.id] = None
+                sentence = event.message or messages.failure_message(event.job.error_code)
+                self.spawn(self._announce_failure(event.job, sentence, status), "discord-failed")
+            elif status is not None:
                 status.show(_status_of(event))
         except Exception:
             logger.exception("job %s: could not show %s", event.job.id, event.kind)
@@ -325,7 +427,7 @@ class DiscordDelivery:
                     limit = prepared.size * 3 // 4
                     logger.warning("job %s: upload refused as too large; trying %d", job.id, limit)
         if status is not None:
-            status.show(embeds.done(embeds.message_link(job, message.id)))
+            await status.retire(keep=message.id)  # the track is the song's one message
         logger.info("job %s posted to discord message %s", job.id, message.id)
         return DeliveryReceipt(str(message.id))
 
@@ -333,6 +435,47 @@ class DiscordDelivery:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _announce_failure(
+        self, job: Job, sentence: str, status: StatusMessage | None
+    ) -> None:
+        """The failure as a new message mentioning the requester (with 🔁 Try again where
+        another attempt may work); the status card then goes. Where no new message can be
+        posted (the bot may not post and the token is gone), the card says it instead."""
+        content = embeds.failure_content(job, sentence)
+        embed = embeds.failure_embed(job)
+        view = failure_view(job.id) if embeds.worth_retrying(job) else discord.ui.View()
+        pings = requester_only(job)
+        message: discord.Message | None = None
+        try:
+            if job.destination.context.get(CAN_POST):
+                with contextlib.suppress(discord.Forbidden):  # then the follow-up below
+                    message = await self.channel(int(job.destination.chat_id), _guild_id(job)).send(
+                        content=content,
+                        embed=embed,
+                        view=view,
+                        allowed_mentions=pings,
+                        nonce=f"acejam-{job.id}-failed",  # a relayed or repeated event: once
+                    )
+            token = status.live_token() if status is not None else None
+            if message is None and token is not None:
+                message = await token.call(
+                    self.clock,
+                    lambda: token.interaction.followup.send(
+                        content, embed=embed, view=view, allowed_mentions=pings, wait=True
+                    ),
+                )
+        except discord.HTTPException as exc:
+            logger.warning(
+                "job %s: could not post its failure: %s %s", job.id, exc.status, exc.code
+            )
+        if message is None:
+            if status is not None:
+                status.show(embeds.failed(sentence))
+            return
+        logger.info("job %s: failure posted as message %s", job.id, message.id)
+        if status is not None:
+            await status.retire(keep=message.id)
 
     # ------------------------------------------------------------ internals
     def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
@@ -418,10 +561,11 @@ class DiscordDelivery:
             return await token.call(
                 self.clock,
                 lambda: token.interaction.followup.send(
+                    embeds.fallback_content(job),
                     embed=embed,
                     files=files(),
                     view=track_view(job.id),
-                    allowed_mentions=NO_PINGS,
+                    allowed_mentions=requester_only(job),
                     wait=True,
                 ),
             )
@@ -433,7 +577,7 @@ class DiscordDelivery:
                 return sent
             # The token died on the way: a post of the bot's own is the one way left.
         try:
-            return await self._post_to_channel(job, embed, files(), status)
+            return await self._post_to_channel(job, embed, files())
         except discord.Forbidden as exc:
             # Permissions changed since the job was asked for: the follow-up needs none.
             token = status.live_token() if status is not None else None
@@ -455,54 +599,43 @@ class DiscordDelivery:
         job: Job,
         embed: discord.Embed,
         files: list[discord.File],
-        status: StatusMessage | None,
     ) -> discord.Message:
-        """The track as an ordinary bot message: a reply to the status message that mentions
-        (and pings) only the requester. The nonce makes a retried post after a crash return
-        the message already sent instead of a second one (for a few minutes: Discord's
-        window)."""
+        """The track as an ordinary bot message that mentions (and pings) only the requester;
+        not a reply: the status card it would reply to goes once the track is there. The
+        nonce makes a retried post after a crash return the message already sent instead of
+        a second one (for a few minutes: Discord's window)."""
         guild_id = _guild_id(job)
         channel_id = int(job.destination.chat_id)
-        # In memory first: a 🎲 job's status message id reaches its context only after posting.
-        status_id = status.message_id if status is not None else None
-        if status_id is None:
-            status_id = job.destination.context.get("status_message_id")
-        reference = (
-            discord.MessageReference(
-                message_id=int(status_id),
-                channel_id=channel_id,
-                guild_id=guild_id,
-                fail_if_not_exists=False,
-            )
-            if status_id is not None
-            else None
-        )
         return await self.channel(channel_id, guild_id).send(
             content=embeds.fallback_content(job),
             embed=embed,
             files=files,
             view=track_view(job.id),
-            reference=reference,  # type: ignore[arg-type]
-            allowed_mentions=discord.AllowedMentions(
-                everyone=False,
-                roles=False,
-                users=[discord.Object(int(job.destination.user_id))],
-                replied_user=False,
-            ),
+            allowed_mentions=requester_only(job),
             nonce=f"acejam-{job.id}",
         )
 
 
 def _status_of(event: JobEvent) -> Status:
     if event.kind == EventKind.QUEUED:
-        return embeds.queued(event.position or 0)
+        return embeds.queued(event.position or 0, event.eta)
     if event.kind in (EventKind.STARTED, EventKind.PROGRESS):
         return embeds.running(event.progress, event.eta)
     if event.kind == EventKind.SUCCEEDED:
         return embeds.finishing()
     if event.kind == EventKind.CANCELLED:
         return embeds.cancelled(event.message or "Cancelled.")
-    return embeds.failed(event.message or "This song failed.")
+    return embeds.failed(event.message or messages.failure_message(event.job.error_code))
+
+
+def requester_only(job: Job) -> discord.AllowedMentions:
+    """A message about a song notifies the one who asked for it, and nobody else."""
+    return discord.AllowedMentions(
+        everyone=False,
+        roles=False,
+        users=[discord.Object(int(job.destination.user_id))],
+        replied_user=False,
+    )
 
 
 def _guild_id(job: Job) -> int | None:

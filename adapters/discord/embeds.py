@@ -72,16 +72,15 @@ class Status:
     phase: Phase
     kind: str  # queued | running | finishing | done | failed | cancelled
     line: str  # the sentence, from bot.messages or the core's event message
-    eta: datetime | None = None
-    link: str | None = None  # done: the track message
+    eta: datetime | None = None  # when the track is expected (queued or running)
 
     @property
     def cancellable(self) -> bool:
         return self.phase <= Phase.RUNNING
 
 
-def queued(position: int) -> Status:
-    return Status(Phase.QUEUED, "queued", messages.queued_line(position))
+def queued(position: int, eta: datetime | None = None) -> Status:
+    return Status(Phase.QUEUED, "queued", messages.queued_line(position), eta=eta)
 
 
 def running(progress: float | None, eta: datetime | None) -> Status:
@@ -91,10 +90,6 @@ def running(progress: float | None, eta: datetime | None) -> Status:
 
 def finishing() -> Status:
     return Status(Phase.FINISHING, "finishing", messages.FINISHING_LINE)
-
-
-def done(link: str | None) -> Status:
-    return Status(Phase.FINAL, "done", messages.DELIVERED_LINE, link=link)
 
 
 def failed(sentence: str) -> Status:
@@ -157,15 +152,17 @@ def _song_fields(embed: discord.Embed, job: Job, duration: str) -> None:
 # ---------------------------------------------------------------- status and track
 
 
-def status_embed(job: Job, status: Status) -> discord.Embed:
-    """The one message that follows a job from the queue to "done"."""
+def status_embed(job: Job, status: Status, *, eta_shown: bool = True) -> discord.Embed:
+    """The card that follows a job until its track (or failure) is posted.
+
+    ``eta_shown``: the ETA as a Discord timestamp, which counts down by itself between
+    edits; False once it is so close that it could run out before the next edit."""
     # The core's sentences are ours (their `backticks` render as code); only user text is
     # escaped.
     lines = [f"{_ICONS[status.kind]} **{clip(status.line, 500)}**"]
-    if status.eta is not None and status.phase == Phase.RUNNING:
-        lines.append(f"Ready {discord.utils.format_dt(status.eta, 'R')}")
-    if status.link:
-        lines.append(f"[Jump to your song]({status.link})")
+    if status.eta is not None and status.phase <= Phase.RUNNING:
+        when = discord.utils.format_dt(status.eta, "R") if eta_shown else "any moment now"
+        lines.append(f"Ready {when}")
     lines.append("")
     take = take_line(job)
     if take:
@@ -221,8 +218,48 @@ def track_embed(job: Job, card: TrackCard) -> discord.Embed:
     return embed
 
 
+NO_RETRY = frozenset(
+    {
+        # The same request would meet the same answer, or only the operator can help.
+        "moderation",
+        "upstream_rejected",
+        "invalid_request",
+        "auth_failed",
+        "nsfw",
+        "bot_blocked",
+        "chat_gone",
+        "audio_too_large",
+    }
+)
+NSFW_HINT = "A server manager can allow such songs here with `/admin nsfw allow:True`."
+
+
+def worth_retrying(job: Job) -> bool:
+    return job.error_code not in NO_RETRY
+
+
+def failure_content(job: Job, sentence: str) -> str:
+    """A failure, as a message that notifies its requester."""
+    text = f"⚠️ {mention(job.destination.user_id)} {sentence}"
+    if job.error_code == "nsfw" and job.destination.scope_id:
+        text += f" {NSFW_HINT}"
+    return clip(text, CONTENT_MAX)
+
+
+def failure_embed(job: Job) -> discord.Embed:
+    """Which song failed: its title and tags."""
+    embed = discord.Embed(
+        title=f"🎵 {safe(track_tags(job, None).title, TITLE_MAX - 2)}",
+        description=safe(job.request.tags, TAGS_SHOWN),
+        colour=_COLOURS["failed"],
+    )
+    _song_fields(embed, job, messages.humanize_seconds(job.request.duration))
+    embed.set_footer(text=f"Job #{job.id}")
+    return embed
+
+
 def fallback_content(job: Job) -> str:
-    """The track message's text, a reply to the status message: it mentions its requester."""
+    """The track message's text: it mentions (and notifies) its requester."""
     return f"{mention(job.destination.user_id)} your song is ready."
 
 

@@ -30,7 +30,7 @@ ALICE = 1_190_000_000_000_000_201
 BOB = 1_190_000_000_000_000_202
 TOKEN = "MTE5.FAKE.TEST-TOKEN"
 
-FAST = Tuning(guild_ready_timeout=0.05, identify_delay=0.05, edit_interval=0.05)
+FAST = Tuning(guild_ready_timeout=0.05, identify_delay=0.05, edit_interval=0.05, settle=0.05)
 # Discord-like buckets, only wider: tests exercise coalescing, not discord.py's waiting.
 LOOSE_LIMITS = {
     "POST /channels/{channel_id}/messages": (50, 1.0),
@@ -195,6 +195,16 @@ def status_history(message: RecordedMessage) -> list[tuple[str, str, list[str]]]
 def field_value(message: RecordedMessage, name: str) -> str:
     (embed,) = [e for e in message.embeds if any(f["name"] == name for f in e.get("fields", []))]
     return next(f["value"] for f in embed["fields"] if f["name"] == name)
+
+
+def removed_via(dc: FakeDiscord, message: RecordedMessage) -> list[str]:
+    """How each successful removal of ``message`` was asked: "token" (the interaction's
+    webhook) or "bot" (the bot's own token)."""
+    return [
+        "bot" if r.path.startswith("/channels/") else "token"
+        for r in dc.requests
+        if r.method == "DELETE" and r.path.endswith(f"/messages/{message.id}") and r.status == 204
+    ]
 
 
 def no_token_expired(dc: FakeDiscord) -> bool:

@@ -57,7 +57,7 @@ async def test_help_quota_queue_and_history(world: World) -> None:
         song = await dc.invoke_slash(
             GUILD, CHANNEL, ALICE, "song", {"tags": "reggae", "duration": 5, "seed": 7}
         )
-        await song.wait_for_original(lambda m: "Done" in status_text(m), timeout=20)
+        await song.wait_for_original(lambda m: m.deleted, timeout=20)
         job = await wait_for_job(run.core, 2, {JobState.DELIVERED})
 
         history = (await _answer(dc, "history")).content
@@ -81,24 +81,43 @@ async def test_quota_exhausted_is_refused_privately(world: World) -> None:
     assert len(world.ws.submits) == 1 and len(track_messages(dc)) == 1
 
 
-async def test_upstream_failure_says_so_and_gives_the_quota_back(world: World) -> None:
+async def test_a_failure_is_a_new_message_to_the_requester_with_try_again(world: World) -> None:
     dc = world.dc
     world.ws.faults.add_job(fail="CUDA out of memory")
-    async with jam(world):
+    async with jam(world) as run:
         inter = await dc.invoke_slash(
-            GUILD, CHANNEL, ALICE, "song", {"tags": "opera", "duration": 30}
+            GUILD, CHANNEL, ALICE, "song", {"tags": "opera", "duration": 6}
         )
-        failed = await inter.wait_for_original(
-            lambda m: "couldn't make" in status_text(m), timeout=20
-        )
+        notice = await dc.wait_for_message(CHANNEL, lambda m: "couldn't make" in m.content, 20)
+        card = await inter.wait_for_original(lambda m: m.deleted)  # the failure took its place
+        assert notice.pings.users == {ALICE} and not notice.pings.everyone  # it notifies her
         quota = (await _answer(dc, "quota")).content
-    assert status_text(failed) == (
-        "⚠️ **The music engine couldn't make this song. Your quota has been given back.**"
+
+        again = await dc.click_button(notice.id, "acejam:retry:1", ALICE)
+        track = await dc.wait_for_attachment(CHANNEL, timeout=20)
+        job = await wait_for_job(run.core, 2, {JobState.DELIVERED})
+    assert notice.content == (
+        f"⚠️ <@{ALICE}> The music engine couldn't make this song. Your quota has been given back."
     )
-    assert "CUDA" not in str(failed.embeds)  # upstream's words are never shown
-    assert failed.buttons == []
+    assert "opera" in notice.embeds[0]["description"] and not card.edits[-1].payload.get("content")
+    assert "CUDA" not in str(notice.embeds) + notice.content  # upstream's words are never shown
+    assert [(b.emoji, b.label) for b in notice.buttons] == [("🔁", "Try again")]
     assert "You have 10 min of 10 min left" in quota
-    assert track_messages(dc) == []
+    # Trying again asks for the same song once more; the button shows it was used.
+    assert again.response_type == 6
+    assert [(s["tags"], s["duration"]) for s in world.ws.submits] == [("opera", 6)] * 2
+    assert job.parent_id == 1 and track_messages(dc) == [track]
+    assert dc.message(notice.id).button("acejam:retry:1").style == 3  # green: used
+
+
+async def test_a_failure_nobody_can_fix_by_trying_again_has_no_button(world: World) -> None:
+    dc = world.dc
+    world.ws.faults.add_job(fail="flagged", error_code="1200")  # WaveSpeed's moderation code
+    async with jam(world):
+        await dc.invoke_slash(GUILD, CHANNEL, ALICE, "song", {"tags": "opera", "duration": 6})
+        notice = await dc.wait_for_message(CHANNEL, lambda m: "refused" in m.content, 20)
+    assert notice.content.startswith(f"⚠️ <@{ALICE}> The music engine refused this request")
+    assert notice.buttons == []
 
 
 async def test_blocked_user_is_refused_privately(world: World) -> None:

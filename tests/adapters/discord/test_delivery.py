@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+from bot.clock import utcnow
 from bot.domain import JobState
 from bot.ports import EventKind, JobEvent
 from tests.adapters.discord.conftest import (
@@ -23,6 +25,7 @@ from tests.adapters.discord.conftest import (
     jam,
     mp3_of,
     no_token_expired,
+    removed_via,
     status_text,
     track_messages,
 )
@@ -50,18 +53,16 @@ async def test_within_the_token_window_the_song_is_a_channel_reply_to_its_status
             GUILD, CHANNEL, ALICE, "song", {"tags": "funk", "duration": 5}
         )
         track = await dc.wait_for_attachment(CHANNEL, timeout=20)
-        status = await inter.wait_for_original(lambda m: "Done" in status_text(m))
+        status = await inter.wait_for_original(lambda m: m.deleted)
         job = await wait_for_job(run.core, 1, {JobState.DELIVERED})
     # The token was alive throughout, yet the track is the bot's own post: only that carries
-    # a nonce. The status message still went through the token, and links to the track.
+    # a nonce. The status card still went through the token, and went once the track was in.
     assert track.via == "channel" and track.nonce == "acejam-1"
-    assert track.message_reference is not None
-    assert track.message_reference["message_id"] == str(status.id)
     assert track.pings.users == {ALICE} and not track.pings.everyone and not track.pings.roles
     assert abs(probe_audio(mp3_of(track).data)[0] - 5) <= 0.1
     assert [b.emoji for b in track.buttons] == ["🎲", "🔁"]
     assert all(e.via == "interaction" for e in status.edits)
-    assert f"/{GUILD}/{CHANNEL}/{track.id})" in status.embeds[0]["description"]
+    assert removed_via(dc, status) == ["token"]
     assert all(not m.attachments for m in inter.followups)
     assert track_messages(dc) == [track] and job.delivered_message_id == str(track.id)
     assert no_token_expired(dc)
@@ -79,7 +80,7 @@ async def test_a_post_discord_made_but_never_confirmed_is_not_made_twice(world: 
     async with jam(world) as run:
         inter = await dc.invoke_slash(GUILD, CHANNEL, ALICE, "song", {"tags": "ska", "duration": 5})
         job = await wait_for_job(run.core, 1, {JobState.DELIVERED}, timeout=30)
-        status = await inter.wait_for_original(lambda m: "Done" in status_text(m))
+        status = await inter.wait_for_original(lambda m: m.deleted)
         # Once more, as a restarted bot would if its record of the post were lost too.
         dc.faults.clear()  # the way not taken keeps its fault: Discord answers from now on
         delivery = run.core.service.notifier.delivery_for("discord")
@@ -93,7 +94,7 @@ async def test_a_post_discord_made_but_never_confirmed_is_not_made_twice(world: 
     assert len(posts) == 3  # each one reached Discord; its nonce made it keep the first
     assert all(p.json is not None and p.json["nonce"] == "acejam-1" for p in posts)
     assert job.delivered_message_id == str(track.id) == receipt.message_id
-    assert f"/{GUILD}/{CHANNEL}/{track.id})" in status.embeds[0]["description"]
+    assert removed_via(dc, status) == ["token"]  # the repeat found it gone, and said nothing
 
 
 async def test_where_the_bot_may_not_post_the_song_is_a_follow_up(world: World) -> None:
@@ -103,12 +104,13 @@ async def test_where_the_bot_may_not_post_the_song_is_a_follow_up(world: World) 
     async with jam(world) as run:
         inter = await dc.invoke_slash(GUILD, QUIET, ALICE, "song", {"tags": "dub", "duration": 5})
         track = await dc.wait_for_attachment(QUIET, timeout=20)
-        status = await inter.wait_for_original(lambda m: "Done" in status_text(m))
+        status = await inter.wait_for_original(lambda m: m.deleted)
         job = await wait_for_job(run.core, 1, {JobState.DELIVERED})
     assert dc.requests_to(CHANNEL_POSTS) == []  # not even tried
     assert track.via == "followup" and track.interaction_id == inter.id
     assert abs(probe_audio(mp3_of(track).data)[0] - 5) <= 0.1
-    assert f"/{GUILD}/{QUIET}/{track.id})" in status.embeds[0]["description"]
+    assert track.pings.users == {ALICE}  # a follow-up notifies the requester too
+    assert removed_via(dc, status) == ["token"]
     assert track_messages(dc, QUIET) == [track] and job.delivered_message_id == str(track.id)
 
 
@@ -121,11 +123,11 @@ async def test_permissions_lost_after_the_request_fall_back_to_a_follow_up(world
         # Taken away once Discord has sent the request (which says the bot may post).
         dc.set_overwrite(CHANNEL, APP_ID, deny=Perm.ATTACH_FILES)
         track = await dc.wait_for_attachment(CHANNEL, timeout=20)
-        status = await inter.wait_for_original(lambda m: "Done" in status_text(m))
+        status = await inter.wait_for_original(lambda m: m.deleted)
         job = await wait_for_job(run.core, 1, {JobState.DELIVERED})
     assert [r.status for r in dc.requests_to(CHANNEL_POSTS)] == [403]
     assert track.via == "followup" and track.interaction_id == inter.id
-    assert f"/{GUILD}/{CHANNEL}/{track.id})" in status.embeds[0]["description"]
+    assert removed_via(dc, status) == ["token"]
     assert track_messages(dc) == [track] and job.delivered_message_id == str(track.id)
 
 
@@ -144,7 +146,7 @@ async def test_past_the_token_window_the_song_arrives_as_a_channel_reply(world: 
         await dc.advance_time(15 * 60 + 1)
 
         track = await dc.wait_for_attachment(CHANNEL, timeout=20)
-        await dc.wait_for_message(CHANNEL, lambda m: m.id == status.id and "Done" in status_text(m))
+        await inter.wait_for_original(lambda m: m.deleted)
         job = await wait_for_job(run.core, 1, {JobState.DELIVERED})
 
         # A retried post (say the bot died before recording it) comes back as the same message.
@@ -153,16 +155,14 @@ async def test_past_the_token_window_the_song_arrives_as_a_channel_reply(world: 
         receipt = await delivery.deliver(job, Path(job.audio_path or ""))
     assert no_token_expired(dc)  # no request was ever made with the expired token
     assert track.via == "channel" and track.nonce == "acejam-1"
-    assert track.message_reference is not None
-    assert track.message_reference["message_id"] == str(status.id)
     assert track.content == f"<@{ALICE}> your song is ready."
     assert track.pings.users == {ALICE} and not track.pings.everyone and not track.pings.roles
     assert field_value(track, "Requested by") == f"<@{ALICE}>"
     assert [b.emoji for b in track.buttons] == ["🎲", "🔁"]
     assert abs(probe_audio(mp3_of(track).data)[0] - 5) <= 0.1
     assert all(e.via == "interaction" for e in status.edits[:within])  # through the token
-    assert len(status.edits) > within
     assert all(e.via == "channel" for e in status.edits[within:])  # then with the bot's own
+    assert removed_via(dc, status) == ["bot"]
     assert receipt.message_id == str(track.id) and track_messages(dc) == [track]
 
 
@@ -183,11 +183,10 @@ async def test_a_song_finished_while_the_bot_was_down_is_delivered_once(world: W
     async with jam(world) as run:
         track = await dc.wait_for_attachment(CHANNEL, timeout=20)
         job = await wait_for_job(run.core, 1, {JobState.DELIVERED})
-        await dc.wait_for_message(CHANNEL, lambda m: m.id == status.id and "Done" in status_text(m))
+        await inter.wait_for_original(lambda m: m.deleted)
     assert track_messages(dc) == [track]
     assert track.via == "channel" and job.delivered_message_id == str(track.id)
-    assert track.message_reference is not None
-    assert track.message_reference["message_id"] == str(status.id)
+    assert removed_via(dc, status) == ["bot"]  # found again through the job
     assert "Jam Club" in _id3_album(mp3_of(track).data)  # the guild name, kept in the job
     assert no_token_expired(dc)
 
@@ -279,12 +278,12 @@ async def test_a_token_discord_refuses_is_never_used_again(world: World) -> None
         await dc.advance_time(15 * 60 + 1)
 
         track = await dc.wait_for_attachment(CHANNEL, timeout=20)
-        await dc.wait_for_message(CHANNEL, lambda m: m.id == status.id and "Done" in status_text(m))
+        await inter.wait_for_original(lambda m: m.deleted)
         job = await wait_for_job(run.core, 1, {JobState.DELIVERED})
-    # One refusal, then the bot's own token: every later state still reached the message.
+    # One refusal, then the bot's own token: every later request still reached the message.
     assert token_refusals(dc, inter) == [401]
     assert all(e.via == "channel" for e in status.edits[within:])
-    assert f"/{GUILD}/{CHANNEL}/{track.id})" in status.embeds[0]["description"]
+    assert removed_via(dc, status) == ["bot"]
     assert track_messages(dc) == [track] and job.delivered_message_id == str(track.id)
 
 
@@ -326,3 +325,55 @@ async def test_a_track_whose_follow_up_is_refused_goes_as_the_bots_own_post(worl
     assert token_refusals(dc, inter) == [401]  # once, for the status edit or the track
     assert track.via == "channel" and track.nonce == "acejam-1"
     assert track_messages(dc, QUIET) == [track] and job.delivered_message_id == str(track.id)
+
+
+def _card(message: RecordedMessage) -> str:
+    return str(message.embeds[0].get("description", "")) if message.embeds else ""
+
+
+async def test_an_expected_time_is_shown_and_reworded_before_it_runs_out(world: World) -> None:
+    dc = world.dc
+    world.ws.faults.add_job(hang=True)
+    async with jam(
+        world, wavespeed_max_concurrency=1, tuning=replace(FAST, reword_before=2.5)
+    ) as run:
+        first = await dc.invoke_slash(GUILD, CHANNEL, ALICE, "song", {"tags": "a", "duration": 5})
+        await first.wait_for_original(lambda m: "Making your song" in status_text(m))
+        running = await wait_for_job(run.core, 1, {JobState.SUBMITTED, JobState.RUNNING})
+        second = await dc.invoke_slash(GUILD, CHANNEL, ALICE, "song", {"tags": "b", "duration": 5})
+        await second.wait_for_original(lambda m: "Queued" in status_text(m))
+        queued = await wait_for_job(run.core, 2, {JobState.QUEUED})
+        delivery = run.core.service.notifier.delivery_for("discord")
+        assert delivery is not None
+        # The core's estimates, as the worker would pass them on.
+        soon, later = utcnow() + timedelta(seconds=5), utcnow() + timedelta(minutes=2)
+        await delivery.on_event(JobEvent(EventKind.PROGRESS, running, progress=0.4, eta=soon))
+        await delivery.on_event(JobEvent(EventKind.QUEUED, queued, position=1, eta=later))
+        wait = await second.wait_for_original(
+            lambda m: f"Ready <t:{int(later.timestamp())}:R>" in _card(m)
+        )
+        counting = await first.wait_for_original(
+            lambda m: f"<t:{int(soon.timestamp())}:R>" in _card(m)
+        )
+        reworded = await first.wait_for_original(lambda m: "Ready any moment now" in _card(m))
+        # Discord shows the timestamp to the second: it would read "ago" from here on.
+        assert utcnow().timestamp() < int(soon.timestamp())
+    assert status_text(counting) == "🎛️ **Making your song — 40%.**"
+    assert "<t:" not in _card(reworded) and "40%" in _card(reworded)
+    assert "Queued — position 1 (next up)." in _card(wait)
+
+
+async def test_a_quiet_chat_sees_one_message_per_song_and_no_edit_it_cannot_read(
+    world: World,
+) -> None:
+    dc = world.dc
+    world.ws.runtime = 15  # about half a second
+    # Every state of this song stands less than `settle`: none is worth an edit.
+    async with jam(world, tuning=replace(FAST, settle=30.0)):
+        inter = await dc.invoke_slash(GUILD, CHANNEL, ALICE, "song", {"tags": "hum", "duration": 5})
+        track = await dc.wait_for_attachment(CHANNEL, timeout=20)
+        card = await inter.wait_for_original(lambda m: m.deleted)
+    # "Thinking…", then the track in its place: no "Queued" overwritten within milliseconds,
+    # no "Finished — sending it" nobody reads, no "Done" beside the track.
+    assert card.edits == []
+    assert dc.channel_messages(CHANNEL) == [track] and track.pings.users == {ALICE}

@@ -17,7 +17,6 @@ from tests.adapters.discord.conftest import (
     World,
     jam,
     mp3_of,
-    status_text,
 )
 from tests.fakes.discord_api import FakeDiscord, FakeDiscordError
 
@@ -54,7 +53,7 @@ async def test_two_shards_each_get_their_guilds(world: World, configured: bool) 
             ONE, ONE_CHANNEL, ALICE, "song", {"tags": "dub", "duration": 5}
         )
         track = await dc.wait_for_attachment(ONE_CHANNEL, timeout=20)
-        await inter.wait_for_original(lambda m: "Done" in status_text(m))
+        await inter.wait_for_original(lambda m: m.deleted)
 
         # Told to identify again (op 9), shard 1 dials DEFAULT_GATEWAY: still the fake's.
         await dc.invalidate_session(1)

@@ -17,7 +17,6 @@ from tests.adapters.discord.conftest import (
     jam,
     mp3_of,
     status_history,
-    status_text,
     track_messages,
 )
 from tests.fakes.audio import probe_audio
@@ -32,15 +31,14 @@ async def test_song_is_made_and_posted_with_its_embed_and_buttons(world: World) 
             GUILD, CHANNEL, ALICE, "song", {"tags": "lo-fi, chill", "duration": 12, "seed": 42}
         )
         track = await dc.wait_for_attachment(CHANNEL, timeout=20)
-        status = await inter.wait_for_original(lambda m: "Done" in status_text(m))
+        status = await inter.wait_for_original(lambda m: m.deleted)
         job = await wait_for_job(run.core, 1, {JobState.DELIVERED})
     assert inter.response_type == 5  # deferred at once: "AceJam is thinking…"
-    # One status message, filled through the interaction, then the track as a reply to it
-    # that pings its requester alone.
+    # One status card, filled through the interaction; once the track (which pings its
+    # requester alone) is there, the card goes: the song leaves one message.
     assert status.via == "interaction" and status.edits[0].via == "interaction"
-    assert f"/{GUILD}/{CHANNEL}/{track.id})" in status.embeds[0]["description"]  # jump link
-    assert track.message_reference is not None
-    assert track.message_reference["message_id"] == str(status.id)
+    assert [m for m in dc.channel_messages(CHANNEL) if not m.deleted] == [track]
+    assert track.message_reference is None  # nothing to reply to: the card is gone
     assert track.content == f"<@{ALICE}> your song is ready."
     assert track.pings.users == {ALICE} and not track.pings.everyone and not track.pings.roles
     duration, _, codec = probe_audio(mp3_of(track).data)
@@ -74,17 +72,18 @@ async def test_status_message_shows_the_queue_position_then_progress(world: Worl
         second = await dc.invoke_slash(
             GUILD, CHANNEL, ALICE, "song", {"tags": "two", "duration": 5}
         )
-        await second.wait_for_original(lambda m: "Done" in status_text(m), timeout=20)
-        await first.wait_for_original(lambda m: "Done" in status_text(m))
+        await second.wait_for_original(lambda m: m.deleted, timeout=20)
+        await first.wait_for_original(lambda m: m.deleted)
     assert first.original is not None and second.original is not None
     # The second song waited its turn: its message said so first, with a ✖ to leave the queue.
     line, _, buttons = status_history(second.original)[0]
     assert line == "⏳ **Queued — position 1 (next up).**" and buttons == ["acejam:cancel:2"]
-    # The first one was shown running, with an ETA that counts down by itself, then done.
+    # The first one was shown running (its ETA, the core's estimate, is tested in
+    # test_delivery), then its card went for the track.
     history = status_history(first.original)
     running = [h for h in history if "Making your song" in h[0]]
-    assert running and "Ready <t:" in running[0][1] and running[0][2] == ["acejam:cancel:1"]
-    assert history[-1][0] == "✅ **Done — your song is below.**" and history[-1][2] == []
+    assert running and running[0][2] == ["acejam:cancel:1"]
+    assert all("Done" not in h[0] for h in history)  # the card goes instead
     assert len(track_messages(dc)) == 2
 
 
@@ -142,7 +141,7 @@ async def test_mentions_in_tags_never_ping_anyone(world: World) -> None:
             GUILD, CHANNEL, ALICE, "song", {"tags": "@everyone @here <@&123> party", "duration": 5}
         )
         track = await dc.wait_for_attachment(CHANNEL, timeout=20)
-        await inter.wait_for_original(lambda m: "Done" in status_text(m))
+        await inter.wait_for_original(lambda m: m.deleted)
         queue = await dc.invoke_slash(GUILD, CHANNEL, ALICE, "history")
         listed = await queue.wait_for_original(lambda m: not m.loading)
     assert "@everyone" in track.embeds[0]["description"]
@@ -235,5 +234,5 @@ async def test_two_members_composing_at_once_both_get_their_song(world: World) -
             for form, tags in zip(forms, ("alice's tune", "bob's tune"), strict=True)
         ]
         for submission in sent:
-            await submission.wait_for_original(lambda m: "Done" in status_text(m), timeout=20)
+            await submission.wait_for_original(lambda m: m.deleted, timeout=20)
     assert sorted(s["tags"] for s in world.ws.submits) == ["alice's tune", "bob's tune"]
