@@ -88,7 +88,8 @@ class Core:
 
     @property
     def admin(self) -> AdminService:
-        return self.service.admin
+        """The operator's (`acejam admin`); chat admins go through ``service.admin``."""
+        return self.service.operator_admin
 
 
 async def open_database(settings: Settings) -> AsyncEngine:
@@ -174,6 +175,7 @@ async def open_core(settings: Settings, *, generates: bool = True) -> AsyncItera
                     max_download_bytes=settings.max_download_mb * 1024 * 1024,
                     time_scale=settings.poll_time_scale,
                     audio_retention=timedelta(days=settings.audio_retention_days),
+                    event_retention=timedelta(days=settings.event_retention_days),
                     generates=generates,
                     secrets=tuple(settings.secrets()),
                 ),

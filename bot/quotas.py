@@ -145,23 +145,68 @@ def admit(usage: UsageSnapshot, duration: int, policy: QuotaPolicy) -> Refusal |
     return None
 
 
+def _beyond(spent_usd: float, budget_usd: float) -> bool:
+    # Costs are sums of floats (0.1 + 0.1 + 0.1 > 0.3): compared in millionths of a dollar,
+    # a budget that fits N songs lets exactly N in.
+    return round(spent_usd * 1_000_000) > round(budget_usd * 1_000_000)
+
+
 def _over_budget(usage: UsageSnapshot, policy: QuotaPolicy) -> Refusal | None:
     cost = policy.job_cost_usd
-    if policy.total_budget_usd is not None and (
-        usage.total_month_cost_usd + cost > policy.total_budget_usd
+    if policy.total_budget_usd is not None and _beyond(
+        usage.total_month_cost_usd + cost, policy.total_budget_usd
     ):
         return Refusal(
             "budget",
             "The bot's music budget for this month is used up; it starts again on the 1st.",
         )
-    if policy.scope_budget_usd is not None and (
-        usage.scope_month_cost_usd + cost > policy.scope_budget_usd
+    if policy.scope_budget_usd is not None and _beyond(
+        usage.scope_month_cost_usd + cost, policy.scope_budget_usd
     ):
         return Refusal(
             "budget",
             "This chat's music budget for this month is used up; it starts again on the 1st.",
         )
     return None
+
+
+def at_most(seconds: int, ceiling: int) -> int:
+    """A daily quota capped by a ceiling (either may be ``UNLIMITED``)."""
+    if ceiling == UNLIMITED:
+        return seconds
+    return ceiling if seconds == UNLIMITED else min(seconds, ceiling)
+
+
+def exceeds(seconds: int, ceiling: int) -> bool:
+    return at_most(seconds, ceiling) != seconds
+
+
+def chat_quota_ceiling(base: QuotaPolicy, chat: ChatRules | None) -> int:
+    """The most a chat's admins may give anyone there: QUOTA_SECONDS_PER_DAY, or what the
+    operator allowed this chat."""
+    if chat is not None and chat.operator_quota_seconds_per_day is not None:
+        return chat.operator_quota_seconds_per_day
+    return base.seconds_per_day
+
+
+def user_quota_ceiling(
+    base: QuotaPolicy, chat: ChatRules | None, overrides: Sequence[UserRules], scope_id: str
+) -> int:
+    """The most a chat's admins may give one user: the operator's grant to that user (here,
+    else everywhere), else the chat's ceiling."""
+    ceiling = chat_quota_ceiling(base, chat)
+    for wanted in (EVERYWHERE, scope_id):  # the specific scope last, so it wins
+        for rule in overrides:
+            if rule.scope_id == wanted and rule.operator_quota_seconds_per_day is not None:
+                ceiling = rule.operator_quota_seconds_per_day
+    return ceiling
+
+
+def chat_jobs_ceiling(base: QuotaPolicy, chat: ChatRules | None) -> int | None:
+    """The most songs at once a chat's admins may allow (None: no limit)."""
+    if chat is not None and chat.operator_max_active_jobs is not None:
+        return chat.operator_max_active_jobs
+    return base.max_active_jobs_per_scope
 
 
 def effective_policy(
@@ -173,28 +218,37 @@ def effective_policy(
 ) -> QuotaPolicy:
     """The quota that applies to one user in one scope.
 
-    A user override for this scope beats one for everywhere, which beats the best quota of
-    the user's roles in the chat, which beats the chat's quota, which beats the setting.
+    The operator's values (the settings; their grants per chat and per user) are ceilings:
+    what a chat's admins chose counts only up to the ceiling in force, so they can lower a
+    limit but never lift it. Otherwise the more specific wins: a user override for this
+    scope beats one for everywhere, which beats the best quota of the user's roles in the
+    chat, which beats the chat's quota, which beats the setting.
     """
-    seconds = base.seconds_per_day
+    ceiling = seconds = chat_quota_ceiling(base, chat)
     if chat is not None:
         if chat.quota_seconds_per_day is not None:
-            seconds = chat.quota_seconds_per_day
+            seconds = at_most(chat.quota_seconds_per_day, ceiling)
         role_values = [chat.role_quotas[r] for r in roles if r in chat.role_quotas]
         if role_values:
-            seconds = UNLIMITED if UNLIMITED in role_values else max(role_values)
+            best = UNLIMITED if UNLIMITED in role_values else max(role_values)
+            seconds = at_most(best, ceiling)
     for wanted in (EVERYWHERE, scope_id):  # the specific scope last, so it wins
         for rule in overrides:
-            if rule.scope_id == wanted and rule.quota_seconds_per_day is not None:
-                seconds = rule.quota_seconds_per_day
+            if rule.scope_id != wanted:
+                continue
+            if rule.operator_quota_seconds_per_day is not None:
+                ceiling = seconds = rule.operator_quota_seconds_per_day
+            if rule.quota_seconds_per_day is not None:
+                seconds = at_most(rule.quota_seconds_per_day, ceiling)
+    scope_jobs = chat_jobs_ceiling(base, chat)
+    if chat is not None and chat.max_active_jobs is not None:
+        scope_jobs = (
+            chat.max_active_jobs if scope_jobs is None else min(chat.max_active_jobs, scope_jobs)
+        )
     return replace(
         base,
         seconds_per_day=seconds,
-        max_active_jobs_per_scope=(
-            chat.max_active_jobs
-            if chat is not None and chat.max_active_jobs is not None
-            else base.max_active_jobs_per_scope
-        ),
+        max_active_jobs_per_scope=scope_jobs,
         scope_budget_usd=chat.monthly_budget_usd if chat is not None else None,
     )
 

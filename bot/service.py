@@ -120,10 +120,18 @@ class GenerationService:
 
     @property
     def admin(self) -> AdminService:
-        """Admin actions; callers check the caller's permission first."""
+        """A guild's or chat's admins' actions (within the operator's ceilings); callers
+        check the caller's permission first."""
         from bot.admin import AdminService  # admin builds on this module's values
 
         return AdminService(service=self, store=self._store, rules=self._rules)
+
+    @property
+    def operator_admin(self) -> AdminService:
+        """The operator's actions (`acejam admin`): their values are the ceilings."""
+        from bot.admin import AdminService
+
+        return AdminService(service=self, store=self._store, rules=self._rules, operator=True)
 
     def on_new_work(self, waker: Any) -> None:
         """Register a callable (a worker's ``nudge``) to run when work is queued."""
@@ -333,8 +341,8 @@ class GenerationService:
         jobs = await self._store.list_jobs(
             user_id=user_id, states=ACTIVE_STATES, newest_first=False, limit=50
         )
-        order = await self._store.queue_order(self._backend_name)
-        return [QueueEntry(job, order.index(job.id) + 1 if job.id in order else 0) for job in jobs]
+        places = await self._store.positions(jobs)  # never a listing of the whole queue
+        return [QueueEntry(job, places.get(job.id, 0)) for job in jobs]
 
     async def history(self, requester: Requester, limit: int = 5) -> list[Job]:
         user_id = await self._user_id(requester)

@@ -98,6 +98,9 @@ class WorkerConfig:
     time_scale: float = 1.0
     # Delivered audio older than this is deleted; undelivered audio never is.
     audio_retention: timedelta = timedelta(days=30)
+    # Job events (the audit trail and the relay's feed) older than this are deleted with the
+    # same sweep; jobs and the ledger, the accounting, are kept.
+    event_retention: timedelta = timedelta(days=30)
     retention_sweep_seconds: float = 3600.0
     # False in a chat-only process (`acejam run --role adapters`): deliver finished jobs,
     # never claim or poll.
@@ -300,6 +303,9 @@ class Worker:
         )
         if removed:
             logger.info("removed %d audio file(s) past retention", len(removed))
+        pruned = await self._store.prune_events(before=utcnow() - self._config.event_retention)
+        if pruned:
+            logger.info("removed %d job event(s) past retention", pruned)
 
     async def _durably(
         self, operation: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any

@@ -9,13 +9,28 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable, Collection, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, func, insert, literal, or_, select, text, update
+from sqlalchemy import (
+    Integer,
+    String,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import aliased
 
 from bot.domain import (
     ACTIVE_STATES,
@@ -29,7 +44,6 @@ from bot.domain import (
     UserId,
 )
 from bot.quotas import QUOTA_WINDOW, UsageNeeds, UsageSnapshot
-from bot.scheduler import QueuedRef, fair_order
 from storage.models import JobEventRow, JobRow, LedgerRow, UserRow
 
 
@@ -114,42 +128,184 @@ def row_to_job(row: JobRow) -> Job:
     )
 
 
-def _jobs_of_user(backend: str, *conditions: Any) -> Any:
-    """How many of a user's jobs on ``backend`` match: a subquery per `users` row (an index
-    lookup on (user_id, state), never the user's whole history)."""
-    return (
-        select(func.count())
-        .where(JobRow.user_id == UserRow.id, JobRow.backend == backend, *conditions)
-        .correlate(UserRow)
-        .scalar_subquery()
+QUEUED = JobState.QUEUED.value
+# Job ids are 64-bit in the database: a number outside this range names no job (and the
+# drivers would raise on it rather than find nothing).
+MAX_JOB_ID = 2**63 - 1
+
+
+def _is_job_id(job_id: int) -> bool:
+    return 0 < job_id <= MAX_JOB_ID
+
+
+def _in_line(*, limited: bool) -> Any:
+    """Each waiting user's first ``:per_user`` queued jobs on ``:backend`` (all of them unless
+    ``limited``), with their fair-queue round: a CTE of (id, user_id, platform, chat_id,
+    served, flying, round).
+
+    The rule is :func:`bot.scheduler.fair_order`'s (tests hold the two equal): a user's k-th
+    queued job is in round k + their jobs in flight. The waiting users are found by a loose
+    index scan of ``ix_jobs_queue`` (one seek per user), and each one's jobs are an index
+    range stopped after ``per_user``: the cost never depends on how many songs anyone has
+    queued beyond that, and what SQLite sorts stays in C; only rows asked for reach Python.
+    Rounds below ``per_user`` are complete (a later round has a user's ``per_user`` jobs
+    before it, so the first ``per_user`` places are exact too).
+    """
+    backend = bindparam("backend", type_=String)
+    queued = and_(JobRow.state == QUEUED, JobRow.backend == backend)
+    seek = (
+        select(func.min(JobRow.user_id).label("user_id")).where(queued).cte("seek", recursive=True)
     )
-
-
-def _queued_in_line(backend: str) -> Any:
-    """A backend's queued jobs, each with ``place``: 1 for its user's oldest queued job."""
+    after = seek.alias("after")
+    seek = seek.union_all(
+        select(
+            select(func.min(JobRow.user_id))
+            .where(queued, JobRow.user_id > after.c.user_id)
+            .scalar_subquery()
+        ).where(after.c.user_id.is_not(None))
+    )
+    flying = aliased(JobRow)
+    waiting = (
+        select(
+            UserRow.id.label("user_id"),
+            UserRow.last_served_at.label("served"),
+            select(func.count())
+            .where(
+                flying.state.in_(_states(IN_FLIGHT_STATES)),
+                flying.backend == backend,
+                flying.user_id == UserRow.id,
+            )
+            .scalar_subquery()
+            .label("flying"),
+        )
+        .join(seek, seek.c.user_id == UserRow.id)
+        .cte("waiting")
+        .prefix_with("MATERIALIZED")  # counted once per user, not once per job
+    )
+    if not limited:
+        theirs = and_(JobRow.user_id == waiting.c.user_id, queued)
+    else:
+        mine = aliased(JobRow)
+        theirs = JobRow.id.in_(
+            select(mine.id)
+            .where(mine.state == QUEUED, mine.backend == backend, mine.user_id == waiting.c.user_id)
+            .order_by(mine.id)
+            .limit(bindparam("per_user", type_=Integer))
+        )
+    round_ = (
+        waiting.c.flying
+        - 1
+        + func.row_number().over(partition_by=JobRow.user_id, order_by=JobRow.id)
+    )
     return (
         select(
             JobRow.id,
             JobRow.user_id,
             JobRow.platform,
             JobRow.chat_id,
-            func.row_number().over(partition_by=JobRow.user_id, order_by=JobRow.id).label("place"),
+            waiting.c.served,
+            waiting.c.flying,
+            round_.label("round"),
         )
-        .where(JobRow.state == JobState.QUEUED.value, JobRow.backend == backend)
-        .subquery()
+        .select_from(waiting)
+        .join(JobRow, theirs)
+        .cte("in_line")
+        .prefix_with("MATERIALIZED")
     )
 
 
-def _refs(rows: Iterable[Any]) -> list[QueuedRef]:
-    return [QueuedRef(j, u, f"{p}:{c}") for j, u, p, c in rows]
+def _ranked(in_line: Any, *where: Any) -> Any:
+    """Order within each round: users served longest ago (or never) first, then arrival
+    (``place``); chats take turns (``k_chat``: a chat's n-th job of the round comes after
+    every chat's (n-1)-th). The serving order is (round, k_chat, place)."""
+    c = in_line.c
+    in_round = (c.served.asc().nulls_first(), c.id)
+    return (
+        select(
+            c.id,
+            c.round,
+            func.row_number()
+            .over(partition_by=(c.round, c.platform, c.chat_id), order_by=in_round)
+            .label("k_chat"),
+            func.row_number().over(partition_by=c.round, order_by=in_round).label("place"),
+        )
+        .where(*where)
+        .subquery("ranked")
+    )
 
 
 def _on_postgres(session: AsyncSession) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
+async def _advisory_lock(session: AsyncSession, name: str) -> None:
+    """A PostgreSQL lock held until the transaction ends."""
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(:key)"), {"key": zlib.crc32(name.encode())}
+    )
+
+
 def _states(states: Iterable[JobState]) -> list[str]:
     return [s.value for s in states]
+
+
+def _head(*, limited: bool) -> Any:
+    """The line in serving order: ids (the first ``:per_user`` only, when ``limited``)."""
+    ranked = _ranked(_in_line(limited=limited))
+    query = select(ranked.c.id).order_by(ranked.c.round, ranked.c.k_chat, ranked.c.place)
+    return query.limit(bindparam("per_user", type_=Integer)) if limited else query
+
+
+def _places() -> Any:
+    """(id, place in line) of the jobs ``:wanted``, reading each waiting user's first
+    ``:per_user`` jobs. A job in round R comes after every job of the rounds below — counted
+    per user, not listed: min(queued, R - in flight) of each waiting user's — and within
+    round R after the members ranked before it (at most one job per waiting user)."""
+    in_line = _in_line(limited=True)
+    wanted: Any = bindparam("wanted", expanding=True)
+    rounds = select(in_line.c.round).where(in_line.c.id.in_(wanted))
+    ranked = _ranked(in_line, in_line.c.round.in_(rounds))
+    members = select(
+        ranked.c.id,
+        ranked.c.round,
+        func.row_number()
+        .over(partition_by=ranked.c.round, order_by=(ranked.c.k_chat, ranked.c.place))
+        .label("n"),
+    ).subquery("members")
+    per_user = (
+        select(func.count().label("queued"), func.max(in_line.c.flying).label("flying"))
+        .group_by(in_line.c.user_id)
+        .cte("per_user")
+        .prefix_with("MATERIALIZED")  # grouped once, read once per job asked about
+    )
+    earlier = members.c.round - per_user.c.flying  # how many of a user's jobs come before
+    before = (
+        select(
+            func.coalesce(
+                func.sum(
+                    case(
+                        (earlier <= 0, 0),
+                        (earlier >= per_user.c.queued, per_user.c.queued),
+                        else_=earlier,
+                    )
+                ),
+                0,
+            )
+        )
+        .correlate(members)
+        .scalar_subquery()
+    )
+    return select(members.c.id, members.c.n + before).where(members.c.id.in_(wanted))
+
+
+@dataclass(frozen=True)
+class _QueueQueries:
+    """The fair-queue statements, built once per store: SQLAlchemy takes longer to build one
+    of them than SQLite takes to run it."""
+
+    head: Any = field(default_factory=lambda: _head(limited=True))
+    whole: Any = field(default_factory=lambda: _head(limited=False))
+    places: Any = field(default_factory=_places)
 
 
 class SqlJobStore:
@@ -162,6 +318,7 @@ class SqlJobStore:
     ) -> None:
         self._sessions = sessions  # transactions that write
         self._reads = reads or sessions  # queries only (SQLite: no write lock taken)
+        self._queue = _QueueQueries()
 
     # ------------------------------------------------------------ users
     async def _touch_user(self, session: AsyncSession, who: UserKey, now: datetime) -> UserId:
@@ -224,15 +381,19 @@ class SqlJobStore:
                 )
                 if existing is not None:
                     job = row_to_job(existing)
-                    return Enqueued(job, False, await self._position(session, job))
-            if needs.scope and _on_postgres(session):
-                # The chat's limits count other users' jobs too: serialise the chat's enqueues
-                # (the user row below only serialises this user's).
-                scope_key = f"acejam-scope:{new.destination.platform}:{new.destination.scope}"
-                await session.execute(
-                    text("SELECT pg_advisory_xact_lock(:key)"),
-                    {"key": zlib.crc32(scope_key.encode())},
-                )
+                    return Enqueued(
+                        job, False, (await self._positions(session, [job])).get(job.id, 0)
+                    )
+            if _on_postgres(session):
+                # Limits that count other users' jobs (the month's spending, the chat's songs)
+                # serialise the enqueues they concern; the user row below only serialises this
+                # user's. SQLite's BEGIN IMMEDIATE already lets one writer in at a time. Always
+                # the budget first, then the chat: two locks never taken in opposite orders.
+                if needs.month_cost:
+                    await _advisory_lock(session, "acejam-budget")
+                if needs.scope:
+                    scope = f"{new.destination.platform}:{new.destination.scope}"
+                    await _advisory_lock(session, f"acejam-scope:{scope}")
             user_id = await self._touch_user(session, new.user, now)
             usage = await self._usage(
                 session,
@@ -286,7 +447,7 @@ class SqlJobStore:
                     job_id=job.id, at=now, from_state=None, to_state=JobState.QUEUED.value
                 )
             )
-            return Enqueued(job, True, await self._position(session, job))
+            return Enqueued(job, True, (await self._positions(session, [job])).get(job.id, 0))
 
     async def usage(
         self,
@@ -358,11 +519,14 @@ class SqlJobStore:
 
     # ------------------------------------------------------------ reads
     async def get(self, job_id: int) -> Job | None:
+        if not _is_job_id(job_id):
+            return None
         async with self._reads() as session:
             row = await session.get(JobRow, job_id)
             return row_to_job(row) if row is not None else None
 
     async def get_many(self, job_ids: Collection[int]) -> list[Job]:
+        job_ids = [job_id for job_id in job_ids if _is_job_id(job_id)]
         if not job_ids:
             return []
         async with self._reads() as session:
@@ -390,100 +554,67 @@ class SqlJobStore:
         """Queued job ids of one backend, in the order they will be served (the ``first``
         few only, when given: far cheaper on a long queue)."""
         async with self._reads() as session:
-            within = None if first is None else first - 1
-            refs = await self._fair_queue(session, backend, max_index=within)
-            return [ref.job_id for ref in refs[:first]]
+            return await self._head(session, backend, first)
 
     async def position(self, job: Job) -> int:
         """1 = next in line; 0 when the job is past the queue."""
+        return (await self.positions([job])).get(job.id, 0)
+
+    async def positions(self, jobs: Collection[Job]) -> dict[JobId, int]:
+        """The place in line (1 = next) of each of ``jobs`` still queued (/queue)."""
         async with self._reads() as session:
-            return await self._position(session, job)
+            return await self._positions(session, jobs)
 
-    async def _position(self, session: AsyncSession, job: Job) -> int:
-        """The job's place in :func:`fair_order` without listing the queue: a user's k-th
-        queued job is served in round k + (their jobs in flight), after every job of an
-        earlier round, so the place is the count of earlier rounds (from per-user counts)
-        plus the place within its own round (at most one job per user)."""
-        if job.state != JobState.QUEUED:
-            return 0
-        queued = and_(JobRow.state == JobState.QUEUED.value, JobRow.backend == job.backend)
-        upstream = JobRow.state.in_(_states(IN_FLIGHT_STATES))
-        waiting_users = select(JobRow.user_id).where(queued)
-        counts = await session.execute(
+    async def _head(self, session: AsyncSession, backend: str, first: int | None) -> list[int]:
+        """The first ``first`` places of the line (all of it with None)."""
+        if first is None:
+            rows = await session.scalars(self._queue.whole, {"backend": backend})
+        else:
+            params = {"backend": backend, "per_user": first}
+            rows = await session.scalars(self._queue.head, params)
+        return list(rows.all())
+
+    async def _positions(self, session: AsyncSession, jobs: Collection[Job]) -> dict[JobId, int]:
+        """Places in line without listing the queue: each waiting user's jobs are read only
+        up to the latest round among ``jobs`` (see :func:`_places`)."""
+        places: dict[JobId, int] = {}
+        by_backend: dict[str, list[Job]] = {}
+        for job in jobs:
+            if job.state == JobState.QUEUED:
+                by_backend.setdefault(job.backend, []).append(job)
+        for backend, queued in by_backend.items():
+            latest = await self._latest_round(session, backend, queued)
+            if latest is None:
+                continue
+            params = {
+                "backend": backend,
+                "per_user": latest + 1,
+                "wanted": [job.id for job in queued],
+            }
+            rows = await session.execute(self._queue.places, params)
+            places.update({JobId(job_id): int(n) for job_id, n in rows.all()})
+        return places
+
+    async def _latest_round(
+        self, session: AsyncSession, backend: str, jobs: Collection[Job]
+    ) -> int | None:
+        """A bound on the latest fair-queue round among ``jobs``: a user's queued jobs are in
+        rounds up to their jobs in flight + queued - 1. None when their users have nothing
+        queued any more. One grouped count per user (an index range each)."""
+        counted = await session.execute(
             select(
-                UserRow.id,
-                _jobs_of_user(job.backend, JobRow.state == JobState.QUEUED.value),
-                _jobs_of_user(job.backend, upstream),
-                _jobs_of_user(
-                    job.backend, JobRow.state == JobState.QUEUED.value, JobRow.id < job.id
-                ),
-                UserRow.last_served_at,
-            ).where(UserRow.id.in_(waiting_users))
-        )
-        per_user = {
-            user: (waiting, flying, ahead, served)
-            for user, waiting, flying, ahead, served in counts.all()
-        }
-        if job.user_id not in per_user:
-            return 0  # no longer queued
-        _, flying, ahead, _ = per_user[job.user_id]
-        round_ = flying + ahead
-        before = sum(
-            max(0, min(waiting, round_ - flying)) for waiting, flying, _, _ in per_user.values()
-        )
-        # Everyone's job in the same round, in arrival order: at most one per user.
-        line = _queued_in_line(job.backend)
-        in_flight = (
-            select(JobRow.user_id, func.count().label("n"))
-            .where(JobRow.backend == job.backend, upstream)
+                func.count().filter(JobRow.state.in_(_states(IN_FLIGHT_STATES))),
+                func.count().filter(JobRow.state == QUEUED),
+            )
+            .where(
+                JobRow.state.in_([QUEUED, *_states(IN_FLIGHT_STATES)]),
+                JobRow.backend == backend,
+                JobRow.user_id.in_({job.user_id for job in jobs}),
+            )
             .group_by(JobRow.user_id)
-            .subquery()
         )
-        same_round = await session.execute(
-            select(line.c.id, line.c.user_id, line.c.platform, line.c.chat_id)
-            .outerjoin(in_flight, in_flight.c.user_id == line.c.user_id)
-            .where(line.c.place - 1 + func.coalesce(in_flight.c.n, 0) == round_)
-            .order_by(line.c.id)
-        )
-        members = _refs(same_round.all())
-        ordered = fair_order(
-            members,
-            {ref.user_id: round_ for ref in members},  # all in this round
-            {u: served for u, (_, _, _, served) in per_user.items() if served is not None},
-        )
-        for place, ref in enumerate(ordered, start=before + 1):
-            if ref.job_id == job.id:
-                return place
-        return 0
-
-    async def _fair_queue(
-        self, session: AsyncSession, backend: str, *, max_index: int | None = None
-    ) -> list[QueuedRef]:
-        """The queue in serving order. With ``max_index``, only each user's first
-        ``max_index + 1`` queued jobs: everything behind those is served later anyway, so
-        the order of what is returned is exact."""
-        line = _queued_in_line(backend)
-        query = select(line.c.id, line.c.user_id, line.c.platform, line.c.chat_id)
-        if max_index is not None:
-            query = query.where(line.c.place <= max_index + 1)
-        refs = _refs((await session.execute(query.order_by(line.c.id).limit(5000))).all())
-        if not refs:
-            return []
-        # Of the users waiting: how many jobs each has upstream, and when each was last served.
-        per_user = await session.execute(
-            select(
-                UserRow.id,
-                _jobs_of_user(backend, JobRow.state.in_(_states(IN_FLIGHT_STATES))),
-                UserRow.last_served_at,
-            ).where(UserRow.id.in_({ref.user_id for ref in refs}))
-        )
-        in_flight: dict[int, int] = {}
-        last_served: dict[int, datetime] = {}
-        for user_id, upstream, served_at in per_user.all():
-            in_flight[user_id] = upstream
-            if served_at is not None:
-                last_served[user_id] = served_at
-        return fair_order(refs, in_flight, last_served)
+        rounds = [int(flying) + int(waiting) - 1 for flying, waiting in counted.all() if waiting]
+        return max(rounds, default=None)
 
     async def recent_runtimes(self, backend: str, limit: int = 50) -> list[tuple[int, float]]:
         """(duration asked, seconds from submit to upstream completion) of recent jobs."""
@@ -519,10 +650,7 @@ class SqlJobStore:
             if _on_postgres(session):
                 # One claimer per backend at a time, so the concurrency limit holds across
                 # processes; rows themselves are protected by the compare-and-set below.
-                await session.execute(
-                    text("SELECT pg_advisory_xact_lock(:key)"),
-                    {"key": zlib.crc32(f"acejam-claim:{backend}".encode())},
-                )
+                await _advisory_lock(session, f"acejam-claim:{backend}")
             in_flight = await session.scalar(
                 select(func.count())
                 .select_from(JobRow)
@@ -531,8 +659,7 @@ class SqlJobStore:
             slots = max_in_flight - int(in_flight or 0)
             if slots <= 0:
                 return []
-            queue = await self._fair_queue(session, backend, max_index=slots - 1)
-            chosen = [ref.job_id for ref in queue[:slots]]
+            chosen = await self._head(session, backend, slots)
             if not chosen:
                 return []
             result = await session.execute(
@@ -712,6 +839,8 @@ class SqlJobStore:
     async def merge_context(
         self, job_id: int, patch: Mapping[str, Any], now: datetime
     ) -> Job | None:
+        if not _is_job_id(job_id):
+            return None
         async with self._sessions.begin() as session:
             row = await session.get(JobRow, job_id, with_for_update=True)
             if row is None:
@@ -847,7 +976,28 @@ class SqlJobStore:
             )
             return [(eid, row_to_job(job), JobState(state)) for eid, state, job in rows.all()]
 
+    async def prune_events(self, *, before: datetime, batch: int = 5000) -> int:
+        """Delete `job_events` rows older than ``before`` (jobs and the ledger, the accounting,
+        are kept); returns how many. Oldest first, ``batch`` rows per transaction, so other
+        sessions get the connection in between; ids grow with time, so each batch reads only
+        the oldest rows and it stops at the first batch not wholly old (never a scan)."""
+        removed = 0
+        while True:
+            async with self._sessions.begin() as session:
+                oldest = select(JobEventRow.id).order_by(JobEventRow.id).limit(batch)
+                result = await session.execute(
+                    delete(JobEventRow)
+                    .where(JobEventRow.id.in_(oldest.scalar_subquery()), JobEventRow.at < before)
+                    .execution_options(synchronize_session=False)
+                )
+            count = int(getattr(result, "rowcount", 0) or 0)
+            removed += count
+            if count < batch:
+                return removed
+
     async def events(self, job_id: int) -> list[tuple[str | None, str, str | None]]:
+        if not _is_job_id(job_id):
+            return []
         async with self._reads() as session:
             rows = await session.execute(
                 select(JobEventRow.from_state, JobEventRow.to_state, JobEventRow.detail)

@@ -42,6 +42,11 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+# Ids of the tables that grow with every song: 64-bit on PostgreSQL. SQLite's INTEGER PRIMARY
+# KEY is already 64-bit, and a BIGINT key there would not be the rowid that numbers new rows.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
 class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON()}  # noqa: RUF012
 
@@ -66,18 +71,20 @@ class UserRow(Base):
 class JobRow(Base):
     __tablename__ = "jobs"
     __table_args__ = (
-        Index("ix_jobs_state_backend", "state", "backend"),
+        # A backend's in-flight jobs; and, per user, their queued jobs in order (claims,
+        # positions and /queue read a user's first few without scanning the queue).
+        Index("ix_jobs_queue", "state", "backend", "user_id", "id"),
         Index("ix_jobs_user_state", "user_id", "state"),
         Index("ix_jobs_chat", "platform", "chat_id"),
         Index("ix_jobs_scope_state", "platform", "scope_id", "state"),
         Index("ix_jobs_created_at", "created_at"),  # this month's costs
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     # platform + event id: a re-delivered chat event never creates a second job
     idempotency_key: Mapped[str | None] = mapped_column(String(160), unique=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
-    parent_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id"))
+    parent_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("jobs.id"))
 
     platform: Mapped[str] = mapped_column(String(16))
     chat_id: Mapped[str] = mapped_column(String(64))
@@ -129,8 +136,8 @@ class JobEventRow(Base):
 
     __tablename__ = "job_events"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"), index=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    job_id: Mapped[int] = mapped_column(BigId, ForeignKey("jobs.id"), index=True)
     at: Mapped[datetime]
     from_state: Mapped[str | None] = mapped_column(String(16))
     to_state: Mapped[str] = mapped_column(String(16))
@@ -147,16 +154,18 @@ class LedgerRow(Base):
         Index("ix_ledger_user_time", "user_id", "created_at"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
-    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"))
+    job_id: Mapped[int] = mapped_column(BigId, ForeignKey("jobs.id"))
     kind: Mapped[str] = mapped_column(String(8))  # reserve | commit | refund
     seconds: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime]
 
 
 class ChatSettingsRow(Base):
-    """What a guild's or chat's admins decided. Unset columns fall back to the settings."""
+    """What a guild's or chat's admins decided. Unset columns fall back to the settings.
+    The ``operator_*`` columns are the operator's (`acejam admin`): how far this chat may go
+    past the settings. The chat's admins may only choose less."""
 
     __tablename__ = "chat_settings"
     __table_args__ = (UniqueConstraint("platform", "scope_id", name="uq_chat_settings_scope"),)
@@ -175,11 +184,15 @@ class ChatSettingsRow(Base):
     allow_nsfw: Mapped[bool] = mapped_column(Boolean, default=False)
     blocked_words: Mapped[list[str]] = mapped_column(JSON, default=list)
     monthly_budget_usd: Mapped[float | None] = mapped_column(Float)
+    operator_quota_seconds_per_day: Mapped[int | None] = mapped_column(Integer)  # -1 unlimited
+    operator_max_active_jobs: Mapped[int | None] = mapped_column(Integer)
     updated_at: Mapped[datetime]
 
 
 class UserOverrideRow(Base):
-    """A user's own quota or block, in one scope or everywhere (scope_id "*")."""
+    """A user's own quota or block, in one scope or everywhere (scope_id "*").
+    ``quota_seconds_per_day`` is what the scope's admins chose (at most what the operator
+    allows); ``operator_quota_seconds_per_day`` is the operator's grant, which may be more."""
 
     __tablename__ = "user_overrides"
     __table_args__ = (
@@ -191,6 +204,7 @@ class UserOverrideRow(Base):
     platform_user_id: Mapped[str] = mapped_column(String(64))
     scope_id: Mapped[str] = mapped_column(String(64))
     quota_seconds_per_day: Mapped[int | None] = mapped_column(Integer)  # -1 = unlimited
+    operator_quota_seconds_per_day: Mapped[int | None] = mapped_column(Integer)
     blocked: Mapped[bool] = mapped_column(Boolean, default=False)
     note: Mapped[str | None] = mapped_column(String(200))
     updated_at: Mapped[datetime]

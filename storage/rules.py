@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -27,6 +28,18 @@ def _to_rules(row: ChatSettingsRow) -> ChatRules:
         allow_nsfw=row.allow_nsfw,
         blocked_words=tuple(row.blocked_words or ()),
         monthly_budget_usd=row.monthly_budget_usd,
+        operator_quota_seconds_per_day=row.operator_quota_seconds_per_day,
+        operator_max_active_jobs=row.operator_max_active_jobs,
+    )
+
+
+def _to_user_rules(row: UserOverrideRow) -> UserRules:
+    return UserRules(
+        scope_id=row.scope_id,
+        quota_seconds_per_day=row.quota_seconds_per_day,
+        blocked=row.blocked,
+        note=row.note,
+        operator_quota_seconds_per_day=row.operator_quota_seconds_per_day,
     )
 
 
@@ -118,7 +131,7 @@ class SqlRulesStore:
                 ),
             )
         )
-        return [UserRules(r.scope_id, r.quota_seconds_per_day, r.blocked, r.note) for r in rows]
+        return [_to_user_rules(r) for r in rows]
 
     async def set_user_rules(
         self,
@@ -130,26 +143,57 @@ class SqlRulesStore:
         quota_seconds_per_day: int | None = None,
         blocked: bool = False,
         note: str | None = None,
+        operator_quota_seconds_per_day: int | None = None,
     ) -> None:
         """Replace a user's override in one scope; with nothing set, remove it."""
+        whole = {
+            "quota_seconds_per_day": quota_seconds_per_day,
+            "blocked": blocked,
+            "note": note,
+            "operator_quota_seconds_per_day": operator_quota_seconds_per_day,
+        }
+        await self.update_user_rules(platform, user_id, scope_id, lambda _: whole, now)
+
+    async def update_user_rules(
+        self,
+        platform: str,
+        user_id: str,
+        scope_id: str,
+        changes: Callable[[UserRules], Mapping[str, Any]],
+        now: datetime,
+    ) -> UserRules:
+        """Apply ``changes(current override)`` under the row lock (the operator and a chat's
+        admins write different columns of one row); a row left with nothing set is removed."""
         async with self._sessions.begin() as session:
-            await session.execute(
-                delete(UserOverrideRow).where(
+            row = await session.scalar(
+                select(UserOverrideRow)
+                .where(
                     UserOverrideRow.platform == platform,
                     UserOverrideRow.platform_user_id == user_id,
                     UserOverrideRow.scope_id == scope_id,
                 )
+                .with_for_update()
             )
-            if quota_seconds_per_day is None and not blocked:
-                return
+            current = _to_user_rules(row) if row is not None else UserRules(scope_id)
+            updated = replace(current, **changes(current))
+            if row is not None:
+                await session.execute(delete(UserOverrideRow).where(UserOverrideRow.id == row.id))
+            if (
+                updated.quota_seconds_per_day is None
+                and updated.operator_quota_seconds_per_day is None
+                and not updated.blocked
+            ):
+                return updated
             session.add(
                 UserOverrideRow(
                     platform=platform,
                     platform_user_id=user_id,
                     scope_id=scope_id,
-                    quota_seconds_per_day=quota_seconds_per_day,
-                    blocked=blocked,
-                    note=note,
+                    quota_seconds_per_day=updated.quota_seconds_per_day,
+                    operator_quota_seconds_per_day=updated.operator_quota_seconds_per_day,
+                    blocked=updated.blocked,
+                    note=updated.note,
                     updated_at=now,
                 )
             )
+            return updated

@@ -476,6 +476,6 @@ async def _answer(
     await interaction.response.defer(ephemeral=True, thinking=True)
     try:
         text = await make()
-    except BadValue as refusal:
+    except ValueError as refusal:  # ours (BadValue) or the core's, worded for admins
         text = embeds.problem(str(refusal))
     await reply_privately(interaction, text)

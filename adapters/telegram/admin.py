@@ -155,7 +155,7 @@ class TelegramAdmin:
         call = _Call(context.bot, message, chat, sender, rest.split(), rest)
         try:
             reply = await action(call)
-        except Problem as problem:
+        except (Problem, ValueError) as problem:  # the core words its refusals for admins
             reply = texts.problem(str(problem))
         await message.reply_text(reply)
 

@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from sqlalchemy import text
 
 from bot.domain import Destination, JobState
 from bot.errors import DeliveryUnavailable
 from bot.service import Accepted, Refused, Requester
+from storage.db import create_engine
 from tests.fakes.acestep import FakeAceStep
 from tests.fakes.audio import probe_audio
 from tests.fakes.wavespeed import FakeWaveSpeed
@@ -342,3 +346,53 @@ async def test_corrupt_or_empty_output_fails_and_refunds(tmp_path: Path) -> None
     failed = [e.message or "" for e in chat.events if e.kind.value == "failed"]
     assert len(failed) == 2 and all("quota has been given back" in m for m in failed)
     assert chat.delivered == []
+
+
+async def test_song_numbers_out_of_range_are_no_such_song(
+    tmp_path: Path, database_url: str
+) -> None:
+    # /cancel 3000000000 (past a 32-bit id) and numbers past 64 bits: "no such song", on both
+    # databases, for the owner's commands and the admin's alike.
+    async with FakeWaveSpeed(time_scale=0.04, api_key=WAVESPEED_KEY) as fake:
+        settings = wavespeed_settings(tmp_path, fake.base_url, database_url=database_url)
+        async with running_core(settings, [RecordingDelivery()]) as core:
+            operator = Requester("telegram", "op", is_admin=True, admin_scope="*")
+            for number in (3_000_000_000, 2**63, 10**19, 10**40, 0, -5):
+                cancelled = await core.service.cancel(number, ALICE)
+                rerolled = await core.service.reroll(number, ALICE, same_seed=False)
+                by_admin = await core.admin.cancel(number, operator)
+                assert isinstance(cancelled, Refused) and cancelled.code == "not_found"
+                assert isinstance(rerolled, Refused) and rerolled.code == "not_found"
+                assert isinstance(by_admin, Refused) and by_admin.code == "not_found"
+                assert await core.service.get_job(number) is None
+                assert await core.admin.job(number) is None
+                assert await core.service.set_context(number, status_message=1) is None
+
+
+async def test_old_job_events_are_pruned_by_the_retention_sweep(tmp_path: Path) -> None:
+    async with FakeWaveSpeed(time_scale=0.04, api_key=WAVESPEED_KEY) as fake:
+        settings = wavespeed_settings(tmp_path, fake.base_url, event_retention_days=30)
+        async with running_core(settings, [RecordingDelivery()]) as core:
+            old = await wait_for_job(
+                core, (await _submit(core, ALICE)).job.id, {JobState.DELIVERED}
+            )
+            assert len(await core.store.events(old.id)) >= 4
+        engine = create_engine(settings.resolved_database_url)
+        try:
+            async with engine.begin() as connection:
+                await connection.execute(
+                    text("UPDATE job_events SET at = :then"),
+                    {"then": datetime.now(UTC) - timedelta(days=31)},
+                )
+        finally:
+            await engine.dispose()
+        async with running_core(settings) as core:  # the sweep runs at start
+            async with asyncio.timeout(10):
+                while await core.store.events(old.id):
+                    await asyncio.sleep(0.05)
+            kept = await core.store.get(old.id)
+            balance = await core.store.ledger_balance(old.user_id)
+            quota = await core.service.quota(ALICE)
+    assert kept is not None and kept.state == JobState.DELIVERED
+    assert balance == {"reserve": 20, "commit": 20}
+    assert quota.used_seconds == 20

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.clock import utcnow
 from bot.domain import UNLIMITED, Destination, JobState
 from bot.service import Accepted, Refused, Requester
 from tests.fakes.wavespeed import FakeWaveSpeed
@@ -131,7 +132,8 @@ async def test_chat_and_user_overrides_and_roles(tmp_path: Path) -> None:
                 core, _user(1), duration=30, dest=_dest(_user(1), scope="guild-2")
             )
             assert isinstance(elsewhere, Accepted)  # the small quota is guild-1's only
-            await admin.set_user_quota("discord", "user-1", GUILD, UNLIMITED)
+            # More than QUOTA_SECONDS_PER_DAY is the operator's to give (`acejam admin`).
+            await core.admin.set_user_quota("discord", "user-1", GUILD, UNLIMITED)
             assert isinstance(await _ask(core, _user(1), duration=240), Accepted)
             quota = await core.service.quota(_user(1), GUILD)
             assert quota.unlimited
@@ -243,7 +245,7 @@ async def test_admin_settings_are_checked_and_list_edits_never_lost(tmp_path: Pa
                 *(admin.edit_list("discord", GUILD, "blocked_words", add=[w]) for w in words)
             )
             await admin.set_role_quota("discord", GUILD, "dj", 300)
-            await admin.set_role_quota("discord", GUILD, "vip", UNLIMITED)
+            await core.admin.set_role_quota("discord", GUILD, "vip", UNLIMITED)  # the operator
             rules = await admin.edit_list("discord", GUILD, "blocked_words", remove=["WORD0"])
     assert problems == [
         "max duration must be between 5 and 240 seconds.",
@@ -269,3 +271,99 @@ async def test_a_quota_change_here_does_not_copy_a_global_block(tmp_path: Path) 
             standing = await admin.standing("discord", "user-5", GUILD)
     assert isinstance(outcome, Accepted)
     assert standing.quota_seconds_per_day == 300 and not standing.blocked
+
+
+async def test_chat_admins_may_only_lower_the_operators_limits(tmp_path: Path) -> None:
+    async with FakeWaveSpeed(time_scale=0.02, api_key=WAVESPEED_KEY) as fake:
+        fake.runtime = 100.0  # songs stay in the works while we count them
+        settings = wavespeed_settings(
+            tmp_path,
+            fake.base_url,
+            quota_seconds_per_day=60,
+            max_active_jobs_per_chat=4,
+            max_active_jobs_per_user=10,
+        )
+        async with running_core(settings, [RecordingDelivery("discord")]) as core:
+            admin = core.service.admin  # what a guild's or chat's admins may do
+            problems = []
+            for attempt in (
+                admin.update_chat_rules("discord", GUILD, quota_seconds_per_day=4800),
+                admin.update_chat_rules("discord", GUILD, quota_seconds_per_day=UNLIMITED),
+                admin.set_role_quota("discord", GUILD, "dj", 600),
+                admin.set_user_quota("discord", "user-1", GUILD, UNLIMITED),
+                admin.update_chat_rules("discord", GUILD, max_active_jobs=100),
+            ):
+                try:
+                    await attempt
+                except ValueError as refusal:
+                    problems.append(str(refusal))
+            assert problems == [
+                "The bot's operator allows at most 1 min a day here; only they can raise it.",
+                "The bot's operator allows at most 1 min a day here; only they can raise it.",
+                "The bot's operator allows at most 1 min a day here; only they can raise it.",
+                "The bot's operator allows at most 1 min a day for them here; only they can "
+                "raise it.",
+                "The bot's operator allows at most 4 songs at once here; only they can raise it.",
+            ]
+            rules = await admin.update_chat_rules(
+                "discord", GUILD, quota_seconds_per_day=30, max_active_jobs=2
+            )  # lowering is theirs to do
+            assert (rules.quota_seconds_per_day, rules.max_active_jobs) == (30, 2)
+
+            # Rules stored before the ceilings were checked (4,800 s, 1,000 songs at once)
+            # don't lift them either.
+            await core.rules.update_chat_rules(
+                "discord",
+                GUILD,
+                {"quota_seconds_per_day": 4800, "max_active_jobs": 1000, "role_quotas": {}},
+                utcnow(),
+            )
+            await core.rules.set_user_rules(
+                "discord", "user-2", GUILD, utcnow(), quota_seconds_per_day=UNLIMITED
+            )
+            made = [await _ask(core, _user(1), duration=20) for _ in range(4)]
+            assert [isinstance(m, Accepted) for m in made] == [True, True, True, False]
+            assert isinstance(made[3], Refused) and made[3].code == "quota"
+            assert "of your daily 60 s left" in made[3].message
+            assert (await core.service.quota(_user(1), GUILD)).limit_seconds == 60
+            assert (await core.service.quota(_user(2), GUILD)).limit_seconds == 60
+            assert isinstance(await _ask(core, _user(2), duration=5), Accepted)  # the 4th
+            busy = await _ask(core, _user(3), duration=5)
+            assert isinstance(busy, Refused) and busy.code == "scope_busy"
+
+
+async def test_only_the_operator_raises_limits_per_chat_or_per_user(tmp_path: Path) -> None:
+    async with FakeWaveSpeed(time_scale=0.02, api_key=WAVESPEED_KEY) as fake:
+        fake.output_format = "wav"
+        settings = wavespeed_settings(tmp_path, fake.base_url, quota_seconds_per_day=60)
+        async with running_core(settings, [RecordingDelivery("discord")]) as core:
+            operator, admin = core.admin, core.service.admin  # `acejam admin`; a chat's admins
+            await operator.update_chat_rules("discord", GUILD, quota_seconds_per_day=600)
+            assert (await core.service.quota(_user(1), GUILD)).limit_seconds == 600
+            assert (await core.service.quota(_user(1), "guild-2")).limit_seconds == 60
+            await admin.update_chat_rules("discord", GUILD, quota_seconds_per_day=300)
+            assert (await core.service.quota(_user(1), GUILD)).limit_seconds == 300
+            await admin.set_role_quota("discord", GUILD, "dj", 600)  # back up to the ceiling
+            try:
+                await admin.update_chat_rules("discord", GUILD, quota_seconds_per_day=601)
+            except ValueError as refusal:
+                assert "at most 10 min a day here" in str(refusal)
+            else:
+                raise AssertionError("a chat admin raised the operator's ceiling")
+
+            await operator.set_user_quota("discord", "user-2", "*", 1200)  # everywhere
+            assert (await core.service.quota(_user(2), "guild-2")).limit_seconds == 1200
+            assert isinstance(
+                await _ask(core, _user(2), duration=240, dest=_dest(_user(2), scope="guild-2")),
+                Accepted,
+            )
+            await admin.set_user_quota("discord", "user-2", "guild-2", 900)  # lower: fine
+            assert (await core.service.quota(_user(2), "guild-2")).limit_seconds == 900
+            try:
+                await admin.set_user_quota("discord", "user-2", "guild-2", 1500)
+            except ValueError as refusal:
+                assert "at most 20 min a day for them here" in str(refusal)
+            else:
+                raise AssertionError("a chat admin raised the operator's grant")
+            await operator.set_user_quota("discord", "user-3", GUILD, UNLIMITED)
+            assert (await core.service.quota(_user(3), GUILD)).unlimited

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections import Counter
 from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select, text
 
 from bot import quotas
 from bot.domain import Destination, GenerationRequest, JobState
+from bot.scheduler import QueuedRef, fair_order
+from storage.db import create_engine, session_factory
 from storage.jobs import Enqueued, NewJob, SqlJobStore, UserKey
+from storage.models import UserRow
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 POLICY = quotas.QuotaPolicy(seconds_per_day=100, max_active_jobs=3)
@@ -201,3 +207,175 @@ async def test_concurrent_requests_never_exceed_a_chats_limit(store: SqlJobStore
         for o in outcomes
         if not isinstance(o, Enqueued)
     )
+
+
+async def _ask_with_cost(
+    store: SqlJobStore, policy: quotas.QuotaPolicy, user: str, chat: str
+) -> object:
+    return await store.enqueue(
+        NewJob(
+            user=UserKey("telegram", user),
+            request=GenerationRequest(tags="lo-fi", duration=10),
+            destination=Destination("telegram", chat, user),
+            backend="wavespeed",
+            cost_usd=policy.job_cost_usd,
+        ),
+        admit=lambda usage: quotas.admit(usage, 10, policy),
+        needs=quotas.usage_needs(policy),
+        now=NOW,
+    )
+
+
+async def test_thirty_chats_at_once_never_exceed_the_monthly_budget(store: SqlJobStore) -> None:
+    # $0.30 fits three songs of $0.10 exactly (and 0.1 + 0.1 + 0.1 > 0.3 in floating point).
+    policy = quotas.QuotaPolicy(
+        seconds_per_day=quotas.UNLIMITED,
+        max_active_jobs=5,
+        total_budget_usd=0.3,
+        job_cost_usd=0.1,
+    )
+    outcomes = await asyncio.gather(
+        *(_ask_with_cost(store, policy, f"user{n}", f"chat{n}") for n in range(30))
+    )
+    accepted = [o for o in outcomes if isinstance(o, Enqueued)]
+    refused = [o for o in outcomes if not isinstance(o, Enqueued)]
+    assert len(accepted) == 3
+    assert all(isinstance(o, quotas.Refusal) and o.code == "budget" for o in refused)
+
+
+async def test_thirty_members_at_once_never_exceed_a_chats_budget(store: SqlJobStore) -> None:
+    policy = quotas.QuotaPolicy(
+        seconds_per_day=quotas.UNLIMITED,
+        max_active_jobs=5,
+        scope_budget_usd=0.3,
+        job_cost_usd=0.1,
+    )
+    outcomes = await asyncio.gather(
+        *(_ask_with_cost(store, policy, f"member{n}", "group") for n in range(30))
+    )
+    assert sum(isinstance(o, Enqueued) for o in outcomes) == 3
+
+
+async def test_job_ids_past_32_bits_work_and_ids_out_of_range_are_not_found(
+    store: SqlJobStore, database_url: str
+) -> None:
+    first = await _enqueue(store, "u1", 10)
+    assert isinstance(first, Enqueued)
+    # The next job gets an id past 2**31 - 1 (as after three billion songs).
+    engine = create_engine(database_url)
+    try:
+        async with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                await connection.execute(
+                    text("SELECT setval(pg_get_serial_sequence('jobs', 'id'), 3000000000)")
+                )
+            else:  # SQLite numbers a row after the largest id so far
+                await connection.execute(
+                    text(
+                        "INSERT INTO jobs (id, user_id, platform, chat_id, scope_id,"
+                        " platform_user_id, context, tags, lyrics, duration, seed, state,"
+                        " backend, attempts, nsfw, created_at, updated_at) VALUES (3000000000,"
+                        " :user, 'telegram', 'c1', 'c1', 'u1', '{}', 'lo-fi', '', 10, -1,"
+                        " 'cancelled', 'wavespeed', 0, false, :now, :now)"
+                    ),
+                    {"user": first.job.user_id, "now": NOW},
+                )
+    finally:
+        await engine.dispose()
+    second = await _enqueue(store, "u2", 10)
+    assert isinstance(second, Enqueued) and second.job.id == 3_000_000_001
+    done = await store.transition(
+        second.job.id, {JobState.QUEUED}, JobState.CANCELLED, now=NOW, ledger="refund"
+    )
+    assert done is not None
+    assert await store.ledger_balance(second.job.user_id) == {"reserve": 10, "refund": 10}
+    assert [e[1] for e in await store.events(second.job.id)] == ["queued", "cancelled"]
+    for missing in (3_000_000_002, 2**63, 10**19, 10**30, 0, -1):
+        assert await store.get(missing) is None
+        assert await store.get_many([missing]) == []
+        assert await store.merge_context(missing, {"x": 1}, NOW) is None
+
+
+async def test_old_job_events_are_pruned_and_jobs_and_the_ledger_kept(store: SqlJobStore) -> None:
+    old = await _enqueue(store, "u1", 10)
+    assert isinstance(old, Enqueued)
+    await store.transition(
+        old.job.id, {JobState.QUEUED}, JobState.CANCELLED, now=NOW, ledger="refund"
+    )
+    later = NOW + timedelta(days=31)
+    recent = await store.enqueue(
+        NewJob(
+            user=UserKey("telegram", "u2"),
+            request=GenerationRequest(tags="lo-fi", duration=10),
+            destination=Destination("telegram", "c1", "u2"),
+            backend="wavespeed",
+        ),
+        admit=_admit(10),
+        now=later,
+    )
+    assert isinstance(recent, Enqueued)
+
+    removed = await store.prune_events(before=later - timedelta(days=30), batch=1)
+
+    assert removed == 2
+    assert await store.events(old.job.id) == []
+    assert [e[1] for e in await store.events(recent.job.id)] == ["queued"]
+    kept = await store.get(old.job.id)
+    assert kept is not None and kept.state == JobState.CANCELLED
+    assert await store.ledger_balance(old.job.user_id) == {"reserve": 10, "refund": 10}
+    assert await store.prune_events(before=later - timedelta(days=30)) == 0
+
+
+async def test_the_databases_queue_order_is_the_schedulers_fair_order(
+    store: SqlJobStore, database_url: str
+) -> None:
+    # The store computes the fair queue in SQL (so a long queue is never listed); the pure
+    # `fair_order` is the rule. Users in several chats, some with songs in flight, served at
+    # different times (some at the same moment, some never): the two must agree everywhere.
+    rng = random.Random(11)
+    policy = quotas.QuotaPolicy(seconds_per_day=quotas.UNLIMITED, max_active_jobs=100)
+    for n in range(90):
+        user = f"u{rng.randrange(9)}"
+        await store.enqueue(
+            NewJob(
+                user=UserKey("telegram", user, user),
+                request=GenerationRequest(tags="lo-fi", duration=10),
+                destination=Destination("telegram", f"chat{rng.randrange(3)}", user),
+                backend="wavespeed",
+            ),
+            admit=lambda usage: quotas.admit(usage, 10, policy),
+            now=NOW + timedelta(seconds=n),
+        )
+    lease = NOW + timedelta(minutes=1)
+    for slots, moment in ((3, NOW), (6, NOW), (9, NOW + timedelta(seconds=5))):  # ties too
+        await store.claim_for_submit(
+            "wavespeed", owner="w", max_in_flight=slots, lease_until=lease, now=moment
+        )
+    # Some go back in line (their users stay served), four stay upstream: uneven rounds.
+    for job in (await store.list_jobs(states={JobState.SUBMITTING}))[4:]:
+        await store.transition(job.id, {JobState.SUBMITTING}, JobState.QUEUED, now=NOW)
+
+    queued = await store.list_jobs(states={JobState.QUEUED}, newest_first=False, limit=500)
+    upstream = await store.list_jobs(states={JobState.SUBMITTING})
+    in_flight: Counter[int] = Counter(job.user_id for job in upstream)
+    engine = create_engine(database_url)
+    try:
+        async with session_factory(engine)() as session:
+            rows = await session.execute(select(UserRow.id, UserRow.last_served_at))
+            served = {user_id: at for user_id, at in rows.all() if at is not None}
+    finally:
+        await engine.dispose()
+    expected = [
+        ref.job_id
+        for ref in fair_order(
+            [QueuedRef(j.id, j.user_id, f"telegram:{j.destination.chat_id}") for j in queued],
+            in_flight,
+            served,
+        )
+    ]
+    assert len(expected) == 86 and len(in_flight) >= 2 and len(set(served.values())) == 2
+    assert await store.queue_order("wavespeed") == expected
+    for first in (1, 2, 7, 30):
+        assert await store.queue_order("wavespeed", first=first) == expected[:first]
+    places = await store.positions(queued)
+    assert places == {job_id: n for n, job_id in enumerate(expected, start=1)}

@@ -18,6 +18,7 @@ from bot.domain import JobState
 from storage.db import HEAD_REVISION, alembic_config, create_engine, session_factory, upgrade
 from storage.jobs import SqlJobStore
 from storage.models import Base
+from storage.rules import SqlRulesStore
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
@@ -126,5 +127,60 @@ async def test_jobs_made_before_0002_survive_it(database_url: str) -> None:
         job = await store.get(1)
         assert job is not None and job.state == JobState.DELIVERED and job.request.tags == "lo-fi"
         assert await store.events(1) == [(None, "queued", None)]
+    finally:
+        await engine.dispose()
+
+
+async def test_0003_keeps_jobs_and_makes_the_operators_grants_ceilings(database_url: str) -> None:
+    # 0003 widens job ids (PostgreSQL rewrites jobs, job_events and quota_ledger) and moves an
+    # everywhere-quota, which only `acejam admin` could set, to the operator's grant.
+    engine = create_engine(database_url)
+    try:
+        await upgrade(engine, "0002")
+        async with engine.begin() as connection:
+            await connection.execute(
+                text(
+                    "INSERT INTO users (id, platform, platform_user_id, created_at) "
+                    "VALUES (1, 'telegram', 'u1', :now)"
+                ),
+                {"now": NOW},
+            )
+            await connection.execute(
+                text(
+                    "INSERT INTO jobs (id, user_id, platform, chat_id, scope_id, platform_user_id,"
+                    " context, tags, lyrics, duration, seed, state, backend, attempts, nsfw,"
+                    " created_at, updated_at) VALUES (7, 1, 'telegram', 'c', 'c', 'u1', '{}',"
+                    " 'lo-fi', '', 30, -1, 'queued', 'wavespeed', 0, false, :now, :now)"
+                ),
+                {"now": NOW},
+            )
+            await connection.execute(
+                text(
+                    "INSERT INTO quota_ledger (user_id, job_id, kind, seconds, created_at) "
+                    "VALUES (1, 7, 'reserve', 30, :now)"
+                ),
+                {"now": NOW},
+            )
+            for scope, seconds in (("*", 1200), ("c", 30)):
+                await connection.execute(
+                    text(
+                        "INSERT INTO user_overrides (platform, platform_user_id, scope_id,"
+                        " quota_seconds_per_day, blocked, updated_at)"
+                        " VALUES ('telegram', 'u1', :scope, :seconds, false, :now)"
+                    ),
+                    {"scope": scope, "seconds": seconds, "now": NOW},
+                )
+        await upgrade(engine)
+        store = SqlJobStore(session_factory(engine))
+        job = await store.get(7)
+        assert job is not None and job.state == JobState.QUEUED
+        assert await store.ledger_balance(1) == {"reserve": 30}
+        assert await store.queue_order("wavespeed") == [7]
+        rules = SqlRulesStore(session_factory(engine))
+        found = {r.scope_id: r for r in await rules.user_rules("telegram", "u1", "c")}
+        assert found["*"].operator_quota_seconds_per_day == 1200
+        assert found["*"].quota_seconds_per_day is None
+        assert found["c"].quota_seconds_per_day == 30  # a chat's own: capped like any admin's
+        assert found["c"].operator_quota_seconds_per_day is None
     finally:
         await engine.dispose()

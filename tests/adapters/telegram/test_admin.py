@@ -111,7 +111,11 @@ async def test_one_persons_quota_and_blocking_by_reply_or_id(rig: Rig) -> None:
     hello = await rig.say("hello everyone", rig.bob)  # privacy mode: the bot never sees it
 
     answer = await says(rig, "/admin userquota unlimited", rig.alice, reply_to=hello)
-    assert answer.text == "✅ Bob now gets unlimited music here."
+    assert answer.text == (  # more than QUOTA_SECONDS_PER_DAY is the operator's to give
+        "⚠️ The bot's operator allows at most 10 min a day for them here; only they can raise it."
+    )
+    answer = await says(rig, "/admin userquota 10m", rig.alice, reply_to=hello)
+    assert answer.text == "✅ Bob now gets 10 min of music a day here."
     status = await song_queued(rig, "/song rock | 30", rig.bob)
     await wait_for_job(rig.core, job_id_of(status), {JobState.DELIVERED})
 
@@ -125,7 +129,7 @@ async def test_one_persons_quota_and_blocking_by_reply_or_id(rig: Rig) -> None:
 
     answer = await says(rig, f"/admin unblock {rig.bob.id}", rig.alice)
     assert answer.text == f"✅ User {rig.bob.id} can make songs here again."
-    await song_queued(rig, "/song rock | 30", rig.bob)  # still unlimited
+    await song_queued(rig, "/song rock | 30", rig.bob)  # still his own 10 min
 
     answer = await says(rig, "/admin block", rig.alice)
     assert answer.text is not None and answer.text.startswith("⚠️ Reply to one of their messages")
