@@ -1,4 +1,5 @@
-"""The slash commands users see: /song, /compose, /quota, /queue, /cancel, /history, /help.
+"""The slash commands users see: /song, /compose, /quota, /queue, /cancel, /limits, /history,
+/help.
 
 Each one turns an interaction into one service call and renders the answer. Answers about a
 user's own account are ephemeral, deferred first because they read the database.
@@ -13,10 +14,11 @@ from discord import app_commands
 from discord.ext import commands
 
 from adapters.discord import embeds
+from adapters.discord.delivery import PLATFORM
 from adapters.discord.modals import DURATION_INPUT_MAX, ComposeModal, Draft
 from adapters.discord.songs import SongStarter, cancel_text, requester_of, scope_of
-from bot import messages
-from bot.domain import LYRICS_MAX, SEED_MAX, TAGS_MAX, Limits
+from bot import messages, quotas
+from bot.domain import LYRICS_MAX, SEED_MAX, TAGS_MAX, ChatRules, Limits
 from bot.service import GenerationService
 
 SONG_DESCRIPTION = "Make a song from style tags (use /compose for multi-line lyrics)"
@@ -124,6 +126,20 @@ class JamCommands(commands.Cog):
                 app_commands.Choice(name=embeds.clip(line, CHOICE_NAME_MAX), value=entry.job.id)
             )
         return choices[:25]
+
+    @app_commands.command(name="limits", description="What anyone can make here: lengths, quota")
+    async def limits(self, interaction: discord.Interaction[Any]) -> None:
+        # Any member may look (no default permissions); the answer is only for them.
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        scope = scope_of(interaction)
+        rules = (
+            await self._service.chat_rules(PLATFORM, scope) if scope is not None else ChatRules()
+        )
+        policy = quotas.effective_policy(self._service.policy, rules, (), (), scope or "")
+        place = interaction.guild.name if interaction.guild else None
+        await self._answer(
+            interaction, embeds.limits_text(place, rules, policy, self._service.limits)
+        )
 
     @app_commands.command(name="history", description="Your latest songs")
     async def history(self, interaction: discord.Interaction[Any]) -> None:

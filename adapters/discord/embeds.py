@@ -16,8 +16,8 @@ import discord
 
 from bot import messages
 from bot.audio import TrackTags, tags_for
-from bot.domain import Job, Limits
-from bot.quotas import QuotaStatus
+from bot.domain import DEFAULT_DURATION, UNLIMITED, ChatRules, Job, Limits
+from bot.quotas import QuotaPolicy, QuotaStatus
 from bot.service import QueueEntry
 
 # Discord's limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits)
@@ -340,20 +340,53 @@ def bounded(lines: list[str], *, header: str) -> str:
     return "\n".join(out)
 
 
+def limits_text(place: str | None, rules: ChatRules, policy: QuotaPolicy, limits: Limits) -> str:
+    """/limits, for any member: what anyone may make here (``policy``: the one a member
+    without a role or override of their own gets)."""
+    longest = min(rules.max_duration or limits.max_duration, limits.max_duration)
+    usual = min(rules.default_duration or DEFAULT_DURATION, longest)
+    daily = (
+        "unlimited"
+        if policy.seconds_per_day == UNLIMITED
+        else f"{messages.humanize_seconds(policy.seconds_per_day)} a day"
+    )
+    at_once = f"{policy.max_active_jobs} per member"
+    if policy.max_active_jobs_per_scope is not None:
+        at_once += f", {policy.max_active_jobs_per_scope} in all here"
+    channels = ", ".join(f"<#{c}>" for c in rules.allowed_channels)
+    lines = [
+        f"**What anyone can make {f'in {safe(place, 100)}' if place else 'here'}**",
+        f"Music per member: {daily} (a rolling 24 hours; some roles may get more). "
+        "`/quota` shows what you have left.",
+        f"Song length: {messages.humanize_seconds(limits.min_duration)} to "
+        f"{messages.humanize_seconds(longest)}; {messages.humanize_seconds(usual)} "
+        "when you don't say.",
+        f"Songs in the works at once: {at_once}.",
+        f"Channels for /song: {channels or 'any'}.",
+        "🎲 New take / 🔁 Same seed under someone else's song: "
+        + ("anyone may press them." if rules.others_may_press else "only its owner."),
+    ]
+    return clip("\n".join(lines), CONTENT_MAX)
+
+
 def help_text(limits: Limits) -> str:
+    shortest = messages.humanize_seconds(limits.min_duration)
+    longest = messages.humanize_seconds(limits.max_duration)
     return clip(
         "\n".join(
             [
                 "**AceJam makes songs with the ACE-Step model.**",
                 "`/song tags:` style tags, e.g. `lo-fi, chill, rainy piano` — add `duration:` "
-                f"({limits.min_duration}–{limits.max_duration} s), `seed:` (to repeat a take) "
-                "and `lyrics:`.",
+                f"(`90` or `1:30`; {shortest} to {longest}), `seed:` (a take's seed plays it "
+                "again; empty or `-1` for a random one) and `lyrics:`.",
                 "`/compose` opens a form for multi-line lyrics "
-                "(`[Verse]`, `[Chorus]` on their own lines).",
-                "Under each song: 🎲 makes a new take, 🔁 the same seed again; "
-                "✖ cancels while it runs.",
-                "`/queue` your songs in the works · `/cancel` stop one (your quota comes back) · "
-                "`/quota` what you have left · `/history` your latest songs.",
+                "(`[Verse]`, `[Chorus]` on their own lines); if something in it is off, "
+                "✏️ Fix and resubmit brings it back as you typed it.",
+                "Under each song: 🎲 New take (a new seed) · 🔁 Same seed (the same take "
+                "again). ✖ Cancel, or `/cancel`, stops a song in the works and gives its "
+                "quota back.",
+                "`/queue` your songs in the works · `/quota` what you have left · "
+                "`/history` your latest songs · `/limits` what anyone can make here.",
                 "Server managers: `/admin` sets quotas, channels, blocked words and more.",
             ]
         ),

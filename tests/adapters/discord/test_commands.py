@@ -12,6 +12,7 @@ from bot.domain import JobState
 from tests.adapters.discord.conftest import (
     ALICE,
     APP_ID,
+    BOB,
     CHANNEL,
     GUILD,
     TOKEN,
@@ -43,7 +44,11 @@ async def test_help_quota_queue_and_history(world: World) -> None:
     dc = world.dc
     async with jam(world) as run:
         help_text = (await _answer(dc, "help")).content
-        assert "/song" in help_text and "/compose" in help_text and "5–240 s" in help_text
+        assert "/song" in help_text and "/compose" in help_text and "5 s to 4 min" in help_text
+        # Cancelling, minutes and seeds are there, in the buttons' own words.
+        for words in ("`1:30`", "`-1` for a random one", "✖ Cancel, or `/cancel`", "/limits"):
+            assert words in help_text
+        assert "🎲 New take (a new seed) · 🔁 Same seed (the same take again)" in help_text
         assert (await _answer(dc, "queue")).content == "You have no songs queued or running."
         assert (await _answer(dc, "history")).content == "You haven't made any songs yet."
 
@@ -66,6 +71,27 @@ async def test_help_quota_queue_and_history(world: World) -> None:
         quota = (await _answer(dc, "quota")).content
     assert quota.startswith("You have 9 min 55 s of 10 min left (a rolling 24 hours).")
     assert "Songs queued or running: 0 of 2." in quota
+
+
+async def test_any_member_sees_the_servers_limits_privately(world: World) -> None:
+    dc = world.dc
+    async with jam(world) as run:
+        await run.core.service.admin.update_chat_rules(
+            "discord", str(GUILD), max_duration=120, default_duration=30, others_may_press=True
+        )
+        inter = await dc.invoke_slash(GUILD, CHANNEL, BOB, "limits")  # no Manage Server
+        answer = await inter.wait_for_original(lambda m: not m.loading)
+    assert answer.ephemeral and answer.interaction_user_id == BOB
+    assert answer.content.splitlines() == [
+        "**What anyone can make in Jam Club**",
+        "Music per member: 10 min a day (a rolling 24 hours; some roles may get more). "
+        "`/quota` shows what you have left.",
+        "Song length: 5 s to 2 min; 30 s when you don't say.",
+        "Songs in the works at once: 2 per member, 10 in all here.",
+        "Channels for /song: any.",
+        "🎲 New take / 🔁 Same seed under someone else's song: anyone may press them.",
+    ]
+    assert dc.command("limits", GUILD).get("default_member_permissions") is None
 
 
 async def test_quota_exhausted_is_refused_privately(world: World) -> None:

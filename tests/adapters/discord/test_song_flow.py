@@ -90,10 +90,20 @@ async def test_status_message_shows_the_queue_position_then_progress(world: Worl
 async def test_commands_are_synced_to_the_configured_guilds_with_their_ranges(world: World) -> None:
     dc = world.dc
     async with jam(world, max_duration=120):
-        names = ("song", "compose", "quota", "queue", "cancel", "history", "help", "admin")
+        names = (
+            "song",
+            "compose",
+            "quota",
+            "queue",
+            "cancel",
+            "limits",
+            "history",
+            "help",
+            "admin",
+        )
         commands = await dc.wait_for_commands_synced(*names, guild_id=GUILD)
     assert dc.global_commands() == [] and dc.guild_commands(OTHER_GUILD) == []
-    assert len(commands) == 8
+    assert len(commands) == 9
     song = dc.command("song", GUILD)
     options = {o["name"]: o for o in song["options"]}
     assert list(options) == ["tags", "duration", "seed", "lyrics"]
