@@ -22,7 +22,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bot.audio import (  # noqa: E402
-    _encode_mp3,
     analyse,
     prepare_for_upload,
     render_cover,
@@ -30,6 +29,7 @@ from bot.audio import (  # noqa: E402
     render_waveform,
     tags_for,
 )
+from bot.audio.fitting import _encode_mp3  # noqa: E402
 
 LIMIT = 10 * 1024 * 1024
 

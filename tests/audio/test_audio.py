@@ -1,4 +1,4 @@
-"""bot/audio.py with real audio in and real audio out.
+"""bot/audio/ with real audio in and real audio out.
 
 Every result is decoded again with FFmpeg (PyAV) and checked the way a listener's player
 would see it: length, sample rate, bitrate, size against the limit, tags, pictures.
