@@ -1,15 +1,17 @@
 """`DiscordDelivery`: the core's `Delivery` port for Discord.
 
-Each job has one *status message* (an embed) that follows it from the queue to "done", and
-then a *track message* carrying the MP3. Two ways to talk to a message exist:
+Each job has one *status card* (an embed) that follows it from the queue until its *track
+message* (the MP3, mentioning the requester) or its failure (a new message that mentions the
+requester, with 🔁 Try again where that may help) is posted; then the card is deleted, so a
+song leaves one message. Two ways to talk to a message exist:
 
 * the interaction's webhook token, while it lives (Discord: 15 minutes; we stop a minute
   early, by our own clock, so no request is ever made with an expired token) and until
   Discord first refuses it (401/50027 or 404/10015: a token can die before our clock says
   so). Requests through a token go one at a time, so a dead token costs one refused request,
   not one per waiting edit (Discord counts refusals towards an IP ban); and
-* the bot token: ``PATCH /channels/{id}/messages/{id}`` edits the status message and a channel
-  message (replying to it, mentioning the requester) carries the track.
+* the bot token: ``PATCH``/``DELETE /channels/{id}/messages/{id}`` edit and remove the card,
+  and a channel message carries the track.
 
 The track goes through the bot token whenever the bot may post in the channel (``CAN_POST``,
 judged when the job was asked for), even while the token lives: only a channel post carries a
@@ -23,7 +25,10 @@ from the job's destination (``chat_id`` = channel, ``scope_id`` = guild) and its
 
 Status edits are coalesced: at most one in flight per message, at most one per
 ``edit_interval``, always showing the newest state (Discord allows about 5 edits per 5 s per
-channel). ``on_event`` only schedules them, so it returns at once and never raises.
+channel), and a new phase only once it has stood ``settle`` seconds. ``on_event`` only
+schedules them, so it returns at once and never raises. Commands never wait behind them:
+their answers go through their own interaction's callback and webhook, other routes (and
+rate-limit buckets) than the cards' edits.
 """
 
 from __future__ import annotations

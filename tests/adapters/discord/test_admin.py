@@ -302,18 +302,17 @@ async def test_a_flagged_song_is_held_back_except_where_nsfw_is_allowed(studio: 
         held = await song(dc, BEN, "murder ballad", 5)
         # A new message that reaches Ben, saying who can let such songs through.
         notice = await dc.wait_for_message(GENERAL, lambda m: "flagged" in m.content, 20)
-        assert notice.content.startswith(
+        assert notice.content == (
             f"⚠️ <@{BEN}> The music engine flagged this song as not safe for this chat, so I "
-            "held it back."
-        )
-        assert notice.content.endswith(
-            "A server manager can allow such songs here with `/admin nsfw allow:True`."
+            "held it back. It still counts against your quota. A server manager can allow such "
+            "songs here with `/admin nsfw allow:True`."
         )
         assert notice.pings.users == {BEN} and notice.buttons == []  # the same song: held again
         await held.wait_for_original(lambda m: m.deleted)
+        # The song was made; this chat turned it away (bot/settlement.py): it counts.
         quota = await dc.invoke_slash(STUDIO, GENERAL, BEN, "quota")
         assert (
-            "You have 10 min of 10 min left"
+            "You have 9 min 55 s of 10 min left"
             in (await quota.wait_for_original(lambda m: not m.loading)).content
         )
 
