@@ -58,6 +58,27 @@ def state_word(state: JobState) -> str:
     return STATE_WORDS.get(state, state.value)
 
 
+# Failures the same request would meet again (its content, the bot's account, the chat itself):
+# no "🔁 Try again" under these.
+_NOT_WORTH_RETRYING = frozenset(
+    {
+        "moderation",
+        "upstream_rejected",
+        "auth_failed",
+        "invalid_request",
+        "audio_too_large",
+        "nsfw",
+        "bot_blocked",
+        "chat_gone",
+    }
+)
+
+
+def worth_trying_again(code: str | None) -> bool:
+    """Whether a failed song's "🔁 Try again" could succeed (the failure was bad luck)."""
+    return code not in _NOT_WORTH_RETRYING
+
+
 def failure_message(code: str | None) -> str:
     """Why the song failed, and whether it still counts against the user's quota."""
     quota = (

@@ -40,6 +40,10 @@ class PressGuard:
         self._seen[key] = now
         return True
 
+    def forget(self, key: Hashable) -> None:
+        """The press was refused and changed nothing: pressing again is a new press."""
+        self._seen.pop(key, None)
+
     def _forget_before(self, cutoff: float) -> None:
         # Insertion order is time order, so the stale keys are at the front.
         for key, at in list(self._seen.items()):

@@ -83,8 +83,10 @@ def build_application(
         local_mode=settings.telegram_local_mode,
     )
     admins = ChatAdmins(service, delivery)  # one admin-list cache for every handler
-    TelegramHandlers(service, delivery, admins).register(application)
+    handlers = TelegramHandlers(service, delivery, admins)
+    handlers.register(application)
     TelegramAdmin(service, admins).register(application)
+    handlers.register_fallback(application)  # last: only what no one else handles
     return application, delivery
 
 

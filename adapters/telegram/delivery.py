@@ -1,9 +1,11 @@
 """``TelegramDelivery``: the core's :class:`~bot.ports.Delivery` port for Telegram.
 
-Job events become status-message edits (through the :class:`StatusBoard`, so they are
-throttled per chat and never repeat), and a finished job becomes an MP3 sent with
-``sendAudio`` as a reply to the request, with a thumbnail, title, performer, duration, a
-caption and the 🎲 / 🔁 buttons.
+Job events become status-card edits (through the :class:`StatusBoard`, so they give way to
+people's answers, are paced per chat and never repeat), and a finished job becomes an MP3 sent
+with ``sendAudio`` as a reply to the request, with a thumbnail, title, performer, duration, a
+caption and the 🎲 / 🔁 buttons; the card then goes (one song, one message). A failed song
+gets a new message, not an edit (edits notify nobody): a reply to the request that mentions
+the requester in a group, with 🔁 Try again where trying again can help.
 
 Everything ``deliver`` needs is read from the job: the chat from its destination, and from the
 destination context the request message (``request_message_id``), the status message
@@ -20,14 +22,16 @@ import logging
 import re
 import shutil
 import tempfile
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
-from telegram import Bot, InlineKeyboardMarkup, ReplyParameters
+from telegram import Bot, ReplyParameters
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden
 
 from adapters.telegram import keyboards, texts
+from adapters.telegram.flood import Priority, sending
 from adapters.telegram.status import StatusBoard
 from bot import audio, messages
 from bot.domain import Job
@@ -42,6 +46,7 @@ PLATFORM = "telegram"
 CLOUD_UPLOAD_LIMIT = 50_000_000
 LOCAL_UPLOAD_LIMIT = 2_000_000_000
 _UPLOAD_BYTES_PER_SECOND = 250_000  # a slow uplink, to size the upload timeout
+_NOTICES_REMEMBERED = 1000  # failed jobs told about, so a repeated event isn't told twice
 
 
 class TelegramDelivery:
@@ -68,6 +73,8 @@ class TelegramDelivery:
         self._uploads = 0  # deliver() calls in progress
         self._idle = asyncio.Event()
         self._idle.set()
+        self._notices: set[asyncio.Task[None]] = set()  # failure notices being sent
+        self._noticed: OrderedDict[int, None] = OrderedDict()
 
     async def close(self, grace: float = 10.0) -> None:
         """Take no new tracks; let uploads in progress finish (up to ``grace`` seconds) so a
@@ -77,45 +84,88 @@ class TelegramDelivery:
             await asyncio.wait_for(self._idle.wait(), grace)
         except TimeoutError:
             logger.warning("Telegram: stopping with %d upload(s) unfinished", self._uploads)
+        if self._notices:
+            _, late = await asyncio.wait(self._notices, timeout=grace)
+            for task in late:
+                task.cancel()
         await self.board.close()
 
     # ------------------------------------------------------------ progress
     async def on_event(self, event: JobEvent) -> None:
         try:
-            job = event.job
-            icon, line, markup, final = self._status_of(event)
-            self.board.show(
-                job.id,
-                int(job.destination.chat_id),
-                texts.status(icon, line, job),
-                markup,
-                final=final,
-                message_id=_context_int(job, "status_message_id"),
-            )
+            self._show(event)
         except Exception:  # the port promises never to raise; a missed edit is harmless
             logger.exception("job %s: could not show %s", event.job.id, event.kind)
 
-    @staticmethod
-    def _status_of(event: JobEvent) -> tuple[str, str, InlineKeyboardMarkup | None, bool]:
+    def _show(self, event: JobEvent) -> None:
         job = event.job
+        chat_id = int(job.destination.chat_id)
+        card = _context_int(job, "status_message_id")
         cancel = keyboards.cancel_keyboard(job.id)
         match event.kind:
             case EventKind.QUEUED:
-                return "🎶", messages.queued_line(event.position or 0), cancel, False
+                position, eta = event.position or 0, event.eta
+
+                def queued() -> str:  # rendered when the edit goes out
+                    return texts.status("🎶", texts.queued_line(position, eta), job)
+
+                self.board.show(job.id, chat_id, queued, cancel, message_id=card, eta=eta)
             case EventKind.STARTED | EventKind.PROGRESS:
-                return "🎛", messages.running_line(event.progress, event.eta), cancel, False
+                progress, eta = event.progress, event.eta
+
+                def running() -> str:
+                    return texts.status("🎛", texts.running_line(progress, eta), job)
+
+                self.board.show(job.id, chat_id, running, cancel, message_id=card, eta=eta)
             case EventKind.SUCCEEDED:
-                return "📦", messages.FINISHING_LINE, None, False
+                self.board.freeze(job.id)  # the track follows; the card goes with it
             case EventKind.FAILED:
-                text = event.message or messages.failure_message(job.error_code)
-                return "⚠️", text, None, True
+                self.board.freeze(job.id)
+                if job.id not in self._noticed and not self._closed:
+                    self._noticed[job.id] = None
+                    while len(self._noticed) > _NOTICES_REMEMBERED:
+                        self._noticed.popitem(last=False)
+                    sentence = event.message or messages.failure_message(job.error_code)
+                    task = asyncio.create_task(self._tell_failure(job, sentence))
+                    self._notices.add(task)
+                    task.add_done_callback(self._notices.discard)
             case EventKind.CANCELLED:
                 # An admin's cancel is marked on the job (ChatAdmins.cancel), so a relayed
                 # copy of the event tells the owner the same as the first one did.
                 if job.destination.context.get("cancelled_by_admin"):
-                    return "✖", messages.ADMIN_CANCELLED, None, True
-                return "✖", event.message or "Cancelled.", None, True
-        raise ValueError(f"unknown event kind {event.kind}")
+                    line = messages.ADMIN_CANCELLED
+                else:
+                    line = event.message or "Cancelled."
+                text = texts.status("✖", line, job)
+                self.board.show(job.id, chat_id, lambda: text, None, final=True, message_id=card)
+
+    async def _tell_failure(self, job: Job, sentence: str) -> None:
+        """A new message for a failed song (an edit notifies nobody), then the card goes."""
+        chat_id = int(job.destination.chat_id)
+        request_id = _context_int(job, "request_message_id")
+        seed = job.seed_used if job.seed_used is not None else job.request.seed
+        markup = (
+            keyboards.try_again_keyboard(job.id, seed_known=seed is not None and seed >= 0)
+            if messages.worth_trying_again(job.error_code)
+            else None
+        )
+        try:
+            with sending(Priority.DELIVERY):
+                await self._bot.send_message(
+                    chat_id,
+                    texts.failure_text(job, sentence, mention=chat_id < 0, in_group=chat_id < 0),
+                    reply_parameters=(
+                        ReplyParameters(request_id, allow_sending_without_reply=True)
+                        if request_id is not None
+                        else None
+                    ),
+                    message_thread_id=_context_int(job, "thread_id"),
+                    reply_markup=markup,
+                )
+        except Exception as error:  # best effort, like every event; the card stays then
+            logger.warning("job %s: could not tell the chat it failed: %s", job.id, error)
+            return
+        self.board.retire(job.id, chat_id, _context_int(job, "status_message_id"))
 
     # ------------------------------------------------------------ the track
     async def deliver(self, job: Job, audio_path: Path) -> DeliveryReceipt:
@@ -162,46 +212,41 @@ class TelegramDelivery:
                 else await asyncio.to_thread(prepared.path.read_bytes)
             )
             request_id = _context_int(job, "request_message_id")
-            message = await self._bot.send_audio(
-                chat_id,
-                upload,
-                filename=_filename(job, tags.title),
-                duration=dtm.timedelta(seconds=round(prepared.duration)),
-                performer=audio.ARTIST,
-                title=title,
-                caption=texts.caption(
-                    job,
+            with sending(Priority.DELIVERY):
+                message = await self._bot.send_audio(
+                    chat_id,
+                    upload,
+                    filename=_filename(job, tags.title),
+                    duration=dtm.timedelta(seconds=round(prepared.duration)),
+                    performer=audio.ARTIST,
                     title=title,
-                    seconds=prepared.duration,
-                    full_seconds=prepared.full_duration,
-                    is_preview=prepared.is_preview,
-                ),
-                parse_mode=ParseMode.HTML,
-                thumbnail=thumbnail,
-                reply_parameters=(
-                    ReplyParameters(request_id, allow_sending_without_reply=True)
-                    if request_id is not None
-                    else None
-                ),
-                message_thread_id=_context_int(job, "thread_id"),
-                reply_markup=keyboards.track_keyboard(job.id),
-                write_timeout=max(60.0, prepared.size / _UPLOAD_BYTES_PER_SECOND),
-                read_timeout=60.0,
-            )
+                    caption=texts.caption(
+                        job,
+                        title=title,
+                        seconds=prepared.duration,
+                        full_seconds=prepared.full_duration,
+                        is_preview=prepared.is_preview,
+                    ),
+                    parse_mode=ParseMode.HTML,
+                    thumbnail=thumbnail,
+                    reply_parameters=(
+                        ReplyParameters(request_id, allow_sending_without_reply=True)
+                        if request_id is not None
+                        else None
+                    ),
+                    message_thread_id=_context_int(job, "thread_id"),
+                    reply_markup=keyboards.track_keyboard(job.id),
+                    write_timeout=max(60.0, prepared.size / _UPLOAD_BYTES_PER_SECOND),
+                    read_timeout=60.0,
+                )
         finally:
             # Not in a thread: once Telegram has the track, nothing may queue behind other
             # songs' encodes before the receipt goes back to be recorded (a crash in between
             # posts the track again after a restart). A few small files go at once.
             shutil.rmtree(workdir, ignore_errors=True)
         logger.info("job %s: sent to chat %s as message %s", job.id, chat_id, message.message_id)
-        self.board.show(
-            job.id,
-            chat_id,
-            texts.status("✅", messages.DELIVERED_LINE, job),
-            None,
-            final=True,
-            message_id=_context_int(job, "status_message_id"),
-        )
+        # The track is the song's message now: its card goes.
+        self.board.retire(job.id, chat_id, _context_int(job, "status_message_id"))
         return DeliveryReceipt(message_id=str(message.message_id))
 
 

@@ -16,11 +16,19 @@ import re
 from typing import Any
 
 from telegram import Bot, Chat, InlineKeyboardMarkup, Message, ReplyParameters, Update, User
-from telegram.error import Forbidden, RetryAfter
-from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes, filters
+from telegram.error import Forbidden, RetryAfter, TelegramError
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
 
 from adapters.telegram import keyboards, texts
 from adapters.telegram.delivery import PLATFORM, TelegramDelivery
+from adapters.telegram.flood import answering
 from adapters.telegram.parse import ShowHelp, parse_song
 from adapters.telegram.permissions import (
     ChatAdmins,
@@ -29,7 +37,8 @@ from adapters.telegram.permissions import (
     sender_of,
 )
 from bot import messages
-from bot.domain import Destination, Invalid
+from bot.domain import Destination, Invalid, Job
+from bot.presses import PressGuard
 from bot.service import Accepted, Done, GenerationService, Refused
 
 logger = logging.getLogger(__name__)
@@ -38,6 +47,11 @@ Context = ContextTypes.DEFAULT_TYPE
 _JOB_NUMBER = re.compile(r"#(\d{1,19})$")  # the end of a status message: "… · #12"
 SORRY = "Sorry — something went wrong on my side. Please try again in a moment."
 NO_SENDER = "I can't tell who sent that, so it can't have a song or a quota."
+ALREADY_DONE = "Already done — see above."
+PRIVATE_HINT = (
+    "🎵 To make a song, send <code>/song</code> and a style, like "
+    "<code>/song lo-fi, rainy piano | 1:30</code>. /help tells more."
+)
 
 
 class TelegramHandlers:
@@ -53,10 +67,13 @@ class TelegramHandlers:
         self._service = service
         self._delivery = delivery
         self._admins = admins or ChatAdmins(service, delivery)
+        self._presses = PressGuard()  # a double tap is one press
 
     def register(self, application: Application[Any, Any, Any, Any, Any, Any]) -> None:
         # New messages only: an edited "/song" must not look like a second request.
         only_new = filters.UpdateType.MESSAGE
+        # Every answer is built in its chat's turn at the flood gate: when it can go out at
+        # once, from the state of that moment, in the order people asked.
         for name, callback in (
             ("song", self.song),
             ("quota", self.quota),
@@ -66,10 +83,23 @@ class TelegramHandlers:
             ("help", self.help),
             ("start", self.start),
         ):
-            application.add_handler(CommandHandler(name, callback, filters=only_new))
-        application.add_handler(CallbackQueryHandler(self.button, pattern=keyboards.PATTERN))
+            application.add_handler(CommandHandler(name, answering(callback), filters=only_new))
+        application.add_handler(
+            CallbackQueryHandler(answering(self.button), pattern=keyboards.PATTERN)
+        )
         application.add_handler(CallbackQueryHandler(self.unknown_button))
         application.add_error_handler(self.on_error)
+
+    def register_fallback(self, application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+        """After every other handler: a private chat never goes silent (groups stay quiet)."""
+        private_text = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE & filters.TEXT
+        application.add_handler(MessageHandler(private_text, answering(self.hint)))
+
+    async def hint(self, update: Update, context: Context) -> None:
+        """Free text or an unknown command in a private chat: how to ask for a song."""
+        message = update.effective_message
+        if message is not None:
+            await message.reply_text(PRIVATE_HINT)
 
     # ------------------------------------------------------------ /song
     async def song(self, update: Update, context: Context) -> None:
@@ -93,7 +123,7 @@ class TelegramHandlers:
             PLATFORM,
             str(chat.id),
             str(sender.id),
-            context=_place(chat, message.message_id, _thread_of(message)),
+            context=_place(chat, message.message_id, _thread_of(message), sender.name),
         )
         outcome = await self._service.submit(
             await self._admins.requester(context.bot, sender, chat),
@@ -207,6 +237,11 @@ class TelegramHandlers:
         if press is None:  # looks like ours, but names no possible job
             await self.unknown_button(update, context)
             return
+        # A double tap (or a laggy client's repeat) is the same press: it changes nothing.
+        key = (PLATFORM, query.from_user.id, press.action, press.job_id)
+        if not self._presses.first(key):
+            await query.answer(ALREADY_DONE)
+            return
         source = query.message
         where = source.chat if source is not None else None
         # A press is always the real person's; they may be acting for the anonymous admins.
@@ -216,6 +251,7 @@ class TelegramHandlers:
             if isinstance(cancelled, Done):
                 await query.answer(texts.plain_answer(cancelled.message))
             else:
+                self._presses.forget(key)  # nothing happened: a retry is a new press
                 await query.answer(texts.plain_answer(cancelled.message), show_alert=True)
             return
         if source is None:
@@ -225,26 +261,45 @@ class TelegramHandlers:
         requester = await self._admins.requester(context.bot, presser, chat)
         thread_id = _thread_of(source) if isinstance(source, Message) else None
         same_seed = press.action == keyboards.SAME_SEED
+        original = await self._service.get_job(press.job_id)
+        place = _place(chat, source.message_id, thread_id, presser.name)
+        owner = _owner_name(original) if original is not None else None
+        if original is not None and original.destination.user_id != str(presser.id):
+            place["take_of"] = owner or "someone else"  # the card says whose take it is
         outcome = await self._service.reroll(
             press.job_id,
             requester,
             same_seed=same_seed,
-            destination=Destination(
-                PLATFORM,
-                str(chat.id),
-                requester.user_id,
-                context=_place(chat, source.message_id, thread_id),
-            ),
+            destination=Destination(PLATFORM, str(chat.id), requester.user_id, context=place),
             idempotency_key=f"telegram:cb:{query.id}",
         )
         if isinstance(outcome, Refused):
+            self._presses.forget(key)  # nothing happened: a retry is a new press
             await query.answer(texts.plain_answer(outcome.message), show_alert=True)
             return
         if outcome.duplicate:
-            await query.answer("Already on it.")
+            await query.answer(ALREADY_DONE)
             return
-        await query.answer("🔁 Same seed again — queued." if same_seed else "🎲 New take — queued.")
+        what = "🔁 Same seed again" if same_seed else "🎲 New take"
+        if "take_of" in place:
+            what += f" of {place['take_of']}'s song"
+        await query.answer(texts.plain_answer(f"{what} — queued."))
         await self._queued(context.bot, outcome, chat.id, source.message_id, thread_id)
+        await self._mark_used(context.bot, source, query.data or "")
+
+    async def _mark_used(self, bot: Bot, source: object, data: str) -> None:
+        """The pressed button now says it was used (the new song's card is right below)."""
+        if not isinstance(source, Message):
+            return
+        marked = keyboards.marked_used(source.reply_markup, data)
+        if marked is None:
+            return
+        try:
+            await bot.edit_message_reply_markup(
+                source.chat.id, source.message_id, reply_markup=marked
+            )
+        except TelegramError as error:  # cosmetic: the press itself worked
+            logger.info("could not mark button %s as used: %s", data, error)
 
     async def unknown_button(self, update: Update, context: Context) -> None:
         """A button this bot no longer makes: still answer, or it spins forever."""
@@ -324,11 +379,20 @@ def _thread_of(message: Message) -> int | None:
     return message.message_thread_id if message.is_topic_message else None
 
 
-def _place(chat: Chat, request_message_id: int, thread_id: int | None) -> dict[str, Any]:
+def _place(
+    chat: Chat, request_message_id: int, thread_id: int | None, requester_name: str | None
+) -> dict[str, Any]:
     """What ``deliver`` needs later (also after a restart), stored on the job. No secrets."""
     place: dict[str, Any] = {"request_message_id": request_message_id}
     if chat.title:
         place["chat_title"] = chat.title
     if thread_id is not None:
         place["thread_id"] = thread_id
+    if requester_name:  # the track card says who asked
+        place["requester_name"] = requester_name
     return place
+
+
+def _owner_name(job: Job) -> str | None:
+    name = job.destination.context.get("requester_name")
+    return name if isinstance(name, str) and name else None

@@ -36,16 +36,47 @@ def cancel_keyboard(job_id: int) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup([[button]])
 
 
+NEW_TAKE_LABEL = "🎲 New take"
+SAME_SEED_LABEL = "🔁 Same seed"
+TRY_AGAIN_LABEL = "🔁 Try again"
+USED_MARK = " ✓"  # a used button says so (pressing it again changes nothing)
+
+
 def track_keyboard(job_id: int) -> InlineKeyboardMarkup:
     """Under a delivered track."""
     return InlineKeyboardMarkup(
         [
             [
-                InlineKeyboardButton("🎲 Re-roll", callback_data=f"{REROLL}:{job_id}"),
-                InlineKeyboardButton("🔁 Same seed", callback_data=f"{SAME_SEED}:{job_id}"),
+                InlineKeyboardButton(NEW_TAKE_LABEL, callback_data=f"{REROLL}:{job_id}"),
+                InlineKeyboardButton(SAME_SEED_LABEL, callback_data=f"{SAME_SEED}:{job_id}"),
             ]
         ]
     )
+
+
+def try_again_keyboard(job_id: int, *, seed_known: bool) -> InlineKeyboardMarkup:
+    """Under a failure notice: the same request again, with its seed when it had one."""
+    action = SAME_SEED if seed_known else REROLL
+    button = InlineKeyboardButton(TRY_AGAIN_LABEL, callback_data=f"{action}:{job_id}")
+    return InlineKeyboardMarkup([[button]])
+
+
+def marked_used(markup: InlineKeyboardMarkup | None, data: str) -> InlineKeyboardMarkup | None:
+    """``markup`` with the button carrying ``data`` marked as used; None when there is
+    nothing to change (no such button, or it is marked already)."""
+    if markup is None:
+        return None
+    changed = False
+    rows = []
+    for row in markup.inline_keyboard:
+        buttons = []
+        for button in row:
+            if button.callback_data == data and not button.text.endswith(USED_MARK):
+                button = InlineKeyboardButton(button.text + USED_MARK, callback_data=data)
+                changed = True
+            buttons.append(button)
+        rows.append(buttons)
+    return InlineKeyboardMarkup(rows) if changed else None
 
 
 def job_of(markup: InlineKeyboardMarkup | None) -> int | None:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import html
+import math
 import re
 from datetime import datetime
 
 from bot import messages
+from bot.clock import utcnow
 from bot.domain import Job, Limits
 from bot.quotas import QuotaStatus
 from bot.service import QueueEntry
@@ -21,7 +23,9 @@ CAPTION_LIMIT = 1024  # visible characters, after entity parsing
 ANSWER_LIMIT = 200  # answerCallbackQuery text
 LIST_TAGS_LIMIT = 100  # tags of one song in a list: cut, so a list stays under 4096
 LIST_LIMIT = 20
+LYRICS_LINE_LIMIT = 120
 _TICKS = re.compile(r"`([^`\n]+)`")
+_SECTION = re.compile(r"^\s*[\[(][^\])]*[\])]\s*$")  # "[Verse]", "(Chorus)"
 
 EXAMPLE = (
     "/song lo-fi, chill, rainy piano | 30\n"
@@ -64,7 +68,68 @@ def summary(job: Job) -> str:
 
 
 def status(icon: str, line: str, job: Job) -> str:
-    return f"{icon} {rich(line)}\n{summary(job)}"
+    whose = take_line(job)
+    return f"{icon} {rich(line)}\n{summary(job)}" + (f"\n{whose}" if whose else "")
+
+
+def take_line(job: Job) -> str | None:
+    """Whose take a re-roll pressed by another member is: "🎲 Bob's take of Alice's song"."""
+    owner = job.destination.context.get("take_of")
+    if not isinstance(owner, str):
+        return None
+    name = requester_name(job) or "Someone"
+    return f"🎲 {esc(name)}'s take of {esc(owner)}'s song"
+
+
+def requester_name(job: Job) -> str | None:
+    name = job.destination.context.get("requester_name")
+    return name if isinstance(name, str) and name else None
+
+
+def about(seconds: float) -> str:
+    """A time left said as roughly as it is known: "a few seconds", "35 s", "1 min 40 s"."""
+    if seconds < 10:
+        return "a few seconds"
+    step = 5 if seconds < 60 else 10 if seconds < 600 else 60
+    return messages.humanize_seconds(math.ceil(seconds / step) * step)
+
+
+def estimate(eta: datetime | None, now: datetime | None = None) -> str:
+    """When the song should be ready; never a moment that has passed."""
+    if eta is None:
+        return ""
+    left = (eta - (now or utcnow())).total_seconds()
+    return f"Ready in about {about(left)}." if left >= 1 else "Ready any moment now."
+
+
+def queued_line(position: int, eta: datetime | None, now: datetime | None = None) -> str:
+    return " ".join(part for part in (messages.queued_line(position), estimate(eta, now)) if part)
+
+
+def running_line(progress: float | None, eta: datetime | None, now: datetime | None = None) -> str:
+    """ "Making your song — 40%. Ready in about 15 s." with what the engine told us."""
+    done = f" — {max(0, min(100, round(progress * 100)))}%." if progress is not None else "…"
+    return " ".join(part for part in (f"Making your song{done}", estimate(eta, now)) if part)
+
+
+def failure_text(job: Job, sentence: str, *, mention: bool, in_group: bool) -> str:
+    """A failed song's notice: who it is for (a mention notifies them), why, what's next."""
+    name = requester_name(job) or "You"
+    who = ""
+    if mention and job.destination.user_id.isdigit():  # a person (a chat's id is negative)
+        who = f'<a href="tg://user?id={job.destination.user_id}">{esc(name)}</a>: '
+    text = f"⚠️ {who}{rich(sentence)}"
+    if job.error_code == "nsfw" and in_group:
+        text += " An admin of this chat can allow such songs with <code>/admin nsfw on</code>."
+    return f"{text}\n{summary(job)}"
+
+
+def lyrics_line(lyrics: str) -> str | None:
+    """The first sung line of the lyrics (section markers skipped), or None: instrumental."""
+    for line in lyrics.splitlines():
+        if line.strip() and not _SECTION.match(line):
+            return clip(" ".join(line.split()), LYRICS_LINE_LIMIT)
+    return None
 
 
 def song_format(limits: Limits) -> str:
@@ -81,12 +146,18 @@ def help_text(limits: Limits) -> str:
     return (
         "🎵 <b>AceJam</b> makes songs with the ACE-Step music model.\n\n"
         f"{song_format(limits)}\n\n"
-        "/queue — your songs in line\n"
-        "/cancel — stop your latest song (or reply /cancel to its message)\n"
-        "/quota — how many seconds of music you have left\n"
+        "Durations may be seconds (<code>90</code>) or minutes (<code>1:30</code>). The seed "
+        "makes a song repeatable: the same tags, lyrics and seed give the same song; leave it "
+        "out for a new one each time.\n\n"
+        "/queue — your songs in the works\n"
+        "/cancel — stop your latest song (<code>/cancel 12</code> for song #12, or reply "
+        "/cancel to its message); ✖ Cancel under a song does the same\n"
+        "/quota — how much music you have left today\n"
         "/history — your last songs and their seeds\n"
+        "/limits — this chat's limits\n"
         "/help — this message\n\n"
-        "Under each song: 🎲 makes another take, 🔁 makes it again with the same seed."
+        "Under each song: 🎲 New take (same request, new seed), 🔁 Same seed (the very same "
+        "song again)."
     )
 
 
@@ -108,7 +179,7 @@ def queue_text(entries: list[QueueEntry]) -> str:
     ]
     if len(entries) > LIST_LIMIT:
         lines.append(f"… and {len(entries) - LIST_LIMIT} more")
-    return "🎶 <b>Your songs in progress</b>\n" + "\n".join(lines)
+    return "🎶 <b>Your songs in the works</b>\n" + "\n".join(lines)
 
 
 def history_text(jobs: list[Job]) -> str:
@@ -130,20 +201,31 @@ def caption(
     full_seconds: float,
     is_preview: bool,
 ) -> str:
-    """The audio caption: title, tags, length and seed (so anyone can make it again)."""
+    """The track's caption: what was made, for whom, and how to make it again. Every emoji
+    has a word beside it (screen readers read emoji names)."""
     seed = job.seed_used if job.seed_used is not None else job.request.seed
-    seed_text = f"🌱 seed <code>{seed}</code>" if seed is not None and seed >= 0 else ""
+    owner = job.destination.context.get("take_of")
+    name = requester_name(job)
+    if isinstance(owner, str):
+        asked = f"🙋 {esc(name or 'Someone')}'s take of {esc(owner)}'s song"
+    else:
+        asked = f"🙋 Asked by {esc(name)}" if name else ""
+    sung = lyrics_line(job.request.lyrics or "")
+    words = f"📝 Lyrics: “{esc(sung)}”" if sung else "📝 Instrumental (no lyrics)"
+    seed_text = f"🌱 Seed <code>{seed}</code>" if seed is not None and seed >= 0 else ""
     lines = [
         f"🎵 <b>{esc(title)}</b>",
-        f"🏷 {esc(clip(job.request.tags, 600))}",
-        " · ".join(part for part in (f"⏱ {_clock(seconds)}", seed_text) if part),
+        asked,
+        words,
+        f"🏷 Style: {esc(clip(job.request.tags, 500))}",
+        " · ".join(part for part in (f"⏱ Length {_clock(seconds)}", seed_text) if part),
     ]
     if is_preview:
         lines.append(
             f"🔎 Preview: the first {_clock(seconds)} of {_clock(full_seconds)} — the whole "
             "song is too big to send here."
         )
-    return "\n".join(lines)
+    return "\n".join(line for line in lines if line)
 
 
 def _short(job: Job) -> Job:

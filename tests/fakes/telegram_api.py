@@ -105,6 +105,7 @@ WEBHOOK_CONFLICT = (
 _TOKEN_RE = re.compile(r"\d+:[A-Za-z0-9_-]+")
 _API_PATH_RE = re.compile(r"/bot([^/]*)/([^/]+)/?")
 _FILE_PATH_RE = re.compile(r"/file/bot([^/]*)/(.+)")
+_USER_LINK_RE = re.compile(r"tg://user\?id=(\d{1,15})")
 # tdlib's match_bot_commands: "/cmd" or "/cmd@bot_name" not glued to a word, "/", "<" or ">".
 _BOT_COMMAND_RE = re.compile(
     r"(?<![\w/<>])/([A-Za-z0-9_]{1,64})(?:@([A-Za-z0-9_]{3,32}))?(?![\w/<>@])"
@@ -321,6 +322,8 @@ class RecordedMessage:
     edits: list[MessageEdit] = field(default_factory=list)
     edit_date: int | None = None
     deleted: bool = False
+    deleted_at: float | None = None  # the fake's clock, when it was deleted
+    sent_at: float = 0.0  # the fake's clock (time.monotonic by default), when it was sent
     warnings: list[str] = field(default_factory=list)
     _thumbnail_file: RecordedFile | None = field(default=None, repr=False)
     _original_text: str | None = field(default=None, repr=False)
@@ -880,7 +883,11 @@ def _close_entity(
         url = argument or inner.decode("utf-8", "replace")
         if not url:
             return
-        entity.update(type="text_link", url=url)
+        mention = _USER_LINK_RE.fullmatch(url)
+        if mention is not None:  # a mention by id; _render fills in the user (or drops it)
+            entity.update(type="text_mention", user={"id": int(mention.group(1))})
+        else:
+            entity.update(type="text_link", url=url)
     elif tag == "pre":
         # <pre><code class="language-x">...</code></pre> is one pre entity with a language
         if same_span and last is not None and last["type"] == "code" and last.get("language"):
@@ -1673,6 +1680,7 @@ class FakeTelegram:
             message_id=self._last_message_id[chat.id],
             date=int(time.time()),
             sender=sender,
+            sent_at=self._clock(),
             **fields,
         )
         self._messages[chat.id][message.message_id] = message
@@ -2021,7 +2029,20 @@ class FakeTelegram:
         text, entities = _trim(text, entities)
         if len(text) > limit:
             raise _bad(too_long)
-        return text, entities
+        return text, self._mentions(entities)
+
+    def _mentions(self, entities: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """A ``tg://user?id=`` link names a user the bot has met: Telegram shows it as a
+        mention (which notifies them) with the whole user; one it doesn't know stays text."""
+        kept = []
+        for entity in entities:
+            if entity["type"] == "text_mention":
+                user = self._users.get(entity["user"]["id"])
+                if user is None:
+                    continue
+                entity = {**entity, "user": user.to_api()}
+            kept.append(entity)
+        return kept
 
     def _reply_target(self, params: _Params, chat: FakeChat) -> RecordedMessage | None:
         reply = params.get_json("reply_parameters", "reply parameters")
@@ -2164,6 +2185,7 @@ class FakeTelegram:
         if not message.from_bot and chat.is_group and not bot_is_admin:
             raise _bad("message can't be deleted")
         message.deleted = True
+        message.deleted_at = self._clock()
         self._touch()
         return True
 

@@ -14,6 +14,7 @@ from adapters.telegram.admin import PRIVATE_TEXT
 from adapters.telegram.delivery import TelegramDelivery
 from adapters.telegram.permissions import ChatAdmins, person
 from adapters.telegram.status import StatusBoard
+from bot import messages
 from bot.app import open_core
 from bot.domain import ChatRules, JobState
 from tests.adapters.telegram.conftest import WAIT, Rig, bot_settings, requester
@@ -118,9 +119,10 @@ async def test_one_persons_quota_and_blocking_by_reply_or_id(rig: Rig) -> None:
     assert answer.text == "✅ Bob now gets 10 min of music a day here."
     status = await song_queued(rig, "/song rock | 30", rig.bob)
     await wait_for_job(rig.core, job_id_of(status), {JobState.DELIVERED})
+    track = await rig.tg.wait_for_audio(rig.group, timeout=WAIT)
 
     # A reply to the bot's message about a song names that song's owner.
-    answer = await says(rig, "/admin block", rig.alice, reply_to=status)
+    answer = await says(rig, "/admin block", rig.alice, reply_to=track)
     assert (
         answer.text == f"✅ The owner of song #{job_id_of(status)} can't make songs here any more."
     )
@@ -181,20 +183,21 @@ async def test_others_may_press_your_buttons_only_when_the_chat_allows_it(rig: R
     await rig.say("/song bossa nova | 10", rig.bob)
     track = await rig.tg.wait_for_audio(rig.group, timeout=WAIT)
 
-    query = await rig.tg.press_button(rig.group, rig.alice, track, button_text="Re-roll")
+    query = await rig.tg.press_button(rig.group, rig.alice, track, button_text="New take")
     answer = await rig.tg.wait_for_callback_answer(query, timeout=WAIT)
     assert answer.text == "That's someone else's song; ask for your own with /song."
     assert answer.show_alert
 
     reply = await says(rig, "/admin buttons on", rig.alice)
     assert reply.text is not None and reply.text.startswith("✅ Anyone here may now press")
-    query = await rig.tg.press_button(rig.group, rig.alice, track, button_text="Re-roll")
+    query = await rig.tg.press_button(rig.group, rig.alice, track, button_text="New take")
     answer = await rig.tg.wait_for_callback_answer(query, timeout=WAIT)
-    assert answer.text == "🎲 New take — queued."
+    assert answer.text == "🎲 New take of Bob's song — queued."  # whose take it is
     second = await rig.tg.wait_for_audio(
         rig.group, predicate=lambda m: m is not track, timeout=WAIT
     )
     assert second.reply_to_message_id == track.message_id
+    assert "🙋 Alice's take of Bob's song" in (second.caption or "")
     [take] = await rig.core.service.history(requester(rig.alice))  # on Alice's quota
     assert take.request.tags == "bossa nova"
 
@@ -272,15 +275,16 @@ async def test_a_flagged_song_is_held_back_until_the_chat_allows_it(rig: Rig) ->
     rig.ws.faults.add_job(nsfw=True, times=2)
     status = await song_queued(rig, "/song night club | 10", rig.bob)
     await wait_for_job(rig.core, job_id_of(status), {JobState.FAILED})
-    await rig.tg.wait_until(
-        lambda: (status.text or "").startswith("⚠️"), what="the hold shown", timeout=WAIT
+    # The hold is a new message that mentions Bob, and says an admin can allow such songs.
+    hold = await rig.tg.wait_for_message(rig.group, "not safe", timeout=WAIT)
+    assert hold is not status and hold.reply_to_message_id == status.reply_to_message_id
+    assert (hold.text or "").startswith(
+        f"⚠️ Bob: {messages.failure_message('nsfw')} An admin of this chat can allow such "
+        "songs with /admin nsfw on."
     )
-    assert (status.text or "").startswith(
-        "⚠️ The music engine flagged this song as not safe for this chat, so I held it back. "
-        "Your quota has been given back."
-    )
+    assert [e["user"]["id"] for e in hold.entities if e["type"] == "text_mention"] == [rig.bob.id]
+    assert hold.buttons == []  # trying again would be held back the same way
     assert not [m for m in rig.tg.chat_log(rig.group) if m.audio]
-    assert (await rig.core.service.quota(requester(rig.bob))).used_seconds == 0
 
     answer = await says(rig, "/admin nsfw on", rig.alice)
     assert answer.text == (

@@ -46,7 +46,7 @@ async def test_quota_history_and_queue_show_what_the_user_has(rig: Rig) -> None:
     rig.ws.faults.add_job(hang=True)
     status = await rig.ask("/song drone | 20")
     queue = await rig.ask("/queue")
-    assert queue.text is not None and queue.text.startswith("🎶 Your songs in progress")
+    assert queue.text is not None and queue.text.startswith("🎶 Your songs in the works")
     assert f"#{job_id_of(status)} drone — 20 s: " in queue.text
     assert "lo-fi" not in queue.text  # delivered songs aren't in the queue
 

@@ -56,7 +56,7 @@ async def test_a_song_too_big_for_the_chat_is_sent_as_a_labelled_preview(
     assert 10 <= seconds < 59
     assert track.audio.title == "Long, Slow, Ambient (preview)"
     assert track.caption is not None and "Preview: the first 0:" in track.caption
-    assert "of 1:00" in track.caption and "seed 5" in track.caption
+    assert "of 1:00" in track.caption and "Seed 5" in track.caption
     assert track.reply_to_message_id == request["message_id"]
     assert source.exists()  # the full song stays on disk
     assert sorted(p.name for p in tmp_path.iterdir()) == ["job-7.wav"]  # no upload leftovers

@@ -53,21 +53,36 @@ async def test_an_exhausted_quota_is_explained(
         assert [s["tags"] for s in rig.ws.submits] == ["first"]
 
 
-async def test_an_upstream_failure_says_the_quota_was_given_back(rig: Rig) -> None:
+async def test_a_failure_is_a_new_message_that_reaches_the_requester(rig: Rig) -> None:
     rig.ws.faults.add_job(fail="GPU fell over")
-    status = await rig.ask("/song doomed | 30")
+    request_id = await rig.say("/song doomed | 30")
+    status = await rig.reply_to(request_id)
     await wait_for_job(rig.core, job_id_of(status), {JobState.FAILED})
-    await rig.tg.wait_until(
-        lambda: (status.text or "").startswith("⚠️"), what="failure shown", timeout=WAIT
+    # Not an edit of the card (edits notify nobody): a reply to the request naming Alice.
+    failure = await rig.tg.wait_for_message(
+        rig.group, lambda m: m is not status and "⚠️" in (m.text or ""), timeout=WAIT
     )
-    assert status.text is not None
-    assert status.text.startswith(
-        "⚠️ The music engine couldn't make this song. Your quota has been given back."
+    assert failure.reply_to_message_id == request_id
+    assert failure.text is not None
+    assert failure.text.startswith(
+        "⚠️ Alice: The music engine couldn't make this song. Your quota has been given back."
     )
-    assert status.reply_markup is None
-    assert "GPU" not in status.text  # upstream's own words are never shown
+    assert [e["user"]["id"] for e in failure.entities if e["type"] == "text_mention"] == [
+        rig.alice.id
+    ]
+    assert "GPU" not in failure.text  # upstream's own words are never shown
+    assert [b.text for b in failure.buttons] == ["🔁 Try again"]
+    await rig.tg.wait_until(lambda: status.deleted, what="the card gone", timeout=WAIT)
     assert (await rig.core.service.quota(requester(rig.alice))).used_seconds == 0
     assert not [m for m in rig.tg.chat_log(rig.group) if m.audio]
+
+    # Trying again makes the same request again, and this time it works.
+    query = await rig.tg.press_button(rig.group, rig.alice, failure, button_text="Try again")
+    await rig.tg.wait_for_callback_answer(query, timeout=WAIT)
+    track = await rig.tg.wait_for_audio(rig.group, timeout=WAIT)
+    assert track.reply_to_message_id == failure.message_id
+    assert [(s["tags"], s["duration"]) for s in rig.ws.submits] == [("doomed", 30)] * 2
+    assert [b.text for b in failure.buttons] == ["🔁 Try again ✓"]  # it shows it was used
 
 
 async def test_html_in_tags_is_echoed_as_text(rig: Rig) -> None:

@@ -56,7 +56,7 @@ async def test_a_burst_of_progress_never_hits_the_flood_limit(
                     await rig.delivery.on_event(event)
             # People keep talking to the bot meanwhile.
             commands += [await rig.say("/quota", rig.alice), await rig.say("/queue", rig.bob)]
-            shown = f"— {round_ * 100 // ROUNDS}%,"
+            shown = f"— {round_ * 100 // ROUNDS}%."
             await tg.wait_until(
                 lambda shown=shown: all(shown in (s.text or "") for s in statuses),  # type: ignore[misc]
                 what=f"statuses at {shown}",

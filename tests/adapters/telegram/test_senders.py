@@ -97,11 +97,11 @@ async def test_an_admin_re_rolls_the_anonymous_admins_song_on_their_quota(rig: R
     track = await rig.tg.wait_for_audio(rig.group, timeout=WAIT)
     await wait_for_job(rig.core, job_id_of(track), {JobState.DELIVERED})
 
-    query = await rig.tg.press_button(rig.group, rig.bob, track, button_text="Re-roll")
+    query = await rig.tg.press_button(rig.group, rig.bob, track, button_text="New take")
     answer = await rig.tg.wait_for_callback_answer(query, timeout=WAIT)
     assert answer.text == "That's someone else's song; ask for your own with /song."
 
-    query = await rig.tg.press_button(rig.group, rig.alice, track, button_text="Re-roll")
+    query = await rig.tg.press_button(rig.group, rig.alice, track, button_text="New take")
     answer = await rig.tg.wait_for_callback_answer(query, timeout=WAIT)
     assert answer.text == "🎲 New take — queued."
     second = await rig.tg.wait_for_audio(

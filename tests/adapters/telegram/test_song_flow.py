@@ -10,13 +10,15 @@ from pathlib import Path
 import pytest
 from mutagen.id3 import ID3
 
+from adapters.telegram.status import GROUP_INTERVAL
 from bot.app import run_bot
 from bot.domain import JobState
 from tests.adapters.telegram.conftest import WAIT, Rig, bot_settings, requester
+from tests.adapters.telegram.test_commands import job_id_of
 from tests.fakes.audio import probe_audio
 from tests.fakes.telegram_api import FakeTelegram, RecordedMessage
 from tests.fakes.wavespeed import FakeWaveSpeed
-from tests.harness import wait_for_job
+from tests.harness import POLL_SCALE, wait_for_job
 
 
 def texts_of(message: RecordedMessage) -> list[str]:
@@ -47,28 +49,30 @@ async def test_a_song_asked_in_a_group_arrives_as_an_mp3_under_the_request(
         "AceJam",
         30,
     )
-    assert track.caption is not None
-    assert "lo-fi, chill" in track.caption and "seed 1234" in track.caption
-    assert "0:30" in track.caption
+    assert track.caption == (  # what was made, for whom; words beside every emoji
+        "🎵 Lo-fi, Chill\n🙋 Asked by Alice\n📝 Instrumental (no lyrics)\n"
+        "🏷 Style: lo-fi, chill\n⏱ Length 0:30 · 🌱 Seed 1234"
+    )
     assert track.thumbnail is not None and track.thumbnail[:2] == b"\xff\xd8"  # a JPEG
-    assert [b.text for b in track.buttons] == ["🎲 Re-roll", "🔁 Same seed"]
+    assert [b.text for b in track.buttons] == ["🎲 New take", "🔁 Same seed"]
     assert not track.warnings  # in the music player, thumbnail accepted
     id3 = ID3(io.BytesIO(track.audio.data))
     assert (str(id3["TALB"]), str(id3["TPE1"])) == ("Jam room", "AceJam")  # album: the chat
 
-    # The status message followed the job and ends as "done", without a stale Cancel button.
-    await rig.tg.wait_until(
-        lambda: "Done" in (status.text or ""), what="the status to say done", timeout=WAIT
-    )
+    # One song, one message: the card followed the job, then went when the track came.
+    await rig.tg.wait_until(lambda: status.deleted, what="the card deleted", timeout=WAIT)
     history = texts_of(status)
-    assert any(text.startswith("🎛 Making your song") for text in history)
+    assert not any("Done" in text for text in history)  # no edit nobody would see
     assert all(a != b for a, b in itertools.pairwise(history))  # never repeated
-    assert status.reply_markup is None
+    # Each text stayed up for at least the pacing interval before the next replaced it.
+    shown_at = [status.sent_at, *(edit.at for edit in status.edits)]
+    assert all(b - a >= GROUP_INTERVAL * POLL_SCALE * 0.95 for a, b in itertools.pairwise(shown_at))
     assert all(
         [b.text for b in edit.buttons] == ["✖ Cancel"]
         for edit in status.edits
         if edit.text and edit.text.startswith("🎛")
     )
+    assert len(rig.tg.chat_log(rig.group, include_deleted=False)) == 1  # the track alone
     assert rig.ws.submits[0]["tags"] == "lo-fi, chill"
     assert (rig.ws.submits[0]["duration"], rig.ws.submits[0]["seed"]) == (30, 1234)
     [job] = await rig.core.service.history(requester(rig.alice))
@@ -108,15 +112,16 @@ async def test_same_seed_and_reroll_buttons_make_new_takes(rig: Rig) -> None:
 
     query = await rig.tg.press_button(rig.group, rig.alice, first, button_text="Same seed")
     answer = await rig.tg.wait_for_callback_answer(query, timeout=WAIT)
-    assert answer.text is not None and "Same seed" in answer.text
+    assert answer.text == "🔁 Same seed again — queued."
     second = await rig.tg.wait_for_audio(
         rig.group, predicate=lambda m: m is not first, timeout=WAIT
     )
     assert second.reply_to_message_id == first.message_id  # under the track it came from
     assert rig.ws.submits[1]["seed"] == first_seed
-    assert f"seed {first_seed}" in (second.caption or "")
+    assert f"Seed {first_seed}" in (second.caption or "")
+    assert "📝 Lyrics: “Still water”" in (second.caption or "")  # the first sung line
 
-    query = await rig.tg.press_button(rig.group, rig.alice, first, button_text="Re-roll")
+    query = await rig.tg.press_button(rig.group, rig.alice, first, button_text="New take")
     await rig.tg.wait_for_callback_answer(query, timeout=WAIT)
     await rig.tg.wait_until(
         lambda: len([m for m in rig.tg.chat_log(rig.group) if m.audio]) == 3,
@@ -130,6 +135,33 @@ async def test_same_seed_and_reroll_buttons_make_new_takes(rig: Rig) -> None:
             20,
         )
     assert request_id < first.message_id < second.message_id
+    assert [b.text for b in first.buttons] == ["🎲 New take ✓", "🔁 Same seed ✓"]
+
+
+async def test_a_double_tap_makes_one_song_and_the_button_shows_it_was_used(rig: Rig) -> None:
+    await rig.say("/song polka | 10")
+    track = await rig.tg.wait_for_audio(rig.group, timeout=WAIT)
+    used = await rig.core.service.quota(requester(rig.alice))
+
+    taps = [
+        await rig.tg.press_button(rig.group, rig.alice, track, button_text="New take")
+        for _ in range(2)
+    ]
+    answers = [(await rig.tg.wait_for_callback_answer(q, timeout=WAIT)).text for q in taps]
+    assert answers == ["🎲 New take — queued.", "Already done — see above."]
+    await rig.tg.wait_until(
+        lambda: [b.text for b in track.buttons] == ["🎲 New take ✓", "🔁 Same seed"],
+        what="the pressed button marked",
+        timeout=WAIT,
+    )
+    second = await rig.tg.wait_for_audio(
+        rig.group, predicate=lambda m: m is not track, timeout=WAIT
+    )
+    await wait_for_job(rig.core, job_id_of(second), {JobState.DELIVERED})
+    assert len(rig.ws.submits) == 2  # one take, not two
+    quota = await rig.core.service.quota(requester(rig.alice))
+    assert quota.used_seconds == used.used_seconds + 10  # charged once
+    assert second.reply_to_message_id == track.message_id
 
 
 async def test_someone_elses_buttons_are_politely_refused(rig: Rig) -> None:
@@ -137,7 +169,7 @@ async def test_someone_elses_buttons_are_politely_refused(rig: Rig) -> None:
     track = await rig.tg.wait_for_audio(rig.group, timeout=WAIT)
     before = len(rig.tg.chat_log(rig.group))
 
-    for label in ("Re-roll", "Same seed"):
+    for label in ("New take", "Same seed"):
         query = await rig.tg.press_button(rig.group, rig.bob, track, button_text=label)
         answer = await rig.tg.wait_for_callback_answer(query, timeout=WAIT)
         assert answer.text is not None and "someone else's song" in answer.text
