@@ -3,13 +3,17 @@ within the upload limit."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from adapters.discord.client import Tuning
+from bot.app import Core, open_core
 from bot.clock import utcnow
 from bot.domain import JobState
 from bot.ports import EventKind, JobEvent
@@ -21,6 +25,7 @@ from tests.adapters.discord.conftest import (
     GUILD,
     ManualClock,
     World,
+    bot_on,
     field_value,
     jam,
     mp3_of,
@@ -331,21 +336,25 @@ def _card(message: RecordedMessage) -> str:
     return str(message.embeds[0].get("description", "")) if message.embeds else ""
 
 
+@contextlib.asynccontextmanager
+async def news_from_the_test(world: World, tuning: Tuning) -> AsyncIterator[tuple[Core, Any]]:
+    """The bot on a core whose worker doesn't run: the songs stay queued, and the only news
+    about them is what the test hands the delivery (as the worker would)."""
+    async with open_core(world.settings) as core, bot_on(core, world, tuning=tuning):
+        delivery = core.service.notifier.delivery_for("discord")
+        assert delivery is not None
+        yield core, delivery
+
+
 async def test_an_expected_time_is_shown_and_reworded_before_it_runs_out(world: World) -> None:
     dc = world.dc
-    world.ws.faults.add_job(hang=True)
-    async with jam(
-        world, wavespeed_max_concurrency=1, tuning=replace(FAST, reword_before=2.5)
-    ) as run:
+    async with news_from_the_test(world, replace(FAST, reword_before=2.5)) as (core, delivery):
         first = await dc.invoke_slash(GUILD, CHANNEL, ALICE, "song", {"tags": "a", "duration": 5})
-        await first.wait_for_original(lambda m: "Making your song" in status_text(m))
-        running = await wait_for_job(run.core, 1, {JobState.SUBMITTED, JobState.RUNNING})
         second = await dc.invoke_slash(GUILD, CHANNEL, ALICE, "song", {"tags": "b", "duration": 5})
-        await second.wait_for_original(lambda m: "Queued" in status_text(m))
-        queued = await wait_for_job(run.core, 2, {JobState.QUEUED})
-        delivery = run.core.service.notifier.delivery_for("discord")
-        assert delivery is not None
-        # The core's estimates, as the worker would pass them on.
+        for song in (first, second):
+            await song.wait_for_original(lambda m: "Queued" in status_text(m))
+        running, queued = await core.service.get_job(1), await core.service.get_job(2)
+        assert running is not None and queued is not None
         soon, later = utcnow() + timedelta(seconds=5), utcnow() + timedelta(minutes=2)
         await delivery.on_event(JobEvent(EventKind.PROGRESS, running, progress=0.4, eta=soon))
         await delivery.on_event(JobEvent(EventKind.QUEUED, queued, position=1, eta=later))
@@ -353,7 +362,7 @@ async def test_an_expected_time_is_shown_and_reworded_before_it_runs_out(world: 
             lambda m: f"Ready <t:{int(later.timestamp())}:R>" in _card(m)
         )
         counting = await first.wait_for_original(
-            lambda m: f"<t:{int(soon.timestamp())}:R>" in _card(m)
+            lambda m: f"Ready <t:{int(soon.timestamp())}:R>" in _card(m)
         )
         reworded = await first.wait_for_original(lambda m: "Ready any moment now" in _card(m))
         # Discord shows the timestamp to the second: it would read "ago" from here on.
@@ -377,3 +386,32 @@ async def test_a_quiet_chat_sees_one_message_per_song_and_no_edit_it_cannot_read
     # no "Finished — sending it" nobody reads, no "Done" beside the track.
     assert card.edits == []
     assert dc.channel_messages(CHANNEL) == [track] and track.pings.users == {ALICE}
+
+
+async def test_answers_to_commands_never_wait_behind_status_edits(world: World) -> None:
+    dc = world.dc
+    dc.rate_limits = dict(DEFAULT_RATE_LIMITS)  # 5 edits per 5 s in a channel, as Discord
+    clock = ManualClock()
+    settings = world.settings.model_copy(update={"max_active_jobs_per_user": 4})
+    world = replace(world, settings=settings)
+    async with news_from_the_test(world, replace(FAST, clock=clock)) as (core, delivery):
+        songs = [
+            await dc.invoke_slash(
+                GUILD, CHANNEL, ALICE, "song", {"tags": f"loop {n}", "duration": 5}
+            )
+            for n in range(4)
+        ]
+        for song in songs:
+            await song.wait_for_original(lambda m: "Queued" in status_text(m))
+        jobs = [await core.service.get_job(n) for n in range(1, 5)]
+        clock.advance(15 * 60)  # the tokens are spent: every card is edited in one channel bucket
+        for step in (1, 2):  # eight edits: Discord lets five through, the rest wait their turn
+            for job in jobs:
+                assert job is not None
+                await delivery.on_event(JobEvent(EventKind.PROGRESS, job, progress=step / 4))
+            await songs[0].wait_for_original(shows(f"{step * 25}%"))
+        quota = await dc.invoke_slash(GUILD, CHANNEL, ALICE, "quota")
+        answer = await quota.wait_for_original(lambda m: not m.loading, timeout=2)
+        behind = [s for s in songs if s.original and "50%" not in status_text(s.original)]
+        assert behind, "the cards' edits were not held back: nothing was tested"
+    assert answer.ephemeral and "You have" in answer.content
