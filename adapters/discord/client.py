@@ -36,7 +36,8 @@ from adapters.discord import embeds
 from adapters.discord.admin import AdminCommands, NotAllowed
 from adapters.discord.commands import JamCommands
 from adapters.discord.delivery import DiscordDelivery
-from adapters.discord.songs import SongStarter, reply_privately
+from adapters.discord.replies import reply_privately
+from adapters.discord.songs import SongStarter
 from adapters.discord.views import PERSISTENT_ITEMS
 from bot import messages
 from bot.config import Settings

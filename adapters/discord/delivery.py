@@ -114,8 +114,8 @@ class StatusMessage:
 
     No edit a reader can't see: a new phase is shown once it has stood ``settle`` seconds (a
     song that starts at once never shows "Queued", one posted at once never "Finished"), and
-    nothing is edited once the card is retiring. An ETA
-    shown as a counting Discord timestamp is reworded before it would run out."""
+    nothing is edited once the card is retiring. An ETA shown as a counting Discord
+    timestamp is reworded ("any moment now") before it would run out."""
 
     def __init__(
         self,

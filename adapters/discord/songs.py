@@ -3,6 +3,10 @@
 The first answer to an interaction is always immediate (Discord's 3 s rule): a refusal that
 needs no I/O (bad input) is sent at once as an ephemeral message; everything else is deferred
 first. Refusals after that (quota, blocked, someone else's button) are ephemeral too.
+
+A button press counts once: the same person pressing the same button again within a few
+seconds is told so and changes nothing (:class:`bot.presses.PressGuard`); a button that made
+a new take is shown used (green) on its message.
 """
 
 from __future__ import annotations
@@ -29,8 +33,6 @@ logger = logging.getLogger(__name__)
 _CLOCK = re.compile(r"(\d{1,3}):([0-5]\d)")  # "1:30" means 90 s, as on Telegram
 # Refusals of what was asked (not of who asked): fixing the form can get it through.
 FIXABLE = frozenset({"invalid", "blocked_word", "quota"})
-
-__all__ = ["SongStarter", "reply_privately", "requester_of", "scope_of"]
 
 
 def requester_of(interaction: discord.Interaction[Any]) -> Requester:
