@@ -449,7 +449,11 @@ class DiscordDelivery:
         posted (the bot may not post and the token is gone), the card says it instead."""
         content = embeds.failure_content(job, sentence)
         embed = embeds.failure_embed(job)
-        view = failure_view(job.id) if embeds.worth_retrying(job) else discord.ui.View()
+        view = (
+            failure_view(job.id)
+            if messages.worth_trying_again(job.error_code)
+            else discord.ui.View()
+        )
         pings = requester_only(job)
         message: discord.Message | None = None
         try:

@@ -218,24 +218,7 @@ def track_embed(job: Job, card: TrackCard) -> discord.Embed:
     return embed
 
 
-NO_RETRY = frozenset(
-    {
-        # The same request would meet the same answer, or only the operator can help.
-        "moderation",
-        "upstream_rejected",
-        "invalid_request",
-        "auth_failed",
-        "nsfw",
-        "bot_blocked",
-        "chat_gone",
-        "audio_too_large",
-    }
-)
 NSFW_HINT = "A server manager can allow such songs here with `/admin nsfw allow:True`."
-
-
-def worth_retrying(job: Job) -> bool:
-    return job.error_code not in NO_RETRY
 
 
 def failure_content(job: Job, sentence: str) -> str:

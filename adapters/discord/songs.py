@@ -192,6 +192,8 @@ class SongStarter:
                 outcome = Refused(messages.UNEXPECTED_ERROR, "error")
             if isinstance(outcome, Accepted) and not outcome.duplicate:
                 await self._show_used(interaction, custom_id(action, job_id))
+            else:
+                self._presses.forget(self._press_key(interaction, action, job_id))
             await self._settle(interaction, status, outcome, has_placeholder=False)
         except Exception:
             logger.exception("interaction %s: button failed", interaction.id)
@@ -207,6 +209,7 @@ class SongStarter:
             await interaction.response.defer()
             outcome = await self._service.cancel(job_id, requester_of(interaction))
             if isinstance(outcome, Refused):
+                self._presses.forget(self._press_key(interaction, "cancel", job_id))
                 await reply_privately(interaction, embeds.problem(outcome.message))
         except Exception:
             logger.exception("interaction %s: cancel button failed", interaction.id)
@@ -216,12 +219,19 @@ class SongStarter:
         self, interaction: discord.Interaction[Any], action: str, job_id: int
     ) -> bool:
         """True for the first press of this button by this person within a few seconds; a
-        repeat (a double tap, a laggy client) is told so privately and does nothing."""
-        if self._presses.first((PLATFORM, interaction.user.id, action, job_id)):
+        repeat (a double tap, a laggy client) is told so privately and does nothing. A press
+        that was refused is forgotten: pressing again is asking again."""
+        if self._presses.first(self._press_key(interaction, action, job_id)):
             return True
         logger.info("interaction %s: repeated press of %s:%s", interaction.id, action, job_id)
         await reply_privately(interaction, embeds.ALREADY_PRESSED)
         return False
+
+    @staticmethod
+    def _press_key(
+        interaction: discord.Interaction[Any], action: str, job_id: int
+    ) -> tuple[str, int, str, int]:
+        return (PLATFORM, interaction.user.id, action, job_id)
 
     @staticmethod
     async def _show_used(interaction: discord.Interaction[Any], pressed: str) -> None:

@@ -70,6 +70,10 @@ async def test_someone_elses_press_is_refused_privately(world: World) -> None:
         press = await dc.click_button(track.id, "acejam:reroll:1", BOB)
         refusal = await press.wait_for_followup()
         assert refusal.ephemeral and "someone else's song" in refusal.content
+        # A refused press changed nothing: pressing again asks again (no "Already done").
+        again = await dc.click_button(track.id, "acejam:reroll:1", BOB)
+        assert "someone else's song" in (await again.wait_for_followup()).content
+        assert track.button("acejam:reroll:1").style == 1  # not shown used
 
         running = await dc.invoke_slash(
             GUILD, CHANNEL, ALICE, "song", {"tags": "jig", "duration": 5}
