@@ -131,13 +131,14 @@ def track_tags(job: Job, guild_name: str | None) -> TrackTags:
 
 
 def take_line(job: Job) -> str | None:
-    """A take of someone else's song says whose: "🎲 @Bob's new take of @Alice's song #1"."""
+    """A take of someone else's song says whose: "🎲 @Bob's take of @Alice's song #1" (🔁 for
+    a same-seed take); Telegram says it the same way."""
     take = job.destination.context.get(TAKE_OF)
     if not isinstance(take, dict):
         return None
-    icon, what = ("🔁", "same-seed take") if take.get("same_seed") else ("🎲", "new take")
+    icon = "🔁" if take.get("same_seed") else "🎲"
     return (
-        f"{icon} {mention(job.destination.user_id)}'s {what} of "
+        f"{icon} {mention(job.destination.user_id)}'s take of "
         f"{mention(str(take.get('user_id')))}'s song #{take.get('job_id')}"
     )
 

@@ -192,7 +192,7 @@ async def test_a_take_of_someone_elses_song_says_whose_it_is(world: World) -> No
         status = await press.wait_for_followup(lambda m: m.embeds)
         second = await _new_track(dc, 1)
         await wait_for_job(run.core, 2, {JobState.DELIVERED})
-    whose = f"🎲 <@{BOB}>'s new take of <@{ALICE}>'s song #1"
+    whose = f"🎲 <@{BOB}>'s take of <@{ALICE}>'s song #1"
     assert whose in status.embeds[0]["description"]
     assert whose in second.embeds[0]["description"]
     assert field_value(second, "Requested by") == f"<@{BOB}>"
