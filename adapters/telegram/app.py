@@ -37,8 +37,9 @@ COMMANDS = (
     BotCommand("song", "Make a song: /song tags | duration | seed, lyrics below"),
     BotCommand("queue", "Your songs in line"),
     BotCommand("cancel", "Stop your latest song (or reply /cancel to one)"),
-    BotCommand("quota", "How many seconds of music you have left"),
+    BotCommand("quota", "How much music you have left today"),
     BotCommand("history", "Your last songs and their seeds"),
+    BotCommand("limits", "This chat's limits: song length, daily music, songs at once"),
     BotCommand("help", "How to use AceJam"),
 )
 POLL_TIMEOUT = 30  # seconds a getUpdates long poll may wait for news
@@ -83,7 +84,7 @@ def build_application(
         local_mode=settings.telegram_local_mode,
     )
     admins = ChatAdmins(service, delivery)  # one admin-list cache for every handler
-    handlers = TelegramHandlers(service, delivery, admins)
+    handlers = TelegramHandlers(service, delivery, admins, time_scale=scale)
     handlers.register(application)
     TelegramAdmin(service, admins).register(application)
     handlers.register_fallback(application)  # last: only what no one else handles

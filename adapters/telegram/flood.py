@@ -395,6 +395,17 @@ class FloodGate(BaseRateLimiter[int]):
             del self._paused_until[key]
 
 
+@contextlib.asynccontextmanager
+async def answer_turn(bot: object, chat_id: ChatKey) -> AsyncIterator[None]:
+    """:meth:`FloodGate.turn` of ``bot``'s gate, or nothing when it has none."""
+    gate = getattr(bot, "rate_limiter", None)
+    if not isinstance(gate, FloodGate):
+        yield
+        return
+    async with gate.turn(chat_id):
+        yield
+
+
 def answering(
     callback: Callable[[Update, C], Awaitable[None]],
 ) -> Callable[[Update, C], Coroutine[Any, Any, None]]:
@@ -402,12 +413,11 @@ def answering(
     (:meth:`FloodGate.turn`), when the bot has a FloodGate."""
 
     async def in_turn(update: Update, context: C) -> None:
-        gate = getattr(getattr(context, "bot", None), "rate_limiter", None)
         chat = update.effective_chat
-        if not isinstance(gate, FloodGate) or chat is None:
+        if chat is None:
             await callback(update, context)
             return
-        async with gate.turn(chat.id):
+        async with answer_turn(getattr(context, "bot", None), chat.id):
             await callback(update, context)
 
     return in_turn

@@ -28,7 +28,7 @@ from telegram.ext import (
 
 from adapters.telegram import keyboards, texts
 from adapters.telegram.delivery import PLATFORM, TelegramDelivery
-from adapters.telegram.flood import answering
+from adapters.telegram.flood import answer_turn, answering
 from adapters.telegram.parse import ShowHelp, parse_song
 from adapters.telegram.permissions import (
     ChatAdmins,
@@ -37,7 +37,7 @@ from adapters.telegram.permissions import (
     sender_of,
 )
 from bot import messages
-from bot.domain import Destination, Invalid, Job
+from bot.domain import ChatRules, Destination, Invalid, Job
 from bot.presses import PressGuard
 from bot.service import Accepted, Done, GenerationService, Refused
 
@@ -48,6 +48,7 @@ _JOB_NUMBER = re.compile(r"#(\d{1,19})$")  # the end of a status message: "… �
 SORRY = "Sorry — something went wrong on my side. Please try again in a moment."
 NO_SENDER = "I can't tell who sent that, so it can't have a song or a quota."
 ALREADY_DONE = "Already done — see above."
+PERSONAL_SECONDS = 60.0  # how long a personal answer (/quota, /queue, /history) stays in a group
 PRIVATE_HINT = (
     "🎵 To make a song, send <code>/song</code> and a style, like "
     "<code>/song lo-fi, rainy piano | 1:30</code>. /help tells more."
@@ -63,10 +64,13 @@ class TelegramHandlers:
         service: GenerationService,
         delivery: TelegramDelivery,
         admins: ChatAdmins | None = None,
+        *,
+        time_scale: float = 1.0,
     ) -> None:
         self._service = service
         self._delivery = delivery
         self._admins = admins or ChatAdmins(service, delivery)
+        self._personal_delay = PERSONAL_SECONDS * time_scale
         self._presses = PressGuard()  # a double tap is one press
 
     def register(self, application: Application[Any, Any, Any, Any, Any, Any]) -> None:
@@ -74,19 +78,20 @@ class TelegramHandlers:
         only_new = filters.UpdateType.MESSAGE
         # Every answer is built in its chat's turn at the flood gate: when it can go out at
         # once, from the state of that moment, in the order people asked.
+        # /song and the buttons take it themselves: only once the song is queued, as the
+        # answer is about that song, and a turn held through the submit holds up the chat.
+        application.add_handler(CommandHandler("song", self.song, filters=only_new))
         for name, callback in (
-            ("song", self.song),
             ("quota", self.quota),
             ("queue", self.queue),
             ("cancel", self.cancel),
             ("history", self.history),
+            ("limits", self.limits),
             ("help", self.help),
             ("start", self.start),
         ):
             application.add_handler(CommandHandler(name, answering(callback), filters=only_new))
-        application.add_handler(
-            CallbackQueryHandler(answering(self.button), pattern=keyboards.PATTERN)
-        )
+        application.add_handler(CallbackQueryHandler(self.button, pattern=keyboards.PATTERN))
         application.add_handler(CallbackQueryHandler(self.unknown_button))
         application.add_error_handler(self.on_error)
 
@@ -114,10 +119,12 @@ class TelegramHandlers:
         validate = self._service.validate
         parsed = parse_song(message.text, replied_text=replied_text, validate=validate)
         if isinstance(parsed, ShowHelp):
-            await message.reply_text(texts.song_format(self._service.limits))
+            async with answer_turn(context.bot, chat.id):
+                await message.reply_text(texts.song_format(self._service.limits))
             return
         if isinstance(parsed, Invalid):
-            await message.reply_text(texts.problem(parsed.message))
+            async with answer_turn(context.bot, chat.id):
+                await message.reply_text(texts.problem(parsed.message))
             return
         destination = Destination(
             PLATFORM,
@@ -141,17 +148,19 @@ class TelegramHandlers:
         reply_to: int,
         thread_id: int | None,
     ) -> None:
-        """Answer a submit: the refusal, or the status message that will follow the job."""
+        """Answer a submit: the refusal, or the status card that will follow the job."""
         if isinstance(outcome, Refused):
-            await _send(bot, chat_id, texts.problem(outcome.message), reply_to, thread_id)
+            async with answer_turn(bot, chat_id):
+                await _send(bot, chat_id, texts.problem(outcome.message), reply_to, thread_id)
             return
         if outcome.duplicate:  # this very event was handled before
             return
         job = outcome.job
-        text = texts.status("🎶", messages.queued_line(outcome.position), job)
-        sent = await _send(
-            bot, chat_id, text, reply_to, thread_id, keyboard=keyboards.cancel_keyboard(job.id)
-        )
+        async with answer_turn(bot, chat_id):
+            text = texts.status("🎶", messages.queued_line(outcome.position), job)
+            sent = await _send(
+                bot, chat_id, text, reply_to, thread_id, keyboard=keyboards.cancel_keyboard(job.id)
+            )
         self._delivery.board.attach(job.id, chat_id, sent.message_id, text)
         await self._service.set_context(job.id, status_message_id=sent.message_id)
 
@@ -163,21 +172,43 @@ class TelegramHandlers:
         # A Telegram chat is its own scope: its rules (set by its admins) apply there.
         requester = await self._admins.requester(context.bot, sender, chat)
         status = await self._service.quota(requester, str(chat.id))
-        await message.reply_text(texts.quota_text(status))
+        await self._personal(message, texts.quota_text(status))
 
     async def queue(self, update: Update, context: Context) -> None:
         message, _, sender = await self._asked(update)
         if message is None or sender is None:
             return
         entries = await self._service.queue_of(as_requester(sender))
-        await message.reply_text(texts.queue_text(entries))
+        await self._personal(message, texts.queue_text(entries))
 
     async def history(self, update: Update, context: Context) -> None:
         message, _, sender = await self._asked(update)
         if message is None or sender is None:
             return
         jobs = await self._service.history(as_requester(sender), limit=5)
-        await message.reply_text(texts.history_text(jobs))
+        await self._personal(message, texts.history_text(jobs))
+
+    async def _personal(self, message: Message, text: str) -> None:
+        """An answer about one person: in a group it goes away after a while (it only
+        matters to them, and a busy chat shouldn't keep it)."""
+        if message.chat.type == Chat.PRIVATE:
+            await message.reply_text(text)
+            return
+        sent = await message.reply_text(text + texts.tidy_note(PERSONAL_SECONDS))
+        self._delivery.board.delete_later(message.chat.id, sent.message_id, self._personal_delay)
+
+    async def limits(self, update: Update, context: Context) -> None:
+        """``/limits``: this chat's limits, for anyone (only /admin changes them)."""
+        message, chat = update.effective_message, update.effective_chat
+        if message is None or chat is None:
+            return
+        if chat.type == Chat.PRIVATE:
+            rules = ChatRules()
+        else:
+            rules = await self._service.chat_rules(PLATFORM, str(chat.id))
+        await message.reply_text(
+            texts.limits_text(chat.title, rules, self._service.policy, self._service.limits)
+        )
 
     async def help(self, update: Update, context: Context) -> None:
         message = update.effective_message
@@ -285,7 +316,8 @@ class TelegramHandlers:
             what += f" of {place['take_of']}'s song"
         await query.answer(texts.plain_answer(f"{what} — queued."))
         await self._queued(context.bot, outcome, chat.id, source.message_id, thread_id)
-        await self._mark_used(context.bot, source, query.data or "")
+        async with answer_turn(context.bot, chat.id):
+            await self._mark_used(context.bot, source, query.data or "")
 
     async def _mark_used(self, bot: Bot, source: object, data: str) -> None:
         """The pressed button now says it was used (the new song's card is right below)."""

@@ -92,6 +92,7 @@ class StatusBoard:
         self._last_edit: dict[int, float] = {}
         self._chores: set[asyncio.Task[None]] = set()  # card deletions in flight
         self._retired: OrderedDict[int, None] = OrderedDict()
+        self._expiring: set[asyncio.Task[None]] = set()  # personal answers to tidy away
         self._closed = False
 
     def attach(self, job_id: int, chat_id: int, message_id: int, shown: str) -> None:
@@ -163,6 +164,19 @@ class StatusBoard:
         self._chores.add(task)
         task.add_done_callback(self._chores.discard)
 
+    def delete_later(self, chat_id: int, message_id: int, delay: float) -> None:
+        """Delete a message after ``delay`` seconds (a personal answer in a group). Those
+        still waiting when the bot stops stay in the chat."""
+        if self._closed:
+            return
+        task = asyncio.create_task(self._delete_after(chat_id, message_id, delay))
+        self._expiring.add(task)
+        task.add_done_callback(self._expiring.discard)
+
+    async def _delete_after(self, chat_id: int, message_id: int, delay: float) -> None:
+        await asyncio.sleep(delay)
+        await self._delete(0, chat_id, message_id)
+
     def active_cards(self, chat_id: int) -> int:
         """Cards in the chat that will still turn into a track or a failure notice."""
         return sum(1 for e in self._entries.values() if e.chat_id == chat_id and e.active)
@@ -174,6 +188,8 @@ class StatusBoard:
     async def close(self, grace: float = 2.0) -> None:
         """Let pending edits and deletions go out for up to ``grace`` seconds, then stop."""
         self._closed = True
+        for expiring in self._expiring:
+            expiring.cancel()
         for wakeup in self._wakeups.values():
             wakeup.set()  # pacers with only progress left stop now
         tasks = [*self._pacers.values(), *self._chores]

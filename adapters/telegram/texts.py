@@ -15,8 +15,8 @@ from datetime import datetime
 
 from bot import messages
 from bot.clock import utcnow
-from bot.domain import Job, Limits
-from bot.quotas import QuotaStatus
+from bot.domain import DEFAULT_DURATION, ChatRules, Job, Limits
+from bot.quotas import QuotaPolicy, QuotaStatus
 from bot.service import QueueEntry
 
 CAPTION_LIMIT = 1024  # visible characters, after entity parsing
@@ -164,6 +164,31 @@ def help_text(limits: Limits) -> str:
 def start_text(limits: Limits, first_name: str | None) -> str:
     hello = f"Hi {esc(first_name)}! " if first_name else "Hi! "
     return f"👋 {hello}Tell me a style and I'll make you a song.\n\n{help_text(limits)}"
+
+
+def limits_text(title: str | None, rules: ChatRules, policy: QuotaPolicy, limits: Limits) -> str:
+    """``/limits``: what anyone may ask for here (the admins change it with /admin)."""
+    quota = messages.quota_value(rules.quota_seconds_per_day, policy.seconds_per_day)
+    longest = rules.max_duration or limits.max_duration
+    default = min(rules.default_duration or min(DEFAULT_DURATION, limits.max_duration), longest)
+    chat_jobs = rules.max_active_jobs or policy.max_active_jobs_per_scope
+    at_once = f"{policy.max_active_jobs} each"
+    if chat_jobs is not None:
+        at_once += f", {chat_jobs} in this chat"
+    lines = [
+        f"📏 <b>Limits in {esc(title or 'this chat')}</b>",
+        f"Daily music per person: {esc(quota)}",
+        f"Song length: {limits.min_duration} s to {longest} s (without one: {default} s)",
+        f"Songs in the works at once: {at_once}",
+        "🎲 / 🔁 under a song: " + ("anyone here" if rules.others_may_press else "its owner"),
+        "Songs flagged as not safe for work: " + ("posted" if rules.allow_nsfw else "held back"),
+    ]
+    return "\n".join(lines)
+
+
+def tidy_note(seconds: float) -> str:
+    """Under a personal answer in a group: it won't stay."""
+    return f"\n<i>🧹 Removed in {messages.humanize_seconds(seconds)} to keep the chat tidy.</i>"
 
 
 def quota_text(quota: QuotaStatus, now: datetime | None = None) -> str:

@@ -187,7 +187,15 @@ async def test_acejam_run_starts_telegram_and_registers_its_commands(
     running = asyncio.create_task(run_bot(bot_settings(tmp_path, tg, ws), stop))
     try:
         await tg.wait_until(lambda: tg.commands, what="setMyCommands", timeout=WAIT)
-        assert tg.command_names() == ["song", "queue", "cancel", "quota", "history", "help"]
+        assert tg.command_names() == [
+            "song",
+            "queue",
+            "cancel",
+            "quota",
+            "history",
+            "limits",
+            "help",
+        ]
         alice = tg.user(42, "Alice")
         chat = tg.private_chat(alice)
         await tg.wait_until(lambda: tg.calls_to("getUpdates"), what="polling", timeout=WAIT)
