@@ -243,7 +243,9 @@ class TelegramHandlers:
             target = keyboards.job_of(replied.reply_markup) or _job_number(replied.text)
             if target is None:
                 await message.reply_text(
-                    texts.problem("That message isn't a song in progress; nothing to cancel there.")
+                    texts.problem(
+                        "That message isn't a song in the works; nothing to cancel there."
+                    )
                 )
                 return
         if target is None:

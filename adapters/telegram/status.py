@@ -140,10 +140,6 @@ class StatusBoard:
         if entry is not None:
             entry.frozen = True
 
-    def forget(self, job_id: int) -> None:
-        """Stop following the job's card (someone else deals with it now)."""
-        self._entries.pop(job_id, None)
-
     def retire(self, job_id: int, chat_id: int, message_id: int | None) -> None:
         """The card's job now has a message of its own (its track, a failure notice):
         delete the card, in the background (deleting is not flood-limited). A card that

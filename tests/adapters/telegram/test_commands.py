@@ -61,8 +61,12 @@ async def test_help_and_start(rig: Rig) -> None:
     help_ = await rig.ask("/help")
     for text in (start.text or "", help_.text or ""):
         assert "/song lo-fi, chill, rainy piano | 30" in text
-        for command in ("/queue", "/cancel", "/quota", "/history"):
+        for command in ("/queue", "/cancel", "/quota", "/history", "/limits"):
             assert command in text
+        # One vocabulary: the buttons' own names, durations as 1:30, what a seed does.
+        for words in ("✖ Cancel", "/cancel 12", "1:30", "🎲 New take", "🔁 Same seed", "seed"):
+            assert words in text, words
+        assert "in progress" not in text and "Re-roll" not in text
 
 
 async def test_the_cancel_button_stops_the_song_and_gives_the_quota_back(rig: Rig) -> None:
