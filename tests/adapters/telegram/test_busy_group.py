@@ -26,7 +26,7 @@ SCALE = 0.25  # a nominal second is 0.25 s here, for Telegram, WaveSpeed and the
 ANSWER_WITHIN = 2.0  # nominal seconds from a command to its answer
 # The scale shrinks Telegram's clock, not this machine's: building an answer (reading the
 # database, asking for the chat's admins) also takes real time, however loaded the machine.
-BUILDING = 0.5  # real seconds
+BUILDING = 1.5  # real seconds (a loaded 2-core machine)
 
 
 def job_seconds(body: dict[str, Any]) -> float:

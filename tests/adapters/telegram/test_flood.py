@@ -7,9 +7,10 @@ import itertools
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from telegram.ext import ExtBot
 
-from adapters.telegram.flood import FloodGate
+from adapters.telegram.flood import FloodDeferred, FloodGate, Priority, sending
 from adapters.telegram.status import GROUP_INTERVAL, PRIVATE_INTERVAL
 from bot.clock import utcnow
 from bot.domain import Job, JobState
@@ -62,8 +63,13 @@ async def test_a_burst_of_progress_never_hits_the_flood_limit(
                 what=f"statuses at {shown}",
                 timeout=WAIT,
             )
-        for command in commands:
-            await rig.reply_to(command)
+        for command in commands:  # answered (and by now perhaps tidied away)
+            await tg.wait_for_message(
+                rig.group,
+                lambda m, c=command: m.reply_to_message_id == c,  # type: ignore[misc]
+                timeout=WAIT,
+                include_deleted=True,
+            )
 
         assert tg.flood_errors == []
         for status in statuses:
@@ -110,3 +116,65 @@ async def test_the_flood_gate_spaces_concurrent_sends_to_telegrams_limits() -> N
         assert len(tg.chat_log(private)) == 8 and len(tg.chat_log(group)) == 25
         # The 21st group message had to wait for the first to leave the one-minute window.
         assert elapsed >= 60 * scale * 0.95
+
+
+async def test_answers_go_first_and_progress_only_takes_what_is_left() -> None:
+    scale = 0.05  # Telegram's minute is 3 s here (room for a loaded machine's slowness)
+    async with FakeTelegram(token=TOKEN, time_scale=scale) as tg:
+        group = tg.group_chat(-100778, "Busy room")
+        gate = FloodGate(time_scale=scale)
+        bot = ExtBot(
+            TOKEN,
+            base_url=f"{tg.base_url}/bot",
+            base_file_url=f"{tg.base_url}/file/bot",
+            rate_limiter=gate,
+        )
+        async with bot:
+            sent = [await bot.send_message(group.id, f"answer {n}") for n in range(12)]
+            # 8 of the minute's 20 are left: progress keeps 5 for answers and one for each of
+            # the 3 tracks to come, so it may not have any.
+            with sending(Priority.PROGRESS, keep_free=3), pytest.raises(FloodDeferred):
+                await bot.edit_message_text("50%", chat_id=group.id, message_id=sent[0].message_id)
+            # Answers may still use all of them, without a single 429.
+            for n in range(8):
+                await bot.send_message(group.id, f"more {n}")
+
+            # The minute is spent: an answer waits for room, and progress never gets in first.
+            async def late_answer() -> float:
+                async with gate.turn(group.id):
+                    await bot.send_message(group.id, "late answer")
+                return asyncio.get_running_loop().time()
+
+            waiting = asyncio.create_task(late_answer())
+            await asyncio.sleep(0)
+            with sending(Priority.PROGRESS), pytest.raises(FloodDeferred):
+                await bot.edit_message_text("60%", chat_id=group.id, message_id=sent[0].message_id)
+            await waiting
+        assert tg.flood_errors == []
+        log = tg.chat_log(group)
+        assert [m.text for m in log][-1] == "late answer"
+        assert not log[0].edits  # no progress edit got through
+
+
+async def test_answers_leave_in_the_order_they_were_asked() -> None:
+    async with FakeTelegram(token=TOKEN, time_scale=0.01) as tg:
+        group = tg.group_chat(-100779, "Busy room")
+        gate = FloodGate(time_scale=0.01)
+        bot = ExtBot(TOKEN, base_url=f"{tg.base_url}/bot", rate_limiter=gate)
+        built = asyncio.Event()
+
+        async def answer(text: str, slow: bool) -> None:
+            async with gate.turn(group.id):
+                if slow:  # a slow answer (reading the database, say) keeps its place
+                    await built.wait()
+                await bot.send_message(group.id, text)
+
+        async with bot:
+            first = asyncio.create_task(answer("/queue's answer", slow=True))
+            await asyncio.sleep(0.01)
+            second = asyncio.create_task(answer("/cancel's answer", slow=False))
+            await asyncio.sleep(0.05)
+            assert tg.chat_log(group) == []  # the second waits for the first to be built
+            built.set()
+            await asyncio.gather(first, second)
+        assert [m.text for m in tg.chat_log(group)] == ["/queue's answer", "/cancel's answer"]
