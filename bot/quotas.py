@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from bot.domain import EVERYWHERE, UNLIMITED, ChatRules, UserRules
+from bot.units import humanize_seconds
 
 QUOTA_WINDOW = timedelta(hours=24)
 
@@ -130,16 +131,17 @@ def admit(usage: UsageSnapshot, duration: int, policy: QuotaPolicy) -> Refusal |
     if duration > policy.seconds_per_day:
         return Refusal(
             "quota",
-            f"That's longer than your whole daily allowance of {policy.seconds_per_day} s; "
-            "ask for a shorter song.",
+            f"That's longer than your whole daily allowance of "
+            f"{humanize_seconds(policy.seconds_per_day)}; ask for a shorter song.",
         )
     if usage.used_seconds + duration > policy.seconds_per_day:
         left = max(0, policy.seconds_per_day - usage.used_seconds)
         when = frees_at(usage, duration, policy.seconds_per_day)
         return Refusal(
             "quota",
-            f"You have {left} s of your daily {policy.seconds_per_day} s left and this song "
-            f"needs {duration} s.",
+            f"You have {humanize_seconds(left)} of your daily "
+            f"{humanize_seconds(policy.seconds_per_day)} left and this song needs "
+            f"{humanize_seconds(duration)}.",
             frees_at=when,
         )
     return None

@@ -324,7 +324,7 @@ async def test_chat_admins_may_only_lower_the_operators_limits(tmp_path: Path) -
             made = [await _ask(core, _user(1), duration=20) for _ in range(4)]
             assert [isinstance(m, Accepted) for m in made] == [True, True, True, False]
             assert isinstance(made[3], Refused) and made[3].code == "quota"
-            assert "of your daily 60 s left" in made[3].message
+            assert "of your daily 1 min left" in made[3].message
             assert (await core.service.quota(_user(1), GUILD)).limit_seconds == 60
             assert (await core.service.quota(_user(2), GUILD)).limit_seconds == 60
             assert isinstance(await _ask(core, _user(2), duration=5), Accepted)  # the 4th

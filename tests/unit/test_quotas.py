@@ -18,7 +18,7 @@ def test_over_quota_says_when_enough_frees_up() -> None:
     usage = UsageSnapshot(0, ((T0, 200), (T0 + timedelta(hours=1), 300)))
     refusal = admit(usage, 240, POLICY)
     assert refusal is not None and refusal.code == "quota"
-    assert "100 s" in refusal.message
+    assert "1 min 40 s" in refusal.message
     # 140 s must leave the window: the first reservation (200 s) does it.
     assert refusal.frees_at == T0 + timedelta(hours=24)
 
@@ -37,3 +37,13 @@ def test_status_reports_remaining_and_next_free() -> None:
     shown = status(UsageSnapshot(1, ((T0, 250),)), POLICY)
     assert shown.remaining_seconds == 350
     assert shown.next_free_at == T0 + timedelta(hours=24)
+
+
+def test_refusals_and_quota_write_time_the_same_way() -> None:
+    # The example: a refusal said "100 s of your daily 600 s" while /quota said
+    # "1 min 40 s of 10 min"; both now speak minutes past a minute.
+    refusal = admit(UsageSnapshot(0, ((T0, 500),)), 120, POLICY)
+    assert refusal is not None
+    assert refusal.message == (
+        "You have 1 min 40 s of your daily 10 min left and this song needs 2 min."
+    )
