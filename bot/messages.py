@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from bot.domain import Job, JobState
 from bot.quotas import QuotaStatus
 from bot.settlement import refunds_quota
+from bot.units import humanize_seconds
 
 FAILURE_TEXT = {
     "timeout": "The music engine never finished this song, so I gave up on it.",
@@ -92,17 +93,6 @@ def failure_message(code: str | None) -> str:
         code = "download_interrupted"
     text = FAILURE_TEXT.get(code or "", "Something went wrong making this song.")
     return f"{text} {quota}"
-
-
-def humanize_seconds(seconds: float) -> str:
-    seconds = round(seconds)
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, secs = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min {secs:02d} s" if secs else f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
 
 
 def until(moment: datetime, now: datetime | None = None) -> str:
