@@ -16,7 +16,10 @@ from tests.adapters.telegram.test_commands import job_id_of
 from tests.fakes.telegram_api import FakeChat, FakeUser, RecordedMessage
 from tests.harness import wait_for_job
 
-NOTHING_QUEUED = "📭 You have no songs queued or running. Ask for one with /song."
+NOTHING_QUEUED = (  # in a group, a personal answer says it won't stay
+    "📭 You have no songs queued or running. Ask for one with /song.\n"
+    "🧹 Removed in 1 min to keep the chat tidy."
+)
 
 
 async def as_chat(
