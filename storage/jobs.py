@@ -164,23 +164,24 @@ def _in_line(*, limited: bool) -> Any:
             .scalar_subquery()
         ).where(after.c.user_id.is_not(None))
     )
-    flying = aliased(JobRow)
+    # Jobs in flight are few (at most the backend's concurrency): counted in one pass.
+    upstream = (
+        select(JobRow.user_id, func.count().label("n"))
+        .where(JobRow.state.in_(_states(IN_FLIGHT_STATES)), JobRow.backend == backend)
+        .group_by(JobRow.user_id)
+        .subquery("upstream")
+    )
     waiting = (
         select(
             UserRow.id.label("user_id"),
             UserRow.last_served_at.label("served"),
-            select(func.count())
-            .where(
-                flying.state.in_(_states(IN_FLIGHT_STATES)),
-                flying.backend == backend,
-                flying.user_id == UserRow.id,
-            )
-            .scalar_subquery()
-            .label("flying"),
+            func.coalesce(upstream.c.n, 0).label("flying"),
         )
-        .join(seek, seek.c.user_id == UserRow.id)
+        .select_from(seek)
+        .join(UserRow, seek.c.user_id == UserRow.id)
+        .outerjoin(upstream, upstream.c.user_id == UserRow.id)
         .cte("waiting")
-        .prefix_with("MATERIALIZED")  # counted once per user, not once per job
+        .prefix_with("MATERIALIZED")  # read once per user, not once per job
     )
     if not limited:
         theirs = and_(JobRow.user_id == waiting.c.user_id, queued)
@@ -263,8 +264,8 @@ def _places() -> Any:
     round R after the members ranked before it (at most one job per waiting user)."""
     in_line = _in_line(limited=True)
     wanted: Any = bindparam("wanted", expanding=True)
-    rounds = select(in_line.c.round).where(in_line.c.id.in_(wanted))
-    ranked = _ranked(in_line, in_line.c.round.in_(rounds))
+    asked = select(in_line.c.round).where(in_line.c.id.in_(wanted)).distinct().cte("asked")
+    ranked = _ranked(in_line, in_line.c.round.in_(select(asked.c.round)))
     members = select(
         ranked.c.id,
         ranked.c.round,
@@ -275,27 +276,30 @@ def _places() -> Any:
     per_user = (
         select(func.count().label("queued"), func.max(in_line.c.flying).label("flying"))
         .group_by(in_line.c.user_id)
-        .cte("per_user")
-        .prefix_with("MATERIALIZED")  # grouped once, read once per job asked about
+        .subquery("per_user")
     )
-    earlier = members.c.round - per_user.c.flying  # how many of a user's jobs come before
+    earlier = asked.c.round - per_user.c.flying  # how many of a user's jobs come before
     before = (
         select(
-            func.coalesce(
-                func.sum(
-                    case(
-                        (earlier <= 0, 0),
-                        (earlier >= per_user.c.queued, per_user.c.queued),
-                        else_=earlier,
-                    )
-                ),
-                0,
-            )
+            asked.c.round,
+            func.sum(
+                case(
+                    (earlier <= 0, 0),
+                    (earlier >= per_user.c.queued, per_user.c.queued),
+                    else_=earlier,
+                )
+            ).label("jobs"),
         )
-        .correlate(members)
-        .scalar_subquery()
+        .select_from(asked)
+        .join(per_user, literal(True))
+        .group_by(asked.c.round)
+        .subquery("before")
     )
-    return select(members.c.id, members.c.n + before).where(members.c.id.in_(wanted))
+    return (
+        select(members.c.id, members.c.n + before.c.jobs)
+        .join(before, before.c.round == members.c.round)
+        .where(members.c.id.in_(wanted))
+    )
 
 
 @dataclass(frozen=True)

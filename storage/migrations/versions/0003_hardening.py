@@ -3,7 +3,7 @@ per user
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-12-05
+Create Date: 2026-12-04
 """
 
 from collections.abc import Sequence
