@@ -18,8 +18,7 @@ from bot.clock import utcnow
 from bot.domain import UNLIMITED, ChatRules, Job, Limits, UserRules
 from bot.messages import humanize_seconds
 from bot.service import Done, GenerationService, QueueEntry, Refused, Requester
-from storage.jobs import SqlJobStore, UsageRow
-from storage.rules import SqlRulesStore
+from bot.stores import RulesStore, ServiceStore, UsageRow
 
 MAX_LIST_ITEMS = 200
 MAX_WORD_LENGTH = 64
@@ -127,8 +126,8 @@ class AdminService:
         self,
         *,
         service: GenerationService,
-        store: SqlJobStore,
-        rules: SqlRulesStore,
+        store: ServiceStore,
+        rules: RulesStore,
         operator: bool = False,
     ) -> None:
         self._service = service

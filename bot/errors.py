@@ -2,6 +2,8 @@
 
     AceJamError
     ├── ConfigError               a setting is missing or invalid (stops start-up)
+    ├── StoreUnavailable          the database is locked or away for a moment (a store
+    │                             raises it for its driver's errors): wait, then retry
     ├── DeliveryUnavailable       the chat adapter can't post right now (stopping, offline):
     │                             the job waits for the next delivery, no attempt counted
     ├── DeliveryRefused           the chat will never take the track (the user blocked the
@@ -25,6 +27,16 @@ class AceJamError(Exception):
 
 class ConfigError(AceJamError):
     pass
+
+
+class StoreUnavailable(AceJamError):
+    """Raised by a store (``storage/``) when the database can't answer right now: locked,
+    a connection cut, the server restarting. The core waits these out and never sees the
+    driver's own exceptions; ``kind`` names the driver's error, for logs."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self.kind = kind
 
 
 class DeliveryUnavailable(AceJamError):

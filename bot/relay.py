@@ -18,8 +18,8 @@ from bot.domain import JobState
 from bot.notify import Notifier
 from bot.ports import EventKind, JobEvent
 from bot.retry import backoff
-from bot.worker import DB_ERRORS
-from storage.jobs import SqlJobStore
+from bot.stores import EventFeed
+from bot.worker import DB_ERRORS, outage
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ EVENT_FOR_STATE = {
 
 
 class EventRelay:
-    def __init__(self, *, store: SqlJobStore, notifier: Notifier, interval: float = 0.5) -> None:
+    def __init__(self, *, store: EventFeed, notifier: Notifier, interval: float = 0.5) -> None:
         self._store = store
         self._notifier = notifier
         self._interval = interval
@@ -53,7 +53,7 @@ class EventRelay:
                 pause = backoff(failures, base=self._interval, cap=MAX_OUTAGE_PAUSE)
                 logger.warning(
                     "database unavailable (%s); relaying job events again in %.1f s",
-                    type(exc).__name__,
+                    outage(exc),
                     pause,
                 )
                 await self._pause(stop, pause)

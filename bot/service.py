@@ -31,8 +31,7 @@ from bot.domain import (
 from bot.messages import until
 from bot.notify import Notifier
 from bot.ports import Delivery, EventKind, JobEvent
-from storage.jobs import Enqueued, NewJob, SqlJobStore, UserKey
-from storage.rules import SqlRulesStore
+from bot.stores import NewJob, RulesStore, ServiceStore, UserKey
 
 if TYPE_CHECKING:
     from bot.admin import AdminService
@@ -86,8 +85,8 @@ class GenerationService:
     def __init__(
         self,
         *,
-        store: SqlJobStore,
-        rules: SqlRulesStore,
+        store: ServiceStore,
+        rules: RulesStore,
         notifier: Notifier,
         backend_name: str,
         limits: Limits,
@@ -106,7 +105,7 @@ class GenerationService:
         self._wakers: list[Any] = []
 
     @property
-    def store(self) -> SqlJobStore:
+    def store(self) -> ServiceStore:
         return self._store
 
     @property
@@ -210,7 +209,6 @@ class GenerationService:
             if outcome.frees_at is not None:
                 message += f" Enough frees up in {until(outcome.frees_at, now)}."
             return Refused(message, outcome.code)
-        assert isinstance(outcome, Enqueued)
         if outcome.created:
             logger.info(
                 "job %s queued by %s:%s", outcome.job.id, requester.platform, outcome.job.user_id

@@ -21,7 +21,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy.exc import DBAPIError, OperationalError
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from bot import audio, estimates, messages
@@ -32,6 +31,7 @@ from bot.errors import (
     BackendError,
     DeliveryRefused,
     DeliveryUnavailable,
+    StoreUnavailable,
     SubmitUncertain,
     TransientBackendError,
 )
@@ -41,8 +41,7 @@ from bot.polling import PollPlanner, catch_up
 from bot.ports import Backend, EventKind, JobEvent, RemoteState, RemoteStatus
 from bot.retry import backoff
 from bot.settlement import refunds_quota
-from storage.jobs import SqlJobStore
-from storage.rules import SqlRulesStore
+from bot.stores import RulesStore, WorkerStore
 
 logger = logging.getLogger(__name__)
 
@@ -61,9 +60,15 @@ CLAIM_COALESCE_SECONDS = 0.05  # real time: a claim's cost doesn't shrink with t
 POSITIONS_ANNOUNCED = 10  # queued songs told when the line moves
 # A transfer that broke off or ran past DOWNLOAD_TIMEOUT_SECONDS: the file is fine upstream.
 TRANSFER_ERRORS = frozenset({"download_truncated", "download_timeout"})
-# Connection lost, server restarting, "database is locked": worth waiting out.
-DB_ERRORS: tuple[type[Exception], ...] = (OperationalError, DBAPIError, OSError)
+# Connection lost, server restarting, "database is locked" (the stores raise these as
+# StoreUnavailable), or the disk: worth waiting out.
+DB_ERRORS: tuple[type[Exception], ...] = (StoreUnavailable, OSError)
 T = TypeVar("T")
+
+
+def outage(exc: Exception) -> str:
+    """What went away, for the log: the driver's error behind a StoreUnavailable."""
+    return exc.kind if isinstance(exc, StoreUnavailable) else type(exc).__name__
 
 
 def new_owner_id() -> str:
@@ -139,8 +144,8 @@ class Worker:
     def __init__(
         self,
         *,
-        store: SqlJobStore,
-        rules: SqlRulesStore,
+        store: WorkerStore,
+        rules: RulesStore,
         backend: Backend,
         notifier: Notifier,
         config: WorkerConfig,
@@ -204,7 +209,7 @@ class Worker:
                     # The database is locked or away for a moment: keep our state, retry.
                     failures += 1
                     self._claim_due = True
-                    logger.warning("database unavailable (%s); retrying", type(exc).__name__)
+                    logger.warning("database unavailable (%s); retrying", outage(exc))
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), backoff(failures, base=1.0, cap=30.0))
                     continue

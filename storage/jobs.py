@@ -8,7 +8,7 @@ change writes its `job_events` row and its ledger row in the same transaction.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -43,51 +43,10 @@ from bot.domain import (
     JobState,
     UserId,
 )
-from bot.quotas import QUOTA_WINDOW, UsageNeeds, UsageSnapshot
+from bot.quotas import QUOTA_WINDOW, Refusal, UsageNeeds, UsageSnapshot
+from bot.stores import EVERYTHING, Admission, Enqueued, NewJob, UsageRow, UserKey
+from storage.errors import raises_store_unavailable
 from storage.models import JobEventRow, JobRow, LedgerRow, UserRow
-
-
-@dataclass(frozen=True)
-class UserKey:
-    platform: str
-    user_id: str  # the platform's id
-    display_name: str | None = None
-
-
-@dataclass(frozen=True)
-class NewJob:
-    user: UserKey
-    request: GenerationRequest
-    destination: Destination
-    backend: str
-    idempotency_key: str | None = None
-    parent_id: JobId | None = None
-    cost_usd: float | None = None  # reserved against budgets until the job ends
-
-
-@dataclass(frozen=True)
-class UsageRow:
-    platform: str
-    user_id: str
-    display_name: str | None
-    jobs: int
-    seconds: int
-    cost_usd: float
-    gpu_seconds: float
-    last_job_at: datetime | None
-
-
-@dataclass(frozen=True)
-class Enqueued:
-    job: Job
-    created: bool  # False when the idempotency key already had a job
-    position: int  # 1 = next in line; 0 = already past the queue
-
-
-EVERYTHING = UsageNeeds()
-
-# The admission policy is a pure function handed in by the core (bot/quotas.py).
-Admission = Callable[[UsageSnapshot], object | None]
 
 
 def row_to_job(row: JobRow) -> Job:
@@ -312,8 +271,10 @@ class _QueueQueries:
     places: Any = field(default_factory=_places)
 
 
+@raises_store_unavailable
 class SqlJobStore:
-    """The `JobStore` port on SQLAlchemy (SQLite or PostgreSQL)."""
+    """The core's job stores (bot/stores.py: JobStore, FairQueue, Leases, EventFeed, Reports)
+    on SQLAlchemy (SQLite or PostgreSQL)."""
 
     def __init__(
         self,
@@ -372,7 +333,7 @@ class SqlJobStore:
         admit: Admission,
         now: datetime,
         needs: UsageNeeds = EVERYTHING,
-    ) -> Enqueued | object:
+    ) -> Enqueued | Refusal:
         """Insert a queued job and reserve its seconds, if ``admit`` lets it in: one
         transaction, which also finds the job's place in the queue.
 

@@ -11,6 +11,7 @@ from sqlalchemy import delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.domain import EVERYWHERE, ChatRules, UserRules
+from storage.errors import raises_store_unavailable
 from storage.models import ChatSettingsRow, UserOverrideRow
 
 CHAT_RULE_FIELDS = frozenset(ChatRules.__dataclass_fields__)
@@ -43,7 +44,10 @@ def _to_user_rules(row: UserOverrideRow) -> UserRules:
     )
 
 
+@raises_store_unavailable
 class SqlRulesStore:
+    """The core's RulesStore (bot/stores.py) on SQLAlchemy."""
+
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],

@@ -30,8 +30,8 @@ from bot.domain import DEFAULT_DURATION, UNLIMITED, ChatRules, Limits
 from bot.quotas import QuotaPolicy, QuotaStatus
 from bot.service import QueueEntry
 
-if TYPE_CHECKING:  # AdminService hands these out; the adapter never touches storage itself
-    from storage.jobs import UsageRow
+if TYPE_CHECKING:  # AdminService hands these out (the core's report rows)
+    from bot.stores import UsageRow
 
 QUOTA_MAX = 7 * 24 * 3600  # more than a rolling day can use; only catches typos
 BUDGET_MAX = 1_000_000.0

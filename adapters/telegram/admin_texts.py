@@ -13,8 +13,8 @@ from bot.domain import DEFAULT_DURATION, ChatRules, Job, Limits
 from bot.quotas import QuotaPolicy
 from bot.service import QueueEntry
 
-if TYPE_CHECKING:  # AdminService hands these out; the adapter never touches storage itself
-    from storage.jobs import UsageRow
+if TYPE_CHECKING:  # AdminService hands these out (the core's report rows)
+    from bot.stores import UsageRow
 
 LIST_LIMIT = 20
 WORDS_SHOWN = 50
