@@ -86,6 +86,10 @@ class InstantBackend:
     min_poll_interval = 2.0
     resubmit_safe = False
     polls_in_batches = False
+    bills_failed_jobs = False
+    accounts_gpu_seconds = False
+    moderation_error_codes: frozenset[str] = frozenset()
+    uses_webhook = False
 
     def __init__(self, max_concurrency: int) -> None:
         from tests.fakes.audio import make_audio

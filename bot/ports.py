@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from bot.domain import GenerationRequest, Job
 
@@ -64,6 +64,19 @@ class Backend(Protocol):
     min_poll_interval: float  # seconds between two polls of one job
     resubmit_safe: bool  # may a job whose submit outcome is unknown be sent again?
     polls_in_batches: bool  # does one poll call cover many jobs as cheaply as one?
+    # Is a job the upstream failed (never made) still paid for? If not, it costs nothing
+    # (WaveSpeed refunds failed generations; a self-hosted engine bills nothing).
+    bills_failed_jobs: bool
+    # Is a job's run time our own GPU's time, counted in usage reports (self-hosted)?
+    accounts_gpu_seconds: bool
+    # RemoteStatus.error_code values that mean the upstream's moderation refused the song.
+    moderation_error_codes: frozenset[str]
+
+    @property
+    def uses_webhook(self) -> bool:
+        """Are finished jobs pushed to us (bot/webhooks.py)? Then polls are a slow safety
+        net. It may change at run time (WaveSpeed: once the signing secret is known)."""
+        ...
 
     async def submit(self, request: GenerationRequest) -> RemoteTask: ...
 
@@ -77,6 +90,18 @@ class Backend(Protocol):
 
     async def expected_seconds(self, request: GenerationRequest) -> float | None:
         """The backend's own estimate of the run time, if it offers one."""
+        ...
+
+
+class WebhookSource(Protocol):
+    """What the webhook receiver (bot/webhooks.py) needs of a backend that pushes news."""
+
+    async def webhook_secret(self) -> str:
+        """The key deliveries are signed with; a BackendError while it can't be had."""
+        ...
+
+    def parse_webhook(self, body: Mapping[str, Any]) -> tuple[str, RemoteStatus] | None:
+        """(remote id, status) from a delivery's body; None if it names no job."""
         ...
 
 

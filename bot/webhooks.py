@@ -23,9 +23,8 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from bot.backends.wavespeed import WaveSpeedBackend
 from bot.errors import BackendError
-from bot.ports import RemoteStatus
+from bot.ports import RemoteStatus, WebhookSource
 from bot.retry import backoff
 
 logger = logging.getLogger(__name__)
@@ -79,7 +78,7 @@ class WebhookReceiver:
     def __init__(
         self,
         *,
-        backend: WaveSpeedBackend,
+        backend: WebhookSource,
         public_url: str,
         listen: str,
         on_status: OnStatus,

@@ -161,7 +161,7 @@ class Worker:
         self._planner = planner or PollPlanner(
             min_interval=self._min_interval,
             max_backoff=self._max_backoff,
-            safety_net=lambda: getattr(backend, "uses_webhook", False),  # changes at run time
+            safety_net=lambda: backend.uses_webhook,  # changes at run time
         )
         # The last poll round got no answer at all: the next one that does ends an outage.
         self._upstream_down = False
@@ -618,7 +618,8 @@ class Worker:
             owned.due = time.monotonic() + self._poll_delay(owned.job)
             return
         if status.state == RemoteState.FAILED:
-            code = "moderation" if status.error_code == "1200" else "upstream_failed"
+            moderated = status.error_code in self._backend.moderation_error_codes
+            code = "moderation" if moderated else "upstream_failed"
             await self._fail(job, code, status.error_message or "upstream reported failure")
             return
         # Succeeded upstream: remember how long it took, then fetch the audio.
@@ -700,7 +701,7 @@ class Worker:
             finished_at=utcnow(),
             remote_seconds=runtime,
             progress=1.0,
-            gpu_seconds=self._elapsed(job) if self._backend.name == "acestep" else None,
+            gpu_seconds=self._elapsed(job) if self._backend.accounts_gpu_seconds else None,
             **({"lease_owner": None, "lease_expires_at": None} if completes_here else {}),
         )
         if succeeded is None:
@@ -833,8 +834,8 @@ class Worker:
             error_message=detail[:500],
             finished_at=utcnow(),
             detail=code,
-            # Nothing to pay for a song the upstream never made (WaveSpeed refunds failures).
-            **({} if billed else {"cost_usd": 0.0}),
+            # Nothing to pay for a song the upstream never made, unless the backend bills those.
+            **({} if billed or self._backend.bills_failed_jobs else {"cost_usd": 0.0}),
         )
         await self._drop(job.id)
         if failed is None:

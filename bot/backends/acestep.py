@@ -69,6 +69,10 @@ class AceStepBackend:
     min_poll_interval = 1.0
     resubmit_safe = True
     polls_in_batches = True
+    bills_failed_jobs = False  # nothing is billed at all
+    accounts_gpu_seconds = True  # our own GPU: its time goes into usage reports
+    moderation_error_codes: frozenset[str] = frozenset()
+    uses_webhook = False  # polled: /query_result covers every job in one call
 
     def __init__(
         self,

@@ -59,6 +59,9 @@ class WaveSpeedBackend:
     min_poll_interval = 2.0
     resubmit_safe = False
     polls_in_batches = False
+    bills_failed_jobs = False  # WaveSpeed refunds failed generations
+    accounts_gpu_seconds = False  # its GPUs, its bill
+    moderation_error_codes = frozenset({"1200"})
 
     def __init__(
         self,
