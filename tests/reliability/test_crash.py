@@ -49,7 +49,7 @@ UPSTREAM_SCALE = 0.04  # WaveSpeed's clock: a nominal 25 s job takes 1 s here
 # A loaded 2-core machine may take a few seconds to start Python; conditions end waits.
 WAIT = 60.0
 SIGTERM_BOUND = 15.0
-FINAL_MARKS = ("✅", "⚠️")  # how a status message reads once its job is over
+FAILED_MARK = "⚠️"  # how the news that a song failed starts (its status card is gone)
 
 
 # ---------------------------------------------------------------- the bot as a process
@@ -216,7 +216,13 @@ class Scene:
         return [m for m in self.bot_messages(job) if m.audio is not None or m.document]
 
     def statuses(self, job: JobRow) -> list[RecordedMessage]:
-        return [m for m in self.bot_messages(job) if m.audio is None and not m.document]
+        """What the chat still shows about the song besides its track: its status card while
+        it is in the works, the news that it failed once it did."""
+        return [
+            m
+            for m in self.bot_messages(job)
+            if m.audio is None and not m.document and not m.deleted
+        ]
 
     def posted(self) -> int:
         """Tracks in the chats."""
@@ -404,9 +410,9 @@ def _settled(scene: Scene) -> bool:
     jobs = scene.jobs()
     if len(jobs) != JOBS or any(j.state not in ("delivered", "failed") for j in jobs):
         return False
-    # ... and the chat shows it: no status message left saying "queued" or "making".
+    # ... and the chat shows it: no status card left saying "queued" or "making".
     return all(
-        (status.text or "").startswith(FINAL_MARKS) for j in jobs for status in scene.statuses(j)
+        (status.text or "").startswith(FAILED_MARK) for j in jobs for status in scene.statuses(j)
     )
 
 
