@@ -22,9 +22,10 @@ Store = TypeVar("Store", bound=type)
 
 
 def raises_store_unavailable(cls: Store) -> Store:
-    """Class decorator: each public ``async def`` of ``cls`` raises StoreUnavailable for
-    :data:`UNAVAILABLE`."""
-    for name, member in list(vars(cls).items()):
+    """Class decorator: each public ``async def`` of ``cls``, its own or inherited from the
+    parts it is composed of, raises StoreUnavailable for :data:`UNAVAILABLE`."""
+    for name in dir(cls):
+        member = inspect.getattr_static(cls, name)
         if not name.startswith("_") and inspect.iscoroutinefunction(member):
             setattr(cls, name, _translating(member))
     return cls

@@ -1,0 +1,71 @@
+"""Reads of jobs: by id, a user's, the recent run times the poll planner learns from, and
+the audio files retention must keep."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from sqlalchemy import select
+
+from bot.domain import ACTIVE_STATES, Job, JobState
+from storage.jobs.rows import Sessions, is_job_id, row_to_job, state_values
+from storage.models import JobRow
+
+
+class JobReads(Sessions):
+    async def get(self, job_id: int) -> Job | None:
+        if not is_job_id(job_id):
+            return None
+        async with self._reads() as session:
+            row = await session.get(JobRow, job_id)
+            return row_to_job(row) if row is not None else None
+
+    async def get_many(self, job_ids: Collection[int]) -> list[Job]:
+        job_ids = [job_id for job_id in job_ids if is_job_id(job_id)]
+        if not job_ids:
+            return []
+        async with self._reads() as session:
+            rows = await session.scalars(select(JobRow).where(JobRow.id.in_(list(job_ids))))
+            return [row_to_job(r) for r in rows.all()]
+
+    async def list_jobs(
+        self,
+        *,
+        limit: int = 20,
+        user_id: int | None = None,
+        states: Collection[JobState] | None = None,
+        newest_first: bool = True,
+    ) -> list[Job]:
+        query = select(JobRow)
+        if user_id is not None:
+            query = query.where(JobRow.user_id == user_id)
+        if states is not None:
+            query = query.where(JobRow.state.in_(state_values(states)))
+        query = query.order_by(JobRow.id.desc() if newest_first else JobRow.id).limit(limit)
+        async with self._reads() as session:
+            return [row_to_job(r) for r in (await session.scalars(query)).all()]
+
+    async def recent_runtimes(self, backend: str, limit: int = 50) -> list[tuple[int, float]]:
+        """(duration asked, seconds from submit to upstream completion) of recent jobs."""
+        async with self._reads() as session:
+            rows = await session.execute(
+                select(JobRow.duration, JobRow.remote_seconds)
+                .where(
+                    JobRow.backend == backend,
+                    JobRow.remote_seconds.is_not(None),
+                    JobRow.state.in_(state_values({JobState.SUCCEEDED, JobState.DELIVERED})),
+                )
+                .order_by(JobRow.id.desc())
+                .limit(limit)
+            )
+            return [(duration, seconds) for duration, seconds in rows.all() if seconds]
+
+    async def kept_audio(self) -> set[str]:
+        """Audio files that must not be deleted: their jobs are not delivered yet."""
+        async with self._reads() as session:
+            rows = await session.scalars(
+                select(JobRow.audio_path).where(
+                    JobRow.audio_path.is_not(None), JobRow.state.in_(state_values(ACTIVE_STATES))
+                )
+            )
+            return {p for p in rows.all() if p}

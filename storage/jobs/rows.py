@@ -1,0 +1,88 @@
+"""What the parts of the job store share: a row as the core's :class:`~bot.domain.Job`, the
+sessions every part holds, and small helpers for the SQL."""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterable
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.domain import Destination, GenerationRequest, Job, JobId, JobState, UserId
+from storage.models import JobRow
+
+
+class Sessions:
+    """What each part of :class:`storage.jobs.SqlJobStore` works with."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        reads: async_sessionmaker[AsyncSession] | None = None,
+    ) -> None:
+        self._sessions = sessions  # transactions that write
+        self._reads = reads or sessions  # queries only (SQLite: no write lock taken)
+
+
+def row_to_job(row: JobRow) -> Job:
+    return Job(
+        id=JobId(row.id),
+        user_id=UserId(row.user_id),
+        request=GenerationRequest(
+            tags=row.tags, lyrics=row.lyrics, duration=row.duration, seed=row.seed
+        ),
+        destination=Destination(
+            platform=row.platform,
+            chat_id=row.chat_id,
+            user_id=row.platform_user_id,
+            context=dict(row.context or {}),
+            scope_id=row.scope_id,
+        ),
+        state=JobState(row.state),
+        backend=row.backend,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        remote_id=row.remote_id,
+        seed_used=row.seed_used,
+        attempts=row.attempts,
+        progress=row.progress,
+        progress_text=row.progress_text,
+        error_code=row.error_code,
+        error_message=row.error_message,
+        audio_path=row.audio_path,
+        audio_format=row.audio_format,
+        audio_duration=row.audio_duration,
+        delivered_message_id=row.delivered_message_id,
+        parent_id=JobId(row.parent_id) if row.parent_id is not None else None,
+        submitted_at=row.submitted_at,
+        finished_at=row.finished_at,
+        nsfw=row.nsfw,
+        cost_usd=row.cost_usd,
+        gpu_seconds=row.gpu_seconds,
+    )
+
+
+QUEUED = JobState.QUEUED.value
+# Job ids are 64-bit in the database: a number outside this range names no job (and the
+# drivers would raise on it rather than find nothing).
+MAX_JOB_ID = 2**63 - 1
+
+
+def is_job_id(job_id: int) -> bool:
+    return 0 < job_id <= MAX_JOB_ID
+
+
+def on_postgres(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+async def advisory_lock(session: AsyncSession, name: str) -> None:
+    """A PostgreSQL lock held until the transaction ends."""
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(:key)"), {"key": zlib.crc32(name.encode())}
+    )
+
+
+def state_values(states: Iterable[JobState]) -> list[str]:
+    return [s.value for s in states]

@@ -1,0 +1,340 @@
+"""Writes: users, new songs (admitted against the user's usage in the same transaction),
+and compare-and-set state changes with their audit and ledger rows.
+
+State changes are compare-and-set: ``UPDATE ... WHERE id = ? AND state IN (...)`` and a
+check that one row changed, so two processes can never both move the same job. Each
+change writes its `job_events` row and its ledger row in the same transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, insert, literal, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.domain import ACTIVE_STATES, FINAL_STATES, Job, JobState, UserId
+from bot.quotas import QUOTA_WINDOW, Refusal, UsageNeeds, UsageSnapshot
+from bot.stores import EVERYTHING, Admission, Enqueued, NewJob, UserKey
+from storage.jobs.events import audit
+from storage.jobs.queue import QueueQueries, places_of
+from storage.jobs.rows import (
+    Sessions,
+    advisory_lock,
+    is_job_id,
+    on_postgres,
+    row_to_job,
+    state_values,
+)
+from storage.models import JobEventRow, JobRow, LedgerRow, UserRow
+
+
+class JobWrites(Sessions):
+    _queue: QueueQueries  # a new song's place in line is found in its own transaction
+
+    # ------------------------------------------------------------ users
+    async def _touch_user(self, session: AsyncSession, who: UserKey, now: datetime) -> UserId:
+        """The user's id, creating the row on first sight. Writing the row first serialises
+        one user's enqueues (a row lock on PostgreSQL, the write lock on SQLite), so two
+        requests can't both pass the quota."""
+        touch = (
+            update(UserRow)
+            .where(UserRow.platform == who.platform, UserRow.platform_user_id == who.user_id)
+            .values(last_request_at=now)
+            .returning(UserRow.id)
+        )
+        found = (await session.execute(touch)).scalar_one_or_none()
+        if found is not None:
+            return UserId(found)
+        try:
+            async with session.begin_nested():
+                created = await session.execute(
+                    insert(UserRow)
+                    .values(
+                        platform=who.platform,
+                        platform_user_id=who.user_id,
+                        display_name=(who.display_name or "")[:128] or None,
+                        created_at=now,
+                        last_request_at=now,
+                    )
+                    .returning(UserRow.id)
+                )
+                return UserId(created.scalar_one())
+        except IntegrityError:  # created meanwhile by a concurrent request (PostgreSQL)
+            return UserId((await session.execute(touch)).scalar_one())
+
+    async def find_user(self, platform: str, platform_user_id: str) -> UserId | None:
+        async with self._reads() as session:
+            found = await session.scalar(
+                select(UserRow.id).where(
+                    UserRow.platform == platform, UserRow.platform_user_id == platform_user_id
+                )
+            )
+            return UserId(found) if found is not None else None
+
+    # ------------------------------------------------------------ enqueue
+    async def enqueue(
+        self,
+        new: NewJob,
+        *,
+        admit: Admission,
+        now: datetime,
+        needs: UsageNeeds = EVERYTHING,
+    ) -> Enqueued | Refusal:
+        """Insert a queued job and reserve its seconds, if ``admit`` lets it in: one
+        transaction, which also finds the job's place in the queue.
+
+        Returns :class:`Enqueued`, or whatever refusal ``admit`` returned.
+        """
+        async with self._sessions.begin() as session:
+            if new.idempotency_key is not None:
+                existing = await session.scalar(
+                    select(JobRow).where(JobRow.idempotency_key == new.idempotency_key)
+                )
+                if existing is not None:
+                    job = row_to_job(existing)
+                    return Enqueued(
+                        job, False, (await places_of(session, self._queue, [job])).get(job.id, 0)
+                    )
+            if on_postgres(session):
+                # Limits that count other users' jobs (the month's spending, the chat's songs)
+                # serialise the enqueues they concern; the user row below only serialises this
+                # user's. SQLite's BEGIN IMMEDIATE already lets one writer in at a time. Always
+                # the budget first, then the chat: two locks never taken in opposite orders.
+                if needs.month_cost:
+                    await advisory_lock(session, "acejam-budget")
+                if needs.scope:
+                    scope = f"{new.destination.platform}:{new.destination.scope}"
+                    await advisory_lock(session, f"acejam-scope:{scope}")
+            user_id = await self._touch_user(session, new.user, now)
+            usage = await self._usage(
+                session,
+                user_id,
+                now,
+                platform=new.destination.platform,
+                scope=new.destination.scope,
+                needs=needs,
+            )
+            refusal = admit(usage)
+            if refusal is not None:
+                return refusal
+            request = new.request
+            inserted = await session.execute(
+                insert(JobRow)
+                .values(
+                    idempotency_key=new.idempotency_key,
+                    user_id=user_id,
+                    parent_id=new.parent_id,
+                    platform=new.destination.platform,
+                    chat_id=new.destination.chat_id,
+                    scope_id=new.destination.scope,
+                    platform_user_id=new.destination.user_id,
+                    context=dict(new.destination.context),
+                    tags=request.tags,
+                    lyrics=request.lyrics,
+                    duration=request.duration,
+                    seed=request.seed,
+                    state=JobState.QUEUED.value,
+                    backend=new.backend,
+                    attempts=0,
+                    nsfw=False,
+                    cost_usd=new.cost_usd,
+                    created_at=now,
+                    updated_at=now,
+                )
+                .returning(JobRow)
+            )
+            job = row_to_job(inserted.scalar_one())
+            await session.execute(
+                insert(LedgerRow).values(
+                    user_id=user_id,
+                    job_id=job.id,
+                    kind="reserve",
+                    seconds=request.duration,
+                    created_at=now,
+                )
+            )
+            await session.execute(
+                insert(JobEventRow).values(
+                    job_id=job.id, at=now, from_state=None, to_state=JobState.QUEUED.value
+                )
+            )
+            return Enqueued(
+                job, True, (await places_of(session, self._queue, [job])).get(job.id, 0)
+            )
+
+    async def usage(
+        self,
+        user_id: UserId,
+        now: datetime,
+        *,
+        platform: str | None = None,
+        scope: str | None = None,
+    ) -> UsageSnapshot:
+        async with self._reads() as session:
+            return await self._usage(session, user_id, now, platform=platform, scope=scope)
+
+    async def _usage(
+        self,
+        session: AsyncSession,
+        user_id: int,
+        now: datetime,
+        *,
+        platform: str | None = None,
+        scope: str | None = None,
+        needs: UsageNeeds = EVERYTHING,
+    ) -> UsageSnapshot:
+        active = await session.scalar(
+            select(func.count())
+            .select_from(JobRow)
+            .where(JobRow.user_id == user_id, JobRow.state.in_(state_values(ACTIVE_STATES)))
+        )
+        reservations: tuple[tuple[datetime, int], ...] = ()
+        if needs.reservations:
+            refunded = select(LedgerRow.job_id).where(
+                LedgerRow.user_id == user_id, LedgerRow.kind == "refund"
+            )
+            rows = await session.execute(
+                select(LedgerRow.created_at, LedgerRow.seconds)
+                .where(
+                    LedgerRow.user_id == user_id,
+                    LedgerRow.kind == "reserve",
+                    LedgerRow.created_at > now - QUOTA_WINDOW,
+                    LedgerRow.job_id.not_in(refunded),
+                )
+                .order_by(LedgerRow.created_at)
+            )
+            reservations = tuple((at, seconds) for at, seconds in rows.all())
+        month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        this_month = JobRow.created_at >= month_start
+        total_cost: float | None = 0.0
+        if needs.month_cost:
+            total_cost = await session.scalar(
+                select(func.coalesce(func.sum(JobRow.cost_usd), 0.0)).where(this_month)
+            )
+        scope_active: int | None = 0
+        scope_cost: float | None = 0.0
+        if needs.scope and platform is not None and scope is not None:
+            in_scope = and_(JobRow.platform == platform, JobRow.scope_id == scope)
+            counted = await session.execute(
+                select(
+                    func.count().filter(JobRow.state.in_(state_values(ACTIVE_STATES))),
+                    func.coalesce(func.sum(JobRow.cost_usd).filter(this_month), 0.0),
+                ).where(in_scope)
+            )
+            scope_active, scope_cost = counted.one()
+        return UsageSnapshot(
+            active_jobs=int(active or 0),
+            reservations=reservations,
+            scope_active_jobs=int(scope_active or 0),
+            scope_month_cost_usd=float(scope_cost or 0.0),
+            total_month_cost_usd=float(total_cost or 0.0),
+        )
+
+    # ------------------------------------------------------------ transitions
+    async def transition(
+        self,
+        job_id: int,
+        from_states: Collection[JobState],
+        to_state: JobState,
+        *,
+        now: datetime,
+        ledger: str | None = None,
+        detail: str | None = None,
+        **fields: Any,
+    ) -> Job | None:
+        """Compare-and-set a job's state; None when it was not in ``from_states``.
+
+        ``ledger`` ("commit" or "refund") writes the matching quota row in the same
+        transaction; the unique (job, kind) constraint makes it happen at most once.
+        """
+        if to_state in FINAL_STATES:
+            fields.setdefault("lease_owner", None)
+            fields.setdefault("lease_expires_at", None)
+        async with self._sessions.begin() as session:
+            row = await self._cas(
+                session, job_id, from_states, to_state, now, detail=detail, **fields
+            )
+            if row is None:
+                return None
+            if ledger is not None:
+                # Settle the reservation once: commit or refund, whichever comes first.
+                settled = select(LedgerRow.id).where(
+                    LedgerRow.job_id == job_id, LedgerRow.kind.in_(["commit", "refund"])
+                )
+                await session.execute(
+                    insert(LedgerRow).from_select(
+                        ["user_id", "job_id", "kind", "seconds", "created_at"],
+                        select(
+                            LedgerRow.user_id,
+                            LedgerRow.job_id,
+                            literal(ledger),
+                            LedgerRow.seconds,
+                            literal(now, JobRow.created_at.type),
+                        ).where(
+                            LedgerRow.job_id == job_id,
+                            LedgerRow.kind == "reserve",
+                            ~settled.exists(),
+                        ),
+                    )
+                )
+            return row_to_job(row)
+
+    async def update_fields(
+        self, job_id: int, in_states: Collection[JobState], *, now: datetime, **fields: Any
+    ) -> Job | None:
+        """Change fields without a state change (progress, poll count), if still in a state."""
+        async with self._sessions.begin() as session:
+            result = await session.execute(
+                update(JobRow)
+                .where(JobRow.id == job_id, JobRow.state.in_(state_values(in_states)))
+                .values(updated_at=now, **fields)
+                .returning(JobRow)
+            )
+            row = result.scalar_one_or_none()
+            return row_to_job(row) if row is not None else None
+
+    async def merge_context(
+        self, job_id: int, patch: Mapping[str, Any], now: datetime
+    ) -> Job | None:
+        if not is_job_id(job_id):
+            return None
+        async with self._sessions.begin() as session:
+            row = await session.get(JobRow, job_id, with_for_update=True)
+            if row is None:
+                return None
+            row.context = {**(row.context or {}), **patch}
+            row.updated_at = now
+            await session.flush()
+            return row_to_job(row)
+
+    async def _cas(
+        self,
+        session: AsyncSession,
+        job_id: int,
+        from_states: Collection[JobState],
+        to_state: JobState,
+        now: datetime,
+        *,
+        detail: str | None = None,
+        **fields: Any,
+    ) -> JobRow | None:
+        if len(from_states) == 1:
+            (only,) = from_states
+            current: str | None = only.value
+        else:  # for the audit row: which of them it was
+            current = await session.scalar(select(JobRow.state).where(JobRow.id == job_id))
+        result = await session.execute(
+            update(JobRow)
+            .where(JobRow.id == job_id, JobRow.state.in_(state_values(from_states)))
+            .values(state=to_state.value, updated_at=now, **fields)
+            .returning(JobRow)
+            .execution_options(synchronize_session=False)
+        )
+        row = result.scalar_one_or_none()
+        if row is not None:
+            await audit(session, [job_id], current, to_state, now, detail)
+        return row
