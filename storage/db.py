@@ -92,6 +92,19 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
         conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
+class Sessions:
+    """What a store works with: sessions for transactions that write, and sessions for
+    queries only (on SQLite a deferred BEGIN, which never waits for the write lock)."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        reads: async_sessionmaker[AsyncSession] | None = None,
+    ) -> None:
+        self._sessions = sessions  # transactions that write
+        self._reads = reads or sessions  # queries only (SQLite: no write lock taken)
+
+
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 

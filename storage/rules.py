@@ -8,9 +8,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain import EVERYWHERE, ChatRules, UserRules
+from storage.db import Sessions
 from storage.errors import raises_store_unavailable
 from storage.models import ChatSettingsRow, UserOverrideRow
 
@@ -45,16 +46,8 @@ def _to_user_rules(row: UserOverrideRow) -> UserRules:
 
 
 @raises_store_unavailable
-class SqlRulesStore:
+class SqlRulesStore(Sessions):
     """The core's RulesStore (bot/stores.py) on SQLAlchemy."""
-
-    def __init__(
-        self,
-        sessions: async_sessionmaker[AsyncSession],
-        reads: async_sessionmaker[AsyncSession] | None = None,
-    ) -> None:
-        self._sessions = sessions  # transactions that write
-        self._reads = reads or sessions  # queries only (SQLite: no write lock taken)
 
     async def chat_rules(self, platform: str, scope_id: str) -> ChatRules | None:
         async with self._reads() as session:

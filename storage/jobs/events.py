@@ -11,7 +11,8 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain import Job, JobState
-from storage.jobs.rows import Sessions, is_job_id, row_to_job
+from storage.db import Sessions
+from storage.jobs.rows import is_job_id, row_to_job
 from storage.models import JobEventRow, JobRow
 
 

@@ -9,7 +9,8 @@ from datetime import datetime
 from sqlalchemy import and_, or_, select, update
 
 from bot.domain import FINAL_STATES, IN_FLIGHT_STATES, Job, JobState
-from storage.jobs.rows import Sessions, row_to_job, state_values
+from storage.db import Sessions
+from storage.jobs.rows import row_to_job, state_values
 from storage.models import JobRow
 
 

@@ -27,10 +27,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from bot.domain import IN_FLIGHT_STATES, Job, JobId, JobState
+from storage.db import Sessions
 from storage.jobs.events import audit
 from storage.jobs.rows import (
     QUEUED,
-    Sessions,
     advisory_lock,
     on_postgres,
     row_to_job,

@@ -8,7 +8,8 @@ from collections.abc import Collection
 from sqlalchemy import select
 
 from bot.domain import ACTIVE_STATES, Job, JobState
-from storage.jobs.rows import Sessions, is_job_id, row_to_job, state_values
+from storage.db import Sessions
+from storage.jobs.rows import is_job_id, row_to_job, state_values
 from storage.models import JobRow
 
 

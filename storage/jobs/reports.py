@@ -8,7 +8,8 @@ from sqlalchemy import case, func, select
 
 from bot.domain import ACTIVE_STATES, Job, JobState
 from bot.stores import UsageRow
-from storage.jobs.rows import Sessions, row_to_job, state_values
+from storage.db import Sessions
+from storage.jobs.rows import row_to_job, state_values
 from storage.models import JobRow, LedgerRow, UserRow
 
 

@@ -1,5 +1,5 @@
-"""What the parts of the job store share: a row as the core's :class:`~bot.domain.Job`, the
-sessions every part holds, and small helpers for the SQL."""
+"""What the parts of the job store share: a row as the core's :class:`~bot.domain.Job`, and
+small helpers for the SQL."""
 
 from __future__ import annotations
 
@@ -7,22 +7,10 @@ import zlib
 from collections.abc import Iterable
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain import Destination, GenerationRequest, Job, JobId, JobState, UserId
 from storage.models import JobRow
-
-
-class Sessions:
-    """What each part of :class:`storage.jobs.SqlJobStore` works with."""
-
-    def __init__(
-        self,
-        sessions: async_sessionmaker[AsyncSession],
-        reads: async_sessionmaker[AsyncSession] | None = None,
-    ) -> None:
-        self._sessions = sessions  # transactions that write
-        self._reads = reads or sessions  # queries only (SQLite: no write lock taken)
 
 
 def row_to_job(row: JobRow) -> Job:

@@ -19,10 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.domain import ACTIVE_STATES, FINAL_STATES, Job, JobState, UserId
 from bot.quotas import QUOTA_WINDOW, Refusal, UsageNeeds, UsageSnapshot
 from bot.stores import EVERYTHING, Admission, Enqueued, NewJob, UserKey
+from storage.db import Sessions
 from storage.jobs.events import audit
 from storage.jobs.queue import QueueQueries, places_of
 from storage.jobs.rows import (
-    Sessions,
     advisory_lock,
     is_job_id,
     on_postgres,
