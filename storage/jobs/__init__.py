@@ -7,7 +7,7 @@ module per responsibility, composed into the one store the shell builds:
 - ``leases.py``: who holds which unfinished job; taking over a dead worker's;
 - ``events.py``: the audit trail, which is also the feed other processes follow;
 - ``reports.py``: usage per user, active jobs, ledger balances;
-- ``rows.py``: what they share (a row as the core's Job, sessions, SQL helpers).
+- ``rows.py``: what they share (a row as the core's Job, SQL helpers).
 
 The value types come from the core (:mod:`bot.stores`); they are importable from here too.
 """

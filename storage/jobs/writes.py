@@ -29,7 +29,7 @@ from storage.jobs.rows import (
     row_to_job,
     state_values,
 )
-from storage.models import JobEventRow, JobRow, LedgerRow, UserRow
+from storage.models import JobRow, LedgerRow, UserRow
 
 
 class JobWrites(Sessions):
@@ -157,11 +157,7 @@ class JobWrites(Sessions):
                     created_at=now,
                 )
             )
-            await session.execute(
-                insert(JobEventRow).values(
-                    job_id=job.id, at=now, from_state=None, to_state=JobState.QUEUED.value
-                )
-            )
+            await audit(session, [job.id], None, JobState.QUEUED, now)
             return Enqueued(
                 job, True, (await places_of(session, self._queue, [job])).get(job.id, 0)
             )
