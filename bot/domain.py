@@ -109,15 +109,22 @@ def validate_request(
         )
     parsed_duration = _whole_number(duration, default=min(DEFAULT_DURATION, limits.max_duration))
     if parsed_duration is None:
-        return Invalid("The duration should be a whole number of seconds, like `90`.")
-    if not limits.min_duration <= parsed_duration <= limits.max_duration:
         return Invalid(
-            f"The duration must be between {limits.min_duration} and {limits.max_duration} seconds."
+            f"“{_quoted(duration)}” isn't a length I can use: write seconds like `90` or "
+            "minutes like `1:30`."
+        )
+    if not limits.min_duration <= parsed_duration <= limits.max_duration:
+        nearest = min(max(parsed_duration, limits.min_duration), limits.max_duration)
+        return Invalid(
+            f"{parsed_duration} s is too {'long' if parsed_duration > nearest else 'short'}: "
+            f"songs here are {limits.min_duration} to {limits.max_duration} s long. "
+            f"Try `{nearest}`."
         )
     parsed_seed = _whole_number(seed, default=-1)
     if parsed_seed is None or not (parsed_seed == -1 or 0 <= parsed_seed <= SEED_MAX):
         return Invalid(
-            f"The seed should be a whole number from 0 to {SEED_MAX} (or -1 for random)."
+            f"“{_quoted(seed)}” isn't a seed: use a whole number from 0 to {SEED_MAX}, "
+            "or -1 (or nothing) for a random one."
         )
     return GenerationRequest(
         tags=clean_tags,
@@ -126,6 +133,12 @@ def validate_request(
         seed=parsed_seed,
         explicit_duration=not _is_blank(duration),
     )
+
+
+def _quoted(value: int | str | None, limit: int = 24) -> str:
+    """What the user typed, short enough to repeat back in one line."""
+    text = " ".join(str(value).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _is_blank(value: int | str | None) -> bool:

@@ -52,6 +52,6 @@ async def test_wavespeed_durations_stop_at_its_240_seconds_whatever_max_duration
             too_long = core.service.validate(tags="rock", duration=241)
             longest = core.service.validate(tags="x" * 512, lyrics="a" * 4096, duration=240)
     assert isinstance(too_long, Invalid)
-    assert too_long.message == "The duration must be between 5 and 240 seconds."
+    assert too_long.message == "241 s is too long: songs here are 5 to 240 s long. Try `240`."
     assert not isinstance(longest, Invalid)
     assert fake.submits == []

@@ -130,7 +130,7 @@ async def test_compose_opens_a_form_for_multi_line_lyrics(world: World) -> None:
             opener, None, {"tags": "folk", "lyrics": lyrics, "duration": "long"}
         )
         answer = await bad.wait_for_original()
-        assert answer.flags & EPHEMERAL and "whole number of seconds" in answer.content
+        assert answer.flags & EPHEMERAL and "“long” isn't a length I can use" in answer.content
         opener = await dc.invoke_slash(GUILD, CHANNEL, ALICE, "compose")
         await opener.wait_for_modal()
         good = await dc.submit_modal(
@@ -198,7 +198,10 @@ async def test_a_refused_form_reopens_filled_in_and_takes_minutes(world: World) 
         await opener.wait_for_modal()
         bad = await dc.submit_modal(opener, None, dict(typed))
         refusal = await bad.wait_for_original()
-        assert refusal.ephemeral and "between 5 and 240 seconds" in refusal.content
+        assert (
+            refusal.ephemeral
+            and "300 s is too long: songs here are 5 to 240 s long. Try `240`." in refusal.content
+        )
         fix = refusal.button("Fix and resubmit")
         assert fix.emoji == "✏️"
         reopened = await dc.click_button(refusal.id, fix.custom_id or "", ALICE)
@@ -229,7 +232,7 @@ async def test_song_takes_minutes_and_a_seed_of_minus_one(world: World) -> None:
         await run.core.service.cancel(1, Requester("discord", str(ALICE)))
     assert job.request.duration == 90 and job.request.seed == -1
     assert field_value(status, "Duration") == "1 min 30 s"
-    assert refusal.ephemeral and "whole number of seconds" in refusal.content
+    assert refusal.ephemeral and "“1h” isn't a length I can use" in refusal.content
     assert refusal.button("Fix and resubmit")  # /song's refusals offer the form too
 
 

@@ -16,10 +16,13 @@ from tests.fakes.wavespeed import FakeWaveSpeed
 from tests.harness import wait_for_job
 
 BAD_REQUESTS = [
-    ("/song rock | soon", "The duration should be a whole number of seconds, like 90."),
-    ("/song rock | 999", "The duration must be between 5 and 240 seconds."),
-    ("/song rock | 30 | lucky", "The seed should be a whole number from 0 to 2147483647"),
-    ("/song rock | 30 | 99999999999999999999", "The seed should be a whole number"),
+    (
+        "/song rock | soon",
+        "“soon” isn't a length I can use: write seconds like 90 or minutes like 1:30.",
+    ),
+    ("/song rock | 999", "999 s is too long: songs here are 5 to 240 s long. Try 240."),
+    ("/song rock | 30 | lucky", "“lucky” isn't a seed: use a whole number from 0 to 2147483647"),
+    ("/song rock | 30 | 99999999999999999999", "“99999999999999999999” isn't a seed"),
     ("/song " + "x" * 600, "The style tags are 600 characters long; please keep them to 512."),
     ("/song a | 30 | 1 | extra", "Put at most three parts on the first line"),
     ("/song | 30\n[Verse]\nla la", "Tell me the style first, e.g. lo-fi, chill, rainy piano."),
