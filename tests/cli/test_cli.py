@@ -121,7 +121,7 @@ async def test_generate_refuses_bad_input_with_a_sentence(tmp_path: Path) -> Non
             "generate", "--tags", "rock", "--duration", "999", env=env, cwd=tmp_path
         )
     assert code == 2
-    assert "between 5 and 240 seconds" in err
+    assert "999 s is too long: songs here are 5 to 240 s long." in err
     assert fake.submits == []
 
 

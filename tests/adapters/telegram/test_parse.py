@@ -42,7 +42,7 @@ def test_nothing_at_all_asks_for_the_format(text: str) -> None:
     [
         ("/song a | b | c | d", None, "at most three parts"),
         ("/song | 30", "some lyrics", "Tell me the style first"),
-        ("/song a | forever", None, "whole number of seconds"),
+        ("/song a | forever", None, "“forever” isn't a length I can use"),
         ("/song a | 30 | -2", None, "“-2” isn't a seed"),
     ],
 )
