@@ -22,6 +22,7 @@ TAGS_MAX = 512
 LYRICS_MAX = 4096
 DEFAULT_DURATION = 60
 _WHOLE_NUMBER = re.compile(r"-?[0-9]{1,12}")  # bounded: no 5,000-digit int() to parse
+_CLOCK = re.compile(r"([0-9]{1,3}):([0-5][0-9])")  # a duration of "1:30" means 90 s
 
 
 class JobState(enum.StrEnum):
@@ -107,7 +108,7 @@ def validate_request(
             f"The lyrics are {len(clean_lyrics)} characters long; the model takes at most "
             f"{limits.max_lyrics_chars}."
         )
-    parsed_duration = _whole_number(duration, default=min(DEFAULT_DURATION, limits.max_duration))
+    parsed_duration = _seconds(duration, default=min(DEFAULT_DURATION, limits.max_duration))
     if parsed_duration is None:
         return Invalid(
             f"“{_quoted(duration)}” isn't a length I can use: write seconds like `90` or "
@@ -153,6 +154,13 @@ def _clean_lyrics(text: str) -> str:
         for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     ]
     return "\n".join(lines).strip()
+
+
+def _seconds(value: int | str | None, *, default: int) -> int | None:
+    """A duration: ``90``, ``90s`` or ``1:30`` (both platforms take all three)."""
+    if isinstance(value, str) and (clock := _CLOCK.fullmatch(value.strip())):
+        return int(clock[1]) * 60 + int(clock[2])
+    return _whole_number(value, default=default)
 
 
 def _whole_number(value: int | str | None, *, default: int) -> int | None:

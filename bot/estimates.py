@@ -13,7 +13,7 @@ apart, so the ratio is used (a longer song takes proportionally longer, which er
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from statistics import median
 
@@ -26,22 +26,17 @@ def expected_runtime(
 ) -> float | None:
     """Seconds from submit to completion for ``duration`` seconds of audio, or None."""
     if len(samples) >= MIN_SAMPLES:
-        fitted = _fit(samples)
-        if fitted is not None:
-            fixed, per_second = fitted
-            return fixed + per_second * duration
-        ratio = median(runtime / max(1, d) for d, runtime in samples)
-        return ratio * duration
+        return _model(samples)(duration)
     return hint
 
 
 def slow_runtime(samples: Sequence[tuple[int, float]], duration: int) -> float | None:
     """A pessimistic run time (the model plus the worst miss seen), for an overrun song."""
-    expected = expected_runtime(samples, duration)
-    if expected is None:
+    if len(samples) < MIN_SAMPLES:
         return None
-    misses = [runtime - (expected_runtime(samples, d) or runtime) for d, runtime in samples]
-    return expected + max(0.0, *misses)
+    model = _model(samples)  # fitted once, not once per sample
+    misses = [runtime - model(d) for d, runtime in samples]
+    return model(duration) + max(0.0, *misses)
 
 
 def ready_at(
@@ -85,6 +80,17 @@ def queued_ready_at(
         return None
     rounds_ahead = math.ceil(max(0, position) / max(1, concurrency))
     return now + timedelta(seconds=rounds_ahead * typical + own)
+
+
+def _model(samples: Sequence[tuple[int, float]]) -> Callable[[int], float]:
+    """Run time as a function of duration: the straight-line fit, or the median ratio when
+    every sample has one length."""
+    fitted = _fit(samples)
+    if fitted is not None:
+        fixed, per_second = fitted
+        return lambda duration: fixed + per_second * duration
+    ratio = median(runtime / max(1, d) for d, runtime in samples)
+    return lambda duration: ratio * duration
 
 
 def _fit(samples: Sequence[tuple[int, float]]) -> tuple[float, float] | None:

@@ -75,6 +75,9 @@ _NOT_WORTH_RETRYING = frozenset(
 )
 
 
+ALREADY_PRESSED = "Already done — see above."  # a second tap of one button within seconds
+
+
 def worth_trying_again(code: str | None) -> bool:
     """Whether a failed song's "🔁 Try again" could succeed (the failure was bad luck)."""
     return code not in _NOT_WORTH_RETRYING

@@ -35,7 +35,6 @@ WAVEFORM_NAME = "waveform.png"
 # Destination context of a take someone made of another member's song: whose it was.
 TAKE_OF = "take_of"
 
-ALREADY_PRESSED = "Already done — see above."
 
 
 class Phase(enum.IntEnum):

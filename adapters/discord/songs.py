@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 from typing import Any
 
 import discord
@@ -30,7 +29,6 @@ from bot.service import Accepted, Done, GenerationService, Refused, Requester
 
 logger = logging.getLogger(__name__)
 
-_CLOCK = re.compile(r"(\d{1,3}):([0-5]\d)")  # "1:30" means 90 s, as on Telegram
 # Refusals of what was asked (not of who asked): fixing the form can get it through.
 FIXABLE = frozenset({"invalid", "blocked_word", "quota"})
 
@@ -116,7 +114,7 @@ class SongStarter:
         request = self._service.validate(
             tags=draft.tags,
             lyrics=draft.lyrics,
-            duration=seconds_of(draft.duration),
+            duration=draft.duration,
             seed=draft.seed,
         )
         if isinstance(request, Invalid):
@@ -224,7 +222,7 @@ class SongStarter:
         if self._presses.first(self._press_key(interaction, action, job_id)):
             return True
         logger.info("interaction %s: repeated press of %s:%s", interaction.id, action, job_id)
-        await reply_privately(interaction, embeds.ALREADY_PRESSED)
+        await reply_privately(interaction, messages.ALREADY_PRESSED)
         return False
 
     @staticmethod
@@ -277,14 +275,6 @@ class SongStarter:
         message_id = await self._delivery.post_status(status)
         # A restarted bot finds the status message through the job, not through memory.
         await self._service.set_context(job.id, status_message_id=str(message_id))
-
-
-def seconds_of(duration: str) -> str:
-    """A typed duration for the core: "1:30" becomes "90"; anything else goes as typed."""
-    found = _CLOCK.fullmatch(duration.strip())
-    if found is None:
-        return duration
-    return str(int(found[1]) * 60 + int(found[2]))
 
 
 def scope_of(interaction: discord.Interaction[Any]) -> str | None:

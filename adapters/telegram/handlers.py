@@ -47,7 +47,6 @@ Context = ContextTypes.DEFAULT_TYPE
 _JOB_NUMBER = re.compile(r"#(\d{1,19})$")  # the end of a status message: "… · #12"
 SORRY = "Sorry — something went wrong on my side. Please try again in a moment."
 NO_SENDER = "I can't tell who sent that, so it can't have a song or a quota."
-ALREADY_DONE = "Already done — see above."
 PERSONAL_SECONDS = 60.0  # how long a personal answer (/quota, /queue, /history) stays in a group
 PRIVATE_HINT = (
     "🎵 To make a song, send <code>/song</code> and a style, like "
@@ -273,7 +272,7 @@ class TelegramHandlers:
         # A double tap (or a laggy client's repeat) is the same press: it changes nothing.
         key = (PLATFORM, query.from_user.id, press.action, press.job_id)
         if not self._presses.first(key):
-            await query.answer(ALREADY_DONE)
+            await query.answer(messages.ALREADY_PRESSED)
             return
         source = query.message
         where = source.chat if source is not None else None
@@ -311,7 +310,7 @@ class TelegramHandlers:
             await query.answer(texts.plain_answer(outcome.message), show_alert=True)
             return
         if outcome.duplicate:
-            await query.answer(ALREADY_DONE)
+            await query.answer(messages.ALREADY_PRESSED)
             return
         what = "🔁 Same seed again" if same_seed else "🎲 New take"
         if "take_of" in place:

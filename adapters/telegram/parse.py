@@ -15,7 +15,6 @@ from bot.domain import GenerationRequest, Invalid
 
 # "/song" or "/song@AceJamBot" at the start of the text; Telegram allows 1-32 word chars.
 _COMMAND = re.compile(r"^/[A-Za-z0-9_]{1,64}(?:@[A-Za-z0-9_]{1,64})?")
-_CLOCK = re.compile(r"^(\d{1,3}):([0-5]\d)$")  # "1:30" means 90 s
 _SEED_PREFIX = re.compile(r"^seed\s*[:=#]?\s*", re.IGNORECASE)
 MAX_PARTS = 3
 
@@ -62,14 +61,8 @@ def parse_song(
     return validate(
         tags=tags,
         lyrics=lyrics,
-        duration=_duration(duration) or None,
+        duration=duration or None,
         seed=_SEED_PREFIX.sub("", seed) or None,
     )
 
 
-def _duration(text: str) -> str:
-    """Accept "1:30" as well as the "90" / "90s" the core understands."""
-    match = _CLOCK.match(text)
-    if match:
-        return str(int(match.group(1)) * 60 + int(match.group(2)))
-    return text

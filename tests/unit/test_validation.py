@@ -20,6 +20,7 @@ ACESTEP = Limits(min_duration=10, max_duration=240)
             GenerationRequest("rock", "", 90, 42),
         ),
         ({"tags": "rock", "duration": "90s"}, WAVESPEED, GenerationRequest("rock", "", 90, -1)),
+        ({"tags": "rock", "duration": " 1:30 "}, WAVESPEED, GenerationRequest("rock", "", 90, -1)),
         ({"tags": "rock", "duration": 5}, WAVESPEED, GenerationRequest("rock", "", 5, -1)),
         (
             {"tags": "rock", "seed": 2147483647},
@@ -62,6 +63,8 @@ def test_valid_requests(kwargs: dict, limits: Limits, expected: GenerationReques
         ({"tags": "rock", "seed": -2}, WAVESPEED, "“-2” isn't a seed"),
         ({"tags": "rock", "seed": 2147483648}, WAVESPEED, "from 0 to 2147483647"),
         ({"tags": "rock", "seed": "abc"}, WAVESPEED, "“abc” isn't a seed"),
+        ({"tags": "rock", "seed": "1:30"}, WAVESPEED, "“1:30” isn't a seed"),
+        ({"tags": "rock", "duration": "1:75"}, WAVESPEED, "“1:75” isn't a length"),
     ],
 )
 def test_invalid_requests_get_a_sentence(kwargs: dict, limits: Limits, message_part: str) -> None:
