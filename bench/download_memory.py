@@ -1,5 +1,5 @@
-"""Peak RSS added by downloading a 50 MB file: ``bot.download.Downloader.fetch`` vs. reading it
-whole with httpx.
+"""Peak RSS added by downloading a 50 MB file: ``bot.backends.download.Downloader.fetch`` vs.
+reading it whole with httpx.
 
     .venv/bin/python bench/download_memory.py [--quick] [--mb 50] [--runs 3]
 
@@ -40,7 +40,7 @@ def _reset_peak() -> bool:
 
 
 async def _measure(method: str, url: str, dest: Path) -> dict[str, float]:
-    from bot.download import Downloader, DownloadPolicy
+    from bot.backends.download import Downloader, DownloadPolicy
 
     limits = httpx.Limits(max_connections=50, max_keepalive_connections=20)
     timeout = httpx.Timeout(60, connect=10)
@@ -122,7 +122,7 @@ def main() -> None:
         with ServerProcess("file", "--path", str(source)) as server:
             url = f"{server.base_url}/big.mp3"
             for method, name in (
-                ("downloader", "bot.download.Downloader.fetch"),
+                ("downloader", "bot.backends.download.Downloader.fetch"),
                 ("whole", "baseline: httpx response.content, then write"),
             ):
                 results = [_run(method, url, Path(tmp, f"out-{method}.mp3")) for _ in range(runs)]

@@ -21,10 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot import quotas
 from bot.admin import AdminService
 from bot.backends.acestep import AceStepBackend
+from bot.backends.download import Downloader, DownloadPolicy
 from bot.backends.wavespeed import WaveSpeedBackend
 from bot.config import Settings
 from bot.domain import Limits
-from bot.download import Downloader, DownloadPolicy
 from bot.errors import ConfigError
 from bot.notify import Notifier
 from bot.ports import Backend
@@ -51,7 +51,7 @@ def backend_url(settings: Settings) -> str:
 
 
 def build_downloader(settings: Settings, timeout: httpx.Timeout) -> Downloader:
-    """Downloads obey the policy for the configured backend's origin (bot/download/policy.py)."""
+    """Downloads obey the policy for the configured backend's origin (see DownloadPolicy)."""
     policy = DownloadPolicy(backend_url(settings), settings.download_allowed_hosts)
     return Downloader(policy, timeout=timeout, deadline=settings.download_timeout_seconds)
 

@@ -16,8 +16,8 @@ from mutagen.oggflac import OggFLAC
 from mutagen.oggopus import OggOpus
 from mutagen.oggvorbis import OggVorbis
 
+from bot.audio.formats import SNIFF_BYTES, sniff_audio_format
 from bot.audio.model import _TRUNCATION_TOLERANCE, AudioInfo
-from bot.download import SNIFF_BYTES, sniff_audio_format
 from bot.errors import AudioError
 
 

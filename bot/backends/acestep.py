@@ -39,8 +39,8 @@ from bot.backends._http import (
     status_error,
     transport_error,
 )
+from bot.backends.download import Downloader, normalize_host
 from bot.domain import GenerationRequest
-from bot.download import Downloader, normalize_host
 from bot.errors import (
     BackendError,
     ConfigError,

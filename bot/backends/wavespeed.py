@@ -36,8 +36,8 @@ from bot.backends._http import (
     status_error,
     transport_error,
 )
+from bot.backends.download import Downloader
 from bot.domain import LYRICS_MAX, TAGS_MAX, GenerationRequest
-from bot.download import Downloader
 from bot.errors import BackendError, PermanentBackendError, SubmitUncertain, TransientBackendError
 from bot.ports import DownloadedAudio, RemoteState, RemoteStatus, RemoteTask
 

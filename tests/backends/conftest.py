@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.download import Downloader, DownloadPolicy
+from bot.backends.download import Downloader, DownloadPolicy
 from bot.ports import Backend, RemoteState, RemoteStatus
 from tests.fakes.acestep import FakeAceStep
 from tests.fakes.wavespeed import FakeWaveSpeed

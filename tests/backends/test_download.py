@@ -20,7 +20,13 @@ import httpx
 import pytest
 from aiohttp import web
 
-from bot.download import Downloader, DownloadPolicy, is_public, normalize_host, sniff_audio_format
+from bot.backends.download import (
+    Downloader,
+    DownloadPolicy,
+    is_public,
+    normalize_host,
+    sniff_audio_format,
+)
 from bot.errors import AudioError, TransientBackendError
 from tests.backends.conftest import leftovers
 from tests.fakes.audio import make_audio, probe_audio

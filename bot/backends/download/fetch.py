@@ -1,7 +1,8 @@
 """The streamed fetch: :class:`Downloader` puts an output URL's bytes on our disk, or says why not.
 
-Every hop is checked against the :class:`~bot.download.policy.DownloadPolicy` (the URL here,
-the addresses at connect time in :mod:`bot.download.transport`), redirects are followed by hand
+Every hop is checked against the :class:`~bot.backends.download.policy.DownloadPolicy` (the URL
+here, the addresses at connect time in :mod:`bot.backends.download.transport`), redirects are
+followed by hand
 (at most three; credentials go only to the first URL's origin), the body is streamed raw and
 decoded in bounded pieces, the decoded size is capped, the first bytes must be audio, and the
 whole fetch has a deadline. The body lands in a temporary file beside ``dest`` that is renamed
@@ -31,10 +32,10 @@ from typing import BinaryIO, Self
 import httpx
 from httpcore import AsyncNetworkBackend
 
-from bot.download.decoding import decoded
-from bot.download.formats import SNIFF_BYTES, sniff_audio_format
-from bot.download.policy import DownloadPolicy, normalize_host
-from bot.download.transport import GuardedTransport
+from bot.audio.formats import SNIFF_BYTES, sniff_audio_format
+from bot.backends.download.decoding import decoded
+from bot.backends.download.policy import DownloadPolicy, normalize_host
+from bot.backends.download.transport import GuardedTransport
 from bot.errors import AudioError, TransientBackendError
 from bot.ports import DownloadedAudio
 

@@ -13,7 +13,7 @@ list. So the rule is about *where a connection goes*, not about names:
 
 :class:`DownloadPolicy` checks the URL (:meth:`check_url`) and then, at connect time, the
 addresses the connection will actually use (:meth:`addresses`, called by the guarded network
-backend in :mod:`bot.download.transport`), so a name can't be re-resolved to somewhere else
+backend in :mod:`bot.backends.download.transport`), so a name can't be re-resolved to somewhere else
 between the check and the connect.
 """
 

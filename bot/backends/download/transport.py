@@ -18,7 +18,7 @@ import httpx
 from httpcore import AsyncNetworkBackend, AsyncNetworkStream
 from httpcore._backends.base import SOCKET_OPTION as SocketOption
 
-from bot.download.policy import DownloadPolicy
+from bot.backends.download.policy import DownloadPolicy
 
 
 class GuardedNetworkBackend(AsyncNetworkBackend):
