@@ -56,6 +56,25 @@ def retry_after(response: httpx.Response) -> float | None:
         return None
 
 
+def envelope_data(
+    response: httpx.Response, *, service: str, secret: str | None, unclear: type[BackendError]
+) -> Any:
+    """``data`` of a successful ``{"code", "data", ...}`` envelope (both backends answer in one),
+    else the error this answer means. An error may hide in a 200's envelope: its ``code`` wins."""
+    payload = json_or_none(response)
+    status = response.status_code
+    if 200 <= status < 300 and isinstance(payload, dict):
+        code = payload.get("code", 200)
+        if isinstance(code, int) and not isinstance(code, bool) and code >= 300:
+            status = code
+    if 200 <= status < 300:
+        if not isinstance(payload, dict) or "data" not in payload:
+            raise unclear(f"{service} sent an unreadable answer (HTTP {response.status_code})")
+        return payload["data"]
+    detail = scrub(error_text(payload, response), secret)
+    raise status_error(service, status, detail, unclear=unclear, wait=retry_after(response))
+
+
 def scrub(text: str, secret: str | None) -> str:
     """Remove a secret an upstream may have echoed back into its error text."""
     return text.replace(secret, "***") if secret else text

@@ -32,11 +32,7 @@ from typing import Any
 import httpx
 
 from bot.backends._http import (
-    error_text,
-    json_or_none,
-    retry_after,
-    scrub,
-    status_error,
+    envelope_data,
     transport_error,
 )
 from bot.backends.download import Downloader, normalize_host
@@ -238,19 +234,7 @@ class AceStepBackend:
 
     # ------------------------------------------------------------ envelope
     def _data(self, response: httpx.Response, *, unclear: type[BackendError]) -> Any:
-        """``data`` of a ``{"data", "code", "error", ...}`` envelope, else raise."""
-        payload = json_or_none(response)
-        status = response.status_code
-        if 200 <= status < 300 and isinstance(payload, dict):
-            code = payload.get("code", 200)
-            if isinstance(code, int) and not isinstance(code, bool) and code >= 300:
-                status = code
-        if 200 <= status < 300:
-            if not isinstance(payload, dict) or "data" not in payload:
-                raise unclear(f"{SERVICE} sent an unreadable answer (HTTP {response.status_code})")
-            return payload["data"]
-        detail = scrub(error_text(payload, response), self._api_key)
-        raise status_error(SERVICE, status, detail, unclear=unclear, wait=retry_after(response))
+        return envelope_data(response, service=SERVICE, secret=self._api_key, unclear=unclear)
 
 
 def _validate(request: GenerationRequest) -> None:

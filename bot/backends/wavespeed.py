@@ -29,11 +29,7 @@ from typing import Any
 import httpx
 
 from bot.backends._http import (
-    error_text,
-    json_or_none,
-    retry_after,
-    scrub,
-    status_error,
+    envelope_data,
     transport_error,
 )
 from bot.backends.download import Downloader
@@ -188,21 +184,10 @@ class WaveSpeedBackend:
 
     # ------------------------------------------------------------ envelope
     def _data(self, response: httpx.Response, *, unclear: type[BackendError]) -> dict[str, Any]:
-        """``data`` of a successful ``{"code", "message", "data"}`` envelope, else raise."""
-        payload = json_or_none(response)
-        status = response.status_code
-        if 200 <= status < 300 and isinstance(payload, dict):
-            # An error may hide in a 200's envelope; trust the envelope's code then.
-            code = payload.get("code", 200)
-            if isinstance(code, int) and not isinstance(code, bool) and code >= 300:
-                status = code
-        if 200 <= status < 300:
-            data = payload.get("data") if isinstance(payload, dict) else None
-            if not isinstance(data, dict):
-                raise unclear(f"{SERVICE} sent an unreadable answer (HTTP {response.status_code})")
-            return data
-        detail = scrub(error_text(payload, response), self._api_key)
-        raise status_error(SERVICE, status, detail, unclear=unclear, wait=retry_after(response))
+        data = envelope_data(response, service=SERVICE, secret=self._api_key, unclear=unclear)
+        if not isinstance(data, dict):
+            raise unclear(f"{SERVICE} sent an unreadable answer (HTTP {response.status_code})")
+        return data
 
 
 def _status_from(data: Mapping[str, Any]) -> RemoteStatus:

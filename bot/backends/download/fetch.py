@@ -33,6 +33,7 @@ import httpx
 from httpcore import AsyncNetworkBackend
 
 from bot.audio.formats import SNIFF_BYTES, sniff_audio_format
+from bot.backends._http import retry_after
 from bot.backends.download.decoding import decoded
 from bot.backends.download.policy import DownloadPolicy, normalize_host
 from bot.backends.download.transport import GuardedTransport
@@ -178,16 +179,9 @@ def _check_status(response: httpx.Response, url: httpx.URL) -> None:
         raise TransientBackendError(
             f"{where} answered {status}",
             code="download_unavailable",
-            retry_after=_retry_after(response),
+            retry_after=retry_after(response),
         )
     raise AudioError(f"{where} answered {status}", code="download_failed")
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    try:
-        return max(0.0, float(response.headers.get("retry-after", "")))
-    except ValueError:
-        return None
 
 
 def _declared_length(response: httpx.Response) -> int | None:
