@@ -19,7 +19,7 @@ import discord
 import pytest
 from discord import app_commands
 
-from tests.fakes.discord_api import (
+from tests.fakes.discord import (
     EPHEMERAL,
     FakeDiscord,
     FakeDiscordError,

@@ -17,7 +17,7 @@ import pytest
 from adapters.discord.client import Tuning, serve
 from bot.app import Core
 from bot.config import Settings
-from tests.fakes.discord_api import FakeDiscord, RecordedMessage
+from tests.fakes.discord import FakeDiscord, RecordedMessage
 from tests.fakes.wavespeed import FakeWaveSpeed
 from tests.harness import WAVESPEED_KEY, running_core, wavespeed_settings
 

@@ -22,7 +22,7 @@ from tests.adapters.discord.conftest import (
     status_text,
     track_messages,
 )
-from tests.fakes.discord_api import FakeDiscord, FakeDiscordError, FakeInteraction, Perm
+from tests.fakes.discord import FakeDiscord, FakeDiscordError, FakeInteraction, Perm
 from tests.harness import wait_for_job
 
 STUDIO = 1_190_000_000_000_000_400

@@ -21,7 +21,7 @@ from tests.adapters.discord.conftest import (
     status_text,
     track_messages,
 )
-from tests.fakes.discord_api import FakeDiscord, FakeInteraction, RecordedMessage
+from tests.fakes.discord import FakeDiscord, FakeInteraction, RecordedMessage
 from tests.harness import wait_for_job
 
 

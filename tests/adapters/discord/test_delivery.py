@@ -35,7 +35,7 @@ from tests.adapters.discord.conftest import (
     track_messages,
 )
 from tests.fakes.audio import probe_audio
-from tests.fakes.discord_api import (
+from tests.fakes.discord import (
     DEFAULT_RATE_LIMITS,
     FakeDiscord,
     FakeInteraction,

@@ -18,7 +18,7 @@ from tests.adapters.discord.conftest import (
     jam,
     mp3_of,
 )
-from tests.fakes.discord_api import FakeDiscord, FakeDiscordError
+from tests.fakes.discord import FakeDiscord, FakeDiscordError
 
 # Discord routes a guild to shard (id >> 22) % count: GUILD is on shard 0 of 2, this one on 1.
 ONE = GUILD + (1 << 22)

@@ -20,7 +20,7 @@ from tests.adapters.discord.conftest import (
     track_messages,
 )
 from tests.fakes.audio import probe_audio
-from tests.fakes.discord_api import EPHEMERAL
+from tests.fakes.discord import EPHEMERAL
 from tests.harness import wait_for_job
 
 
