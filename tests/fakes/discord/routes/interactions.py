@@ -11,7 +11,6 @@ from tests.fakes.discord.payloads import message_payload
 from tests.fakes.discord.protocol import (
     EPHEMERAL,
     LOADING,
-    DiscordAPIError,
     FormErrors,
     Json,
     api_error,
@@ -26,6 +25,8 @@ _WEBHOOK = "/webhooks/{webhook_id}/{webhook_token}"
 
 
 class InteractionRoutes(RouteArea):
+    """An error raised on these routes is also recorded on its interaction (``Server``)."""
+
     def routes(self) -> list[Route]:
         out: list[Route] = [
             ("POST", "/interactions/{webhook_id}/{webhook_token}/callback", self.callback, False),
@@ -40,10 +41,6 @@ class InteractionRoutes(RouteArea):
             ]
         return out
 
-    def _reject(self, inter: FakeInteraction, req: Req, kind: str) -> DiscordAPIError:
-        # Recorded on the interaction by _answer, like every error on its routes.
-        return api_error(kind)
-
     async def callback(self, req: Req) -> tuple[int, Any]:
         inter = self.state.interaction_by_id.get(as_int(req.params["webhook_id"]))
         if inter is None or inter.token != req.params["webhook_token"]:
@@ -51,9 +48,9 @@ class InteractionRoutes(RouteArea):
         # Acknowledged in time, the interaction lives on: a second answer is 40060 even after
         # 3 s; never acknowledged within 3 s, it is gone (10062).
         if inter.responses:
-            raise self._reject(inter, req, "already_acknowledged")
+            raise api_error("already_acknowledged")
         if self.state.now() > inter.response_deadline:
-            raise self._reject(inter, req, "unknown_interaction")
+            raise api_error("unknown_interaction")
         body = req.json if isinstance(req.json, dict) else {}
         ctype = body.get("type")
         data = body.get("data") or {}
@@ -117,9 +114,9 @@ class InteractionRoutes(RouteArea):
         if inter is None:
             raise api_error("invalid_webhook_token")
         if self.state.now() > inter.token_expires_at:
-            raise self._reject(inter, req, "invalid_webhook_token")
+            raise api_error("invalid_webhook_token")
         if not inter.responses:
-            raise self._reject(inter, req, "unknown_webhook")
+            raise api_error("unknown_webhook")
         return inter
 
     def _webhook_message(self, inter: FakeInteraction, req: Req) -> RecordedMessage:
@@ -132,7 +129,7 @@ class InteractionRoutes(RouteArea):
                 mid = None
         msg = self.state.messages.get(mid) if mid else None
         if msg is None or msg.deleted:
-            raise self._reject(inter, req, "unknown_message")
+            raise api_error("unknown_message")
         return msg
 
     async def followup(self, req: Req) -> tuple[int, Any]:
