@@ -14,14 +14,13 @@ from datetime import timedelta
 from typing import Any
 
 from bot import quotas
+from bot.admin_grammar import MAX_LIST_ITEMS, MAX_WORD_LENGTH
 from bot.clock import utcnow
 from bot.domain import UNLIMITED, ChatRules, Job, Limits, UserRules
 from bot.messages import humanize_seconds
 from bot.service import Done, GenerationService, QueueEntry, Refused, Requester
 from bot.stores import RulesStore, ServiceStore, UsageRow
 
-MAX_LIST_ITEMS = 200
-MAX_WORD_LENGTH = 64
 OPERATOR_FIELDS = frozenset({"operator_quota_seconds_per_day", "operator_max_active_jobs"})
 OPERATORS_ONLY = "Only the bot's operator can change that."
 

@@ -11,7 +11,7 @@ answers privately.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Any
 
 import discord
@@ -19,24 +19,17 @@ from discord import app_commands
 from discord.ext import commands
 
 from adapters.discord import admin_text, embeds
-from adapters.discord.admin_text import BadValue
+from adapters.discord.admin_calls import answer, scope_of
 from adapters.discord.delivery import PLATFORM
-from adapters.discord.songs import reply_privately, requester_of
+from adapters.discord.songs import requester_of
+from bot import admin_grammar as grammar
+from bot.admin_grammar import BadValue
 from bot.domain import ChatRules
 from bot.service import GenerationService, Refused, Requester
 
 logger = logging.getLogger(__name__)
 
 NOT_AN_ADMIN = "Only members who can manage this server (Manage Server) can use /admin."
-# Where /song can be typed; threads count as their own channel for the core's channel rule.
-SONG_CHANNEL_TYPES = frozenset(
-    {
-        discord.ChannelType.text,
-        discord.ChannelType.news,
-        discord.ChannelType.voice,
-        discord.ChannelType.stage_voice,
-    }
-)
 CHOICES_MAX = 25  # Discord's limit for autocomplete answers
 
 QuotaValue = app_commands.Range[str, 1, 20]
@@ -78,7 +71,7 @@ class AdminCommands(
         async def show() -> str:
             return self._settings_text(interaction, await self._rules(interaction))
 
-        await _answer(interaction, show)
+        await answer(interaction, show)
 
     @app_commands.command(name="quota", description="Everyone's daily music here: show or set it")
     @app_commands.describe(value="Seconds a day (600, 10m, 1h), unlimited, or default; empty: show")
@@ -92,11 +85,11 @@ class AdminCommands(
                 return "Daily quota per member: " + admin_text.quota_phrase(
                     rules.quota_seconds_per_day, default
                 )
-            seconds = admin_text.parse_quota(value)
+            seconds = grammar.parse_quota(value)
             await self._update(interaction, quota_seconds_per_day=seconds)
             return "✅ Daily quota per member: " + admin_text.quota_phrase(seconds, default)
 
-        await _answer(interaction, run)
+        await answer(interaction, run)
 
     @app_commands.command(
         name="role-quota", description="A role's daily music here: show or set it"
@@ -123,9 +116,9 @@ class AdminCommands(
                 )
             if role.is_default():
                 raise BadValue("For everyone, use `/admin quota`.")
-            seconds = admin_text.parse_quota(value)
+            seconds = grammar.parse_quota(value)
             await self._saving(
-                self._admin.set_role_quota(PLATFORM, _scope(interaction), key, seconds)
+                self._admin.set_role_quota(PLATFORM, scope_of(interaction), key, seconds)
             )
             if seconds is None:
                 return f"✅ {admin_text.role_mention(key)} has no quota of its own any more."
@@ -133,7 +126,7 @@ class AdminCommands(
                 seconds, default
             )
 
-        await _answer(interaction, run)
+        await answer(interaction, run)
 
     @app_commands.command(name="user-quota", description="One member's quota here: show or set it")
     @app_commands.describe(
@@ -147,15 +140,15 @@ class AdminCommands(
         value: QuotaValue | None = None,
     ) -> None:
         async def run() -> str:
-            scope = _scope(interaction)
+            scope = scope_of(interaction)
             prefix = ""
             if value is not None:
-                seconds = admin_text.parse_quota(value)
+                seconds = grammar.parse_quota(value)
                 await self._admin.set_user_quota(PLATFORM, str(user.id), scope, seconds)
                 prefix = "✅ Saved.\n"
             return prefix + await self._standing(interaction, user)
 
-        await _answer(interaction, run)
+        await answer(interaction, run)
 
     @app_commands.command(name="limits", description="Song lengths and songs at once: show or set")
     @app_commands.describe(
@@ -178,14 +171,14 @@ class AdminCommands(
             if default_duration is not None:
                 changes["default_duration"] = self._length(default_duration)
             if max_active_jobs is not None:
-                changes["max_active_jobs"] = max_active_jobs or None
+                changes["max_active_jobs"] = grammar.parse_jobs(max_active_jobs)
             if not changes:
                 return self._settings_text(interaction, rules)
             return "✅ Saved.\n" + self._settings_text(
                 interaction, await self._update(interaction, **changes)
             )
 
-        await _answer(interaction, run)
+        await answer(interaction, run)
 
     @app_commands.command(name="budget", description="This server's monthly spending cap: show/set")
     @app_commands.describe(value="US dollars a month (like 5 or 12.50), or none; empty: show")
@@ -198,12 +191,12 @@ class AdminCommands(
             if value is None:
                 usd = (await self._rules(interaction)).monthly_budget_usd
             else:
-                usd = admin_text.parse_budget(value)
+                usd = grammar.parse_budget(value)
                 await self._update(interaction, monthly_budget_usd=usd)
             shown = "none" if usd is None else f"${usd:,.2f} a month"
             return ("Monthly budget: " if value is None else "✅ Monthly budget: ") + shown
 
-        await _answer(interaction, run)
+        await answer(interaction, run)
 
     # ------------------------------------------------------------ people
     @app_commands.command(name="block", description="Stop a member from making songs here")
@@ -217,10 +210,12 @@ class AdminCommands(
         async def run() -> str:
             if user.id == interaction.user.id:
                 raise BadValue("You can't block yourself.")
-            await self._admin.set_blocked(PLATFORM, str(user.id), _scope(interaction), True, reason)
+            await self._admin.set_blocked(
+                PLATFORM, str(user.id), scope_of(interaction), True, reason
+            )
             return f"✅ {embeds.mention(str(user.id))} can't make songs in this server any more."
 
-        await _answer(interaction, run)
+        await answer(interaction, run)
 
     @app_commands.command(name="unblock", description="Let a blocked member make songs here again")
     @app_commands.describe(user="The member")
@@ -228,7 +223,7 @@ class AdminCommands(
         self, interaction: discord.Interaction[Any], user: discord.Member | discord.User
     ) -> None:
         async def run() -> str:
-            scope = _scope(interaction)
+            scope = scope_of(interaction)
             await self._admin.set_blocked(PLATFORM, str(user.id), scope, False)
             who = embeds.mention(str(user.id))
             if (await self._admin.standing(PLATFORM, str(user.id), scope)).blocked:
@@ -236,7 +231,7 @@ class AdminCommands(
                 return f"{who} is still blocked by the bot's operator (in every server)."
             return f"✅ {who} can make songs here again."
 
-        await _answer(interaction, run)
+        await answer(interaction, run)
 
     # ------------------------------------------------------------ where, and what
     @channels.command(name="add", description="Allow /song in a channel (then only listed ones)")
@@ -245,12 +240,12 @@ class AdminCommands(
         self, interaction: discord.Interaction[Any], channel: app_commands.AppCommandChannel
     ) -> None:
         async def run() -> str:
-            if channel.type not in SONG_CHANNEL_TYPES:
+            if channel.type not in admin_text.SONG_CHANNEL_TYPES:
                 raise BadValue("Pick a text or voice channel.")
             rules = await self._edit_list(interaction, "allowed_channels", add=[str(channel.id)])
-            return "✅ " + _channels_text(rules)
+            return "✅ " + admin_text.channels_text(rules)
 
-        await _answer(interaction, run)
+        await answer(interaction, run)
 
     @channels.command(name="remove", description="Take a channel off the /song list")
     @app_commands.describe(channel="A listed channel")
@@ -261,16 +256,18 @@ class AdminCommands(
             if str(channel.id) not in (await self._rules(interaction)).allowed_channels:
                 raise BadValue(f"{admin_text.channel_mention(str(channel.id))} isn't listed.")
             rules = await self._edit_list(interaction, "allowed_channels", remove=[str(channel.id)])
-            return "✅ " + _channels_text(rules)
+            return "✅ " + admin_text.channels_text(rules)
 
-        await _answer(interaction, run)
+        await answer(interaction, run)
 
     @channels.command(name="clear", description="Allow /song in every channel again")
     async def channels_clear(self, interaction: discord.Interaction[Any]) -> None:
         async def run() -> str:
-            return "✅ " + _channels_text(await self._update(interaction, allowed_channels=()))
+            return "✅ " + admin_text.channels_text(
+                await self._update(interaction, allowed_channels=())
+            )
 
-        await _answer(interaction, run)
+        await answer(interaction, run)
 
     @app_commands.command(name="buttons", description="May others press 🎲 / 🔁 under your songs?")
     @app_commands.describe(others_may_press="True: anyone here may make new takes of any song")
@@ -284,7 +281,7 @@ class AdminCommands(
                 )
             return "✅ Only a song's owner may press 🎲 / 🔁 under it."
 
-        await _answer(interaction, run)
+        await answer(interaction, run)
 
     @app_commands.command(name="nsfw", description="Post songs the engine flags as NSFW anywhere?")
     @app_commands.describe(allow="False: flagged songs only go to age-restricted channels")
@@ -298,7 +295,7 @@ class AdminCommands(
                 "back), except in age-restricted channels."
             )
 
-        await _answer(interaction, run)
+        await answer(interaction, run)
 
     @words.command(name="add", description="Refuse requests using these words here")
     @app_commands.describe(words="Words or phrases, separated by commas")
@@ -306,11 +303,11 @@ class AdminCommands(
         self, interaction: discord.Interaction[Any], words: app_commands.Range[str, 1, 1000]
     ) -> None:
         async def run() -> str:
-            added = admin_text.parse_words(words)
+            added = grammar.parse_words(words, at_least_one=True)
             rules = await self._edit_list(interaction, "blocked_words", add=added)
             return "✅ " + admin_text.words_text(rules.blocked_words)
 
-        await _answer(interaction, run)
+        await answer(interaction, run)
 
     @words.command(name="remove", description="Allow these words again")
     @app_commands.describe(words="Words or phrases, separated by commas")
@@ -318,27 +315,27 @@ class AdminCommands(
         self, interaction: discord.Interaction[Any], words: app_commands.Range[str, 1, 1000]
     ) -> None:
         async def run() -> str:
-            removed = admin_text.parse_words(words)
+            removed = grammar.parse_words(words, at_least_one=True)
             rules = await self._edit_list(interaction, "blocked_words", remove=removed)
             return "✅ " + admin_text.words_text(rules.blocked_words)
 
-        await _answer(interaction, run)
+        await answer(interaction, run)
 
     @words.command(name="list", description="Show the words refused here")
     async def words_list(self, interaction: discord.Interaction[Any]) -> None:
         async def run() -> str:
             return admin_text.words_text((await self._rules(interaction)).blocked_words)
 
-        await _answer(interaction, run)
+        await answer(interaction, run)
 
     # ------------------------------------------------------------ jobs
     @app_commands.command(name="queue", description="Every song in the works in this server")
     async def queue(self, interaction: discord.Interaction[Any]) -> None:
         async def run() -> str:
-            entries = await self._admin.queue(PLATFORM, _scope(interaction))
+            entries = await self._admin.queue(PLATFORM, scope_of(interaction))
             return admin_text.guild_queue_text(entries)
 
-        await _answer(interaction, run)
+        await answer(interaction, run)
 
     @app_commands.command(name="cancel", description="Stop anyone's song in this server")
     @app_commands.describe(job="The song's #number (see /admin queue)")
@@ -350,7 +347,7 @@ class AdminCommands(
             if (
                 found is None
                 or found.destination.platform != PLATFORM
-                or found.destination.scope_id != _scope(interaction)
+                or found.destination.scope_id != scope_of(interaction)
             ):
                 raise BadValue(f"There's no song #{job} from this server.")
             admin = requester_of(interaction)  # an admin of this guild, for this guild's songs
@@ -361,7 +358,7 @@ class AdminCommands(
                 return embeds.cancelled_for_owner(outcome.job)
             return f"#{job}: {outcome.message}"
 
-        await _answer(interaction, run)
+        await answer(interaction, run)
 
     @cancel.autocomplete("job")
     async def cancel_choices(
@@ -370,7 +367,7 @@ class AdminCommands(
         # Checks don't run for autocomplete: the choices show other people's requests.
         if interaction.guild_id is None or not interaction.permissions.manage_guild:
             return []
-        entries = await self._admin.queue(PLATFORM, _scope(interaction))
+        entries = await self._admin.queue(PLATFORM, scope_of(interaction))
         typed = current.strip().lstrip("#")
         return [
             app_commands.Choice(name=admin_text.job_choice(e), value=e.job.id)
@@ -385,19 +382,19 @@ class AdminCommands(
     ) -> None:
         async def run() -> str:
             rows = await self._admin.usage(
-                days=days, platform=PLATFORM, scope_id=_scope(interaction)
+                days=days, platform=PLATFORM, scope_id=scope_of(interaction)
             )
             return admin_text.usage_text(rows, days)
 
-        await _answer(interaction, run)
+        await answer(interaction, run)
 
     # ------------------------------------------------------------ helpers
     async def _rules(self, interaction: discord.Interaction[Any]) -> ChatRules:
-        return await self._admin.chat_rules(PLATFORM, _scope(interaction))
+        return await self._admin.chat_rules(PLATFORM, scope_of(interaction))
 
     async def _update(self, interaction: discord.Interaction[Any], **changes: Any) -> ChatRules:
         rules = await self._saving(
-            self._admin.update_chat_rules(PLATFORM, _scope(interaction), **changes)
+            self._admin.update_chat_rules(PLATFORM, scope_of(interaction), **changes)
         )
         logger.info(
             "guild %s: %s set %s", interaction.guild_id, interaction.user.id, sorted(changes)
@@ -414,7 +411,7 @@ class AdminCommands(
     ) -> ChatRules:
         """One atomic edit of a list setting (two admins at once can't undo each other)."""
         rules = await self._saving(
-            self._admin.edit_list(PLATFORM, _scope(interaction), name, add=add, remove=remove)
+            self._admin.edit_list(PLATFORM, scope_of(interaction), name, add=add, remove=remove)
         )
         logger.info("guild %s: %s edited %s", interaction.guild_id, interaction.user.id, name)
         return rules
@@ -428,12 +425,8 @@ class AdminCommands(
             raise BadValue(str(refusal)) from None
 
     def _length(self, seconds: int) -> int | None:
-        low, high = self._service.limits.min_duration, self._service.limits.max_duration
-        if seconds == 0:
-            return None
-        if not low <= seconds <= high:
-            raise BadValue(f"Song lengths must be {low}–{high} seconds (or 0 for the default).")
-        return seconds
+        # The option is a number, so 0 (not `default`) brings back the bot's own.
+        return grammar.parse_length(seconds, self._service.limits, reset="0")
 
     def _settings_text(self, interaction: discord.Interaction[Any], rules: ChatRules) -> str:
         name = interaction.guild.name if interaction.guild is not None else "this server"
@@ -444,7 +437,7 @@ class AdminCommands(
     async def _standing(
         self, interaction: discord.Interaction[Any], user: discord.Member | discord.User
     ) -> str:
-        scope = _scope(interaction)
+        scope = scope_of(interaction)
         roles = (
             frozenset(str(r.id) for r in user.roles if not r.is_default())
             if isinstance(user, discord.Member)
@@ -454,28 +447,3 @@ class AdminCommands(
         standing = await self._admin.standing(PLATFORM, str(user.id), scope)
         status = await self._service.quota(member, scope)
         return admin_text.standing_text(str(user.id), standing, status, self._service.policy)
-
-
-def _scope(interaction: discord.Interaction[Any]) -> str:
-    # interaction_check has made sure there is a guild.
-    return str(interaction.guild_id)
-
-
-def _channels_text(rules: ChatRules) -> str:
-    if not rules.allowed_channels:
-        return "/song works in every channel."
-    listed = ", ".join(admin_text.channel_mention(c) for c in rules.allowed_channels)
-    return f"/song works only in {listed} (admins may use it anywhere)."
-
-
-async def _answer(
-    interaction: discord.Interaction[Any], make: Callable[[], Awaitable[str]]
-) -> None:
-    """Defer privately at once (the work reads the database), then answer with ``make()``'s
-    text, or with why the value given can't be used."""
-    await interaction.response.defer(ephemeral=True, thinking=True)
-    try:
-        text = await make()
-    except ValueError as refusal:  # ours (BadValue) or the core's, worded for admins
-        text = embeds.problem(str(refusal))
-    await reply_privately(interaction, text)

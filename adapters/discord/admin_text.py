@@ -1,4 +1,4 @@
-"""What ``/admin`` reads and writes: parsing admins' values, and the texts they get back.
+"""What ``/admin`` writes back (admins' values are read by the core's `bot.admin_grammar`).
 
 Pure functions, no I/O. Every text fits one message (Discord: 2000 characters): long lists
 show what fits and count the rest. People, roles and channels appear as mentions, which
@@ -8,7 +8,6 @@ Discord renders as names for the reader; the admin commands send them with
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -25,75 +24,24 @@ from adapters.discord.embeds import (
     safe,
 )
 from bot import messages
-from bot.admin import MAX_WORD_LENGTH, UserStanding
-from bot.domain import DEFAULT_DURATION, UNLIMITED, ChatRules, Limits
+from bot.admin import UserStanding
+from bot.admin_grammar import MAX_WORD_LENGTH
+from bot.domain import DEFAULT_DURATION, ChatRules, Limits
 from bot.quotas import QuotaPolicy, QuotaStatus
 from bot.service import QueueEntry
 
 if TYPE_CHECKING:  # AdminService hands these out (the core's report rows)
     from bot.stores import UsageRow
 
-QUOTA_MAX = 7 * 24 * 3600  # more than a rolling day can use; only catches typos
-BUDGET_MAX = 1_000_000.0
-DEFAULT_WORDS = frozenset({"default", "reset", "none", "off"})
-
-QUOTA_HINT = "Give seconds a day (like `600`, `10m` or `1h`), `unlimited`, or `default`."
-BUDGET_HINT = "Give US dollars a month (like `5` or `12.50`), or `none` for no budget."
-
-_DURATION = re.compile(r"^(\d{1,9})\s*(s|sec|secs|seconds?|m|min|mins|minutes?|h|hours?)?$")
-_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600}
-
-
-class BadValue(ValueError):
-    """An admin's value that can't be used; the message says what would work."""
-
-
-# ---------------------------------------------------------------- parsing
-
-
-def parse_quota(text: str) -> int | None:
-    """Seconds a day, ``UNLIMITED``, or None for "back to the default"."""
-    word = text.strip().lower()
-    if word in DEFAULT_WORDS:
-        return None
-    if word in {"unlimited", "infinite", "∞"}:
-        return UNLIMITED
-    match = _DURATION.match(word)
-    if match is None:
-        raise BadValue(f"“{safe(text, 40)}” isn't a quota. {QUOTA_HINT}")
-    number, unit = match.groups()
-    seconds = int(number) * _UNIT_SECONDS[(unit or "")[:1]]
-    if seconds > QUOTA_MAX:
-        raise BadValue(f"That's more than a week of music a day. {QUOTA_HINT}")
-    return seconds
-
-
-def parse_budget(text: str) -> float | None:
-    word = text.strip().lower().removeprefix("$").removesuffix("usd").strip()
-    if word in DEFAULT_WORDS:
-        return None
-    try:
-        value = float(word)
-    except ValueError:
-        raise BadValue(f"“{safe(text, 40)}” isn't an amount. {BUDGET_HINT}") from None
-    if not 0 <= value <= BUDGET_MAX:  # also refuses nan and inf
-        raise BadValue(f"The budget must be between $0 and ${BUDGET_MAX:,.0f}. {BUDGET_HINT}")
-    return round(value, 2)
-
-
-def parse_words(text: str) -> list[str]:
-    """Comma-separated words or phrases, trimmed, without repeats (ignoring case)."""
-    words: dict[str, str] = {}
-    for part in text.split(","):
-        word = " ".join(part.split())
-        if not word:
-            continue
-        if len(word) > MAX_WORD_LENGTH:
-            raise BadValue(f"Keep each word or phrase to {MAX_WORD_LENGTH} characters.")
-        words.setdefault(word.casefold(), word)
-    if not words:
-        raise BadValue("Give one or more words, separated by commas.")
-    return list(words.values())
+# Where /song can be typed; threads count as their own channel for the core's channel rule.
+SONG_CHANNEL_TYPES = frozenset(
+    {
+        discord.ChannelType.text,
+        discord.ChannelType.news,
+        discord.ChannelType.voice,
+        discord.ChannelType.stage_voice,
+    }
+)
 
 
 # ---------------------------------------------------------------- texts
@@ -109,6 +57,13 @@ def channel_mention(channel_id: str) -> str:
 
 def quota_phrase(seconds: int | None, default: int) -> str:
     return messages.quota_value(seconds, default)
+
+
+def channels_text(rules: ChatRules) -> str:
+    if not rules.allowed_channels:
+        return "/song works in every channel."
+    listed = ", ".join(channel_mention(c) for c in rules.allowed_channels)
+    return f"/song works only in {listed} (admins may use it anywhere)."
 
 
 def _or_default(value: object | None, default: object, unit: str = "") -> str:

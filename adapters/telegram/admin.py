@@ -6,14 +6,13 @@ so someone just promoted doesn't wait a minute; an anonymous admin, writing as t
 one of them). Everything applies to this chat only: a
 Telegram chat is its own scope. The rules themselves live in the core
 (:class:`~bot.admin.AdminService`); this module parses what an admin typed and says what
-changed, in the same words as the operator's ``acejam admin`` (seconds, ``unlimited``,
-``default``).
+changed; the values themselves are read by the core's grammar (`bot.admin_grammar`), the
+same for the operator's ``acejam admin`` and Discord.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from adapters.telegram import admin_texts, keyboards, texts
 from adapters.telegram.delivery import PLATFORM
 from adapters.telegram.parse import command_arguments
 from adapters.telegram.permissions import ADMIN_ROLE, ChatAdmins, Sender, sender_of
+from bot import admin_grammar as grammar
 from bot import messages
 from bot.admin import AdminService
 from bot.domain import UNLIMITED
@@ -38,25 +38,14 @@ Context = ContextTypes.DEFAULT_TYPE
 
 ADMIN_COMMAND = BotCommand("admin", "This chat's quotas, limits, blocks, queue and usage")
 RECHECK_SECONDS = 10.0
-MAX_QUOTA_SECONDS = 10_000_000
-MAX_BUDGET_USD = 1_000_000.0
-MAX_CHAT_JOBS = 100
-MAX_USAGE_DAYS = 365
-MAX_WORDS = 200
-MAX_WORD_LENGTH = 64
 
 PRIVATE_TEXT = (
     "🛠 /admin is for groups: add me to one, and its admins can set its quotas, limits and "
     "blocked words there with /admin."
 )
 CANT_CHECK = "I couldn't check who the admins here are just now; please try again in a moment."
-_AMOUNT = re.compile(r"^(\d{1,8})\s*(s|secs?|seconds?|m|mins?|minutes?|h|hours?)?$", re.IGNORECASE)
-_MONEY = re.compile(r"^\$?(\d{1,7}(?:\.\d{1,4})?)\$?$")
 _JOB_NUMBER = re.compile(r"#(\d{1,19})\s*$")  # a status message ends with "· #12"
 _USER_ID = re.compile(r"^-?\d{1,15}$")  # a person's id, or a channel's (negative)
-_ON = frozenset({"on", "yes", "true", "1", "allow"})
-_OFF = frozenset({"off", "no", "false", "0", "deny"})
-_RESET = frozenset({"default", "reset"})
 
 
 class Problem(Exception):
@@ -173,7 +162,9 @@ class TelegramAdmin:
         )
 
     async def _quota(self, call: _Call) -> str:
-        value = _quota(_one(call, "/admin quota 600 (seconds a day), unlimited or default"))
+        value = grammar.parse_quota(
+            _one(call, "/admin quota 600 (seconds a day), unlimited or default")
+        )
         await self._core.update_chat_rules(PLATFORM, call.scope, quota_seconds_per_day=value)
         if value is None:
             default = _allowance(self._service.policy.seconds_per_day)
@@ -181,7 +172,9 @@ class TelegramAdmin:
         return admin_texts.done(f"Everyone here now gets {_allowance(value)}.")
 
     async def _admin_quota(self, call: _Call) -> str:
-        value = _quota(_one(call, "/admin adminquota 1200 (seconds a day), unlimited or default"))
+        value = grammar.parse_quota(
+            _one(call, "/admin adminquota 1200 (seconds a day), unlimited or default")
+        )
         rules = await self._core.chat_rules(PLATFORM, call.scope)
         roles = dict(rules.role_quotas)
         if value is None:
@@ -195,7 +188,7 @@ class TelegramAdmin:
 
     async def _user_quota(self, call: _Call) -> str:
         target, args = await self._target(call, values=1, example="/admin userquota 1200")
-        value = _quota(args[0])
+        value = grammar.parse_quota(args[0])
         await self._core.set_user_quota(PLATFORM, target.user_id, call.scope, value)
         if value is None:
             return admin_texts.done(f"{target.name} is back to this chat's usual quota.")
@@ -248,19 +241,14 @@ class TelegramAdmin:
         return admin_texts.done(f"Songs with no length asked are now {value} s long.")
 
     async def _max_jobs(self, call: _Call) -> str:
-        word = _one(call, "/admin maxjobs 5 or default")
-        value: int | None = None
-        if word.lower() not in _RESET:
-            if not (word.isdigit() and word.isascii() and 1 <= int(word) <= MAX_CHAT_JOBS):
-                raise Problem(f"Give a number from 1 to {MAX_CHAT_JOBS}, or `default`.")
-            value = int(word)
+        value = grammar.parse_jobs(_one(call, "/admin maxjobs 5 or default"))
         await self._core.update_chat_rules(PLATFORM, call.scope, max_active_jobs=value)
         if value is None:
             return admin_texts.done("This chat has the bot's usual limit of songs at once again.")
         return admin_texts.done(f"Up to {value} songs can be in the works at once here.")
 
     async def _buttons(self, call: _Call) -> str:
-        allow = _switch(_one(call, "/admin buttons on or /admin buttons off"))
+        allow = grammar.parse_switch(_one(call, "/admin buttons on or /admin buttons off"))
         await self._core.update_chat_rules(PLATFORM, call.scope, others_may_press=allow)
         if allow:
             return admin_texts.done(
@@ -269,7 +257,7 @@ class TelegramAdmin:
         return admin_texts.done("Only a song's owner may press its 🎲 / 🔁 now.")
 
     async def _nsfw(self, call: _Call) -> str:
-        allow = _switch(_one(call, "/admin nsfw on or /admin nsfw off"))
+        allow = grammar.parse_switch(_one(call, "/admin nsfw on or /admin nsfw off"))
         await self._core.update_chat_rules(PLATFORM, call.scope, allow_nsfw=allow)
         if allow:
             return admin_texts.done(
@@ -290,17 +278,19 @@ class TelegramAdmin:
             return admin_texts.words_text(rules.blocked_words)
         if sub not in ("add", "remove"):
             raise Problem(usage)
-        given = _word_list(call.rest.split(maxsplit=1)[1] if len(call.args) > 1 else "")
+        if len(call.args) < 2:
+            raise Problem(usage)
+        given = grammar.parse_words(call.rest.split(maxsplit=1)[1], spaces_separate=True)
         if not given:
             raise Problem(usage)
         current = list(rules.blocked_words)
         known = {word.casefold() for word in current}
         if sub == "add":
-            new = [w for w in dict.fromkeys(given) if w.casefold() not in known]
+            new = [w for w in given if w.casefold() not in known]
             if not new:
                 return admin_texts.done("Those words were already blocked here.")
-            if len(current) + len(new) > MAX_WORDS:
-                raise Problem(f"A chat can block at most {MAX_WORDS} words.")
+            if len(current) + len(new) > grammar.MAX_LIST_ITEMS:
+                raise Problem(f"A chat can block at most {grammar.MAX_LIST_ITEMS} words.")
             words = (*current, *new)
             sentence = f"Blocked {_count(len(new), 'word')} here ({len(words)} in all)."
         else:
@@ -311,16 +301,7 @@ class TelegramAdmin:
         return admin_texts.done(sentence)
 
     async def _budget(self, call: _Call) -> str:
-        word = _one(call, "/admin budget 5 (US dollars a month) or none")
-        value: float | None = None
-        if word.lower() not in _RESET | {"none", "off"}:
-            match = _MONEY.match(word)
-            amount = float(match.group(1)) if match else math.nan
-            if not 0 <= amount <= MAX_BUDGET_USD:  # NaN fails too
-                raise Problem(
-                    "Give the monthly budget in US dollars, like `5` or `2.50`, or `none`."
-                )
-            value = amount
+        value = grammar.parse_budget(_one(call, "/admin budget 5 (US dollars a month) or none"))
         await self._core.update_chat_rules(PLATFORM, call.scope, monthly_budget_usd=value)
         if value is None:
             return admin_texts.done("This chat has no monthly budget of its own now.")
@@ -366,30 +347,14 @@ class TelegramAdmin:
         return texts.problem(outcome.message)
 
     async def _usage(self, call: _Call) -> str:
-        days = 30
-        if call.args:
-            word = call.args[0].lower().removesuffix("d")
-            if not (word.isdigit() and word.isascii() and 1 <= int(word) <= MAX_USAGE_DAYS):
-                raise Problem(
-                    f"Give a number of days from 1 to {MAX_USAGE_DAYS}, like `/admin usage 7`."
-                )
-            days = int(word)
+        days = grammar.parse_days(call.args[0]) if call.args else 30
         rows = await self._core.usage(days=days, platform=PLATFORM, scope_id=call.scope)
         return admin_texts.usage_text(rows, days)
 
     # ------------------------------------------------------------ helpers
     def _length(self, word: str) -> int | None:
         """A song length in seconds within the bot's limits, or None for "default"."""
-        if word.lower() in _RESET:
-            return None
-        seconds = _seconds(word)
-        limits = self._service.limits
-        if seconds is None or not limits.min_duration <= seconds <= limits.max_duration:
-            raise Problem(
-                f"Give a length from {limits.min_duration} to {limits.max_duration} seconds, "
-                "or `default`."
-            )
-        return seconds
+        return grammar.parse_length(word, self._service.limits)
 
     async def _target(self, call: _Call, *, values: int, example: str) -> tuple[_Target, list[str]]:
         """Whom a user command is about: the author of the replied message (or the owner of
@@ -425,54 +390,10 @@ def _one(call: _Call, example: str) -> str:
     return call.args[0]
 
 
-def _seconds(word: str) -> int | None:
-    """'90', '90s', '5m', '5 min', '2h' -> seconds."""
-    match = _AMOUNT.match(word.strip())
-    if match is None:
-        return None
-    unit = (match.group(2) or "s").lower()
-    return int(match.group(1)) * (
-        3600 if unit.startswith("h") else 60 if unit.startswith("m") else 1
-    )
-
-
-def _quota(word: str) -> int | None:
-    """A daily quota as the CLI takes it: seconds, ``unlimited``, or ``default`` (None)."""
-    lowered = word.lower()
-    if lowered in _RESET:
-        return None
-    if lowered == "unlimited":
-        return UNLIMITED
-    seconds = _seconds(word)
-    if seconds is None or seconds > MAX_QUOTA_SECONDS:
-        raise Problem(
-            "A quota is a number of seconds a day (like `600` or `10m`), `unlimited` or `default`."
-        )
-    return seconds
-
-
 def _allowance(seconds: int) -> str:
     if seconds == UNLIMITED:
         return "unlimited music"
     return f"{messages.humanize_seconds(seconds)} of music a day"
-
-
-def _switch(word: str) -> bool:
-    lowered = word.lower()
-    if lowered in _ON:
-        return True
-    if lowered in _OFF:
-        return False
-    raise Problem("Say `on` or `off`.")
-
-
-def _word_list(text: str) -> list[str]:
-    """'grim, dark ages' -> ['grim', 'dark ages']; without commas, each word on its own."""
-    parts = text.split(",") if "," in text else text.split()
-    words = [" ".join(part.split()) for part in parts]
-    if any(len(word) > MAX_WORD_LENGTH for word in words):
-        raise Problem(f"Keep each blocked word under {MAX_WORD_LENGTH} characters.")
-    return [word for word in words if word]
 
 
 def _count(n: int, noun: str) -> str:

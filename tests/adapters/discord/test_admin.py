@@ -230,6 +230,26 @@ async def test_channels_words_and_limits(studio: Studio) -> None:
     assert "Monthly budget: $12.50" in settings
 
 
+async def test_values_spelled_the_clis_way_or_the_chats_way_mean_the_same(
+    studio: Studio,
+) -> None:
+    """One admin grammar (bot/admin_grammar.py): `acejam admin`'s 600 and a chat's 10m or
+    10:00 are the same quota; what can't be used gets the sentence the CLI and Telegram give."""
+    dc = studio.dc
+    async with studio.jam():
+        for spelled in ("600", "10m", "10:00"):
+            answer = await admin(dc, "quota", {"value": spelled})
+            assert answer == "✅ Daily quota per member: 10 min a day", spelled
+        for spelled in ("2.5", "$2.50"):
+            answer = await admin(dc, "budget", {"value": spelled})
+            assert answer == "✅ Monthly budget: $2.50 a month", spelled
+        bad = await admin(dc, "quota", {"value": "1.5h"})
+        assert bad == (
+            "⚠️ “1.5h” isn't a quota. A quota is a number of seconds a day (like `600`, `10m`, "
+            "`1h` or `1:30`), `unlimited`, or `default`."
+        )
+
+
 # ---------------------------------------------------------------- queue, cancel, usage
 
 

@@ -98,7 +98,9 @@ async def test_the_chat_quota_and_the_admins_own_quota(rig: Rig) -> None:
     assert "of 5 min left" in (alice_quota.text or "")
 
     answer = await says(rig, "/admin quota lots", rig.alice)
-    assert answer.text is not None and answer.text.startswith("⚠️ A quota is a number of seconds")
+    assert answer.text is not None and answer.text.startswith(
+        "⚠️ “lots” isn't a quota. A quota is a number of seconds"
+    )
     answer = await says(rig, "/admin quota default", rig.alice)
     assert answer.text == "✅ Everyone here is back to the bot's default: 10 min of music a day."
     bob_quota = await says(rig, "/quota", rig.bob)
@@ -339,3 +341,22 @@ async def test_the_admin_list_is_remembered_briefly_and_asked_once_at_a_time(
         who = await admins.requester(bot, bob_user, chat)
         assert (who.is_admin, who.roles) == (True, frozenset({"admins"}))
         assert len(tg.calls_to("getChatAdministrators")) == asked + 2
+
+
+async def test_values_spelled_the_clis_way_or_the_chats_way_mean_the_same(rig: Rig) -> None:
+    """One admin grammar (bot/admin_grammar.py): `acejam admin`'s 600 and a chat's 10m or
+    10:00 are the same quota; what can't be used gets the sentence the CLI and Discord give."""
+    admin_is_alice(rig)
+    for spelled in ("600", "10m", "10:00"):
+        answer = await says(rig, f"/admin quota {spelled}", rig.alice)
+        assert answer.text == "✅ Everyone here now gets 10 min of music a day.", spelled
+    for spelled in ("90", "1:30"):
+        answer = await says(rig, f"/admin maxduration {spelled}", rig.alice)
+        assert answer.text == "✅ Songs here can now be up to 90 s long.", spelled
+    for spelled in ("true", "on"):
+        answer = await says(rig, f"/admin buttons {spelled}", rig.alice)
+        assert (answer.text or "").startswith("✅ Anyone here may now press"), spelled
+    answer = await says(rig, "/admin nsfw maybe", rig.alice)
+    assert answer.text == "⚠️ “maybe” isn't on or off: say on or off."
+    rules = await rig.core.service.admin.chat_rules("telegram", str(rig.group.id))
+    assert (rules.quota_seconds_per_day, rules.max_duration) == (600, 90)
