@@ -30,7 +30,8 @@ from bot.backends.download import (
 from bot.errors import AudioError, TransientBackendError
 from tests.backends.conftest import leftovers
 from tests.fakes.audio import make_audio, probe_audio
-from tests.fakes.backend_common import AUDIO_CONTENT_TYPES, truncated_response
+from tests.fakes.backend_common import AUDIO_CONTENT_TYPES
+from tests.fakes.common import truncated_response
 
 MAX = 10_000_000
 CDN = "d1q70pf5vjeyhc.cloudfront.net"

@@ -176,7 +176,7 @@ async def test_one_failing_id_is_left_out_while_the_others_answer(
 ) -> None:
     good = await backend.submit(SONG)
     flaky = await backend.submit(SONG)
-    wavespeed.faults.add("poll", status=503, task_id=flaky.remote_id)
+    wavespeed.faults.add("poll", status=503, about=flaky.remote_id)
     answer = await backend.poll([good.remote_id, flaky.remote_id])
     assert set(answer) == {good.remote_id}
     assert {pid for pid, _t in wavespeed.polls} == {good.remote_id, flaky.remote_id}
@@ -231,7 +231,7 @@ async def test_a_submit_that_times_out_after_being_accepted_is_uncertain(
     "fault",
     [
         {"status": 500},
-        {"status": 502, "process": True},
+        {"status": 502, "processed": True},
         {"status": 503},
         {"malformed": True},
         {"drop": True},

@@ -42,6 +42,7 @@ import random
 import statistics
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -49,13 +50,8 @@ from urllib.parse import quote
 from aiohttp import web
 
 from tests.fakes.audio import make_audio
-from tests.fakes.backend_common import (
-    AUDIO_CONTENT_TYPES,
-    Faults,
-    JobFault,
-    LoopbackServer,
-    Runtime,
-)
+from tests.fakes.backend_common import AUDIO_CONTENT_TYPES, BackendFaults, JobFault, Runtime
+from tests.fakes.common import Fault, LoopbackServer, answer
 
 OUTPUT_DIR = "/app/outputs/api_audio"
 
@@ -95,6 +91,10 @@ def _detail(status: int, message: str | None = None) -> web.Response:
         503: "Service unavailable",
     }.get(status, "Internal Server Error")
     return web.json_response({"detail": text}, status=status)
+
+
+def _fault_error(fault: Fault) -> web.Response:
+    return _detail(fault.status or 500, fault.message)
 
 
 def _malformed() -> web.Response:
@@ -137,7 +137,7 @@ class FakeAceStep(LoopbackServer):
         self.max_queue = max_queue
         self.runtime: Runtime = runtime if runtime is not None else _default_runtime
         self.avg_job_seconds = avg_job_seconds
-        self.faults = Faults(("submit", "poll", "download", "stats", "health"))
+        self.faults = BackendFaults(("submit", "poll", "download", "stats", "health"))
         self.submits: list[Any] = []
         self.tasks: dict[str, AceTask] = {}
         self.query_calls: list[tuple[list[str], float]] = []
@@ -147,17 +147,16 @@ class FakeAceStep(LoopbackServer):
         self._run_times: list[float] = []
         self._queue: asyncio.Queue[AceTask] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
-        router = self._app.router
+        router = self.app.router
         router.add_post("/release_task", self._release_task)
         router.add_post("/query_result", self._query_result)
         router.add_get("/v1/audio", self._audio)
         router.add_get("/health", self._health)
         router.add_get("/v1/stats", self._stats)
 
-    async def __aenter__(self) -> FakeAceStep:
-        await super().__aenter__()
+    async def start(self) -> None:
+        await super().start()
         self._worker = self.spawn(self._work())
-        return self
 
     # ------------------------------------------------------------ helpers for tests
     def restart(self) -> None:
@@ -187,10 +186,10 @@ class FakeAceStep(LoopbackServer):
             task.state = "running"
             task.started = time.monotonic()
             if task.fault.hang:
-                await self._closing.wait()
+                await self.closing.wait()
                 return
             await self.sleep(task.total)
-            if self._closing.is_set():
+            if self.closing.is_set():
                 return
             if task.fault.fail:
                 task.state = "failed"
@@ -209,6 +208,17 @@ class FakeAceStep(LoopbackServer):
             task.finished.set()
 
     # ------------------------------------------------------------ routes
+    async def _answer(
+        self,
+        request: web.Request,
+        fault: Fault | None,
+        handle: Callable[[], Awaitable[web.StreamResponse]],
+        malformed: Callable[[], web.StreamResponse],
+    ) -> web.StreamResponse:
+        return await answer(
+            request, fault, handle, error=_fault_error, malformed=malformed, sleep=self.sleep
+        )
+
     def _bearer_ok(self, request: web.Request) -> bool:
         return (
             self.api_key is None or request.headers.get("Authorization") == f"Bearer {self.api_key}"
@@ -245,7 +255,7 @@ class FakeAceStep(LoopbackServer):
             return web.json_response(_envelope(data))
 
         fault = self.faults.take("submit")
-        return await self.with_fault(request, fault, handle, _detail, _malformed)
+        return await self._answer(request, fault, handle, _malformed)
 
     def _create(self, body: dict[str, Any]) -> AceTask:
         fault = self.faults.take_job() or JobFault(times=None)
@@ -291,7 +301,7 @@ class FakeAceStep(LoopbackServer):
             return web.json_response(_envelope([self._item(task_id) for task_id in id_list]))
 
         fault = self.faults.take("poll", id_list)
-        return await self.with_fault(request, fault, handle, _detail, _malformed)
+        return await self._answer(request, fault, handle, _malformed)
 
     def _item(self, task_id: str) -> dict[str, Any]:
         task = self.tasks.get(task_id)
@@ -354,7 +364,7 @@ class FakeAceStep(LoopbackServer):
             return web.Response(body=audio, content_type=AUDIO_CONTENT_TYPES[fmt])
 
         fault = self.faults.take("download", [task_id])
-        return await self.with_fault(request, fault, handle, _detail, _html_page)
+        return await self._answer(request, fault, handle, _html_page)
 
     async def _health(self, request: web.Request) -> web.StreamResponse:
         async def handle() -> web.StreamResponse:
@@ -362,9 +372,7 @@ class FakeAceStep(LoopbackServer):
                 _envelope({"status": "ok", "service": "ACE-Step API", "version": "1.0"})
             )
 
-        return await self.with_fault(
-            request, self.faults.take("health"), handle, _detail, _malformed
-        )
+        return await self._answer(request, self.faults.take("health"), handle, _malformed)
 
     async def _stats(self, request: web.Request) -> web.StreamResponse:
         async def handle() -> web.StreamResponse:
@@ -380,9 +388,7 @@ class FakeAceStep(LoopbackServer):
             }
             return web.json_response(_envelope(data))
 
-        return await self.with_fault(
-            request, self.faults.take("stats"), handle, _detail, _malformed
-        )
+        return await self._answer(request, self.faults.take("stats"), handle, _malformed)
 
     def _avg_job_seconds(self) -> float:
         if self.avg_job_seconds is not None:

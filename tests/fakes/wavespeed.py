@@ -45,6 +45,7 @@ import hmac
 import json
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -53,13 +54,8 @@ import aiohttp
 from aiohttp import web
 
 from tests.fakes.audio import make_audio
-from tests.fakes.backend_common import (
-    AUDIO_CONTENT_TYPES,
-    Faults,
-    JobFault,
-    LoopbackServer,
-    Runtime,
-)
+from tests.fakes.backend_common import AUDIO_CONTENT_TYPES, BackendFaults, JobFault, Runtime
+from tests.fakes.common import Fault, LoopbackServer, answer
 
 SEED_MAX = 2_147_483_647
 CDN_HOST = "localhost"  # resolves to the loopback address the API listens on
@@ -139,6 +135,10 @@ def _cdn_denied() -> web.Response:
     return web.Response(status=403, text=body, content_type="application/xml")
 
 
+def _fault_error(fault: Fault) -> web.Response:
+    return _error(fault.status or 500, fault.message)
+
+
 def _malformed() -> web.Response:
     return web.Response(
         status=200,
@@ -172,7 +172,7 @@ class FakeWaveSpeed(LoopbackServer):
         self.output_format = output_format
         self.webhook_secret = webhook_secret
         self.balance = balance
-        self.faults = Faults(("submit", "poll", "download", "secret", "balance"))
+        self.faults = BackendFaults(("submit", "poll", "download", "secret", "balance"))
         self.submits: list[Any] = []
         self.predictions: dict[str, Prediction] = {}
         self.polls: list[tuple[str, float]] = []
@@ -181,15 +181,15 @@ class FakeWaveSpeed(LoopbackServer):
         self.webhook_deliveries: list[WebhookDelivery] = []
         self._finished: dict[str, asyncio.Event] = {}
         self._session: aiohttp.ClientSession | None = None
-        router = self._app.router
+        router = self.app.router
         router.add_post(f"/api/v3/{model}", self._submit)
         router.add_get("/api/v3/predictions/{id}/result", self._poll)
         router.add_get("/predictions/{id}/{name}", self._download)
         router.add_get("/api/v3/webhook/secret", self._secret)
         router.add_get("/api/v3/balance", self._balance)
 
-    async def __aexit__(self, *exc: Any) -> None:
-        await super().__aexit__(*exc)
+    async def close(self) -> None:
+        await super().close()
         if self._session is not None:
             await self._session.close()
 
@@ -208,6 +208,17 @@ class FakeWaveSpeed(LoopbackServer):
         return f"{self.cdn_url}/predictions/{prediction_id}/1.{fmt or self.output_format}"
 
     # ------------------------------------------------------------ routes
+    async def _answer(
+        self,
+        request: web.Request,
+        fault: Fault | None,
+        handle: Callable[[], Awaitable[web.StreamResponse]],
+        malformed: Callable[[], web.StreamResponse],
+    ) -> web.StreamResponse:
+        return await answer(
+            request, fault, handle, error=_fault_error, malformed=malformed, sleep=self.sleep
+        )
+
     def _authorized(self, request: web.Request) -> bool:
         return request.headers.get("Authorization", "") == f"Bearer {self.api_key}"
 
@@ -229,7 +240,7 @@ class FakeWaveSpeed(LoopbackServer):
             return web.json_response(_envelope(prediction.to_json()))
 
         fault = self.faults.take("submit")
-        return await self.with_fault(request, fault, handle, _error, _malformed)
+        return await self._answer(request, fault, handle, _malformed)
 
     def _create(self, body: dict[str, Any], webhook: str | None) -> Prediction:
         prediction = Prediction(
@@ -258,10 +269,10 @@ class FakeWaveSpeed(LoopbackServer):
         await self.sleep(min(self.scaled(1.0), total / 2))
         p.status = "processing"
         if fault.hang:
-            await self._closing.wait()
+            await self.closing.wait()
             return
         await self.sleep(total - (time.monotonic() - started))
-        if self._closing.is_set():
+        if self.closing.is_set():
             return
         p.inference_ms = round((time.monotonic() - started) * 1000)
         if fault.fail:
@@ -314,7 +325,7 @@ class FakeWaveSpeed(LoopbackServer):
             return web.json_response(_envelope(prediction.to_json()))
 
         fault = self.faults.take("poll", [prediction_id])
-        return await self.with_fault(request, fault, handle, _error, _malformed)
+        return await self._answer(request, fault, handle, _malformed)
 
     async def _download(self, request: web.Request) -> web.StreamResponse:
         prediction_id = request.match_info["id"]
@@ -336,7 +347,7 @@ class FakeWaveSpeed(LoopbackServer):
             return web.Response(body=audio, content_type=AUDIO_CONTENT_TYPES[ext])
 
         fault = self.faults.take("download", [prediction_id])
-        return await self.with_fault(request, fault, handle, _error, _html_page)
+        return await self._answer(request, fault, handle, _html_page)
 
     async def _secret(self, request: web.Request) -> web.StreamResponse:
         async def handle() -> web.StreamResponse:
@@ -344,9 +355,7 @@ class FakeWaveSpeed(LoopbackServer):
                 return _error(401)
             return web.json_response(_envelope({"secret": self.webhook_secret}))
 
-        return await self.with_fault(
-            request, self.faults.take("secret"), handle, _error, _malformed
-        )
+        return await self._answer(request, self.faults.take("secret"), handle, _malformed)
 
     async def _balance(self, request: web.Request) -> web.StreamResponse:
         async def handle() -> web.StreamResponse:
@@ -354,9 +363,7 @@ class FakeWaveSpeed(LoopbackServer):
                 return _error(401)
             return web.json_response(_envelope({"balance": self.balance}))
 
-        return await self.with_fault(
-            request, self.faults.take("balance"), handle, _error, _malformed
-        )
+        return await self._answer(request, self.faults.take("balance"), handle, _malformed)
 
 
 def _default_runtime(body: dict[str, Any]) -> float:

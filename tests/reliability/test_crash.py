@@ -274,7 +274,7 @@ async def _running(scene: Scene, bot: BotProcess) -> None:
         jobs = scene.jobs()
         for job in jobs:
             if job.state == "running" and job.remote_id and job.remote_id not in held:
-                scene.ws.faults.add("poll", status=503, task_id=job.remote_id, times=None)
+                scene.ws.faults.add("poll", status=503, about=job.remote_id, times=None)
                 held.add(job.remote_id)
         return all(job.state == "running" for job in jobs)
 
@@ -480,7 +480,7 @@ async def test_sigterm_finishes_uploads_parks_the_rest_and_a_restart_ends_them_o
             ws.faults.clear()
             for job in scene.jobs():
                 if _slow(job.tags):
-                    ws.faults.add("poll", status=503, task_id=job.remote_id, times=None)
+                    ws.faults.add("poll", status=503, about=job.remote_id, times=None)
             slow_uploads = tg.faults.add("sendAudio", delay=2.0, times=None)
             await scene.until(
                 "an upload on the wire", lambda: slow_uploads.hits > scene.posted(), bot

@@ -101,7 +101,7 @@ async def test_a_burst_of_429s_on_submit_delays_the_song_but_it_arrives_once(rig
     ("fault", "created"),
     [
         pytest.param({"status": 502}, 0, id="5xx"),
-        pytest.param({"process": True, "delay_response": 3.0}, 1, id="timeout-after-accepting"),
+        pytest.param({"processed": True, "delay_response": 3.0}, 1, id="timeout-after-accepting"),
         pytest.param({"malformed": True}, 1, id="malformed-json"),
     ],
 )

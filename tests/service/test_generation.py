@@ -121,7 +121,7 @@ async def test_an_ambiguous_submit_is_never_resent(tmp_path: Path) -> None:
     chat = RecordingDelivery()
     async with FakeWaveSpeed(time_scale=0.04, api_key=WAVESPEED_KEY) as fake:
         # Upstream creates the prediction but answers after our 1 s timeout.
-        fake.faults.add("submit", process=True, delay_response=3.0)
+        fake.faults.add("submit", processed=True, delay_response=3.0)
         settings = wavespeed_settings(tmp_path, fake.base_url, http_timeout_seconds=1.0)
         async with running_core(settings, [chat]) as core:
             accepted = await _submit(core, duration=30)
