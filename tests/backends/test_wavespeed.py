@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,21 +14,18 @@ from aiohttp import web
 from bot.backends.wavespeed import WaveSpeedBackend
 from bot.domain import GenerationRequest
 from bot.errors import (
-    AudioError,
     PermanentBackendError,
     SubmitUncertain,
     TransientBackendError,
 )
-from bot.ports import Backend, RemoteState
+from bot.ports import RemoteState
 from tests.backends.conftest import (
     WS_KEY,
     DownloadsFor,
     assert_secret_absent,
-    leftovers,
     poll_until_final,
     poll_until_state,
 )
-from tests.fakes.audio import probe_audio
 from tests.fakes.wavespeed import FakeWaveSpeed, sign_webhook
 
 SONG = GenerationRequest(tags="lo-fi, rainy piano", lyrics="[Verse]\nla la", duration=10, seed=42)
@@ -48,17 +44,9 @@ def backend(
     )
 
 
-def test_it_is_a_backend_with_the_documented_limits(backend: WaveSpeedBackend) -> None:
-    as_port: Backend = backend
-    assert (as_port.name, as_port.min_duration, as_port.min_poll_interval) == ("wavespeed", 5, 2.0)
-    assert as_port.resubmit_safe is False and as_port.max_concurrency == 2
-
-
-@pytest.mark.parametrize("fmt", ["mp3", "wav"])
-async def test_a_song_is_submitted_generated_and_downloaded(
-    backend: WaveSpeedBackend, wavespeed: FakeWaveSpeed, tmp_path: Path, fmt: str
+async def test_the_submitted_body_is_the_documented_one(
+    backend: WaveSpeedBackend, wavespeed: FakeWaveSpeed
 ) -> None:
-    wavespeed.output_format = fmt
     task = await backend.submit(SONG)
     assert task.seed_used == 42
     assert wavespeed.submits == [
@@ -67,11 +55,6 @@ async def test_a_song_is_submitted_generated_and_downloaded(
 
     status = await poll_until_final(backend, task.remote_id)
     assert status.state is RemoteState.SUCCEEDED and status.output_url and not status.nsfw
-
-    audio = await backend.download(status.output_url, tmp_path / "song", max_bytes=MAX)
-    assert audio.format == fmt
-    duration, _rate, _codec = probe_audio(audio.path)
-    assert duration == pytest.approx(10.0, abs=0.1)
 
 
 async def test_a_random_seed_is_sent_as_minus_one_and_not_reported(
@@ -130,29 +113,6 @@ async def test_nsfw_outputs_are_flagged(
     assert status.state is RemoteState.SUCCEEDED and status.nsfw
 
 
-@pytest.mark.parametrize(
-    "fault",
-    [
-        {"status": 429},
-        {"status": 500},
-        {"status": 502},
-        {"status": 503},
-        {"malformed": True},
-        {"drop": True},
-    ],
-)
-async def test_poll_errors_are_transient_and_pass(
-    backend: WaveSpeedBackend, wavespeed: FakeWaveSpeed, fault: dict[str, Any]
-) -> None:
-    task = await backend.submit(SONG)
-    await wavespeed.wait_finished(task.remote_id)
-    wavespeed.faults.add("poll", **fault)
-    with pytest.raises(TransientBackendError):
-        await backend.poll([task.remote_id])
-    status = (await backend.poll([task.remote_id]))[task.remote_id]
-    assert status.state is RemoteState.SUCCEEDED
-
-
 async def test_a_poll_timeout_is_transient(
     wavespeed: FakeWaveSpeed,
     make_client: Callable[..., httpx.AsyncClient],
@@ -207,26 +167,6 @@ async def test_a_poll_with_a_revoked_key_is_permanent(
     assert_secret_absent(caught.value, "ws-revoked-key")
 
 
-async def test_a_submit_that_times_out_after_being_accepted_is_uncertain(
-    wavespeed: FakeWaveSpeed,
-    make_client: Callable[..., httpx.AsyncClient],
-    downloads_for: DownloadsFor,
-) -> None:
-    wavespeed.faults.add("submit", delay_response=1.0)
-    async with make_client(read=0.2) as impatient:
-        backend = WaveSpeedBackend(
-            impatient,
-            api_key=WS_KEY,
-            base_url=wavespeed.base_url,
-            downloads=downloads_for(wavespeed.base_url),
-        )
-        with pytest.raises(SubmitUncertain) as caught:
-            await backend.submit(SONG)
-    # The prediction exists upstream (and is billed): exactly one was sent, never a retry.
-    assert len(wavespeed.submits) == 1 and len(wavespeed.predictions) == 1
-    assert_secret_absent(caught.value, WS_KEY)
-
-
 @pytest.mark.parametrize(
     "fault",
     [
@@ -255,18 +195,7 @@ async def test_a_rate_limited_submit_is_transient_and_created_nothing(
     assert wavespeed.predictions == {}
 
 
-async def test_a_refused_connection_is_transient(
-    http: httpx.AsyncClient, closed_port_url: str, downloads_for: DownloadsFor
-) -> None:
-    backend = WaveSpeedBackend(
-        http, api_key=WS_KEY, base_url=closed_port_url, downloads=downloads_for(closed_port_url)
-    )
-    with pytest.raises(TransientBackendError) as caught:
-        await backend.submit(SONG)
-    assert not isinstance(caught.value, SubmitUncertain)
-
-
-async def test_a_wrong_key_is_permanent_and_never_shown(
+async def test_a_wrong_key_answer_keeps_the_upstream_reason(
     http: httpx.AsyncClient, wavespeed: FakeWaveSpeed, downloads_for: DownloadsFor
 ) -> None:
     backend = WaveSpeedBackend(
@@ -300,58 +229,6 @@ async def test_a_request_upstream_rejects_is_permanent_with_its_message(
     assert caught.value.code == "invalid_request"
     assert "duration must be between 5 and 240" in caught.value.detail
     assert wavespeed.predictions == {}
-
-
-@pytest.mark.parametrize(
-    ("fault", "code"),
-    [
-        ({"status": 404}, "download_expired"),
-        ({"status": 403}, "download_expired"),
-        ({"truncate": True}, "download_truncated"),
-        ({"malformed": True}, "not_audio"),
-        ({"redirect_to": "http://169.254.169.254/latest/meta-data"}, "download_refused"),
-    ],
-)
-async def test_bad_downloads_are_audio_errors_and_leave_no_file(
-    backend: WaveSpeedBackend,
-    wavespeed: FakeWaveSpeed,
-    tmp_path: Path,
-    fault: dict[str, Any],
-    code: str,
-) -> None:
-    task = await backend.submit(SONG)
-    status = await poll_until_final(backend, task.remote_id)
-    assert status.output_url
-    wavespeed.faults.add("download", **fault)
-    with pytest.raises(AudioError) as caught:
-        await backend.download(status.output_url, tmp_path / "song", max_bytes=MAX)
-    assert caught.value.code == code
-    assert leftovers(tmp_path) == []
-
-
-@pytest.mark.parametrize(
-    "elsewhere", ["http://169.254.169.254/latest/meta-data", "http://127.0.0.2:9/x.mp3"]
-)
-async def test_an_output_url_off_the_allowlist_is_refused(
-    backend: WaveSpeedBackend, wavespeed: FakeWaveSpeed, tmp_path: Path, elsewhere: str
-) -> None:
-    wavespeed.faults.add_job(output_url=elsewhere)
-    task = await backend.submit(SONG)
-    status = await poll_until_final(backend, task.remote_id)
-    assert status.output_url == elsewhere
-    with pytest.raises(AudioError) as caught:
-        await backend.download(elsewhere, tmp_path / "song", max_bytes=MAX)
-    assert caught.value.code == "download_refused"
-
-
-async def test_an_oversized_output_is_refused(backend: WaveSpeedBackend, tmp_path: Path) -> None:
-    task = await backend.submit(SONG)
-    status = await poll_until_final(backend, task.remote_id)
-    assert status.output_url
-    with pytest.raises(AudioError) as caught:
-        await backend.download(status.output_url, tmp_path / "song", max_bytes=10_000)
-    assert caught.value.code == "download_too_large"
-    assert leftovers(tmp_path) == []
 
 
 @pytest.fixture
