@@ -9,7 +9,7 @@ from typing import Any
 import discord
 
 from adapters.discord import embeds
-from adapters.discord.songs import reply_privately
+from adapters.discord.replies import reply_privately
 
 
 def scope_of(interaction: discord.Interaction[Any]) -> str:

@@ -288,3 +288,37 @@ async def test_generate_against_an_acestep_server(tmp_path: Path) -> None:
     body = fake.submits[0]
     assert body["lyrics"].startswith("[Verse]\nrain on the window")
     assert body["batch_size"] == 1 and body["use_random_seed"] is False and body["seed"] == 5
+
+
+async def test_admin_values_spelled_the_chats_way_or_the_clis_way(tmp_path: Path) -> None:
+    """`acejam admin` reads values with the chats' grammar (bot/admin_grammar.py): 10m is
+    600, role quotas as role:seconds or role=value, and a value it can't use is refused with
+    the sentence Discord and Telegram give."""
+    env = _env(tmp_path / "data", "http://127.0.0.1:9")  # nothing here reaches the backend
+    scope = ["--platform", "telegram", "--scope", "-100"]
+    code, out, err = await _run(
+        "admin",
+        "settings",
+        *scope,
+        "quota_seconds_per_day=10m",
+        "max_duration=1:30",
+        "role_quotas=admins=1h;vip:600",
+        "allow_nsfw=on",
+        env=env,
+        cwd=tmp_path,
+    )
+    assert code == 0, err
+    assert "quota_seconds_per_day = 600" in out and "max_duration = 90" in out
+    assert "role_quotas = {'admins': 3600, 'vip': 600}" in out and "allow_nsfw = True" in out
+    code, out, err = await _run(
+        "admin", "quota", "--platform", "telegram", "--user", "7", "10m", env=env, cwd=tmp_path
+    )
+    assert code == 0 and "quota 10m" in out, err
+    code, _, err = await _run(
+        "admin", "settings", *scope, "quota_seconds_per_day=lots", env=env, cwd=tmp_path
+    )
+    assert code == 2
+    assert " ".join(err.split()) == (
+        "“lots” isn't a quota. A quota is a number of seconds a day (like `600`, `10m`, `1h` "
+        "or `1:30`), `unlimited`, or `default`."
+    )
