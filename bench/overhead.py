@@ -46,7 +46,7 @@ import httpx
 from bot.app import open_core, webhook_receiver
 from bot.config import Settings
 from bot.domain import JobState
-from tests.fakes.telegram_api import FakeChat, FakeTelegram, FakeUser
+from tests.fakes.telegram import FakeChat, FakeTelegram, FakeUser
 from tests.fakes.wavespeed import FakeWaveSpeed
 
 TOKEN = "123456:BENCH-TOKEN"

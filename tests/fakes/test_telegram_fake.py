@@ -25,7 +25,7 @@ from telegram.error import (
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
 
 from tests.fakes.audio import make_audio
-from tests.fakes.telegram_api import FakeTelegram, FloodLimits, UploadedFile, parse_html
+from tests.fakes.telegram import FakeTelegram, FloodLimits, UploadedFile, parse_html
 
 TOKEN = "123456:TEST-TOKEN"
 

@@ -34,7 +34,7 @@ from typing import Any
 import pytest
 
 from tests.adapters.telegram.conftest import TOKEN
-from tests.fakes.telegram_api import FakeChat, FakeTelegram, RecordedMessage
+from tests.fakes.telegram import FakeChat, FakeTelegram, RecordedMessage
 from tests.fakes.wavespeed import FakeWaveSpeed
 from tests.harness import POLL_SCALE, WAVESPEED_KEY
 

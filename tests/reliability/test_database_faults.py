@@ -20,7 +20,7 @@ from bot.domain import Destination, JobState
 from bot.service import Accepted, Requester
 from tests.adapters.telegram.conftest import WAIT, bot_settings
 from tests.fakes.audio import probe_audio
-from tests.fakes.telegram_api import FakeTelegram
+from tests.fakes.telegram import FakeTelegram
 from tests.fakes.wavespeed import FakeWaveSpeed
 from tests.harness import (
     WAVESPEED_KEY,

@@ -19,7 +19,7 @@ from bot import messages
 from bot.domain import JobState
 from tests.adapters.telegram.conftest import WAIT, Rig, bot_settings, telegram_bot
 from tests.fakes.audio import probe_audio
-from tests.fakes.telegram_api import FakeTelegram, RecordedMessage
+from tests.fakes.telegram import FakeTelegram, RecordedMessage
 from tests.fakes.wavespeed import FakeWaveSpeed
 from tests.harness import wait_for_job
 

@@ -21,7 +21,7 @@ from adapters.telegram.delivery import TelegramDelivery
 from bot.app import Core, open_core
 from bot.config import Settings
 from bot.service import Requester
-from tests.fakes.telegram_api import FakeChat, FakeTelegram, FakeUser, RecordedMessage
+from tests.fakes.telegram import FakeChat, FakeTelegram, FakeUser, RecordedMessage
 from tests.fakes.wavespeed import FakeWaveSpeed
 from tests.harness import POLL_SCALE, WAVESPEED_KEY, running_core, wavespeed_settings
 

@@ -19,7 +19,7 @@ from bot.app import open_core
 from bot.domain import ChatRules, JobState
 from tests.adapters.telegram.conftest import WAIT, Rig, bot_settings, requester
 from tests.adapters.telegram.test_commands import job_id_of
-from tests.fakes.telegram_api import FakeTelegram, FakeUser, RecordedMessage
+from tests.fakes.telegram import FakeTelegram, FakeUser, RecordedMessage
 from tests.fakes.wavespeed import FakeWaveSpeed
 from tests.harness import wait_for_job
 

@@ -18,7 +18,7 @@ import pytest
 from bot.domain import JobState
 from tests.adapters.telegram.conftest import TOKEN, WAIT, Rig, bot_settings, telegram_bot
 from tests.adapters.telegram.test_commands import job_id_of
-from tests.fakes.telegram_api import FakeTelegram, FakeUser, RecordedMessage
+from tests.fakes.telegram import FakeTelegram, FakeUser, RecordedMessage
 from tests.fakes.wavespeed import FakeWaveSpeed
 from tests.harness import WAVESPEED_KEY, wait_for_job
 

@@ -7,7 +7,7 @@ import re
 from adapters.telegram import keyboards
 from bot.domain import JobState
 from tests.adapters.telegram.conftest import WAIT, Rig, requester
-from tests.fakes.telegram_api import RecordedMessage
+from tests.fakes.telegram import RecordedMessage
 from tests.harness import wait_for_job
 
 

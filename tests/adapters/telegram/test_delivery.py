@@ -10,7 +10,7 @@ from bot.clock import utcnow
 from bot.domain import Destination, GenerationRequest, Job, JobId, JobState, UserId
 from tests.adapters.telegram.conftest import TOKEN, WAIT, bot_settings, telegram_bot
 from tests.fakes.audio import make_audio, probe_audio
-from tests.fakes.telegram_api import FakeTelegram
+from tests.fakes.telegram import FakeTelegram
 from tests.fakes.wavespeed import FakeWaveSpeed
 from tests.harness import POLL_SCALE
 

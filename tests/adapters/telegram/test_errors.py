@@ -11,7 +11,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from bot.domain import JobState
 from tests.adapters.telegram.conftest import WAIT, Rig, bot_settings, requester, telegram_bot
 from tests.adapters.telegram.test_commands import job_id_of
-from tests.fakes.telegram_api import FakeTelegram
+from tests.fakes.telegram import FakeTelegram
 from tests.fakes.wavespeed import FakeWaveSpeed
 from tests.harness import wait_for_job
 

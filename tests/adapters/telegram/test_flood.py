@@ -17,7 +17,7 @@ from bot.domain import Job, JobState
 from bot.ports import EventKind, JobEvent
 from tests.adapters.telegram.conftest import TOKEN, WAIT, Rig, bot_settings, telegram_bot
 from tests.adapters.telegram.test_commands import job_id_of
-from tests.fakes.telegram_api import FakeTelegram, RecordedMessage
+from tests.fakes.telegram import FakeTelegram, RecordedMessage
 from tests.fakes.wavespeed import FakeWaveSpeed
 from tests.harness import POLL_SCALE, wait_for_job
 

@@ -11,7 +11,7 @@ from bot.clock import utcnow
 from bot.ports import EventKind, JobEvent
 from tests.adapters.telegram.conftest import WAIT, bot_settings, telegram_bot
 from tests.adapters.telegram.test_commands import job_id_of
-from tests.fakes.telegram_api import FakeTelegram
+from tests.fakes.telegram import FakeTelegram
 from tests.fakes.wavespeed import FakeWaveSpeed
 
 SOON = 2.5  # real seconds until the estimated moment

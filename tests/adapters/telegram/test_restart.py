@@ -10,7 +10,7 @@ from bot.domain import JobState
 from tests.adapters.telegram.conftest import WAIT, bot_settings, telegram_bot
 from tests.adapters.telegram.test_commands import job_id_of
 from tests.fakes.audio import probe_audio
-from tests.fakes.telegram_api import FakeTelegram
+from tests.fakes.telegram import FakeTelegram
 from tests.fakes.wavespeed import FakeWaveSpeed
 from tests.harness import running_core, wait_for_job
 

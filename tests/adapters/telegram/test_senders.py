@@ -13,7 +13,7 @@ from bot.service import Requester
 from tests.adapters.telegram.conftest import WAIT, Rig
 from tests.adapters.telegram.test_admin import says, song_queued
 from tests.adapters.telegram.test_commands import job_id_of
-from tests.fakes.telegram_api import FakeChat, FakeUser, RecordedMessage
+from tests.fakes.telegram import FakeChat, FakeUser, RecordedMessage
 from tests.harness import wait_for_job
 
 NOTHING_QUEUED = (  # in a group, a personal answer says it won't stay

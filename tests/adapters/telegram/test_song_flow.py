@@ -16,7 +16,7 @@ from bot.domain import JobState
 from tests.adapters.telegram.conftest import WAIT, Rig, bot_settings, requester
 from tests.adapters.telegram.test_commands import job_id_of
 from tests.fakes.audio import probe_audio
-from tests.fakes.telegram_api import FakeTelegram, RecordedMessage
+from tests.fakes.telegram import FakeTelegram, RecordedMessage
 from tests.fakes.wavespeed import FakeWaveSpeed
 from tests.harness import POLL_SCALE, wait_for_job
 
