@@ -59,13 +59,13 @@ The package, by responsibility:
 * ``server`` - the aiohttp app, routing, auth; ``routes/`` - REST handlers by area (users,
   commands, interactions and webhooks, channels and messages, guilds); ``messages`` - making,
   editing and announcing messages; ``gateway`` - the websocket.
-* ``actions`` and ``options`` - what users do; ``faults`` and ``ratelimits`` - injected failures
-  and Discord's buckets; ``protocol``, ``validation``, ``payloads``, ``clock`` - Discord's
+* ``actions`` and ``options`` - what users do; ``faults`` - injected failures in the common
+  fault model (``tests/fakes/common``), ``ratelimits`` - Discord's buckets; ``protocol``, ``validation``, ``payloads``, ``clock`` - Discord's
   constants and checks, JSON shapes, the nominal clock.
 """
 
 from tests.fakes.discord.fake import FakeDiscord
-from tests.fakes.discord.faults import Fault, Faults
+from tests.fakes.discord.faults import DiscordFault
 from tests.fakes.discord.guild import FakeGuild
 from tests.fakes.discord.interaction import FakeInteraction
 from tests.fakes.discord.pointing import point_discord_at
@@ -97,13 +97,12 @@ __all__ = [
     "LOADING",
     "SUPPRESS_EMBEDS",
     "DiscordAPIError",
+    "DiscordFault",
     "FakeDiscord",
     "FakeDiscordError",
     "FakeDiscordTimeout",
     "FakeGuild",
     "FakeInteraction",
-    "Fault",
-    "Faults",
     "GatewayEvent",
     "Perm",
     "Pings",

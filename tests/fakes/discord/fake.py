@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from tests.fakes.discord.actions import Actions
-from tests.fakes.discord.faults import Faults, route_regex
+from tests.fakes.discord.faults import fault_plan, route_regex
 from tests.fakes.discord.gateway import Gateway
 from tests.fakes.discord.interaction import FakeInteraction
 from tests.fakes.discord.messages import Messages
@@ -62,7 +62,7 @@ class FakeDiscord(State):
             interaction_response_window=interaction_response_window,
             interaction_token_ttl=interaction_token_ttl,
         )
-        self.faults = Faults()
+        self.faults = fault_plan()  # tests/fakes/common/faults.py: one model for every fake
         self._gateway = Gateway(self)
         messages = Messages(self, self._gateway)
         routes = [

@@ -1,45 +1,44 @@
-"""Fault injection: ``dc.faults.add(route, status=..., ...)`` changes the answers to matching
-requests (429s with Discord's body and headers, 5xx, delays, dropped connections, or a failure
-after the request was carried out)."""
+"""Fault injection for the Discord fake, in the fault model every fake shares
+(``tests/fakes/common/faults.py``: counting, ``times``, and the order a fault is applied in)::
+
+    dc.faults.add("POST /channels/{channel_id}/messages", status=429, retry_after=0.05)
+    dc.faults.add("POST /channels/*", status=502)                  # Cloudflare's HTML page
+    dc.faults.add("PATCH /webhooks/{id}/*", status=404, body={...}, times=None)
+    dc.faults.add(CHANNEL_POSTS, processed=True, drop=True)        # made, answer lost
+
+Routes are ``"METHOD /path"`` patterns: ``{x}`` matches one segment, ``*`` the rest of the
+path, and ``"*"`` alone any request. A 429 is Discord's (``Via`` header, ``retry_after`` in the
+JSON body, ``X-RateLimit-*`` headers); ``global_``, ``via`` and ``scope`` shape it.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from aiohttp import web
 
+from tests.fakes.common.faults import Fault, FaultPlan
 from tests.fakes.discord.protocol import json_response
 from tests.fakes.discord.ratelimits import RateLimiter
-from tests.fakes.discord.records import RecordedRequest
+
+DEFAULT_RETRY_AFTER = 1.0  # real seconds a 429 fault tells the client to wait
 
 
-@dataclass
-class Fault:
-    route: str  # "METHOD /path/{any}": {x} matches one segment, * the rest; or just "*"
-    status: int | None = None
-    retry_after: float = 1.0  # 429: seconds the client is told to wait (real seconds)
+@dataclass(kw_only=True, eq=False)
+class DiscordFault(Fault):
     global_: bool = False  # 429: a global rate limit
     via: bool = True  # 429: send the Via header (False → discord.py will not retry it)
     scope: str | None = None  # 429: X-RateLimit-Scope (user/global/shared)
-    delay: float = 0.0  # real seconds to wait before answering
-    drop: bool = False  # close the connection without answering
-    body: Any = None  # replaces the error body
-    times: int | None = 1  # None: for ever
-    # Carry the request out first (the message really is made), then fail the answer: a
-    # client that retries, or restarts, can't tell it already happened.
-    processed: bool = False
-    hits: int = 0
-    _pattern: re.Pattern[str] = field(init=False, repr=False)
 
-    def __post_init__(self) -> None:
-        self._pattern = route_regex(self.route)
 
-    def matches(self, method: str, path: str) -> bool:
-        return bool(self._pattern.match(f"{method} {path}"))
+def fault_plan() -> FaultPlan[DiscordFault]:
+    return FaultPlan(DiscordFault, match=route_matches)
+
+
+def route_matches(pattern: str, request: str) -> bool:
+    """Whether ``request`` (``"METHOD /path"``) fits the fault's route ``pattern``."""
+    return bool(route_regex(pattern).match(request))
 
 
 def route_regex(route: str) -> re.Pattern[str]:
@@ -59,86 +58,23 @@ def route_regex(route: str) -> re.Pattern[str]:
     return re.compile(rf"^{re.escape(method.upper())} /" + "/".join(parts) + "$")
 
 
-class Faults:
-    """``dc.faults.add(route=..., status=429, retry_after=0.05, times=1)`` etc."""
-
-    def __init__(self) -> None:
-        self._faults: list[Fault] = []
-
-    def add(
-        self,
-        route: str = "*",
-        *,
-        status: int | None = None,
-        retry_after: float = 1.0,
-        global_: bool = False,
-        via: bool = True,
-        scope: str | None = None,
-        delay: float = 0.0,
-        drop: bool = False,
-        body: Any = None,
-        times: int | None = 1,
-        processed: bool = False,
-    ) -> Fault:
-        fault = Fault(
-            route, status, retry_after, global_, via, scope, delay, drop, body, times, processed
-        )
-        self._faults.append(fault)
-        return fault
-
-    def clear(self) -> None:
-        self._faults.clear()
-
-    def __len__(self) -> int:
-        return len(self._faults)
-
-    def __iter__(self) -> Iterator[Fault]:
-        return iter(self._faults)
-
-    def take(self, method: str, path: str) -> Fault | None:
-        for fault in self._faults:
-            if fault.matches(method, path):
-                fault.hits += 1
-                if fault.times is not None:
-                    fault.times -= 1
-                    if fault.times <= 0:
-                        self._faults.remove(fault)
-                return fault
-        return None
-
-
-# --------------------------------------------------------------------------------------------
-# World model
-
-
-async def apply_fault(
-    fault: Fault, rec: RecordedRequest, request: web.Request, route_key: str, limiter: RateLimiter
-) -> web.Response | None:
-    """The answer ``fault`` makes instead of the real one (None: answer normally)."""
-    if fault.delay:
-        await asyncio.sleep(fault.delay)
-    if fault.drop:
-        if request.transport is not None:
-            request.transport.abort()
-        rec.status = -1  # no answer: the client sees a dropped connection
-        return web.Response(status=500)
-    if fault.status is None:
-        return None
+def render_error(fault: Fault, route_key: str, limiter: RateLimiter) -> web.Response:
+    """A status fault's answer, as Discord (or Cloudflare in front of it) would send it."""
+    assert isinstance(fault, DiscordFault) and fault.status is not None
     if fault.status == 429:
         return limiter.limited(
             route_key,
-            fault.retry_after,
+            DEFAULT_RETRY_AFTER if fault.retry_after is None else fault.retry_after,
             global_=fault.global_,
             via=fault.via,
             scope=fault.scope,
             body=fault.body,
         )
     if fault.body is not None:
-        body = fault.body
-    elif fault.status in (502, 503, 504):
+        return json_response(fault.status, fault.body)
+    if fault.status in (502, 503, 504) and fault.message is None:
         # Cloudflare-style HTML; discord.py sees a str
         text = f"<html><body>{fault.status} Bad Gateway</body></html>"
         return web.Response(status=fault.status, text=text, content_type="text/html")
-    else:
-        body = {"message": f"{fault.status}: Fault injected", "code": 0}
-    return json_response(fault.status, body)
+    message = fault.message or f"{fault.status}: Fault injected"
+    return json_response(fault.status, {"message": message, "code": 0})

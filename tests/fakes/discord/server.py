@@ -11,7 +11,9 @@ from typing import Any
 
 from aiohttp import BodyPartReader, web
 
-from tests.fakes.discord.faults import Faults, apply_fault
+from tests.fakes.common.faults import FaultPlan, answer
+from tests.fakes.common.loopback import LoopbackServer
+from tests.fakes.discord.faults import DiscordFault, render_error
 from tests.fakes.discord.gateway import Gateway
 from tests.fakes.discord.protocol import (
     API_PREFIX,
@@ -29,10 +31,23 @@ from tests.fakes.discord.state import State
 _Compiled = tuple[str, str, re.Pattern[str], Handler, bool]
 
 
-class Server:
+class _RateLimited(Exception):
+    """Carries a bucket's 429 out of a fault's ``answer`` (which would otherwise go on)."""
+
+    def __init__(self, response: web.Response) -> None:
+        super().__init__("rate limited")
+        self.response = response
+
+
+class Server(LoopbackServer):
     def __init__(
-        self, state: State, gateway: Gateway, faults: Faults, routes: Iterable[Route]
+        self,
+        state: State,
+        gateway: Gateway,
+        faults: FaultPlan[DiscordFault],
+        routes: Iterable[Route],
     ) -> None:
+        super().__init__(state.time_scale, client_max_size=1024 * MIB, shutdown_timeout=1.0)
         self.state = state
         self.gateway = gateway
         self.faults = faults
@@ -41,26 +56,21 @@ class Server:
             (method, template, re.compile(_template_regex(template)), handler, auth)
             for method, template, handler, auth in routes
         ]
-        self._runner: web.AppRunner | None = None
+        self.app.router.add_route("*", API_PREFIX + "/{tail:.*}", self._handle_api)
+        self.app.router.add_get("/gateway", gateway.handle)
+        self.app.router.add_get("/resume-gateway", gateway.handle)
+        self.app.router.add_get(
+            "/attachments/{channel_id}/{attachment_id}/{filename}", self._handle_cdn
+        )
 
     async def start(self) -> None:
         self.state.clock.start()
-        app = web.Application(client_max_size=1024 * MIB)
-        app.router.add_route("*", API_PREFIX + "/{tail:.*}", self._handle_api)
-        app.router.add_get("/gateway", self.gateway.handle)
-        app.router.add_get("/resume-gateway", self.gateway.handle)
-        app.router.add_get("/attachments/{channel_id}/{attachment_id}/{filename}", self._handle_cdn)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.state.port = self._runner.addresses[0][1]
+        await super().start()
+        self.state.port = self.port
 
     async def close(self) -> None:
         await self.gateway.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        await super().close()
 
     def _match(self, method: str, path: str) -> tuple[str, dict[str, str], Handler, bool] | None:
         for m, template, rx, handler, auth in self._routes:
@@ -89,7 +99,11 @@ class Server:
         response = await self._answer(request, rec)
         if rec.status != -1:  # -1: a "drop" fault, nothing was answered
             rec.status = response.status
-            if response.body and response.content_type == "application/json":
+            if (
+                isinstance(response, web.Response)
+                and response.body
+                and response.content_type == "application/json"
+            ):
                 with contextlib.suppress(ValueError, TypeError):
                     rec.response = json.loads(response.body)  # type: ignore[arg-type]
         scope = response.headers.get("X-RateLimit-Scope")
@@ -98,7 +112,7 @@ class Server:
         await self.state.clock.notify()
         return response
 
-    async def _answer(self, request: web.Request, rec: RecordedRequest) -> web.Response:
+    async def _answer(self, request: web.Request, rec: RecordedRequest) -> web.StreamResponse:
         method, path, json_body, files = rec.method, rec.path, rec.json, rec.files
         extra_headers: dict[str, str] = {}
         params: dict[str, str] = {}
@@ -112,21 +126,32 @@ class Server:
             rec.route = f"{method} {template}"
             if needs_auth and request.headers.get("Authorization") != f"Bot {self.state.token}":
                 raise api_error("unauthorized")
-            fault = self.faults.take(method, path)
-            if fault is not None and not fault.processed:
-                fault_response = await apply_fault(fault, rec, request, rec.route, self.limiter)
-                if fault_response is not None:
-                    return fault_response
-            limited = self.limiter.take(rec.route, params, extra_headers)
-            if limited is not None:
-                return limited
-            req = Req(method, rec.route, params, request.query, json_body, files, request.headers)
-            status, body = await handler(req)
-            if fault is not None and fault.processed:
-                fault_response = await apply_fault(fault, rec, request, rec.route, self.limiter)
-                if fault_response is not None:
-                    return fault_response
-            response = json_response(status, body, extra_headers)
+            fault = self.faults.take(f"{method} {path}")
+            route_key = rec.route
+
+            async def handle() -> web.StreamResponse:
+                limited = self.limiter.take(route_key, params, extra_headers)
+                if limited is not None:
+                    raise _RateLimited(limited)
+                req = Req(
+                    method, route_key, params, request.query, json_body, files, request.headers
+                )
+                status, body = await handler(req)
+                return json_response(status, body, extra_headers)
+
+            try:
+                response = await answer(
+                    request,
+                    fault,
+                    handle,
+                    error=lambda f: render_error(f, route_key, self.limiter),
+                    sleep=self.sleep,
+                )
+            except _RateLimited as limited:
+                # A request its bucket refused was not carried out: no fault after it.
+                return limited.response
+            if fault is not None and fault.drop:
+                rec.status = -1  # no answer: the client sees a dropped connection
         except DiscordAPIError as e:
             response = json_response(e.status, e.body(), extra_headers)
             inter = interaction_of(self.state, params)
