@@ -1,26 +1,19 @@
-"""Shared fixtures for the backend tests: a real httpx client and loopback fakes."""
+"""Fixtures for the backend tests: a real httpx client and loopback fakes (helpers to import
+live in tests/kit/backends.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import ssl
-import traceback
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 
 import httpx
 import pytest
 
 from bot.backends.download import Downloader, DownloadPolicy
-from bot.ports import Backend, RemoteState, RemoteStatus
 from tests.fakes.acestep import FakeAceStep
 from tests.fakes.wavespeed import FakeWaveSpeed
-
-WS_KEY = "ws-test-key-0000"
-ACE_KEY = "ace-test-key-0000"
-TIME_SCALE = 0.02  # a nominal 3 s job takes 60 ms
-FINAL = (RemoteState.SUCCEEDED, RemoteState.FAILED)
+from tests.kit.backends import ACE_KEY, TIME_SCALE, WS_KEY, DownloadsFor
 
 
 @pytest.fixture(scope="session")
@@ -43,9 +36,6 @@ def make_client(tls: ssl.SSLContext) -> Callable[..., httpx.AsyncClient]:
 async def http(make_client: Callable[..., httpx.AsyncClient]) -> AsyncIterator[httpx.AsyncClient]:
     async with make_client() as client:
         yield client
-
-
-DownloadsFor = Callable[..., Downloader]
 
 
 @pytest.fixture
@@ -82,33 +72,3 @@ def closed_port_url() -> str:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     return f"http://127.0.0.1:{port}"
-
-
-async def poll_until_state(
-    backend: Backend, remote_id: str, states: tuple[RemoteState, ...], *, within: float = 5.0
-) -> RemoteStatus:
-    """Poll like a (very eager) worker until the job reaches one of ``states``."""
-    async with asyncio.timeout(within):
-        while True:
-            status = (await backend.poll([remote_id])).get(remote_id)
-            if status is not None and status.state in states:
-                return status
-            await asyncio.sleep(0.02)
-
-
-async def poll_until_final(
-    backend: Backend, remote_id: str, *, within: float = 5.0
-) -> RemoteStatus:
-    """Poll until the job ends upstream."""
-    return await poll_until_state(backend, remote_id, FINAL, within=within)
-
-
-def leftovers(directory: Path) -> list[str]:
-    """Names of the files in ``directory`` (a failed download must leave none)."""
-    return sorted(p.name for p in directory.iterdir())
-
-
-def assert_secret_absent(exc: BaseException, secret: str) -> None:
-    """The secret appears nowhere a log line or a user could see it."""
-    shown = "".join(traceback.format_exception(exc)) + repr(exc) + str(getattr(exc, "detail", ""))
-    assert secret not in shown

@@ -17,14 +17,14 @@ from bot.errors import (
     TransientBackendError,
 )
 from bot.ports import RemoteState
-from tests.backends.conftest import (
+from tests.fakes.acestep import FakeAceStep
+from tests.fakes.audio import make_audio
+from tests.kit.backends import (
     ACE_KEY,
     DownloadsFor,
     poll_until_final,
     poll_until_state,
 )
-from tests.fakes.acestep import FakeAceStep
-from tests.fakes.audio import make_audio
 
 SONG = GenerationRequest(tags="synthwave, driving", lyrics="[Chorus]\nneon", duration=12, seed=7)
 MAX = 20_000_000

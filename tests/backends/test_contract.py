@@ -16,7 +16,10 @@ from bot.backends.wavespeed import WaveSpeedBackend
 from bot.domain import GenerationRequest
 from bot.errors import AudioError, PermanentBackendError, SubmitUncertain, TransientBackendError
 from bot.ports import Backend, RemoteState
-from tests.backends.conftest import (
+from tests.fakes.acestep import FakeAceStep
+from tests.fakes.audio import probe_audio
+from tests.fakes.wavespeed import FakeWaveSpeed
+from tests.kit.backends import (
     ACE_KEY,
     WS_KEY,
     DownloadsFor,
@@ -24,9 +27,6 @@ from tests.backends.conftest import (
     leftovers,
     poll_until_final,
 )
-from tests.fakes.acestep import FakeAceStep
-from tests.fakes.audio import probe_audio
-from tests.fakes.wavespeed import FakeWaveSpeed
 
 SONG = GenerationRequest(tags="synthwave, driving", lyrics="[Chorus]\nneon", duration=12, seed=7)
 MAX = 20_000_000

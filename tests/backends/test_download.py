@@ -28,10 +28,10 @@ from bot.backends.download import (
     sniff_audio_format,
 )
 from bot.errors import AudioError, TransientBackendError
-from tests.backends.conftest import leftovers
 from tests.fakes.audio import make_audio, probe_audio
 from tests.fakes.backend_common import AUDIO_CONTENT_TYPES
 from tests.fakes.common import truncated_response
+from tests.kit.backends import leftovers
 
 MAX = 10_000_000
 CDN = "d1q70pf5vjeyhc.cloudfront.net"

@@ -19,14 +19,14 @@ from bot.errors import (
     TransientBackendError,
 )
 from bot.ports import RemoteState
-from tests.backends.conftest import (
+from tests.fakes.wavespeed import FakeWaveSpeed, sign_webhook
+from tests.kit.backends import (
     WS_KEY,
     DownloadsFor,
     assert_secret_absent,
     poll_until_final,
     poll_until_state,
 )
-from tests.fakes.wavespeed import FakeWaveSpeed, sign_webhook
 
 SONG = GenerationRequest(tags="lo-fi, rainy piano", lyrics="[Verse]\nla la", duration=10, seed=42)
 MAX = 20_000_000
