@@ -142,5 +142,6 @@ class Delivery(Protocol):
         ...
 
     async def deliver(self, job: Job, audio: Path) -> DeliveryReceipt:
-        """Post the finished track. Raise to have the worker try again later."""
+        """Post the finished track. Raise to have the worker try again later. Adapters do
+        it through :class:`bot.delivery.DeliveryPipeline`, posting what it fits."""
         ...

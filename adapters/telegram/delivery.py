@@ -7,6 +7,11 @@ caption and the 🎲 / 🔁 buttons; the card then goes (one song, one message).
 gets a new message, not an edit (edits notify nobody): a reply to the request that mentions
 the requester in a group, with 🔁 Try again where trying again can help.
 
+The track is fitted to the upload limit (and its thumbnail made to sendAudio's size) by the
+core's :class:`~bot.delivery.DeliveryPipeline`, from the :class:`~bot.delivery.UploadLimits`
+this adapter declares; the adapter only posts it (``post_track``) and retires the card
+(``posted``).
+
 Everything ``deliver`` needs is read from the job: the chat from its destination, and from the
 destination context the request message (``request_message_id``), the status message
 (``status_message_id``), the forum topic (``thread_id``) and the chat's title
@@ -20,8 +25,6 @@ import asyncio
 import datetime as dtm
 import logging
 import re
-import shutil
-import tempfile
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -34,6 +37,7 @@ from adapters.telegram import keyboards, texts
 from adapters.telegram.flood import Priority, sending
 from adapters.telegram.status import StatusBoard
 from bot import audio, messages
+from bot.delivery import DeliveryPipeline, UploadLimits
 from bot.domain import Job
 from bot.errors import DeliveryRefused, DeliveryUnavailable
 from bot.ports import DeliveryReceipt, EventKind, JobEvent
@@ -45,6 +49,8 @@ PLATFORM = "telegram"
 # Decimal megabytes, so we stay under whichever way a server counts them.
 CLOUD_UPLOAD_LIMIT = 50_000_000
 LOCAL_UPLOAD_LIMIT = 2_000_000_000
+# sendAudio's thumbnail: a JPEG of at most 320×320 and 200 kB.
+THUMBNAIL = audio.Thumbnail(side=320, max_bytes=200_000)
 _UPLOAD_BYTES_PER_SECOND = 250_000  # a slow uplink, to size the upload timeout
 _NOTICES_REMEMBERED = 1000  # failed jobs told about, so a repeated event isn't told twice
 
@@ -75,6 +81,7 @@ class TelegramDelivery:
         self._idle.set()
         self._notices: set[asyncio.Task[None]] = set()  # failure notices being sent
         self._noticed: OrderedDict[int, None] = OrderedDict()
+        self._pipeline = DeliveryPipeline(self)
 
     async def close(self, grace: float = 10.0) -> None:
         """Take no new tracks; let uploads in progress finish (up to ``grace`` seconds) so a
@@ -169,12 +176,13 @@ class TelegramDelivery:
 
     # ------------------------------------------------------------ the track
     async def deliver(self, job: Job, audio_path: Path) -> DeliveryReceipt:
+        """The core's pipeline fits the track to ``upload_limits`` and calls ``post_track``."""
         if self._closed:  # the worker keeps the job and it is delivered after the restart
             raise DeliveryUnavailable("the Telegram adapter has stopped")
         self._uploads += 1
         self._idle.clear()
         try:
-            return await self._deliver(job, audio_path)
+            return await self._pipeline.deliver(job, audio_path)
         except Forbidden as exc:
             # Blocked by the user, or removed from the group: no retry will get through.
             code = "bot_blocked" if "blocked by the user" in exc.message else "chat_gone"
@@ -188,66 +196,64 @@ class TelegramDelivery:
             if not self._uploads:
                 self._idle.set()
 
-    async def _deliver(self, job: Job, audio_path: Path) -> DeliveryReceipt:
-        chat_id = int(job.destination.chat_id)
-        context = job.destination.context
+    # ------------------------------------------------------------ TrackPoster
+    def upload_limits(self, job: Job) -> UploadLimits:
+        return UploadLimits(self._upload_limit, thumbnail=THUMBNAIL)
+
+    def track_tags(self, job: Job) -> audio.TrackTags:
         seed = job.seed_used if job.seed_used is not None else job.request.seed
         seconds = job.audio_duration or float(job.request.duration)
-        tags = audio.tags_for(job.request.tags, seed, seconds, album=context.get("chat_title"))
-        workdir = Path(tempfile.mkdtemp(prefix=f".telegram-{job.id}-", dir=audio_path.parent))
-        try:
-            prepared = await asyncio.to_thread(
-                audio.prepare_for_upload,
-                audio_path,
-                limit_bytes=self._upload_limit,
-                tags=tags,
-                workdir=workdir,
-            )
-            title = f"{tags.title} (preview)" if prepared.is_preview else tags.title
-            thumbnail = await asyncio.to_thread(prepared.thumbnail_jpg.read_bytes)
-            # A local Bot API server reads the file by path; Telegram's needs the bytes.
-            upload: Path | bytes = (
-                prepared.path
-                if self._local_mode
-                else await asyncio.to_thread(prepared.path.read_bytes)
-            )
-            request_id = _context_int(job, "request_message_id")
-            with sending(Priority.DELIVERY):
-                message = await self._bot.send_audio(
-                    chat_id,
-                    upload,
-                    filename=_filename(job, tags.title),
-                    duration=dtm.timedelta(seconds=round(prepared.duration)),
-                    performer=audio.ARTIST,
+        album = job.destination.context.get("chat_title")
+        return audio.tags_for(job.request.tags, seed, seconds, album=album)
+
+    def too_large(self, error: Exception) -> bool:
+        return False  # the limit is the server's own, known for sure: no second try
+
+    async def post_track(self, job: Job, track: audio.PreparedTrack, limit: int) -> DeliveryReceipt:
+        chat_id = int(job.destination.chat_id)
+        tags = self.track_tags(job)
+        title = f"{tags.title} (preview)" if track.is_preview else tags.title
+        assert track.thumbnail_jpg is not None  # upload_limits asks for one
+        thumbnail = await asyncio.to_thread(track.thumbnail_jpg.read_bytes)
+        # A local Bot API server reads the file by path; Telegram's needs the bytes.
+        upload: Path | bytes = (
+            track.path if self._local_mode else await asyncio.to_thread(track.path.read_bytes)
+        )
+        request_id = _context_int(job, "request_message_id")
+        with sending(Priority.DELIVERY):
+            message = await self._bot.send_audio(
+                chat_id,
+                upload,
+                filename=_filename(job, tags.title),
+                duration=dtm.timedelta(seconds=round(track.duration)),
+                performer=audio.ARTIST,
+                title=title,
+                caption=texts.caption(
+                    job,
                     title=title,
-                    caption=texts.caption(
-                        job,
-                        title=title,
-                        seconds=prepared.duration,
-                        full_seconds=prepared.full_duration,
-                        is_preview=prepared.is_preview,
-                    ),
-                    parse_mode=ParseMode.HTML,
-                    thumbnail=thumbnail,
-                    reply_parameters=(
-                        ReplyParameters(request_id, allow_sending_without_reply=True)
-                        if request_id is not None
-                        else None
-                    ),
-                    message_thread_id=_context_int(job, "thread_id"),
-                    reply_markup=keyboards.track_keyboard(job.id),
-                    write_timeout=max(60.0, prepared.size / _UPLOAD_BYTES_PER_SECOND),
-                    read_timeout=60.0,
-                )
-        finally:
-            # Not in a thread: once Telegram has the track, nothing may queue behind other
-            # songs' encodes before the receipt goes back to be recorded (a crash in between
-            # posts the track again after a restart). A few small files go at once.
-            shutil.rmtree(workdir, ignore_errors=True)
-        logger.info("job %s: sent to chat %s as message %s", job.id, chat_id, message.message_id)
+                    seconds=track.duration,
+                    full_seconds=track.full_duration,
+                    is_preview=track.is_preview,
+                ),
+                parse_mode=ParseMode.HTML,
+                thumbnail=thumbnail,
+                reply_parameters=(
+                    ReplyParameters(request_id, allow_sending_without_reply=True)
+                    if request_id is not None
+                    else None
+                ),
+                message_thread_id=_context_int(job, "thread_id"),
+                reply_markup=keyboards.track_keyboard(job.id),
+                write_timeout=max(60.0, track.size / _UPLOAD_BYTES_PER_SECOND),
+                read_timeout=60.0,
+            )
+        return DeliveryReceipt(message_id=str(message.message_id))
+
+    async def posted(self, job: Job, receipt: DeliveryReceipt) -> None:
+        chat_id = int(job.destination.chat_id)
+        logger.info("job %s: sent to chat %s as message %s", job.id, chat_id, receipt.message_id)
         # The track is the song's message now: its card goes.
         self.board.retire(job.id, chat_id, _context_int(job, "status_message_id"))
-        return DeliveryReceipt(message_id=str(message.message_id))
 
 
 def _context_int(job: Job, key: str) -> int | None:

@@ -17,6 +17,7 @@ from bot.audio.model import (
     STANDARD_KBPS,
     AudioInfo,
     PreparedTrack,
+    Thumbnail,
     TrackTags,
 )
 from bot.audio.pictures import render_cover, render_thumbnail, render_waveform
@@ -35,6 +36,13 @@ _SIZE_SLACK = 4096
 _PREVIEW_FADE_SECONDS = 2.0
 
 
+@dataclasses.dataclass(frozen=True)
+class _Pictures:
+    cover_png: Path
+    waveform_png: Path
+    thumbnail_jpg: Path | None
+
+
 def prepare_for_upload(
     source: Path,
     *,
@@ -42,8 +50,10 @@ def prepare_for_upload(
     tags: TrackTags,
     workdir: Path,
     floor_kbps: int = 96,
+    thumbnail: Thumbnail | None = None,
 ) -> PreparedTrack:
-    """Make an MP3 of ``source`` no bigger than ``limit_bytes``, tagged, plus its pictures.
+    """Make an MP3 of ``source`` no bigger than ``limit_bytes``, tagged, plus its pictures
+    (a JPEG ``thumbnail`` only when the platform asks for one).
 
     * An MP3 that fits once tagged is kept: its audio frames are copied, never re-encoded.
     * Otherwise it is encoded as CBR MP3 (stereo, 44.1 or 48 kHz) at the highest of
@@ -65,8 +75,12 @@ def prepare_for_upload(
     base = workdir / source.stem
     cover = render_cover(envelope, base.with_name(f"{source.stem}.cover.png"))
     waveform = render_waveform(envelope, base.with_name(f"{source.stem}.waveform.png"))
-    thumbnail = render_thumbnail(envelope, base.with_name(f"{source.stem}.thumb.jpg"))
-    pictures = {"cover_png": cover, "waveform_png": waveform, "thumbnail_jpg": thumbnail}
+    thumb = (
+        render_thumbnail(envelope, base.with_name(f"{source.stem}.thumb.jpg"), thumbnail)
+        if thumbnail is not None
+        else None
+    )
+    pictures = _Pictures(cover, waveform, thumb)
     out = base.with_name(f"{source.stem}.upload.mp3")
 
     if info.format == "mp3" and info.codec == "mp3":
@@ -101,10 +115,10 @@ def _prepare_preview(
     tags: TrackTags,
     kbps: int,
     rate: int,
-    pictures: dict[str, Path],
+    pictures: _Pictures,
 ) -> PreparedTrack:
     out = out.with_name(out.name.replace(".upload.mp3", ".preview.mp3"))
-    cover = pictures["cover_png"]
+    cover = pictures.cover_png
     # Budget with the longest comment the preview can get; the real one is no longer.
     draft = _preview_tags(tags, info.duration, info.duration)
     budget = limit_bytes - len(_id3_bytes(draft, cover))
@@ -130,7 +144,7 @@ def _prepared(
     size: int,
     kbps: int | None,
     info: AudioInfo,
-    pictures: dict[str, Path],
+    pictures: _Pictures,
     *,
     transcoded: bool = True,
     preview_seconds: float | None = None,
@@ -144,7 +158,9 @@ def _prepared(
         size=size,
         is_preview=preview_seconds is not None,
         transcoded=transcoded,
-        **pictures,
+        cover_png=pictures.cover_png,
+        waveform_png=pictures.waveform_png,
+        thumbnail_jpg=pictures.thumbnail_jpg,
     )
 
 

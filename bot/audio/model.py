@@ -1,6 +1,6 @@
 """The facts bot/audio passes around: what a file is (AudioInfo), how loud it is over time
-(Envelope), the ID3 text of a song (TrackTags), a finished upload (PreparedTrack), and the public
-constants."""
+(Envelope), the ID3 text of a song (TrackTags), the thumbnail a platform takes (Thumbnail), a
+finished upload (PreparedTrack), and the public constants."""
 
 from __future__ import annotations
 
@@ -18,9 +18,6 @@ ARTIST = "AceJam"
 STANDARD_KBPS = (320, 256, 224, 192, 160, 128, 112, 96, 80, 64, 56, 48, 40, 32)
 TITLE_MAX = 60
 MIN_PREVIEW_SECONDS = 10.0
-# The thumbnail prepare_for_upload makes: what Telegram's sendAudio takes (JPEG).
-TELEGRAM_THUMB_SIDE = 320
-TELEGRAM_THUMB_BYTES = 200_000
 
 _TRUNCATION_TOLERANCE = 0.1  # seconds a declared length may exceed what decodes
 
@@ -73,6 +70,15 @@ class TrackTags:
 
 
 @dataclass(frozen=True)
+class Thumbnail:
+    """The JPEG thumbnail a platform shows with a track: its adapter says how big it may be
+    (the core knows no platform's numbers)."""
+
+    side: int  # pixels, the longest side at most
+    max_bytes: int
+
+
+@dataclass(frozen=True)
 class PreparedTrack:
     """An MP3 ready to upload, and the pictures that go with it (all inside ``workdir``)."""
 
@@ -85,4 +91,4 @@ class PreparedTrack:
     transcoded: bool  # False: the source MP3's audio frames, untouched, re-tagged
     cover_png: Path  # 500×500 radial waveform, also embedded as the ID3 front cover
     waveform_png: Path  # 640×160 waveform (Discord embed image)
-    thumbnail_jpg: Path  # ≤ 320×320 JPEG ≤ 200 kB (Telegram sendAudio thumbnail)
+    thumbnail_jpg: Path | None  # the JPEG Thumbnail asked for; None when none was

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.audio.decoding import analyse
-from bot.audio.model import TELEGRAM_THUMB_BYTES, TELEGRAM_THUMB_SIDE, Envelope
+from bot.audio.model import Envelope, Thumbnail
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -64,14 +64,14 @@ def render_cover(source: Path | Envelope, dest: Path, *, size: int = 500) -> Pat
     return dest
 
 
-def render_thumbnail(source: Path | Envelope, dest: Path, *, size: int = 320) -> Path:
-    """The cover as a JPEG of at most 320×320 and 200 kB: what Telegram accepts as an audio
-    thumbnail (its Bot API asks for JPEG)."""
-    image = _draw_cover(source, min(size, TELEGRAM_THUMB_SIDE))
+def render_thumbnail(source: Path | Envelope, dest: Path, thumbnail: Thumbnail) -> Path:
+    """The cover as a JPEG within ``thumbnail``'s side and bytes: what the platform that
+    asked for it shows with a track."""
+    image = _draw_cover(source, thumbnail.side)
     for quality in (90, 75, 60, 40):
         buffer = io.BytesIO()
         image.save(buffer, format="JPEG", quality=quality, optimize=True)
-        if buffer.tell() <= TELEGRAM_THUMB_BYTES:
+        if buffer.tell() <= thumbnail.max_bytes:
             break
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.write_bytes(buffer.getvalue())

@@ -23,6 +23,7 @@ from PIL import Image
 from bot.audio import (
     STANDARD_KBPS,
     PreparedTrack,
+    Thumbnail,
     TrackTags,
     analyse,
     prepare_for_upload,
@@ -37,6 +38,7 @@ from tests.audio.conftest import write_audio
 
 MiB = 1024 * 1024
 TAGS = tags_for("dreamy synthwave, night drive, 80s", 4242, 30.0, "Test Guild")
+THUMBNAIL = Thumbnail(side=320, max_bytes=200_000)  # what a platform (Telegram) may ask for
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,7 @@ def assert_pictures(track: PreparedTrack) -> None:
         assert (image.format, image.size) == ("PNG", (640, 160))
     with Image.open(track.cover_png) as image:
         assert (image.format, image.size) == ("PNG", (500, 500))
+    assert track.thumbnail_jpg is not None
     with Image.open(track.thumbnail_jpg) as image:
         assert image.format == "JPEG"
         assert max(image.size) <= 320
@@ -221,7 +224,9 @@ def test_an_mp3_that_fits_is_kept_byte_for_byte_and_tagged(sources: Path, tmp_pa
     source = write_audio(sources / "fits.mp3", 8.0, "mp3", kbps=128)
     original = source.read_bytes()
 
-    track = prepare_for_upload(source, limit_bytes=8 * MiB, tags=TAGS, workdir=tmp_path)
+    track = prepare_for_upload(
+        source, limit_bytes=8 * MiB, tags=TAGS, workdir=tmp_path, thumbnail=THUMBNAIL
+    )
 
     assert not track.transcoded and not track.is_preview
     assert track.bitrate == 128
@@ -247,7 +252,9 @@ def test_a_wav_too_big_is_encoded_at_the_highest_bitrate_that_fits(
     source = thirty_seconds_wav
     limit = 950_000  # 256 kbps × 30 s alone is 960 kB: 224 is the best possible
 
-    track = prepare_for_upload(source, limit_bytes=limit, tags=TAGS, workdir=tmp_path)
+    track = prepare_for_upload(
+        source, limit_bytes=limit, tags=TAGS, workdir=tmp_path, thumbnail=THUMBNAIL
+    )
 
     assert track.transcoded and not track.is_preview
     assert track.bitrate == 224
