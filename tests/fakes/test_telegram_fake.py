@@ -383,7 +383,7 @@ async def test_server_faults_and_lost_responses(tg: FakeTelegram, bot: Bot) -> N
     assert tg.chat_log(chat) == []
 
     # Carried out, but the answer is too late: the client times out, the user sees it anyway.
-    tg.faults.add("sendMessage", delay=0.3, processed=True)
+    tg.faults.add("sendMessage", delay_response=0.3)
     with pytest.raises(TimedOut):
         await bot.send_message(chat.id, "three", read_timeout=0.05)
     assert [m.text for m in tg.chat_log(chat)] == ["three"]

@@ -12,8 +12,8 @@ duplicates happen exactly there and nowhere else.
 
 Each step is reached by holding the fakes, not by timing: polls answered 503 keep songs
 `submitted`, a concurrency of 2 keeps the rest `queued`, a song seen running has its polls
-refused, a Telegram flood wait keeps finished songs `succeeded`, and a `processed` stall makes
-Telegram accept a track but never answer.
+refused, a Telegram flood wait keeps finished songs `succeeded`, and a `delay_response`
+stall makes Telegram accept a track but never answer.
 """
 
 from __future__ import annotations
@@ -296,7 +296,7 @@ async def _downloaded(scene: Scene, bot: BotProcess) -> None:
 async def _uploading(scene: Scene, bot: BotProcess) -> None:
     # The first three uploads are accepted by Telegram, whose answer then never comes: the
     # window no Bot API call can close. The other songs carry on.
-    stalled = scene.tg.faults.add("sendAudio", delay=600, processed=True, times=3)
+    stalled = scene.tg.faults.add("sendAudio", delay_response=600, times=3)
     scene.ws.faults.clear()
     await scene.until("three uploads accepted but unanswered", lambda: stalled.hits == 3, bot)
 

@@ -299,7 +299,7 @@ async def test_a_flagged_song_is_held_back_until_the_chat_allows_it(rig: Rig) ->
 
 async def test_if_telegram_cant_say_who_the_admins_are_songs_still_work(rig: Rig) -> None:
     admin_is_alice(rig)
-    rig.tg.faults.add("getChatAdministrators", status=500, description="Internal error", times=2)
+    rig.tg.faults.add("getChatAdministrators", status=500, message="Internal error", times=2)
     answer = await says(rig, "/admin quota 5", rig.alice)
     assert answer.text is not None
     assert answer.text.startswith("⚠️ I couldn't check who the admins here are just now")

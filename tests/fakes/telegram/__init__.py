@@ -38,7 +38,8 @@ error text so the client raises the same exception it would in production:
 Tests inject users' actions (``send_message``, ``press_button``, ``set_blocked``), read what
 the bot did (``chat_log``, ``calls``, ``callback_answers``, ``commands``, ``flood_errors``,
 ``errors``) and wait for it without sleeping (``wait_for_message``, ``wait_for_audio``, ...),
-which fail with a dump of the chat and the last calls. Faults: ``tg.faults.add(...)``.
+which fail with a dump of the chat and the last calls. Faults: ``tg.faults.add(...)``, in the
+common fault model (``tests/fakes/common``), which also gives the fake its loopback lifecycle.
 
 Where things are: ``server`` (FakeTelegram, lifecycle, routing table, one request's path),
 ``routes/`` (the Bot API methods by area: ``updates``, ``bot``, ``messages``, ``media``,
@@ -47,7 +48,6 @@ and users do), ``readback`` (what tests read and wait for), ``records`` (the rec
 ``faults``, ``flood``, ``html`` (tdlib's parse_html) and ``protocol`` (the wire format).
 """
 
-from tests.fakes.telegram.faults import Fault, FaultPlan
 from tests.fakes.telegram.flood import FloodLimits
 from tests.fakes.telegram.html import HtmlParseError, command_entities, parse_html, utf16_len
 from tests.fakes.telegram.records import (
@@ -75,8 +75,6 @@ __all__ = [
     "FakeChat",
     "FakeTelegram",
     "FakeUser",
-    "Fault",
-    "FaultPlan",
     "FloodError",
     "FloodLimits",
     "HtmlParseError",

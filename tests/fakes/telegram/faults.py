@@ -1,101 +1,43 @@
-"""Scripted faults: ``tg.faults.add("sendAudio", status=429, retry_after=7)`` makes the next
-call of a method misbehave (fail, stall, or be carried out and then lose its answer), and the
-error each one answers with, as Telegram's front end would give it."""
+"""Telegram's faults in the common fault model (``tests/fakes/common/faults.py``, whose
+docstring gives the counting and the order a fault is applied in)::
+
+    tg.faults.add("sendAudio", status=429, retry_after=7)       # the next sendAudio: flood wait
+    tg.faults.add("sendMessage", status=502)                    # nginx's HTML page, not sent
+    tg.faults.add("sendMessage", status=502, processed=True)    # sent, then the 502
+    tg.faults.add("sendMessage", delay_response=0.3)            # sent, answered 0.3 s late
+    tg.faults.add("getChatAdministrators", status=500, message="Internal error", times=2)
+    tg.faults.add("sendMessage", status=403, about=chat.id)     # only requests for that chat
+
+Routes are Bot API method names, matched case-insensitively as Telegram does ("*": any);
+``about`` is a chat id. A status fault answers with Telegram's JSON error (429s carry
+``retry_after``, 1 unless given), or nginx's HTML page for 502/504 without a ``message``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
-
 from aiohttp import web
 
+from tests.fakes.common import ANY_ROUTE, Fault, FaultPlan
 from tests.fakes.telegram.protocol import ApiError
-
-
-@dataclass
-class Fault:
-    """A scripted misbehaviour; see ``FaultPlan.add``. ``hits`` counts how often it fired."""
-
-    method: str | None
-    status: int | None
-    retry_after: int | None
-    description: str | None
-    delay: float
-    times: int | None
-    chat_id: int | None
-    processed: bool
-    hits: int = 0
-
-    def matches(self, method: str, chat_id: int | None) -> bool:
-        if self.times is not None and self.hits >= self.times:
-            return False
-        if self.method is not None and self.method.lower() != method.lower():
-            return False
-        return self.chat_id is None or self.chat_id == chat_id
-
-
-class FaultPlan:
-    """Scripted faults, consulted in the order they were added (first match fires)."""
-
-    def __init__(self) -> None:
-        self._faults: list[Fault] = []
-
-    def add(
-        self,
-        method: str | None = None,
-        *,
-        status: int | None = None,
-        retry_after: int | None = None,
-        description: str | None = None,
-        delay: float = 0.0,
-        times: int | None = 1,
-        chat_id: int | None = None,
-        processed: bool = False,
-    ) -> Fault:
-        """Make the next ``times`` calls of ``method`` (any method when None) misbehave.
-
-        status: answer with this HTTP status instead (429 carries ``retry_after``, default 1;
-            502/504 come back as nginx's HTML page, like the real front end; others as JSON).
-        delay: real seconds to stall before answering (not scaled: meant to trip client
-            timeouts).
-        processed: carry the request out first (the message really is sent) and only then
-            stall/fail - a response lost on the way back.
-        times: how many calls to affect; None for every call.
-        chat_id: only calls for this chat.
-        """
-        if status == 429 and retry_after is None:
-            retry_after = 1
-        fault = Fault(method, status, retry_after, description, delay, times, chat_id, processed)
-        self._faults.append(fault)
-        return fault
-
-    def clear(self) -> None:
-        self._faults.clear()
-
-    def take(self, method: str, chat_id: int | None) -> Fault | None:
-        for fault in self._faults:
-            if fault.matches(method, chat_id):
-                fault.hits += 1
-                return fault
-        return None
-
-    def __iter__(self) -> Iterator[Fault]:
-        return iter(list(self._faults))
-
-    def __len__(self) -> int:
-        return len(self._faults)
-
 
 _DEFAULT_DESCRIPTIONS = {500: "Internal Server Error", 400: "Bad Request", 403: "Forbidden"}
 _GATEWAY_PHRASES = {502: "Bad Gateway", 504: "Gateway Time-out"}
 
 
+def same_method(pattern: str, method: str) -> bool:
+    return pattern == ANY_ROUTE or pattern.lower() == method.lower()
+
+
+def fault_plan() -> FaultPlan[Fault]:
+    return FaultPlan(Fault, match=same_method)
+
+
 def gateway_page(fault: Fault) -> tuple[str, web.Response] | None:
     """(phrase, page): Telegram's nginx front end answers 502/504 with an HTML page, not
-    JSON (unless the fault gives a description, which needs the JSON body)."""
+    JSON (unless the fault gives a message, which needs the JSON body)."""
     status = fault.status or 500
     phrase = _GATEWAY_PHRASES.get(status)
-    if phrase is None or fault.description is not None:
+    if phrase is None or fault.message is not None:
         return None
     page = web.Response(
         status=status,
@@ -107,12 +49,18 @@ def gateway_page(fault: Fault) -> tuple[str, web.Response] | None:
 
 
 def fault_error(fault: Fault) -> ApiError:
-    """The JSON error a fault answers with (429s carry ``retry_after``)."""
+    """The JSON error a status fault answers with."""
     status = fault.status or 500
     if status == 429:
+        retry_after = 1 if fault.retry_after is None else fault.retry_after
         return ApiError(
             429,
-            fault.description or f"Too Many Requests: retry after {fault.retry_after}",
-            {"retry_after": fault.retry_after},
+            fault.message or f"Too Many Requests: retry after {retry_after}",
+            {"retry_after": retry_after},
         )
-    return ApiError(status, fault.description or _DEFAULT_DESCRIPTIONS.get(status, "Error"))
+    return ApiError(status, fault.message or _DEFAULT_DESCRIPTIONS.get(status, "Error"))
+
+
+def malformed_answer() -> web.Response:
+    """A 200 the client can't parse: a proxy's page where JSON should be."""
+    return web.Response(text="<html><body>OK</body></html>", content_type="text/html")

@@ -2,8 +2,10 @@
 the routing table from Bot API method names to the functions in ``routes/``.
 
 Every request goes the same way (``_dispatch``): token check, parameters decoded and recorded
-in ``calls``, a scripted fault taken (``faults``), flood control for the methods that make a
-message appear or change, the method itself, and its answer or Telegram's JSON error.
+in ``calls``, then the method run under its scripted fault, if any (``faults``, the common
+fault model): flood control for the methods that make a message appear or change, the method
+itself, and its answer or Telegram's JSON error. The lifecycle is the common
+``LoopbackServer``'s.
 """
 
 from __future__ import annotations
@@ -11,12 +13,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Mapping
-from types import MappingProxyType, TracebackType
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from tests.fakes.telegram.faults import Fault, FaultPlan, fault_error, gateway_page
+from tests.fakes.common import Fault, LoopbackServer, answer
+from tests.fakes.telegram.faults import fault_error, fault_plan, gateway_page, malformed_answer
 from tests.fakes.telegram.flood import FLOOD_METHODS, FloodControl, FloodLimits
 from tests.fakes.telegram.protocol import (
     API_PATH_RE,
@@ -72,7 +75,7 @@ METHODS: Mapping[str, Route] = MappingProxyType(
 )
 
 
-class FakeTelegram(Scene, Readback):
+class FakeTelegram(Scene, Readback, LoopbackServer):
     """The fake Bot API server. Use as ``async with FakeTelegram(...) as tg``.
 
     token: the one token accepted (others get 401 Unauthorized; malformed ones 404).
@@ -113,7 +116,12 @@ class FakeTelegram(Scene, Readback):
             is_bot=True,
         )
         default_limit = LOCAL_UPLOAD_LIMIT if local_mode else CLOUD_UPLOAD_LIMIT
-        super().__init__(
+        # Multipart uploads are streamed (see read_params), so the size cap only bounds the
+        # urlencoded/JSON bodies of ordinary methods.
+        LoopbackServer.__init__(self, time_scale, client_max_size=16 * MB, shutdown_timeout=2.0)
+        self.app.router.add_route("*", "/{tail:.*}", self._dispatch)
+        World.__init__(
+            self,
             bot_user,
             time_scale=time_scale,
             local_mode=local_mode,
@@ -123,44 +131,13 @@ class FakeTelegram(Scene, Readback):
             clock=clock,
         )
         self.token = token
-        self.faults = FaultPlan()
+        self.faults = fault_plan()
         self._flood = FloodControl(flood or FloodLimits(), time_scale, clock)
-        self._runner: web.AppRunner | None = None
-        self._base_url: str | None = None
 
-    # -- lifecycle ---------------------------------------------------------------------------
-
-    async def __aenter__(self) -> FakeTelegram:
-        # Multipart uploads are streamed (see read_params), so this cap only bounds the
-        # urlencoded/JSON bodies of ordinary methods.
-        app = web.Application(client_max_size=16 * MB)
-        app.router.add_route("*", "/{tail:.*}", self._dispatch)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = self._runner.addresses[0][1]
-        self._base_url = f"http://127.0.0.1:{port}"
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.closing = True
-        self.touch()  # release long polls so the server can shut down at once
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    @property
-    def base_url(self) -> str:
-        """``http://127.0.0.1:PORT``; the bot uses ``{base_url}/bot<token>/<method>``."""
-        if self._base_url is None:
-            raise RuntimeError("FakeTelegram is not running; use `async with FakeTelegram()`")
-        return self._base_url
+    async def close(self) -> None:
+        self.closing.set()
+        self.touch()  # long polls wait for changes: release them so the server stops at once
+        await super().close()
 
     def application_builder(self) -> ApplicationBuilder:
         """A PTB ApplicationBuilder already pointed at this server (add handlers, then build)."""
@@ -221,11 +198,24 @@ class FakeTelegram(Scene, Readback):
             self.record_error(method, error, chat_id, "")
             return error_response(error)
 
-        fault = self.faults.take(method, chat_id)
-        if fault is not None and not fault.processed:
-            failed = await self._fault_answer(method, fault, chat_id)
-            if failed is not None:
-                return failed
+        about = () if chat_id is None else (chat_id,)
+
+        async def handle() -> web.StreamResponse:
+            return await self._answer(method, route, params, chat_id)
+
+        return await answer(
+            request,
+            self.faults.take(method, about=about),
+            handle,
+            error=lambda fault: self._fault_response(method, fault, chat_id),
+            malformed=malformed_answer,
+            sleep=self.sleep,
+        )
+
+    async def _answer(
+        self, method: str, route: Route, params: Params, chat_id: int | None
+    ) -> web.Response:
+        """The method's answer: its result, or Telegram's JSON error (recorded)."""
         flood_chat = chat_id if method.lower() in FLOOD_METHODS else None
         try:
             result = await self._run(route, params, flood_chat)
@@ -233,10 +223,6 @@ class FakeTelegram(Scene, Readback):
             scope = error.parameters.pop("_scope", "") if error.parameters else ""
             self.record_error(method, error, chat_id, scope)
             return error_response(error)
-        if fault is not None and fault.processed:  # carried out; the answer gets lost
-            failed = await self._fault_answer(method, fault, chat_id)
-            if failed is not None:
-                return failed
         return web.json_response({"ok": True, "result": result})
 
     async def _run(self, route: Route, params: Params, flood_chat: int | None) -> Any:
@@ -260,14 +246,8 @@ class FakeTelegram(Scene, Readback):
             raise
         return result
 
-    async def _fault_answer(
-        self, method: str, fault: Fault, chat_id: int | None
-    ) -> web.Response | None:
-        """Stall as the fault says, then its error answer (None: no status, answer normally)."""
-        if fault.delay:
-            await asyncio.sleep(fault.delay)
-        if fault.status is None:
-            return None
+    def _fault_response(self, method: str, fault: Fault, chat_id: int | None) -> web.Response:
+        """A status fault's answer, recorded like any error the fake gives."""
         page = gateway_page(fault)
         if page is not None:
             phrase, response = page
@@ -276,6 +256,8 @@ class FakeTelegram(Scene, Readback):
             return response
         error = fault_error(fault)
         self.record_error(method, error, chat_id, "fault")
+        if fault.body is not None:  # the fault replaces the whole error body
+            return web.json_response(fault.body, status=error.status)
         return error_response(error)
 
     def _chat_id_or_none(self, params: Params) -> int | None:

@@ -121,7 +121,7 @@ class World:
         self.query_ids = itertools.count(4_382_093_411_000_000_001)
         self.file_ids = itertools.count(1)
         self.changed = asyncio.Event()
-        self.closing = False
+        self.closing = asyncio.Event()  # the server's (LoopbackServer.closing): polls end
 
     @property
     def bot_id(self) -> int:

@@ -44,7 +44,7 @@ async def get_updates(world: World, params: Params) -> list[dict[str, Any]]:
         if generation != world.poll_generation:
             raise ApiError(409, GETUPDATES_CONFLICT)
         remaining = deadline - loop.time()
-        if world.closing or remaining <= 0:
+        if world.closing.is_set() or remaining <= 0:
             return []
         try:
             await asyncio.wait_for(changed.wait(), remaining)
