@@ -70,7 +70,8 @@ class DeliveryPipeline:
         tags = poster.track_tags(job)
         workdir = Path(tempfile.mkdtemp(prefix=f".{poster.platform}-{job.id}-", dir=audio.parent))
         try:
-            for attempt in range(1, limits.attempts + 1):
+            attempt = 1
+            while True:
                 prepared = await asyncio.to_thread(
                     prepare_for_upload,
                     audio,
@@ -83,13 +84,12 @@ class DeliveryPipeline:
                     receipt = await poster.post_track(job, prepared, limit)
                     break
                 except Exception as exc:
-                    if attempt == limits.attempts or not poster.too_large(exc):
+                    if attempt >= limits.attempts or not poster.too_large(exc):
                         raise
+                    attempt += 1
                     # The limit we were told was too generous: aim well below what failed.
                     limit = prepared.size * 3 // 4
                     logger.warning("job %s: upload refused as too large; trying %d", job.id, limit)
-            else:  # pragma: no cover - attempts ≥ 1 always breaks or raises
-                raise ValueError(f"{poster.platform}: no upload attempt allowed")
         finally:
             # Not in a thread: once the platform has the track, nothing may queue behind
             # other songs' encodes before the receipt goes back to be recorded (a crash in

@@ -1,0 +1,98 @@
+"""The core's delivery pipeline with a poster of the test's own: what every platform shares."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from bot.audio import PreparedTrack, Thumbnail, TrackTags, tags_for
+from bot.delivery import DeliveryPipeline, UploadLimits
+from bot.domain import Destination, GenerationRequest, Job, JobId, JobState, UserId
+from bot.ports import DeliveryReceipt
+from tests.audio.conftest import write_audio
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+class TooLarge(Exception):
+    pass
+
+
+class Poster:
+    """Refuses the first ``refusals`` posts as too large; records what it was given."""
+
+    platform = "test"
+
+    def __init__(self, limits: UploadLimits, refusals: int = 0) -> None:
+        self.limits = limits
+        self.refusals = refusals
+        self.tried: list[tuple[PreparedTrack, int]] = []
+        self.posted_receipts: list[DeliveryReceipt] = []
+        self.thumbnails: list[tuple[int, int]] = []  # sizes, read while the files exist
+
+    def upload_limits(self, job: Job) -> UploadLimits:
+        return self.limits
+
+    def track_tags(self, job: Job) -> TrackTags:
+        return tags_for(job.request.tags, 7, 4.0, None)
+
+    def too_large(self, error: Exception) -> bool:
+        return isinstance(error, TooLarge)
+
+    async def post_track(self, job: Job, track: PreparedTrack, limit: int) -> DeliveryReceipt:
+        assert track.path.exists() and track.size <= limit
+        self.tried.append((track, limit))
+        if track.thumbnail_jpg is not None:
+            with Image.open(track.thumbnail_jpg) as image:
+                assert image.format == "JPEG"
+                self.thumbnails.append(image.size)
+        if len(self.tried) <= self.refusals:
+            raise TooLarge
+        return DeliveryReceipt(f"m{len(self.tried)}")
+
+    async def posted(self, job: Job, receipt: DeliveryReceipt) -> None:
+        self.posted_receipts.append(receipt)
+
+
+def a_job() -> Job:
+    return Job(
+        id=JobId(1),
+        user_id=UserId(1),
+        request=GenerationRequest("lo-fi, chill", "", 4, 7),
+        destination=Destination("test", "chat", "user"),
+        state=JobState.SUCCEEDED,
+        backend="acestep",
+        created_at=NOW,
+        updated_at=NOW,
+    )
+
+
+async def test_a_track_refused_as_too_large_is_fitted_smaller_and_posted(tmp_path: Path) -> None:
+    source = write_audio(tmp_path / "song.mp3", 4.0, "mp3", kbps=192)
+    poster = Poster(UploadLimits(8_000_000, attempts=2), refusals=1)
+
+    receipt = await DeliveryPipeline(poster).deliver(a_job(), source)
+
+    assert receipt == DeliveryReceipt("m2") and poster.posted_receipts == [receipt]
+    (first, first_limit), (second, second_limit) = poster.tried
+    assert first_limit == 8_000_000 and second_limit == first.size * 3 // 4
+    assert second.size <= second_limit and second.transcoded
+    assert first.thumbnail_jpg is None  # nobody asked for one
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["song.mp3"]  # the work is gone
+
+
+async def test_the_platform_thumbnail_is_made_and_a_last_refusal_is_raised(
+    tmp_path: Path,
+) -> None:
+    source = write_audio(tmp_path / "song.mp3", 4.0, "mp3")
+    poster = Poster(UploadLimits(8_000_000, thumbnail=Thumbnail(64, 20_000)), refusals=1)
+
+    with pytest.raises(TooLarge):
+        await DeliveryPipeline(poster).deliver(a_job(), source)
+
+    assert len(poster.tried) == 1 and poster.thumbnails == [(64, 64)]
+    assert poster.posted_receipts == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["song.mp3"]
