@@ -80,6 +80,7 @@ class _Row:
     remote_seconds: float | None = None
     lease_owner: str | None = None
     lease_expires_at: datetime | None = None
+    delivered_at: datetime | None = None
 
     def out(self) -> Job:
         """A copy the caller may not change us through (the database hands out new rows)."""

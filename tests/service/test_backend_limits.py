@@ -13,21 +13,21 @@ from tests.harness import (
     WAVESPEED_KEY,
     RecordingDelivery,
     acestep_settings,
-    running_core,
     wait_for_job,
     wavespeed_settings,
 )
+from tests.kit.memory_core import Running
 
 ALICE = Requester("telegram", "111", "alice")
 CHAT = Destination("telegram", "chat-1", "111")
 
 
 async def test_acestep_refuses_512_character_tags_and_4096_of_lyrics_before_queueing(
-    tmp_path: Path,
+    tmp_path: Path, running: Running
 ) -> None:
     chat = RecordingDelivery()
     async with FakeAceStep(time_scale=0.04) as fake:
-        async with running_core(acestep_settings(tmp_path, fake.base_url), [chat]) as core:
+        async with running(acestep_settings(tmp_path, fake.base_url), [chat]) as core:
             tags = core.service.validate(tags="x" * 512, duration=10)
             lyrics = core.service.validate(tags="rock", lyrics="a" * 4096, duration=10)
             at_the_limits = core.service.validate(tags="x" * 511, lyrics="a" * 4095, duration=10)
@@ -44,11 +44,11 @@ async def test_acestep_refuses_512_character_tags_and_4096_of_lyrics_before_queu
 
 
 async def test_wavespeed_durations_stop_at_its_240_seconds_whatever_max_duration_says(
-    tmp_path: Path,
+    tmp_path: Path, running: Running
 ) -> None:
     async with FakeWaveSpeed(time_scale=0.04, api_key=WAVESPEED_KEY) as fake:
         settings = wavespeed_settings(tmp_path, fake.base_url, max_duration=300)
-        async with running_core(settings) as core:
+        async with running(settings) as core:
             too_long = core.service.validate(tags="rock", duration=241)
             longest = core.service.validate(tags="x" * 512, lyrics="a" * 4096, duration=240)
     assert isinstance(too_long, Invalid)

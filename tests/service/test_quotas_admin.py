@@ -19,6 +19,7 @@ from tests.harness import (
     wait_for_job,
     wavespeed_settings,
 )
+from tests.kit.memory_core import Running
 
 GUILD = "guild-1"
 
@@ -82,7 +83,7 @@ async def test_ledger_balances_under_concurrent_load_with_failures_and_cancels(
     assert {j.state for j in jobs} >= {JobState.DELIVERED, JobState.FAILED, JobState.CANCELLED}
 
 
-async def test_two_flooding_users_are_served_in_turn(tmp_path: Path) -> None:
+async def test_two_flooding_users_are_served_in_turn(tmp_path: Path, running: Running) -> None:
     async with FakeWaveSpeed(time_scale=0.02, api_key=WAVESPEED_KEY) as fake:
         settings = wavespeed_settings(
             tmp_path,
@@ -92,7 +93,7 @@ async def test_two_flooding_users_are_served_in_turn(tmp_path: Path) -> None:
             quota_seconds_per_day=1000,
         )
         fake.runtime = 100.0  # hold the single slot while both users queue up
-        async with running_core(settings, [RecordingDelivery("discord")]) as core:
+        async with running(settings, [RecordingDelivery("discord")]) as core:
             first = await _ask(core, _user(0), tags="alice 0")
             await wait_for_job(core, first.job.id, {JobState.SUBMITTED, JobState.RUNNING})
             for n in range(1, 6):
@@ -114,11 +115,11 @@ async def test_two_flooding_users_are_served_in_turn(tmp_path: Path) -> None:
     assert order[:6] == ["alice 0", "bob 0", "carol 0", "alice 1", "bob 1", "alice 2"]
 
 
-async def test_chat_and_user_overrides_and_roles(tmp_path: Path) -> None:
+async def test_chat_and_user_overrides_and_roles(tmp_path: Path, running: Running) -> None:
     async with FakeWaveSpeed(time_scale=0.02, api_key=WAVESPEED_KEY) as fake:
         fake.output_format = "wav"  # a 240 s song renders in no time as WAV
         settings = wavespeed_settings(tmp_path, fake.base_url, quota_seconds_per_day=600)
-        async with running_core(settings, [RecordingDelivery("discord")]) as core:
+        async with running(settings, [RecordingDelivery("discord")]) as core:
             admin = core.service.admin
             await admin.update_chat_rules(
                 "discord", GUILD, quota_seconds_per_day=20, role_quotas={"dj": 200}
@@ -144,12 +145,13 @@ async def test_chat_and_user_overrides_and_roles(tmp_path: Path) -> None:
             assert isinstance(await _ask(core, _user(3)), Accepted)
 
 
-async def test_monthly_budget_stops_new_jobs(tmp_path: Path) -> None:
+async def test_monthly_budget_stops_new_jobs(tmp_path: Path, running: Running) -> None:
     async with FakeWaveSpeed(time_scale=0.02, api_key=WAVESPEED_KEY) as fake:
+        fake.output_format = "wav"  # a 60 s song renders in no time as WAV, not as MP3
         settings = wavespeed_settings(
             tmp_path, fake.base_url, monthly_budget_usd=0.02, wavespeed_price_per_second=0.0003
         )
-        async with running_core(settings, [RecordingDelivery("discord")]) as core:
+        async with running(settings, [RecordingDelivery("discord")]) as core:
             first = await _ask(core, _user(1), duration=60)  # $0.018
             over = await _ask(core, _user(2), duration=10)  # would make $0.021
             await core.service.admin.update_chat_rules(
@@ -168,10 +170,10 @@ async def test_monthly_budget_stops_new_jobs(tmp_path: Path) -> None:
     assert [(r.user_id, r.jobs, r.seconds) for r in usage] == [("user-1", 1, 60)]
 
 
-async def test_blocked_words_channels_and_durations(tmp_path: Path) -> None:
+async def test_blocked_words_channels_and_durations(tmp_path: Path, running: Running) -> None:
     async with FakeWaveSpeed(time_scale=0.02, api_key=WAVESPEED_KEY) as fake:
         settings = wavespeed_settings(tmp_path, fake.base_url, blocked_words=["badword"])
-        async with running_core(settings, [RecordingDelivery("discord")]) as core:
+        async with running(settings, [RecordingDelivery("discord")]) as core:
             admin = core.service.admin
             await admin.update_chat_rules(
                 "discord",
@@ -198,12 +200,14 @@ async def test_blocked_words_channels_and_durations(tmp_path: Path) -> None:
     assert isinstance(defaulted, Accepted) and defaulted.job.request.duration == 30
 
 
-async def test_flagged_output_is_held_back_unless_the_chat_allows_it(tmp_path: Path) -> None:
+async def test_flagged_output_is_held_back_unless_the_chat_allows_it(
+    tmp_path: Path, running: Running
+) -> None:
     chat = RecordingDelivery("discord")
     async with FakeWaveSpeed(time_scale=0.02, api_key=WAVESPEED_KEY) as fake:
         fake.faults.add_job(nsfw=True, times=2)
         settings = wavespeed_settings(tmp_path, fake.base_url, wavespeed_price_per_second=0.0003)
-        async with running_core(settings, [chat]) as core:
+        async with running(settings, [chat]) as core:
             held = await _ask(core, _user(1))
             held_job = await wait_for_job(core, held.job.id, {JobState.FAILED})
             await core.service.admin.update_chat_rules("discord", "guild-2", allow_nsfw=True)
@@ -223,9 +227,11 @@ async def test_flagged_output_is_held_back_unless_the_chat_allows_it(tmp_path: P
     assert "held it back" in failed and "It still counts against your quota." in failed
 
 
-async def test_admin_settings_are_checked_and_list_edits_never_lost(tmp_path: Path) -> None:
+async def test_admin_settings_are_checked_and_list_edits_never_lost(
+    tmp_path: Path, running: Running
+) -> None:
     async with FakeWaveSpeed(time_scale=0.02, api_key=WAVESPEED_KEY) as fake:
-        async with running_core(wavespeed_settings(tmp_path, fake.base_url)) as core:
+        async with running(wavespeed_settings(tmp_path, fake.base_url)) as core:
             admin = core.service.admin
             problems = []
             for changes in (
@@ -260,9 +266,11 @@ async def test_admin_settings_are_checked_and_list_edits_never_lost(tmp_path: Pa
     assert rules.max_duration is None  # nothing invalid was stored
 
 
-async def test_a_quota_change_here_does_not_copy_a_global_block(tmp_path: Path) -> None:
+async def test_a_quota_change_here_does_not_copy_a_global_block(
+    tmp_path: Path, running: Running
+) -> None:
     async with FakeWaveSpeed(time_scale=0.02, api_key=WAVESPEED_KEY) as fake:
-        async with running_core(wavespeed_settings(tmp_path, fake.base_url)) as core:
+        async with running(wavespeed_settings(tmp_path, fake.base_url)) as core:
             admin = core.service.admin
             await admin.set_blocked("discord", "user-5", "*", True)
             await admin.set_user_quota("discord", "user-5", GUILD, 300)
@@ -273,7 +281,9 @@ async def test_a_quota_change_here_does_not_copy_a_global_block(tmp_path: Path) 
     assert standing.quota_seconds_per_day == 300 and not standing.blocked
 
 
-async def test_chat_admins_may_only_lower_the_operators_limits(tmp_path: Path) -> None:
+async def test_chat_admins_may_only_lower_the_operators_limits(
+    tmp_path: Path, running: Running
+) -> None:
     async with FakeWaveSpeed(time_scale=0.02, api_key=WAVESPEED_KEY) as fake:
         fake.runtime = 100.0  # songs stay in the works while we count them
         settings = wavespeed_settings(
@@ -283,7 +293,7 @@ async def test_chat_admins_may_only_lower_the_operators_limits(tmp_path: Path) -
             max_active_jobs_per_chat=4,
             max_active_jobs_per_user=10,
         )
-        async with running_core(settings, [RecordingDelivery("discord")]) as core:
+        async with running(settings, [RecordingDelivery("discord")]) as core:
             admin = core.service.admin  # what a guild's or chat's admins may do
             problems = []
             for attempt in (
@@ -332,11 +342,13 @@ async def test_chat_admins_may_only_lower_the_operators_limits(tmp_path: Path) -
             assert isinstance(busy, Refused) and busy.code == "scope_busy"
 
 
-async def test_only_the_operator_raises_limits_per_chat_or_per_user(tmp_path: Path) -> None:
+async def test_only_the_operator_raises_limits_per_chat_or_per_user(
+    tmp_path: Path, running: Running
+) -> None:
     async with FakeWaveSpeed(time_scale=0.02, api_key=WAVESPEED_KEY) as fake:
         fake.output_format = "wav"
         settings = wavespeed_settings(tmp_path, fake.base_url, quota_seconds_per_day=60)
-        async with running_core(settings, [RecordingDelivery("discord")]) as core:
+        async with running(settings, [RecordingDelivery("discord")]) as core:
             operator, admin = core.admin, core.service.admin  # `acejam admin`; a chat's admins
             await operator.update_chat_rules("discord", GUILD, quota_seconds_per_day=600)
             assert (await core.service.quota(_user(1), GUILD)).limit_seconds == 600

@@ -11,10 +11,10 @@ from tests.fakes.wavespeed import FakeWaveSpeed
 from tests.harness import (
     WAVESPEED_KEY,
     RecordingDelivery,
-    running_core,
     wait_for_job,
     wavespeed_settings,
 )
+from tests.kit.memory_core import Running
 
 ALICE = Requester("telegram", "111", "alice")
 
@@ -33,7 +33,7 @@ def _first(chat: RecordingDelivery, job_id: int, kind: EventKind) -> JobEvent:
 
 
 async def test_ready_times_grow_with_the_length_and_queued_songs_hear_their_wait(
-    tmp_path: Path,
+    tmp_path: Path, running: Running
 ) -> None:
     chat = RecordingDelivery()
     async with FakeWaveSpeed(time_scale=0.05, api_key=WAVESPEED_KEY, output_format="wav") as fake:
@@ -44,7 +44,7 @@ async def test_ready_times_grow_with_the_length_and_queued_songs_hear_their_wait
             quota_seconds_per_day=100_000,
             max_active_jobs_per_user=10,
         )
-        async with running_core(settings, [chat]) as core:
+        async with running(settings, [chat]) as core:
             # What the upstream took for three lengths (2 s + 0.1 s per second, time-scaled).
             for duration in (10, 40, 80):
                 await wait_for_job(core, await _ask(core, duration), {JobState.DELIVERED})

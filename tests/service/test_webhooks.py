@@ -21,10 +21,10 @@ from tests.fakes.wavespeed import FakeWaveSpeed, sign_webhook
 from tests.harness import (
     WAVESPEED_KEY,
     RecordingDelivery,
-    running_core,
     wait_for_job,
     wavespeed_settings,
 )
+from tests.kit.memory_core import Running
 
 ALICE = Requester("telegram", "111", "alice")
 
@@ -35,7 +35,7 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-async def test_a_webhook_delivers_without_polling(tmp_path: Path) -> None:
+async def test_a_webhook_delivers_without_polling(tmp_path: Path, running: Running) -> None:
     port = _free_port()
     url = f"http://127.0.0.1:{port}/hooks/wavespeed"
     chat = RecordingDelivery()
@@ -47,7 +47,7 @@ async def test_a_webhook_delivers_without_polling(tmp_path: Path) -> None:
             wavespeed_webhook_url=url,
             wavespeed_webhook_listen=f"127.0.0.1:{port}",
         )
-        async with running_core(settings, [chat]) as core, webhook_receiver(core):
+        async with running(settings, [chat]) as core, webhook_receiver(core):
             request = core.service.validate(tags="lo-fi", duration=10)
             outcome = await core.service.submit(ALICE, Destination("telegram", "c", "111"), request)
             assert isinstance(outcome, Accepted)
@@ -61,7 +61,7 @@ async def test_a_webhook_delivers_without_polling(tmp_path: Path) -> None:
 
 
 async def test_without_the_webhook_secret_songs_are_polled_until_it_can_be_fetched(
-    tmp_path: Path,
+    tmp_path: Path, running: Running
 ) -> None:
     """WaveSpeed won't hand over the signing secret at start-up: the bot starts anyway, polls
     at its usual pace meanwhile, and uses webhooks once a retry gets the secret."""
@@ -79,7 +79,7 @@ async def test_without_the_webhook_secret_songs_are_polled_until_it_can_be_fetch
             wavespeed_webhook_listen=f"127.0.0.1:{port}",
             poll_time_scale=0.2,
         )
-        async with running_core(settings, [chat]) as core, webhook_receiver(core):
+        async with running(settings, [chat]) as core, webhook_receiver(core):
             request = core.service.validate(tags="lo-fi", duration=10)
             first = await core.service.submit(ALICE, Destination("telegram", "c", "111"), request)
             assert isinstance(first, Accepted)
@@ -100,7 +100,7 @@ async def test_without_the_webhook_secret_songs_are_polled_until_it_can_be_fetch
     assert [d[0] for d in chat.delivered] == [polled.id, pushed.id]
 
 
-async def test_forged_and_replayed_webhooks_are_refused(tmp_path: Path) -> None:
+async def test_forged_and_replayed_webhooks_are_refused(tmp_path: Path, running: Running) -> None:
     port = _free_port()
     url = f"http://127.0.0.1:{port}/hook"
     async with FakeWaveSpeed(time_scale=0.04, api_key=WAVESPEED_KEY) as fake:
@@ -110,7 +110,7 @@ async def test_forged_and_replayed_webhooks_are_refused(tmp_path: Path) -> None:
             wavespeed_webhook_url=url,
             wavespeed_webhook_listen=f"127.0.0.1:{port}",
         )
-        async with running_core(settings) as core, webhook_receiver(core):
+        async with running(settings) as core, webhook_receiver(core):
             body = json.dumps(
                 {"id": "p1", "status": "completed", "outputs": ["http://x/y.mp3"]}
             ).encode()
@@ -161,7 +161,9 @@ def test_signature_checks_are_exact() -> None:
     assert not verify_signature("s", {**headers, "webhook-signature": "v1,abc"}, body, now=1000)
 
 
-async def test_malformed_webhook_headers_are_a_400_never_a_500(tmp_path: Path) -> None:
+async def test_malformed_webhook_headers_are_a_400_never_a_500(
+    tmp_path: Path, running: Running
+) -> None:
     port = _free_port()
     url = f"http://127.0.0.1:{port}/hook"
     body = json.dumps({"id": "p1", "status": "completed", "outputs": []}).encode()
@@ -188,7 +190,7 @@ async def test_malformed_webhook_headers_are_a_400_never_a_500(tmp_path: Path) -
             {k: v for k, v in good.items() if k != "webhook-timestamp"},
             {k: v for k, v in good.items() if k != "webhook-signature"},
         ]
-        async with running_core(settings) as core, webhook_receiver(core):
+        async with running(settings) as core, webhook_receiver(core):
             async with httpx.AsyncClient() as client:
                 answers = [
                     (await client.post(url, content=body, headers=_raw(headers))).status_code
