@@ -45,6 +45,7 @@ async def test_ledger_balances_under_concurrent_load_with_failures_and_cancels(
     rng = random.Random(1234)
     chat = RecordingDelivery("discord")
     async with FakeWaveSpeed(time_scale=0.02, api_key=WAVESPEED_KEY) as fake:
+        fake.output_format = "wav"  # two dozen songs: WAV renders in no time, MP3 doesn't
         fake.faults.add_job(fail="boom", times=6)
         settings = wavespeed_settings(
             tmp_path,
@@ -85,6 +86,7 @@ async def test_ledger_balances_under_concurrent_load_with_failures_and_cancels(
 
 async def test_two_flooding_users_are_served_in_turn(tmp_path: Path, running: Running) -> None:
     async with FakeWaveSpeed(time_scale=0.02, api_key=WAVESPEED_KEY) as fake:
+        fake.output_format = "wav"  # nine songs rendered: WAV in no time, MP3 in seconds
         settings = wavespeed_settings(
             tmp_path,
             fake.base_url,
@@ -205,6 +207,7 @@ async def test_flagged_output_is_held_back_unless_the_chat_allows_it(
 ) -> None:
     chat = RecordingDelivery("discord")
     async with FakeWaveSpeed(time_scale=0.02, api_key=WAVESPEED_KEY) as fake:
+        fake.output_format = "wav"  # renders in no time; the format is not the point here
         fake.faults.add_job(nsfw=True, times=2)
         settings = wavespeed_settings(tmp_path, fake.base_url, wavespeed_price_per_second=0.0003)
         async with running(settings, [chat]) as core:
@@ -286,6 +289,7 @@ async def test_chat_admins_may_only_lower_the_operators_limits(
 ) -> None:
     async with FakeWaveSpeed(time_scale=0.02, api_key=WAVESPEED_KEY) as fake:
         fake.runtime = 100.0  # songs stay in the works while we count them
+        fake.output_format = "wav"  # renders in no time; the format is not the point here
         settings = wavespeed_settings(
             tmp_path,
             fake.base_url,
