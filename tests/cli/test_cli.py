@@ -5,47 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import signal
 import sqlite3
-import sys
 from pathlib import Path
 
 from tests.fakes.audio import probe_audio
 from tests.fakes.wavespeed import FakeWaveSpeed
 from tests.harness import WAVESPEED_KEY
-
-ACEJAM = [sys.executable, "-m", "bot"]
-
-
-def _env(data_dir: Path, base_url: str, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "DISCORD_"))}
-    env.update(
-        BACKEND="wavespeed",
-        WAVESPEED_API_KEY=WAVESPEED_KEY,
-        WAVESPEED_BASE_URL=base_url,
-        DATA_DIR=str(data_dir),
-        POLL_TIME_SCALE="0.05",
-        LEASE_SECONDS="2",
-        HTTP_TIMEOUT_SECONDS="5",
-        COLUMNS="200",
-    )
-    env.update(extra)
-    return env
-
-
-async def _run(*args: str, env: dict[str, str], cwd: Path) -> tuple[int, str, str]:
-    process = await asyncio.create_subprocess_exec(
-        *ACEJAM,
-        *args,
-        env=env,
-        cwd=cwd,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
+from tests.kit.cli import ACEJAM, acejam_env, run_acejam
 
 
 def _job_states(data_dir: Path) -> list[str]:
@@ -67,9 +34,9 @@ async def _wait(condition, timeout: float = 30.0) -> None:  # type: ignore[no-un
 
 async def test_generate_writes_a_decodable_song(tmp_path: Path) -> None:
     async with FakeWaveSpeed(time_scale=0.04, api_key=WAVESPEED_KEY) as fake:
-        env = _env(tmp_path / "data", fake.base_url)
+        env = acejam_env(tmp_path / "data", fake.base_url)
         out_file = tmp_path / "song.mp3"
-        code, out, err = await _run(
+        code, out, err = await run_acejam(
             "generate",
             "--tags",
             "lo-fi, rainy piano",
@@ -87,7 +54,7 @@ async def test_generate_writes_a_decodable_song(tmp_path: Path) -> None:
         assert "seed: 99" in out
         assert "duration: 12.0 s" in out
         assert abs(probe_audio(out_file)[0] - 12) <= 0.1
-        code, out, _ = await _run("jobs", env=env, cwd=tmp_path)
+        code, out, _ = await run_acejam("jobs", env=env, cwd=tmp_path)
         assert code == 0 and "succeeded" in out
         # Fetched from the CDN host the API pointed at, with no DOWNLOAD_ALLOWED_HOSTS set.
         (prediction,) = fake.predictions.values()
@@ -101,12 +68,12 @@ async def test_an_output_on_a_private_host_is_refused_and_the_operator_told_why(
 ) -> None:
     async with FakeWaveSpeed(time_scale=0.04, api_key=WAVESPEED_KEY) as fake:
         fake.faults.add_job(output_url="http://10.0.0.9/predictions/x/1.mp3")
-        env = _env(tmp_path / "data", fake.base_url)
-        code, out, err = await _run(
+        env = acejam_env(tmp_path / "data", fake.base_url)
+        code, out, err = await run_acejam(
             "generate", "--tags", "ambient", "--duration", "6", env=env, cwd=tmp_path
         )
         assert code != 0 and "download_refused" in out + err
-        code, out, _ = await _run("jobs", "--json", env=env, cwd=tmp_path)
+        code, out, _ = await run_acejam("jobs", "--json", env=env, cwd=tmp_path)
     assert code == 0
     (job,) = json.loads(out)
     assert job["state"] == "failed" and job["error_code"] == "download_refused"
@@ -116,8 +83,8 @@ async def test_an_output_on_a_private_host_is_refused_and_the_operator_told_why(
 
 async def test_generate_refuses_bad_input_with_a_sentence(tmp_path: Path) -> None:
     async with FakeWaveSpeed(time_scale=0.04, api_key=WAVESPEED_KEY) as fake:
-        env = _env(tmp_path / "data", fake.base_url)
-        code, _, err = await _run(
+        env = acejam_env(tmp_path / "data", fake.base_url)
+        code, _, err = await run_acejam(
             "generate", "--tags", "rock", "--duration", "999", env=env, cwd=tmp_path
         )
     assert code == 2
@@ -126,8 +93,8 @@ async def test_generate_refuses_bad_input_with_a_sentence(tmp_path: Path) -> Non
 
 
 async def test_a_bad_setting_stops_startup_with_one_line(tmp_path: Path) -> None:
-    env = _env(tmp_path / "data", "http://127.0.0.1:9", MAX_DURATION="lots")
-    code, _out, err = await _run("jobs", env=env, cwd=tmp_path)
+    env = acejam_env(tmp_path / "data", "http://127.0.0.1:9", MAX_DURATION="lots")
+    code, _out, err = await run_acejam("jobs", env=env, cwd=tmp_path)
     assert code == 2
     assert err.strip().splitlines() == [
         "Invalid setting MAX_DURATION: Input should be a valid integer, unable to parse "
@@ -137,7 +104,7 @@ async def test_a_bad_setting_stops_startup_with_one_line(tmp_path: Path) -> None
 
 async def test_run_without_tokens_explains_what_to_set(tmp_path: Path) -> None:
     async with FakeWaveSpeed(time_scale=0.04, api_key=WAVESPEED_KEY) as fake:
-        env = _env(tmp_path / "data", fake.base_url)
+        env = acejam_env(tmp_path / "data", fake.base_url)
         process = await asyncio.create_subprocess_exec(
             *ACEJAM, "run", env=env, cwd=tmp_path, stderr=asyncio.subprocess.PIPE
         )
@@ -155,7 +122,7 @@ async def test_run_without_tokens_explains_what_to_set(tmp_path: Path) -> None:
 async def test_kill_9_of_generate_then_run_finishes_the_job_once(tmp_path: Path) -> None:
     async with FakeWaveSpeed(time_scale=0.04, api_key=WAVESPEED_KEY) as fake:
         fake.runtime = 75.0  # 3 s real: plenty of time to kill the generator mid-job
-        env = _env(tmp_path / "data", fake.base_url)
+        env = acejam_env(tmp_path / "data", fake.base_url)
         generator = await asyncio.create_subprocess_exec(
             *ACEJAM,
             "generate",
@@ -181,7 +148,7 @@ async def test_kill_9_of_generate_then_run_finishes_the_job_once(tmp_path: Path)
         try:
             async with asyncio.timeout(30):
                 while True:
-                    _, out, _ = await _run("jobs", env=env, cwd=tmp_path)
+                    _, out, _ = await run_acejam("jobs", env=env, cwd=tmp_path)
                     if "succeeded" in out:
                         break
                     await asyncio.sleep(0.2)
@@ -196,12 +163,12 @@ async def test_kill_9_of_generate_then_run_finishes_the_job_once(tmp_path: Path)
 
 async def test_admin_commands_block_set_quota_and_report(tmp_path: Path) -> None:
     async with FakeWaveSpeed(time_scale=0.04, api_key=WAVESPEED_KEY) as fake:
-        env = _env(tmp_path / "data", fake.base_url)
-        code, _, err = await _run(
+        env = acejam_env(tmp_path / "data", fake.base_url)
+        code, _, err = await run_acejam(
             "generate", "--tags", "ambient", "--duration", "6", env=env, cwd=tmp_path
         )
         assert code == 0, err
-        code, out, err = await _run(
+        code, out, err = await run_acejam(
             "admin",
             "block",
             "--platform",
@@ -214,7 +181,7 @@ async def test_admin_commands_block_set_quota_and_report(tmp_path: Path) -> None
             cwd=tmp_path,
         )
         assert code == 0 and "blocked" in out, err
-        code, out, _ = await _run(
+        code, out, _ = await run_acejam(
             "admin",
             "quota",
             "--platform",
@@ -226,7 +193,7 @@ async def test_admin_commands_block_set_quota_and_report(tmp_path: Path) -> None
             cwd=tmp_path,
         )
         assert code == 0 and "quota unlimited" in out
-        code, out, _ = await _run(
+        code, out, _ = await run_acejam(
             "admin",
             "settings",
             "--platform",
@@ -239,7 +206,7 @@ async def test_admin_commands_block_set_quota_and_report(tmp_path: Path) -> None
             cwd=tmp_path,
         )
         assert code == 0 and "max_duration = 90" in out and "('foo', 'bar')" in out
-        code, _, err = await _run(
+        code, _, err = await run_acejam(
             "admin",
             "settings",
             "--platform",
@@ -251,9 +218,9 @@ async def test_admin_commands_block_set_quota_and_report(tmp_path: Path) -> None
             cwd=tmp_path,
         )
         assert code == 2 and "unknown chat setting" in err
-        code, out, _ = await _run("admin", "usage", env=env, cwd=tmp_path)
+        code, out, _ = await run_acejam("admin", "usage", env=env, cwd=tmp_path)
         assert code == 0 and "cli" in out and " 6 " in out
-        code, _, err = await _run("admin", "cancel", "999", env=env, cwd=tmp_path)
+        code, _, err = await run_acejam("admin", "cancel", "999", env=env, cwd=tmp_path)
         assert code == 1 and "No such job" in err
 
 
@@ -261,13 +228,13 @@ async def test_generate_against_an_acestep_server(tmp_path: Path) -> None:
     from tests.fakes.acestep import FakeAceStep
 
     async with FakeAceStep(time_scale=0.04, api_key="ace-test-key") as fake:
-        env = _env(tmp_path / "data", "http://127.0.0.1:9")
+        env = acejam_env(tmp_path / "data", "http://127.0.0.1:9")
         env.update(BACKEND="acestep", ACESTEP_API_URL=fake.base_url, ACESTEP_API_KEY="ace-test-key")
         del env["WAVESPEED_API_KEY"]
         lyrics = tmp_path / "lyrics.txt"
         lyrics.write_text("[Verse]\nrain on the window\n[Chorus]\nla la la\n")
         out_file = tmp_path / "ace.mp3"
-        code, out, err = await _run(
+        code, out, err = await run_acejam(
             "generate",
             "--tags",
             "lo-fi",
@@ -294,9 +261,9 @@ async def test_admin_values_spelled_the_chats_way_or_the_clis_way(tmp_path: Path
     """`acejam admin` reads values with the chats' grammar (bot/admin_grammar.py): 10m is
     600, role quotas as role:seconds or role=value, and a value it can't use is refused with
     the sentence Discord and Telegram give."""
-    env = _env(tmp_path / "data", "http://127.0.0.1:9")  # nothing here reaches the backend
+    env = acejam_env(tmp_path / "data", "http://127.0.0.1:9")  # nothing here reaches the backend
     scope = ["--platform", "telegram", "--scope", "-100"]
-    code, out, err = await _run(
+    code, out, err = await run_acejam(
         "admin",
         "settings",
         *scope,
@@ -310,11 +277,11 @@ async def test_admin_values_spelled_the_chats_way_or_the_clis_way(tmp_path: Path
     assert code == 0, err
     assert "quota_seconds_per_day = 600" in out and "max_duration = 90" in out
     assert "role_quotas = {'admins': 3600, 'vip': 600}" in out and "allow_nsfw = True" in out
-    code, out, err = await _run(
+    code, out, err = await run_acejam(
         "admin", "quota", "--platform", "telegram", "--user", "7", "10m", env=env, cwd=tmp_path
     )
     assert code == 0 and "quota 10m" in out, err
-    code, _, err = await _run(
+    code, _, err = await run_acejam(
         "admin", "settings", *scope, "quota_seconds_per_day=lots", env=env, cwd=tmp_path
     )
     assert code == 2

@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.cli.test_cli import _env, _run
 from tests.fakes.wavespeed import FakeWaveSpeed
 from tests.harness import WAVESPEED_KEY
+from tests.kit.cli import acejam_env, run_acejam
 
 TAGS = "lo-fi, chill, rainy piano, late night, vinyl crackle, tape hiss, warm bass"
 
@@ -17,15 +17,15 @@ async def test_jobs_in_80_columns_shows_id_state_and_seed_whole_and_json_for_scr
     tmp_path: Path,
 ) -> None:
     async with FakeWaveSpeed(time_scale=0.04, api_key=WAVESPEED_KEY) as fake:
-        env = _env(tmp_path / "data", fake.base_url, COLUMNS="80")
-        made = await _run(
+        env = acejam_env(tmp_path / "data", fake.base_url, COLUMNS="80")
+        made = await run_acejam(
             "generate", "--tags", TAGS, "--duration", "10", "--seed", "2147483647",
             env=env, cwd=tmp_path,
         )  # fmt: skip
         assert made[0] == 0, made[2]
-        code, table, err = await _run("jobs", env=env, cwd=tmp_path)
+        code, table, err = await run_acejam("jobs", env=env, cwd=tmp_path)
         assert code == 0, err
-        code, listed, err = await _run("jobs", "--json", env=env, cwd=tmp_path)
+        code, listed, err = await run_acejam("jobs", "--json", env=env, cwd=tmp_path)
         assert code == 0, err
     lines = table.splitlines()
     assert all(len(line) <= 80 for line in lines)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.test_cli import _env, _run
+from tests.kit.cli import acejam_env, run_acejam
 
 
 @pytest.mark.parametrize(
@@ -25,9 +25,9 @@ from tests.cli.test_cli import _env, _run
 async def test_a_database_that_cannot_be_opened_is_one_line_naming_database_url(
     tmp_path: Path, database_url: str, reason: str
 ) -> None:
-    env = _env(tmp_path / "data", "http://127.0.0.1:9", DATABASE_URL=database_url)
+    env = acejam_env(tmp_path / "data", "http://127.0.0.1:9", DATABASE_URL=database_url)
     for command in (["jobs"], ["db", "upgrade"]):
-        code, out, err = await _run(*command, env=env, cwd=tmp_path)
+        code, out, err = await run_acejam(*command, env=env, cwd=tmp_path)
         assert code == 2
         [line] = err.strip().splitlines()
         assert line.startswith("Invalid setting DATABASE_URL: ") and reason in line
@@ -38,8 +38,8 @@ async def test_a_data_dir_that_cannot_be_made_is_one_line_naming_data_dir(
     tmp_path: Path,
 ) -> None:
     (tmp_path / "a-file").write_text("not a directory")
-    env = _env(tmp_path / "a-file" / "data", "http://127.0.0.1:9")
-    code, _out, err = await _run("jobs", env=env, cwd=tmp_path)
+    env = acejam_env(tmp_path / "a-file" / "data", "http://127.0.0.1:9")
+    code, _out, err = await run_acejam("jobs", env=env, cwd=tmp_path)
     assert code == 2
     [line] = err.strip().splitlines()
     assert line.startswith("Invalid setting DATA_DIR: ")
