@@ -3,6 +3,7 @@ start-up with the same one line, naming the setting, as one that fails to parse.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -26,8 +27,11 @@ async def test_a_database_that_cannot_be_opened_is_one_line_naming_database_url(
     tmp_path: Path, database_url: str, reason: str
 ) -> None:
     env = acejam_env(tmp_path / "data", "http://127.0.0.1:9", DATABASE_URL=database_url)
-    for command in (["jobs"], ["db", "upgrade"]):
-        code, out, err = await run_acejam(*command, env=env, cwd=tmp_path)
+    # Two process starts at once: each is mostly the interpreter's imports.
+    results = await asyncio.gather(
+        *(run_acejam(*command, env=env, cwd=tmp_path) for command in (["jobs"], ["db", "upgrade"]))
+    )
+    for code, out, err in results:
         assert code == 2
         [line] = err.strip().splitlines()
         assert line.startswith("Invalid setting DATABASE_URL: ") and reason in line
