@@ -5,6 +5,7 @@ The names the rest of the code uses are re-exported here; the modules:
 - loop.py: `Worker`, the one loop: claim, adopt, lease rounds, and `_settle`, which acts
   on each phase's outcome.
 - submit.py, poll.py, finish.py, deliver.py: the phases; each returns an outcome.
+  phases.py wires them once, with the retry policy they share.
 - outcomes.py: what a phase can end in; owned.py: the in-flight record and `Phase`.
 - failure.py: the one failure path; forecast.py: poll plans and ready times;
   positions.py: queue positions told to the chat; retention.py: the sweep;

@@ -24,14 +24,10 @@ from bot.logs import job_context
 from bot.notify import Notifier
 from bot.polling import PollPlanner
 from bot.ports import Backend, EventKind, JobEvent, RemoteStatus
-from bot.retry import DB_ERRORS, STORE_OUTAGE, RetryPolicy, outage
+from bot.retry import DB_ERRORS, STORE_OUTAGE, outage
 from bot.stores import RulesStore, WorkerStore
 from bot.worker import retention
 from bot.worker.config import WorkerConfig, owner_is_dead_here
-from bot.worker.deliver import Deliverer
-from bot.worker.failure import Failures
-from bot.worker.finish import Finisher
-from bot.worker.forecast import Forecast
 from bot.worker.outcomes import (
     Deliver,
     Fail,
@@ -43,13 +39,10 @@ from bot.worker.outcomes import (
     Submitted,
 )
 from bot.worker.owned import Owned, Phase
-from bot.worker.poll import Poller
-from bot.worker.positions import Positions
-from bot.worker.submit import Submitter
+from bot.worker.phases import Phases
 
 logger = logging.getLogger(__name__)
 
-MAX_POLL_BACKOFF = 30.0
 SHUTDOWN_GRACE_SECONDS = 10.0
 ANNOUNCE_INTERVAL_SECONDS = 1.0
 CLAIM_COALESCE_SECONDS = 0.05  # real time: a claim's cost doesn't shrink with the time scale
@@ -70,47 +63,15 @@ class Worker:
         self._backend = backend
         self._notifier = notifier
         self._config = config
-        min_interval = backend.min_poll_interval * config.time_scale
-        max_backoff = MAX_POLL_BACKOFF * config.time_scale
-        planner = planner or PollPlanner(
-            min_interval=min_interval,
-            max_backoff=max_backoff,
-            safety_net=lambda: backend.uses_webhook,  # changes at run time
-        )
-        # Every step of a job backs off alike, from one poll interval up to MAX_POLL_BACKOFF.
-        policy = RetryPolicy(base=min_interval, cap=max_backoff)
-        self._forecast = forecast = Forecast(planner, min_interval=min_interval)
-        lease = config.lease_seconds
-        self._submitter = Submitter(
-            store=store, backend=backend, forecast=forecast, policy=policy, lease_seconds=lease
-        )
-        self._poller = Poller(
+        self._phases = phases = Phases.build(
             store=store,
+            rules=rules,
             backend=backend,
             notifier=notifier,
-            forecast=forecast,
-            policy=policy,
-            job_timeout_seconds=config.job_timeout_seconds,
-            min_interval=min_interval,
-            time_scale=config.time_scale,
-        )
-        self._finisher = Finisher(
-            store=store,
-            backend=backend,
-            notifier=notifier,
-            forecast=forecast,
-            policy=policy,
             config=config,
+            planner=planner,
         )
-        self._deliverer = Deliverer(
-            store=store, rules=rules, notifier=notifier, policy=policy, lease_seconds=lease
-        )
-        self._failures = Failures(
-            store=store, backend=backend, notifier=notifier, secrets=config.secrets
-        )
-        self._positions = Positions(
-            store=store, backend=backend, notifier=notifier, forecast=forecast
-        )
+        self._forecast = phases.forecast
         self._owned: dict[int, Owned] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
@@ -175,7 +136,7 @@ class Worker:
             await self._claim()
         if self._positions_moved and now >= self._next_announcement:
             self._next_announcement = now + ANNOUNCE_INTERVAL_SECONDS * self._config.time_scale
-            await self._positions.announce()
+            await self._phases.positions.announce()
             self._positions_moved = False
         await self._poll_due()
         if now >= self._next_sweep:
@@ -264,10 +225,10 @@ class Worker:
                 owned.due = time.monotonic() + delay
             case Fetch(status, runtime):
                 owned.phase = Phase.FINISHING
-                self._spawn(owned, self._finisher.finish(owned, status, runtime))
+                self._spawn(owned, self._phases.finisher.finish(owned, status, runtime))
             case Deliver():
                 owned.phase = Phase.DELIVERING
-                await self._settle(owned, await self._deliverer.deliver(owned))
+                await self._settle(owned, await self._phases.deliverer.deliver(owned))
             case _:
                 assert_never(outcome)
 
@@ -318,7 +279,7 @@ class Worker:
         elif job.state == JobState.SUCCEEDED:
             owned = Owned(job, Phase.DELIVERING)
             self._owned[job.id] = owned
-            self._spawn(owned, self._deliverer.deliver(owned))
+            self._spawn(owned, self._phases.deliverer.deliver(owned))
 
     async def _requeue(self, job_id: int, detail: str) -> None:
         """Back in line: only for a submit that surely didn't reach the upstream (or may
@@ -345,17 +306,17 @@ class Worker:
         for job in claimed:
             owned = Owned(job, Phase.SUBMITTING)
             self._owned[job.id] = owned
-            self._spawn(owned, self._submitter.submit(owned))
+            self._spawn(owned, self._phases.submitter.submit(owned))
         if claimed:
             self._positions_moved = True
 
     # ------------------------------------------------------------ polling
     async def _poll_due(self) -> None:
-        due = self._poller.due(self._owned.values())
+        due = self._phases.poller.due(self._owned.values())
         if not due:
             return
         try:
-            statuses, problem = await self._poller.ask(due, self._owned.values())
+            statuses, problem = await self._phases.poller.ask(due, self._owned.values())
             for owned in due:
                 status = statuses.get(owned.job.remote_id or "")
                 with job_context(owned.job.id):
@@ -390,19 +351,19 @@ class Worker:
     ) -> None:
         """Act on one notice (a poll's answer, None if the poll failed with ``problem``, or a
         webhook's), then on any webhook that came meanwhile. The caller holds the job busy."""
-        outcome = await self._poller.judge(owned, status, pushed=pushed, problem=problem)
+        outcome = await self._phases.poller.judge(owned, status, pushed=pushed, problem=problem)
         await self._settle(owned, outcome)
         while owned.pushed is not None:
             status, owned.pushed = owned.pushed, None
             if owned.phase != Phase.POLLING or self._owned.get(owned.job.id) is not owned:
                 return  # being finished already, or gone: the news changes nothing
-            await self._settle(owned, await self._poller.judge(owned, status, pushed=True))
+            await self._settle(owned, await self._phases.poller.judge(owned, status, pushed=True))
 
     # ------------------------------------------------------------ failure
     async def _fail(self, job_id: int, code: str, detail: str, *, billed: bool = False) -> None:
         """End a job that won't be delivered (failure.py), letting it go before the chat is
         told."""
-        ended = await self._failures.record(job_id, code, detail, billed=billed)
+        ended = await self._phases.failures.record(job_id, code, detail, billed=billed)
         await self._drop(job_id)
         if ended is not None:
-            await self._failures.tell(ended)
+            await self._phases.failures.tell(ended)
