@@ -4,10 +4,11 @@
 
 For each shape a fresh SQLite file is filled with USERS × SONGS queued songs (arriving in a
 shuffled order, as they would), as many songs already delivered (history), and one song in
-flight for every fourth user (so users are in different rounds of the fair queue, and have
-been served at different times). Then each operation runs ``--reps`` times through the real
-service and store, and the table gives its wall time (on SQLite, how long it holds the
-process's only connection) and CPU time, median and p95 in milliseconds:
+flight for every fourth user (so users are in different rounds of the fair queue), each
+queued song with the round and turn it would have been given (bot/scheduler.py). Then
+each operation runs ``--reps`` times through the real service and store, and the table gives
+its wall time (on SQLite, how long it holds the process's only connection)
+and CPU time, median and p95 in milliseconds:
 
 * ``/queue``: ``GenerationService.queue_of`` for a user with SONGS songs queued (and for one
   with none);
@@ -31,6 +32,7 @@ import logging
 import random
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -41,6 +43,7 @@ from sqlalchemy import insert, update
 
 from bot.app import Core, open_core
 from bot.domain import Destination, JobState
+from bot.scheduler import fair_round
 from bot.service import Accepted, Requester
 from storage.models import JobEventRow, JobRow, LedgerRow, UserRow
 
@@ -68,6 +71,22 @@ def _job(user_id: int, n: int, state: JobState, at: datetime) -> dict[str, Any]:
         "created_at": at,
         "updated_at": at,
     }
+
+
+def _fair_places(plan: list[tuple[int, JobState]]) -> dict[int, dict[str, int]]:
+    """Each queued song's stored round and turn (bot/scheduler.py), as if queued one after
+    the other while round 0 is served, the songs in flight holding their users' round 0."""
+    latest: dict[int, int] = {u: 0 for u, state in plan if state == JobState.SUBMITTED}
+    turns: Counter[tuple[int, int]] = Counter()
+    places: dict[int, dict[str, int]] = {}
+    for n, (u, state) in enumerate(plan):
+        if state != JobState.QUEUED:
+            continue
+        round_ = latest[u] = fair_round(latest.get(u), 0)
+        chat = u % 50
+        places[n] = {"fair_round": round_, "chat_turn": turns[round_, chat]}
+        turns[round_, chat] += 1
+    return places
 
 
 async def fill(core: Core, users: int, songs: int, seed: int = 7) -> None:
@@ -98,10 +117,12 @@ async def fill(core: Core, users: int, songs: int, seed: int = 7) -> None:
     rng.shuffle(arrivals)
     plan += arrivals
     plan += [(u, JobState.SUBMITTED) for u in range(1, users + 1, 4)]
+    places = _fair_places(plan)
     for start in range(0, len(plan), 2000):
         chunk = plan[start : start + 2000]
         rows = [
             _job(u, start + i, state, START + timedelta(seconds=start + i))
+            | places.get(start + i, {})
             for i, (u, state) in enumerate(chunk)
         ]
         async with sessions.begin() as session:

@@ -154,8 +154,8 @@ class FairQueue(Protocol):
     async def claim_for_submit(
         self, backend: str, *, owner: str, max_in_flight: int, lease_until: datetime, now: datetime
     ) -> list[Job]:
-        """Move up to the free slots' worth of queued jobs to SUBMITTING, in the order of
-        :func:`bot.scheduler.fair_order`, leased to ``owner``."""
+        """Move up to the free slots' worth of queued jobs to SUBMITTING, in the fair
+        order stored when they were queued (:mod:`bot.scheduler`), leased to ``owner``."""
         ...
 
     async def queue_order(self, backend: str, *, first: int | None = None) -> list[int]:

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -64,7 +65,8 @@ class UserRow(Base):
     created_at: Mapped[datetime]
     # Touched at the start of every enqueue: the write serialises one user's enqueues.
     last_request_at: Mapped[datetime | None]
-    # When a job of theirs was last claimed: the fair queue's tie-break within a round.
+    # When a job of theirs was last claimed: copied to their next songs (jobs.fair_served),
+    # the fair queue's tie-break within a round.
     last_served_at: Mapped[datetime | None]
 
 
@@ -74,6 +76,18 @@ class JobRow(Base):
         # A backend's in-flight jobs; and, per user, their queued jobs in order (claims,
         # positions and /queue read a user's first few without scanning the queue).
         Index("ix_jobs_queue", "state", "backend", "user_id", "id"),
+        # The fair queue in serving order (bot/scheduler.py): a claim reads its first entries,
+        # a place in line counts the entries before a job's. Queued jobs only.
+        Index(
+            "ix_jobs_fair",
+            "backend",
+            "fair_round",
+            "fair_served",
+            "chat_turn",
+            "id",
+            sqlite_where=text("state = 'queued'"),
+            postgresql_where=text("state = 'queued'"),
+        ),
         Index("ix_jobs_user_state", "user_id", "state"),
         Index("ix_jobs_chat", "platform", "chat_id"),
         Index("ix_jobs_scope_state", "platform", "scope_id", "state"),
@@ -103,6 +117,11 @@ class JobRow(Base):
     remote_id: Mapped[str | None] = mapped_column(String(160))
     seed_used: Mapped[int | None] = mapped_column(BigInteger)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # The job's place in the fair queue, fixed when it is queued (bot/scheduler.py): served in
+    # (fair_round, fair_served, chat_turn, id) order; kept when the job is handed back.
+    fair_round: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    chat_turn: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    fair_served: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     progress: Mapped[float | None] = mapped_column(Float)
     progress_text: Mapped[str | None] = mapped_column(String(200))
     error_code: Mapped[str | None] = mapped_column(String(64))

@@ -20,7 +20,7 @@ from bot.stores import Enqueued, NewJob, UsageRow, UserKey
 from storage.errors import raises_store_unavailable
 from storage.jobs.events import EventQueries
 from storage.jobs.leases import LeaseQueries
-from storage.jobs.queue import FairQueueQueries, QueueQueries
+from storage.jobs.queue import FairQueueQueries
 from storage.jobs.reads import JobReads
 from storage.jobs.reports import ReportQueries
 from storage.jobs.rows import row_to_job
@@ -40,4 +40,3 @@ class SqlJobStore(JobWrites, JobReads, FairQueueQueries, LeaseQueries, EventQuer
         reads: async_sessionmaker[AsyncSession] | None = None,
     ) -> None:
         super().__init__(sessions, reads)
-        self._queue = QueueQueries()

@@ -21,7 +21,7 @@ from bot.quotas import QUOTA_WINDOW, Refusal, UsageNeeds, UsageSnapshot
 from bot.stores import EVERYTHING, Admission, Enqueued, NewJob, UserKey
 from storage.db import Sessions
 from storage.jobs.events import audit
-from storage.jobs.queue import QueueQueries, places_of
+from storage.jobs.queue import fair_place, places_of
 from storage.jobs.rows import (
     advisory_lock,
     is_job_id,
@@ -33,8 +33,6 @@ from storage.models import JobRow, LedgerRow, UserRow
 
 
 class JobWrites(Sessions):
-    _queue: QueueQueries  # a new song's place in line is found in its own transaction
-
     # ------------------------------------------------------------ users
     async def _touch_user(self, session: AsyncSession, who: UserKey, now: datetime) -> UserId:
         """The user's id, creating the row on first sight. Writing the row first serialises
@@ -96,9 +94,7 @@ class JobWrites(Sessions):
                 )
                 if existing is not None:
                     job = row_to_job(existing)
-                    return Enqueued(
-                        job, False, (await places_of(session, self._queue, [job])).get(job.id, 0)
-                    )
+                    return Enqueued(job, False, (await places_of(session, [job])).get(job.id, 0))
             if on_postgres(session):
                 # Limits that count other users' jobs (the month's spending, the chat's songs)
                 # serialise the enqueues they concern; the user row below only serialises this
@@ -122,6 +118,13 @@ class JobWrites(Sessions):
             if refusal is not None:
                 return refusal
             request = new.request
+            round_, turn, served = await fair_place(
+                session,
+                user_id=user_id,
+                backend=new.backend,
+                platform=new.destination.platform,
+                chat_id=new.destination.chat_id,
+            )
             inserted = await session.execute(
                 insert(JobRow)
                 .values(
@@ -140,6 +143,9 @@ class JobWrites(Sessions):
                     state=JobState.QUEUED.value,
                     backend=new.backend,
                     attempts=0,
+                    fair_round=round_,
+                    chat_turn=turn,
+                    fair_served=served,
                     nsfw=False,
                     cost_usd=new.cost_usd,
                     created_at=now,
@@ -158,9 +164,7 @@ class JobWrites(Sessions):
                 )
             )
             await audit(session, [job.id], None, JobState.QUEUED, now)
-            return Enqueued(
-                job, True, (await places_of(session, self._queue, [job])).get(job.id, 0)
-            )
+            return Enqueued(job, True, (await places_of(session, [job])).get(job.id, 0))
 
     async def usage(
         self,

@@ -1,6 +1,6 @@
 """The core's stores (bot/stores.py) in memory, for service and worker tests that are not
 about the database: the same semantics as ``storage/`` (compare-and-set transitions, quota
-checks on insert, the fair order of :func:`bot.scheduler.fair_order`, leases that expire,
+checks on insert, the stored fair order of :mod:`bot.scheduler`, leases that expire,
 the event feed with growing ids, usage reports), without SQL or files.
 
 tests/storage/test_store_contract.py holds this store to the SQL stores: the same
@@ -28,6 +28,7 @@ from bot.domain import (
     FINAL_STATES,
     IN_FLIGHT_STATES,
     ChatRules,
+    Destination,
     Job,
     JobId,
     JobState,
@@ -35,7 +36,7 @@ from bot.domain import (
     UserRules,
 )
 from bot.quotas import QUOTA_WINDOW, Refusal, UsageNeeds, UsageSnapshot
-from bot.scheduler import QueuedRef, fair_order
+from bot.scheduler import fair_round
 from bot.stores import (
     EVERYTHING,
     Admission,
@@ -81,6 +82,10 @@ class _Row:
     lease_owner: str | None = None
     lease_expires_at: datetime | None = None
     delivered_at: datetime | None = None
+    # The fair queue's stored place (bot/scheduler.py): served in (round, turn, id) order.
+    fair_round: int = 0
+    chat_turn: int = 0
+    fair_served: float = float("-inf")  # the user's last service when queued (never: first)
 
     def out(self) -> Job:
         """A copy the caller may not change us through (the database hands out new rows)."""
@@ -193,6 +198,9 @@ class MemoryJobStore:
             cost_usd=new.cost_usd,
         )
         row = _Row(job, idempotency_key=new.idempotency_key)
+        row.fair_round, row.chat_turn = self._fair_place(user_id, new.backend, destination)
+        served = next(u.last_served_at for u in self._users.values() if u.id == user_id)
+        row.fair_served = served.timestamp() if served is not None else float("-inf")
         self._rows[job_id] = row
         self._ledger.append(_Ledger(user_id, job_id, "reserve", new.request.duration, now))
         self._audit([job_id], None, JobState.QUEUED, now)
@@ -344,25 +352,41 @@ class MemoryJobStore:
         }
 
     # ------------------------------------------------------------ the fair queue
+    def _fair_place(self, user_id: int, backend: str, where: Destination) -> tuple[int, int]:
+        """As storage/jobs/queue.py's fair_place: (round, turn), the round after the user's
+        latest song queued or in flight, never before the round being served; the turn is how
+        many songs of the chat are queued in that round."""
+        mine = [r for r in self._rows.values() if r.job.backend == backend]
+        flying = [r.fair_round for r in mine if r.job.state in IN_FLIGHT_STATES]
+        queued = [r for r in mine if r.job.state == JobState.QUEUED]
+        serving = max(flying) if flying else min((r.fair_round for r in queued), default=0)
+        latest = max(
+            (
+                r.fair_round
+                for r in mine
+                if r.job.user_id == user_id
+                and (r.job.state == JobState.QUEUED or r.job.state in IN_FLIGHT_STATES)
+            ),
+            default=None,
+        )
+        round_ = fair_round(latest, serving)
+        chat = (where.platform, where.chat_id)
+        turn = sum(
+            1
+            for r in queued
+            if r.fair_round == round_
+            and (r.job.destination.platform, r.job.destination.chat_id) == chat
+        )
+        return round_, turn
+
     def _line(self, backend: str) -> list[int]:
         queued = [
-            r.job
-            for r in sorted(self._rows.values(), key=lambda r: r.job.id)
+            r
+            for r in self._rows.values()
             if r.job.state == JobState.QUEUED and r.job.backend == backend
         ]
-        flying: Counter[int] = Counter(
-            int(r.job.user_id)
-            for r in self._rows.values()
-            if r.job.backend == backend and r.job.state in IN_FLIGHT_STATES
-        )
-        served: dict[int, datetime] = {
-            u.id: u.last_served_at for u in self._users.values() if u.last_served_at is not None
-        }
-        refs = [
-            QueuedRef(j.id, j.user_id, f"{j.destination.platform}:{j.destination.chat_id}")
-            for j in queued
-        ]
-        return [ref.job_id for ref in fair_order(refs, flying, served)]
+        queued.sort(key=lambda r: (r.fair_round, r.fair_served, r.chat_turn, r.job.id))
+        return [r.job.id for r in queued]
 
     def _places(self, jobs: Collection[Job]) -> dict[JobId, int]:
         places: dict[JobId, int] = {}
@@ -409,7 +433,7 @@ class MemoryJobStore:
         self._audit([r.job.id for r in chosen], JobState.QUEUED.value, JobState.SUBMITTING, now)
         users = {r.job.user_id for r in chosen}
         for user in self._users.values():
-            if user.id in users:  # round-robin's tie-break: served longest ago goes first
+            if user.id in users:  # their next songs are ranked by it within their round
                 user.last_served_at = now
         return [r.out() for r in chosen]
 

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections import Counter
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, text
+from sqlalchemy import text
 
 from bot import quotas
 from bot.domain import Destination, GenerationRequest, JobState
-from bot.scheduler import QueuedRef, fair_order
-from storage.db import create_engine, session_factory
+from storage.db import create_engine
 from storage.jobs import Enqueued, NewJob, SqlJobStore, UserKey
-from storage.models import UserRow
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 POLICY = quotas.QuotaPolicy(seconds_per_day=100, max_active_jobs=3)
@@ -324,58 +321,3 @@ async def test_old_job_events_are_pruned_and_jobs_and_the_ledger_kept(store: Sql
     assert kept is not None and kept.state == JobState.CANCELLED
     assert await store.ledger_balance(old.job.user_id) == {"reserve": 10, "refund": 10}
     assert await store.prune_events(before=later - timedelta(days=30)) == 0
-
-
-async def test_the_databases_queue_order_is_the_schedulers_fair_order(
-    store: SqlJobStore, database_url: str
-) -> None:
-    # The store computes the fair queue in SQL (so a long queue is never listed); the pure
-    # `fair_order` is the rule. Users in several chats, some with songs in flight, served at
-    # different times (some at the same moment, some never): the two must agree everywhere.
-    rng = random.Random(11)
-    policy = quotas.QuotaPolicy(seconds_per_day=quotas.UNLIMITED, max_active_jobs=100)
-    for n in range(90):
-        user = f"u{rng.randrange(9)}"
-        await store.enqueue(
-            NewJob(
-                user=UserKey("telegram", user, user),
-                request=GenerationRequest(tags="lo-fi", duration=10),
-                destination=Destination("telegram", f"chat{rng.randrange(3)}", user),
-                backend="wavespeed",
-            ),
-            admit=lambda usage: quotas.admit(usage, 10, policy),
-            now=NOW + timedelta(seconds=n),
-        )
-    lease = NOW + timedelta(minutes=1)
-    for slots, moment in ((3, NOW), (6, NOW), (9, NOW + timedelta(seconds=5))):  # ties too
-        await store.claim_for_submit(
-            "wavespeed", owner="w", max_in_flight=slots, lease_until=lease, now=moment
-        )
-    # Some go back in line (their users stay served), four stay upstream: uneven rounds.
-    for job in (await store.list_jobs(states={JobState.SUBMITTING}))[4:]:
-        await store.transition(job.id, {JobState.SUBMITTING}, JobState.QUEUED, now=NOW)
-
-    queued = await store.list_jobs(states={JobState.QUEUED}, newest_first=False, limit=500)
-    upstream = await store.list_jobs(states={JobState.SUBMITTING})
-    in_flight: Counter[int] = Counter(job.user_id for job in upstream)
-    engine = create_engine(database_url)
-    try:
-        async with session_factory(engine)() as session:
-            rows = await session.execute(select(UserRow.id, UserRow.last_served_at))
-            served = {user_id: at for user_id, at in rows.all() if at is not None}
-    finally:
-        await engine.dispose()
-    expected = [
-        ref.job_id
-        for ref in fair_order(
-            [QueuedRef(j.id, j.user_id, f"telegram:{j.destination.chat_id}") for j in queued],
-            in_flight,
-            served,
-        )
-    ]
-    assert len(expected) == 86 and len(in_flight) >= 2 and len(set(served.values())) == 2
-    assert await store.queue_order("wavespeed") == expected
-    for first in (1, 2, 7, 30):
-        assert await store.queue_order("wavespeed", first=first) == expected[:first]
-    places = await store.positions(queued)
-    assert places == {job_id: n for n, job_id in enumerate(expected, start=1)}

@@ -14,9 +14,9 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
-from bot.domain import JobState
+from bot.domain import Destination, GenerationRequest, JobState
 from storage.db import HEAD_REVISION, alembic_config, create_engine, session_factory, upgrade
-from storage.jobs import SqlJobStore
+from storage.jobs import Enqueued, NewJob, SqlJobStore, UserKey
 from storage.models import Base
 from storage.rules import SqlRulesStore
 
@@ -182,5 +182,78 @@ async def test_0003_keeps_jobs_and_makes_the_operators_grants_ceilings(database_
         assert found["*"].quota_seconds_per_day is None
         assert found["c"].quota_seconds_per_day == 30  # a chat's own: capped like any admin's
         assert found["c"].operator_quota_seconds_per_day is None
+    finally:
+        await engine.dispose()
+
+
+async def test_0004_stores_the_fair_order_the_queue_had(database_url: str) -> None:
+    # Queued jobs at 0003 keep the order 0003 computed (a user's k-th queued job in round k +
+    # their jobs in flight; chats take turns; users served longest ago first; arrival), and a
+    # song queued after the upgrade joins the round being served.
+    engine = create_engine(database_url)
+    try:
+        await upgrade(engine, "0003")
+        async with engine.begin() as connection:
+            for user, served in ((1, None), (2, NOW), (3, None)):
+                await connection.execute(
+                    text(
+                        "INSERT INTO users (id, platform, platform_user_id, created_at,"
+                        " last_served_at) VALUES (:id, 'telegram', :name, :now, :served)"
+                    ),
+                    {"id": user, "name": f"u{user}", "now": NOW, "served": served},
+                )
+            # id: (user, chat, state)
+            jobs = {
+                1: (2, "g", "submitted"),
+                2: (2, "g", "queued"),
+                3: (1, "g", "queued"),
+                4: (1, "g", "queued"),
+                5: (2, "g", "queued"),
+                6: (3, "g", "queued"),
+                7: (3, "dm", "queued"),
+            }
+            for job_id, (user, chat, state) in jobs.items():
+                await connection.execute(
+                    text(
+                        "INSERT INTO jobs (id, user_id, platform, chat_id, scope_id,"
+                        " platform_user_id, context, tags, lyrics, duration, seed, state,"
+                        " backend, attempts, nsfw, created_at, updated_at) VALUES (:id, :user,"
+                        " 'telegram', :chat, :chat, :name, '{}', 'lo-fi', '', 30, -1, :state,"
+                        " 'wavespeed', 0, false, :now, :now)"
+                    ),
+                    {
+                        "id": job_id,
+                        "user": user,
+                        "chat": chat,
+                        "name": f"u{user}",
+                        "state": state,
+                        "now": NOW,
+                    },
+                )
+            if connection.dialect.name == "postgresql":  # ids given above: move the sequences on
+                for table in ("users", "jobs"):
+                    await connection.execute(
+                        text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), 100)")
+                    )
+        await upgrade(engine)
+        store = SqlJobStore(session_factory(engine))
+        # Round 0: users 1 and 3's first songs; round 1: user 1's second, user 3's DM (a DM
+        # before a second song of g), user 2's first (one in flight, served lately); round 2.
+        order = [3, 6, 4, 7, 2, 5]
+        assert await store.queue_order("wavespeed") == order
+        places = await store.positions(await store.get_many(order))
+        assert places == {job_id: n for n, job_id in enumerate(order, start=1)}
+        late = await store.enqueue(
+            NewJob(
+                user=UserKey("telegram", "u9", "u9"),
+                request=GenerationRequest(tags="lo-fi", duration=10),
+                destination=Destination("telegram", "dm9", "u9"),
+                backend="wavespeed",
+            ),
+            admit=lambda usage: None,
+            now=NOW,
+        )
+        # Round 0 is being served: a new DM joins it, before the second song of group g.
+        assert isinstance(late, Enqueued) and late.position == 2
     finally:
         await engine.dispose()

@@ -270,8 +270,8 @@ async def test_the_queue_order_is_the_same_in_memory_and_in_the_database(
 ) -> None:
     # Users in several chats, some with songs in flight, some served at the same moment, some
     # never, some jobs put back in line: the order (and every place) is pinned as a list, so
-    # each store must produce exactly it. It is bot.scheduler.fair_order's order, which
-    # tests/storage/test_jobs.py also holds the database to.
+    # each store must produce exactly it: the stored order of bot/scheduler.py, which
+    # tests/storage/test_fair_queue.py also holds the database to.
     store = stores.jobs
     rng = random.Random(11)
     for n in range(40):
@@ -297,8 +297,8 @@ async def test_the_queue_order_is_the_same_in_memory_and_in_the_database(
     assert [j.id for j in claimed] == whole[:3]
 
 
-# Written down from the SQL store at the commit that added this test (and equal to
-# bot.scheduler.fair_order over the same queue).
+# Written down from the SQL store when the fair order became stored (migration 0004): the
+# rounds and turns each song got when it was queued (bot/scheduler.py).
 EXPECTED_ORDER = [
     1,
     4,
@@ -312,19 +312,19 @@ EXPECTED_ORDER = [
     8,
     9,
     10,
-    27,
     14,
+    27,
     33,
     12,
     13,
+    15,
     19,
     30,
-    15,
     16,
     21,
     23,
-    34,
     28,
+    34,
     17,
     22,
     35,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.scheduler import QueuedRef, fair_order
+from bot.scheduler import QueuedRef, fair_order, fair_round
 
 
 def _ids(refs: list[QueuedRef]) -> list[int]:
@@ -40,3 +40,11 @@ def test_users_served_longest_ago_go_first_within_a_round() -> None:
     served = {1: t0 + timedelta(seconds=5), 2: t0}
     # user 3 was never served, user 2 longest ago, user 1 just now
     assert _ids(fair_order(queued, {}, served)) == [3, 2, 1]
+
+
+def test_a_new_song_goes_after_the_users_latest_never_before_the_round_served() -> None:
+    # Stored at queue time (start-time fair queuing): who was served recently is already in
+    # their rounds, so within a round arrival decides.
+    assert fair_round(None, 4) == 4  # nothing waiting: the back of the round being served
+    assert fair_round(6, 4) == 7  # after their latest song queued or in flight
+    assert fair_round(1, 4) == 4  # a song long finished doesn't buy an early place
