@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 from bot.clock import utcnow
@@ -18,25 +19,17 @@ from bot.worker.owned import Owned
 logger = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True, kw_only=True)
 class Deliverer:
-    def __init__(
-        self,
-        *,
-        store: WorkerStore,
-        rules: RulesStore,
-        notifier: Notifier,
-        policy: RetryPolicy,
-        lease_seconds: float,
-    ) -> None:
-        self._store = store
-        self._rules = rules
-        self._notifier = notifier
-        self._policy = policy
-        self._lease_seconds = lease_seconds
+    store: WorkerStore
+    rules: RulesStore
+    notifier: Notifier
+    policy: RetryPolicy
+    lease_seconds: float
 
     async def deliver(self, owned: Owned) -> Outcome:
         job = owned.job
-        delivery = self._notifier.delivery_for(job.destination.platform)
+        delivery = self.notifier.delivery_for(job.destination.platform)
         # Whatever happens from here, the upstream made the song and billed it.
         if job.nsfw and not await self._nsfw_allowed(job):
             return Fail("nsfw", "flagged by the backend; chat does not allow it", billed=True)
@@ -64,15 +57,15 @@ class Deliverer:
                     owned.delivery_failures,
                     exc,
                 )
-                if self._policy.gives_up(Step.DELIVERY, owned.delivery_failures):
+                if self.policy.gives_up(Step.DELIVERY, owned.delivery_failures):
                     return Fail("delivery_failed", type(exc).__name__, billed=True)
-                await asyncio.sleep(self._policy.delay(owned.delivery_failures))
+                await asyncio.sleep(self.policy.delay(owned.delivery_failures))
         delivered = await durably(
-            self._store.transition,
+            self.store.transition,
             job.id,
             {JobState.SUCCEEDED},
             JobState.DELIVERED,
-            within=self._lease_seconds,
+            within=self.lease_seconds,
             now=utcnow(),
             ledger="commit",
             delivered_message_id=receipt.message_id,
@@ -88,5 +81,5 @@ class Deliverer:
         which the adapter records in the job's context, or a chat setting)."""
         if job.destination.context.get("nsfw_channel"):
             return True
-        rules = await self._rules.chat_rules(job.destination.platform, job.destination.scope)
+        rules = await self.rules.chat_rules(job.destination.platform, job.destination.scope)
         return rules is not None and rules.allow_nsfw

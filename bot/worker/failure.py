@@ -42,27 +42,20 @@ class Ended:
     refund: bool
 
 
+@dataclass(frozen=True, kw_only=True)
 class Failures:
-    def __init__(
-        self,
-        *,
-        store: WorkerStore,
-        backend: Backend,
-        notifier: Notifier,
-        secrets: tuple[str, ...],
-    ) -> None:
-        self._store = store
-        self._backend = backend
-        self._notifier = notifier
-        self._secrets = secrets
+    store: WorkerStore
+    backend: Backend
+    notifier: Notifier
+    secrets: tuple[str, ...]
 
     async def record(self, job_id: int, code: str, detail: str, *, billed: bool) -> Ended | None:
         """Move the job to failed, with its quota refunded or charged; None if it had
         already ended. ``billed``: the upstream finished the song, so its cost stays."""
-        for secret in self._secrets:  # upstream error texts may echo a key
+        for secret in self.secrets:  # upstream error texts may echo a key
             detail = detail.replace(secret, "***")
         refund = refunds_quota(code)
-        failed = await self._store.transition(
+        failed = await self.store.transition(
             job_id,
             _UNFINISHED,
             JobState.FAILED,
@@ -73,7 +66,7 @@ class Failures:
             finished_at=utcnow(),
             detail=code,
             # Nothing to pay for a song the upstream never made, unless the backend bills those.
-            **({} if billed or self._backend.bills_failed_jobs else {"cost_usd": 0.0}),
+            **({} if billed or self.backend.bills_failed_jobs else {"cost_usd": 0.0}),
         )
         if failed is None:
             return None
@@ -90,6 +83,6 @@ class Failures:
             f"billed ${failed.cost_usd:.4f}" if ended.billed and failed.cost_usd else "not billed",
             "refunded" if ended.refund else "charged",
         )
-        await self._notifier.emit(
+        await self.notifier.emit(
             JobEvent(EventKind.FAILED, failed, message=messages.failure_message(code))
         )

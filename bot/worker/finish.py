@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 
 from bot import audio
 from bot.clock import utcnow
@@ -24,31 +25,22 @@ logger = logging.getLogger(__name__)
 TRANSFER_ERRORS = frozenset({"download_truncated", "download_timeout"})
 
 
+@dataclass(frozen=True, kw_only=True)
 class Finisher:
-    def __init__(
-        self,
-        *,
-        store: WorkerStore,
-        backend: Backend,
-        notifier: Notifier,
-        forecast: Forecast,
-        policy: RetryPolicy,
-        config: WorkerConfig,
-    ) -> None:
-        self._store = store
-        self._backend = backend
-        self._notifier = notifier
-        self._forecast = forecast
-        self._policy = policy
-        self._config = config
+    store: WorkerStore
+    backend: Backend
+    notifier: Notifier
+    forecast: Forecast
+    policy: RetryPolicy
+    config: WorkerConfig
 
     async def finish(self, owned: Owned, status: RemoteStatus, runtime: float) -> Outcome:
         job = owned.job
         assert status.output_url is not None
-        target = self._config.audio_dir / f"job-{job.id}"
+        target = self.config.audio_dir / f"job-{job.id}"
         try:
-            downloaded = await self._backend.download(
-                status.output_url, target, max_bytes=self._config.max_download_bytes
+            downloaded = await self.backend.download(
+                status.output_url, target, max_bytes=self.config.max_download_bytes
             )
             info = await asyncio.to_thread(audio.probe, downloaded.path)
         except BackendError as exc:
@@ -56,7 +48,7 @@ class Finisher:
         final_path = downloaded.path.with_suffix(f".{downloaded.format}")
         downloaded.path.replace(final_path)
         completes_here = job.destination.platform == LOCAL_PLATFORM
-        succeeded = await self._store.transition(
+        succeeded = await self.store.transition(
             job.id,
             {JobState.SUBMITTED, JobState.RUNNING},
             JobState.SUCCEEDED,
@@ -70,17 +62,17 @@ class Finisher:
             finished_at=utcnow(),
             remote_seconds=runtime,
             progress=1.0,
-            gpu_seconds=self._forecast.elapsed(job) if self._backend.accounts_gpu_seconds else None,
+            gpu_seconds=self.forecast.elapsed(job) if self.backend.accounts_gpu_seconds else None,
             **({"lease_owner": None, "lease_expires_at": None} if completes_here else {}),
         )
         if succeeded is None:
             return Leave()
         logger.info("job %s succeeded (%.1f s of %s)", job.id, info.duration, downloaded.format)
         owned.job = succeeded
-        await self._notifier.emit(JobEvent(EventKind.SUCCEEDED, succeeded))
+        await self.notifier.emit(JobEvent(EventKind.SUCCEEDED, succeeded))
         if completes_here:
             return Leave()
-        if self._notifier.delivery_for(job.destination.platform) is None:
+        if self.notifier.delivery_for(job.destination.platform) is None:
             return Leave(release=True)  # let a process that can deliver take it
         return Deliver()
 
@@ -92,14 +84,14 @@ class Finisher:
         job = owned.job
         if isinstance(exc, TransientBackendError) or exc.code in TRANSFER_ERRORS:
             owned.transfer_failures += 1
-            delay = self._policy.delay(owned.transfer_failures)
-            if self._forecast.elapsed(job) + delay > self._config.job_timeout_seconds:
+            delay = self.policy.delay(owned.transfer_failures)
+            if self.forecast.elapsed(job) + delay > self.config.job_timeout_seconds:
                 return Fail(exc.code, exc.detail, billed=True)
         elif isinstance(exc, AudioError) and exc.code == "download_expired":
             owned.dead_links += 1
-            if self._policy.gives_up(Step.DEAD_LINK, owned.dead_links):
+            if self.policy.gives_up(Step.DEAD_LINK, owned.dead_links):
                 return Fail(exc.code, exc.detail, billed=True)
-            delay = self._policy.delay(owned.dead_links)
+            delay = self.policy.delay(owned.dead_links)
         else:
             return Fail(exc.code, exc.detail, billed=True)
         logger.warning("job %s: download failed (%s); polling again to retry", job.id, exc.code)

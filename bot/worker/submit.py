@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from bot.clock import utcnow
 from bot.domain import SEED_MAX, JobState
@@ -19,33 +19,25 @@ from bot.worker.owned import Owned
 logger = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True, kw_only=True)
 class Submitter:
-    def __init__(
-        self,
-        *,
-        store: WorkerStore,
-        backend: Backend,
-        forecast: Forecast,
-        policy: RetryPolicy,
-        lease_seconds: float,
-    ) -> None:
-        self._store = store
-        self._backend = backend
-        self._forecast = forecast
-        self._policy = policy
-        self._lease_seconds = lease_seconds
+    store: WorkerStore
+    backend: Backend
+    forecast: Forecast
+    policy: RetryPolicy
+    lease_seconds: float
 
     async def submit(self, owned: Owned) -> Outcome:
         job = owned.job
         seed = job.request.seed if job.request.seed >= 0 else secrets.randbelow(SEED_MAX + 1)
         request = replace(job.request, seed=seed)
         try:
-            task = await self._backend.submit(request)
+            task = await self.backend.submit(request)
         except TransientBackendError as exc:
             # Refused before it was accepted: safe to queue again, after a pause.
             logger.warning("job %s: submit refused (%s); will retry", job.id, exc.code)
-            pause = exc.retry_after or self._policy.delay(job.attempts)
-            spent = self._policy.gives_up(Step.SUBMIT, job.attempts)
+            pause = exc.retry_after or self.policy.delay(job.attempts)
+            spent = self.policy.gives_up(Step.SUBMIT, job.attempts)
             return Refused(
                 pause,
                 reason=f"submit refused: {exc.code}",
@@ -58,11 +50,11 @@ class Submitter:
             return Fail(exc.code, exc.detail)
         seed_used = task.seed_used if task.seed_used is not None else (seed if seed >= 0 else None)
         submitted = await durably(
-            self._store.transition,
+            self.store.transition,
             job.id,
             {JobState.SUBMITTING},
             JobState.SUBMITTED,
-            within=self._lease_seconds,
+            within=self.lease_seconds,
             now=utcnow(),
             remote_id=task.remote_id,
             seed_used=seed_used,
@@ -72,5 +64,5 @@ class Submitter:
         if submitted is None:  # cancelled meanwhile; the upstream task just runs out
             return Leave()
         logger.info("job %s submitted remote=%s", job.id, task.remote_id)
-        self._forecast.hint = await self._backend.expected_seconds(request)
+        self.forecast.hint = await self.backend.expected_seconds(request)
         return Submitted(submitted)
