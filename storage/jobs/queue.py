@@ -162,10 +162,23 @@ class FairQueueQueries(Sessions):
             )
             rows = {row.id: row for row in result.scalars().all()}
             await audit(session, list(rows), JobState.QUEUED.value, JobState.SUBMITTING, now)
-            if rows:  # what a user's next songs are ranked by within their round
+            served = {row.user_id for row in rows.values()}
+            if served:  # what a user's next songs are ranked by within their round
                 await session.execute(
-                    update(UserRow)
-                    .where(UserRow.id.in_({row.user_id for row in rows.values()}))
-                    .values(last_served_at=now)
+                    update(UserRow).where(UserRow.id.in_(served)).values(last_served_at=now)
+                )
+            for user_id in served:
+                # Their next song waits behind those of users served before them: its mark
+                # becomes now (one index seek: a user's queued songs are in order by id).
+                following = (
+                    select(func.min(JobRow.id))
+                    .where(_queued(backend), JobRow.user_id == user_id)
+                    .scalar_subquery()
+                )
+                await session.execute(
+                    update(JobRow)
+                    .where(JobRow.id == following)
+                    .values(fair_served=served_mark(now))
+                    .execution_options(synchronize_session=False)
                 )
             return [row_to_job(rows[job_id]) for job_id in chosen if job_id in rows]

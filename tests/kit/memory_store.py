@@ -435,6 +435,16 @@ class MemoryJobStore:
         for user in self._users.values():
             if user.id in users:  # their next songs are ranked by it within their round
                 user.last_served_at = now
+        for user_id in users:  # as the database: their next song's mark becomes now
+            following = [
+                r
+                for r in self._rows.values()
+                if r.job.user_id == user_id
+                and r.job.backend == backend
+                and r.job.state == JobState.QUEUED
+            ]
+            if following:
+                min(following, key=lambda r: r.job.id).fair_served = now.timestamp()
         return [r.out() for r in chosen]
 
     # ------------------------------------------------------------ leases

@@ -74,7 +74,11 @@ class Model:
         for job_id in taken:
             key = self.kept[job_id] = self.queued.pop(job_id)
             self.flying[job_id] = (key[0], key[4])
-            self.served[key[4]] = int(at.timestamp() * 1_000_000)
+            self.served[key[4]] = mark = int(at.timestamp() * 1_000_000)
+            theirs = [k for k in self.queued.values() if k[4] == key[4]]
+            if theirs:  # their next song's mark becomes the moment they were served
+                following = min(theirs, key=lambda k: k[3])
+                self.queued[following[3]] = (following[0], mark, *following[2:])
         return taken
 
 
