@@ -58,6 +58,7 @@ from bot.app import Core, open_core
 from bot.config import Settings
 from bot.domain import GenerationRequest
 from bot.ports import (
+    Capabilities,
     DownloadedAudio,
     EventKind,
     JobEvent,
@@ -90,6 +91,7 @@ class InstantBackend:
     accounts_gpu_seconds = False
     moderation_error_codes: frozenset[str] = frozenset()
     uses_webhook = False
+    capabilities = Capabilities()
 
     def __init__(self, max_concurrency: int) -> None:
         from tests.fakes.audio import make_audio

@@ -30,6 +30,7 @@ from bot.notify import Notifier
 from bot.ports import Backend
 from bot.relay import EventRelay
 from bot.service import GenerationService
+from bot.stores import CoreStore, RulesStore
 from bot.worker import Worker, WorkerConfig
 from storage.db import (
     create_engine,
@@ -80,8 +81,8 @@ def build_backend(settings: Settings, http: httpx.AsyncClient, downloads: Downlo
 @dataclass
 class Core:
     settings: Settings
-    store: SqlJobStore
-    rules: SqlRulesStore
+    store: CoreStore
+    rules: RulesStore
     service: GenerationService
     worker: Worker
     backend: Backend
@@ -140,50 +141,65 @@ async def open_core(settings: Settings, *, generates: bool = True) -> AsyncItera
             sessions, reads = session_factory(engine), read_session_factory(engine)
             store = SqlJobStore(sessions, reads)
             rules = SqlRulesStore(sessions, reads)
-            notifier = Notifier({})
-            price = settings.wavespeed_price_per_second if backend.name == "wavespeed" else 0.0
-            service = GenerationService(
-                store=store,
-                rules=rules,
-                notifier=notifier,
-                backend_name=backend.name,
-                # The backend's own limits, so nothing is queued that it would refuse.
-                limits=Limits(
-                    backend.min_duration,
-                    min(settings.max_duration, backend.max_duration),
-                    max_tags_chars=backend.max_tags_chars,
-                    max_lyrics_chars=backend.max_lyrics_chars,
-                ),
-                policy=quotas.QuotaPolicy(
-                    seconds_per_day=settings.quota_seconds_per_day,
-                    max_active_jobs=settings.max_active_jobs_per_user,
-                    max_active_jobs_per_scope=settings.max_active_jobs_per_chat,
-                    total_budget_usd=settings.monthly_budget_usd,
-                ),
-                price_per_second_usd=price,
-                blocked_words=tuple(settings.blocked_words),
-            )
-            worker = Worker(
-                store=store,
-                rules=rules,
-                backend=backend,
-                notifier=notifier,
-                config=WorkerConfig(
-                    audio_dir=settings.audio_dir,
-                    lease_seconds=settings.lease_seconds,
-                    job_timeout_seconds=settings.job_timeout_seconds,
-                    max_download_bytes=settings.max_download_mb * 1024 * 1024,
-                    time_scale=settings.poll_time_scale,
-                    audio_retention=timedelta(days=settings.audio_retention_days),
-                    event_retention=timedelta(days=settings.event_retention_days),
-                    generates=generates,
-                    secrets=tuple(settings.secrets()),
-                ),
-            )
-            service.on_new_work(worker.nudge)
-            yield Core(settings, store, rules, service, worker, backend)
+            yield assemble_core(settings, backend, store, rules, generates=generates)
     finally:
         await engine.dispose()
+
+
+def assemble_core(
+    settings: Settings,
+    backend: Backend,
+    store: CoreStore,
+    rules: RulesStore,
+    *,
+    generates: bool = True,
+) -> Core:
+    """The service and the worker on these stores and this backend (tests assemble the
+    same core on in-memory stores: tests/kit/memory_core.py)."""
+    notifier = Notifier({})
+    price = settings.wavespeed_price_per_second if backend.name == "wavespeed" else 0.0
+    service = GenerationService(
+        store=store,
+        rules=rules,
+        notifier=notifier,
+        backend_name=backend.name,
+        # The backend's own limits, so nothing is queued that it would refuse.
+        limits=Limits(
+            backend.min_duration,
+            min(settings.max_duration, backend.max_duration),
+            max_tags_chars=backend.max_tags_chars,
+            max_lyrics_chars=backend.max_lyrics_chars,
+            max_takes=settings.max_takes,
+        ),
+        policy=quotas.QuotaPolicy(
+            seconds_per_day=settings.quota_seconds_per_day,
+            max_active_jobs=settings.max_active_jobs_per_user,
+            max_active_jobs_per_scope=settings.max_active_jobs_per_chat,
+            total_budget_usd=settings.monthly_budget_usd,
+        ),
+        price_per_second_usd=price,
+        blocked_words=tuple(settings.blocked_words),
+        capabilities=lambda: backend.capabilities,
+    )
+    worker = Worker(
+        store=store,
+        rules=rules,
+        backend=backend,
+        notifier=notifier,
+        config=WorkerConfig(
+            audio_dir=settings.audio_dir,
+            lease_seconds=settings.lease_seconds,
+            job_timeout_seconds=settings.job_timeout_seconds,
+            max_download_bytes=settings.max_download_mb * 1024 * 1024,
+            time_scale=settings.poll_time_scale,
+            audio_retention=timedelta(days=settings.audio_retention_days),
+            event_retention=timedelta(days=settings.event_retention_days),
+            generates=generates,
+            secrets=tuple(settings.secrets()),
+        ),
+    )
+    service.on_new_work(worker.nudge)
+    return Core(settings, store, rules, service, worker, backend)
 
 
 @contextlib.asynccontextmanager

@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     download_timeout_seconds: float = Field(default=300.0, gt=0)
 
     max_duration: int = Field(default=240, ge=5, le=600)
+    # Versions of a song one request may ask for (each counts against quota and cost).
+    max_takes: int = Field(default=4, ge=1, le=8)
     quota_seconds_per_day: int = Field(default=600, ge=0)
     max_active_jobs_per_user: int = Field(default=2, ge=1)
     max_active_jobs_per_chat: int = Field(default=10, ge=1)

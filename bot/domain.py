@@ -54,6 +54,26 @@ ACTIVE_STATES = frozenset(
 
 
 @dataclass(frozen=True)
+class Controls:
+    """Musical controls (validated by :mod:`bot.controls`); None means "the model decides"."""
+
+    bpm: int | None = None
+    key_scale: str | None = None  # canonical: "C major", "F# minor", "Bb major"
+    time_signature: int | None = None  # beats per bar: 2, 3, 4 or 6
+    vocal_language: str | None = None  # one of bot.controls.VOCAL_LANGUAGES
+
+    @property
+    def given(self) -> bool:
+        return any(
+            value is not None
+            for value in (self.bpm, self.key_scale, self.time_signature, self.vocal_language)
+        )
+
+
+NO_CONTROLS = Controls()
+
+
+@dataclass(frozen=True)
 class GenerationRequest:
     tags: str
     lyrics: str = ""
@@ -61,6 +81,11 @@ class GenerationRequest:
     seed: int = -1  # -1: let the backend pick (we record the seed it used)
     # False when the user named no duration, so a chat's own default may apply.
     explicit_duration: bool = field(default=True, compare=False)
+    takes: int = 1  # how many versions of the song one request makes (MAX_TAKES)
+    controls: Controls = NO_CONTROLS
+    # A song from one sentence: the backend's language model writes tags, lyrics and the
+    # rest from it (the tags may then be empty until it has).
+    describe: str = ""
 
     @property
     def instrumental(self) -> bool:
@@ -82,6 +107,7 @@ class Limits:
     max_duration: int
     max_tags_chars: int = TAGS_MAX
     max_lyrics_chars: int = LYRICS_MAX
+    max_takes: int = 1  # MAX_TAKES
 
 
 def validate_request(
@@ -90,13 +116,24 @@ def validate_request(
     lyrics: str | None = None,
     duration: int | str | None = None,
     seed: int | str | None = None,
+    takes: int | str | None = None,
+    controls: Controls = NO_CONTROLS,
+    describe: str | None = None,
     limits: Limits,
 ) -> GenerationRequest | Invalid:
-    """Turn raw user input into a request, or into a friendly reason why not."""
+    """Turn raw user input into a request, or into a friendly reason why not.
+
+    Musical controls arrive already checked (:func:`bot.controls.parse_controls`)."""
     # Control characters (and any whitespace run) become one space.
-    clean_tags = " ".join("".join(c if c.isprintable() else " " for c in tags or "").split())
-    if not clean_tags:
+    clean_tags = _one_line(tags)
+    clean_describe = _one_line(describe)
+    if not clean_tags and not clean_describe:
         return Invalid("Tell me the style first, e.g. `lo-fi, chill, rainy piano`.")
+    if len(clean_describe) > limits.max_tags_chars:
+        return Invalid(
+            f"The description is {len(clean_describe)} characters long; please keep it to "
+            f"{limits.max_tags_chars}."
+        )
     if len(clean_tags) > limits.max_tags_chars:
         return Invalid(
             f"The style tags are {len(clean_tags)} characters long; please keep them to "
@@ -127,13 +164,28 @@ def validate_request(
             f"“{_quoted(seed)}” isn't a seed: use a whole number from 0 to {SEED_MAX}, "
             "or -1 (or nothing) for a random one."
         )
+    parsed_takes = _whole_number(takes, default=1)
+    if parsed_takes is None or not 1 <= parsed_takes <= limits.max_takes:
+        if limits.max_takes == 1:
+            return Invalid("This bot makes one take per request; leave out `takes`.")
+        return Invalid(
+            f"“{_quoted(takes)}” isn't a number of takes I can make: ask for 1 to "
+            f"{limits.max_takes}, e.g. `takes=2`."
+        )
     return GenerationRequest(
         tags=clean_tags,
         lyrics=clean_lyrics,
         duration=parsed_duration,
         seed=parsed_seed,
         explicit_duration=not _is_blank(duration),
+        takes=parsed_takes,
+        controls=controls,
+        describe=clean_describe,
     )
+
+
+def _one_line(text: str | None) -> str:
+    return " ".join("".join(c if c.isprintable() else " " for c in text or "").split())
 
 
 def _quoted(value: int | str | None, limit: int = 24) -> str:

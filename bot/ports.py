@@ -49,6 +49,20 @@ class DownloadedAudio:
     size: int
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    """What a request may ask of a backend beyond tags, lyrics, duration and seed. Adapters
+    offer only these, and the core decides by them, never by a backend's name."""
+
+    # Takes one submit can make (ACE-Step's batch_size); 1: each take is a submit of its own.
+    takes_per_task: int = 1
+    # True: BPM, key, time signature and vocal language are request parameters; False: the
+    # model reads them from its tags (bot.controls.as_tags).
+    controls_as_parameters: bool = False
+    # A language model that writes tags, lyrics and the rest from one sentence (/describe).
+    describes: bool = False
+
+
 class Backend(Protocol):
     """One generation service. Implementations turn HTTP into these values and
     :mod:`bot.errors` exceptions; the worker never sees a status code."""
@@ -71,6 +85,12 @@ class Backend(Protocol):
     accounts_gpu_seconds: bool
     # RemoteStatus.error_code values that mean the upstream's moderation refused the song.
     moderation_error_codes: frozenset[str]
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """What requests may ask for; it may change at run time (an ACE-Step server's
+        language model is known once it has answered)."""
+        ...
 
     @property
     def uses_webhook(self) -> bool:

@@ -8,11 +8,13 @@ Adapters call these coroutines with what a user typed and get back values to ren
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from bot import messages, quotas
 from bot.clock import utcnow
+from bot.controls import read_request
 from bot.domain import (
     ACTIVE_STATES,
     EVERYWHERE,
@@ -26,11 +28,10 @@ from bot.domain import (
     Limits,
     UserId,
     UserRules,
-    validate_request,
 )
 from bot.messages import until
 from bot.notify import Notifier
-from bot.ports import Delivery, EventKind, JobEvent
+from bot.ports import Capabilities, Delivery, EventKind, JobEvent
 from bot.stores import NewJob, RulesStore, ServiceStore, UserKey
 
 if TYPE_CHECKING:
@@ -93,6 +94,7 @@ class GenerationService:
         policy: quotas.QuotaPolicy,
         price_per_second_usd: float = 0.0,
         blocked_words: tuple[str, ...] = (),
+        capabilities: Callable[[], Capabilities] = Capabilities,
     ) -> None:
         self._store = store
         self._rules = rules
@@ -103,6 +105,12 @@ class GenerationService:
         self.limits = limits
         self.policy = policy
         self._wakers: list[Any] = []
+        self._capabilities = capabilities
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """What the backend lets a request ask for now (adapters offer only that)."""
+        return self._capabilities()
 
     @property
     def store(self) -> ServiceStore:
@@ -153,9 +161,26 @@ class GenerationService:
         lyrics: str | None = None,
         duration: int | str | None = None,
         seed: int | str | None = None,
+        takes: int | str | None = None,
+        bpm: int | str | None = None,
+        key: str | None = None,
+        time_signature: int | str | None = None,
+        language: str | None = None,
+        describe: str | None = None,
     ) -> GenerationRequest | Invalid:
-        return validate_request(
-            tags=tags, lyrics=lyrics, duration=duration, seed=seed, limits=self.limits
+        """Raw values as a user typed them (None or blank: not given) → a request, or why not."""
+        return read_request(
+            tags=tags,
+            lyrics=lyrics,
+            duration=duration,
+            seed=seed,
+            takes=takes,
+            bpm=bpm,
+            key=key,
+            time_signature=time_signature,
+            language=language,
+            describe=describe,
+            limits=self.limits,
         )
 
     async def submit(

@@ -256,3 +256,7 @@ class ServiceStore(JobStore, FairQueue, Reports, Protocol):
 
 class WorkerStore(JobStore, FairQueue, Leases, EventFeed, Protocol):
     """The Worker: the whole life of a job, under leases, and the retention sweep."""
+
+
+class CoreStore(WorkerStore, Reports, Protocol):
+    """Everything: what the shell opens and hands to each part."""

@@ -111,6 +111,12 @@ class JobRow(Base):
     lyrics: Mapped[str] = mapped_column(Text, default="")
     duration: Mapped[int] = mapped_column(Integer)
     seed: Mapped[int] = mapped_column(BigInteger)
+    takes: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    bpm: Mapped[int | None] = mapped_column(Integer)
+    key_scale: Mapped[str | None] = mapped_column(String(16))
+    time_signature: Mapped[int | None] = mapped_column(Integer)
+    vocal_language: Mapped[str | None] = mapped_column(String(8))
+    describe: Mapped[str] = mapped_column(Text, default="", server_default="")
 
     state: Mapped[str] = mapped_column(String(16))
     backend: Mapped[str] = mapped_column(String(16))

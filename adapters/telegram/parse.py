@@ -1,8 +1,9 @@
 """``/song`` text → a :class:`GenerationRequest`, or the reason it can't be one. Pure.
 
-The first line holds ``<tags> | <duration> | <seed>`` (the last two optional); the lyrics are
-the following lines, or, when there are none, the text of the message the command replies to.
-Validation itself is the core's (``service.validate``), passed in as ``validate``.
+The first line holds ``<tags> | <duration> | <seed>`` (the last two optional), then any of
+``takes=2 | bpm=120 | key=F# minor | time=3 | lang=pt`` in any order after the tags; the
+lyrics are the following lines, or, when there are none, the text of the message the command
+replies to. Validation itself is the core's (``service.validate``), passed in as ``validate``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,19 @@ from bot.domain import GenerationRequest, Invalid
 # "/song" or "/song@AceJamBot" at the start of the text; Telegram allows 1-32 word chars.
 _COMMAND = re.compile(r"^/[A-Za-z0-9_]{1,64}(?:@[A-Za-z0-9_]{1,64})?")
 _SEED_PREFIX = re.compile(r"^seed\s*[:=#]?\s*", re.IGNORECASE)
-MAX_PARTS = 3
+_NAMED = re.compile(r"^([A-Za-z_]{1,16})\s*=\s*(.*)$", re.DOTALL)
+POSITIONAL = ("duration", "seed")
+# What a user writes before "=", and the keyword of service.validate it fills.
+NAMED_FIELDS = {
+    "duration": "duration",
+    "seed": "seed",
+    "takes": "takes",
+    "bpm": "bpm",
+    "key": "key",
+    "time": "time_signature",
+    "lang": "language",
+}
+MAX_PARTS = 1 + len(NAMED_FIELDS)
 
 
 class Validate(Protocol):
@@ -27,6 +40,12 @@ class Validate(Protocol):
         lyrics: str | None = None,
         duration: int | str | None = None,
         seed: int | str | None = None,
+        takes: int | str | None = None,
+        bpm: int | str | None = None,
+        key: str | None = None,
+        time_signature: int | str | None = None,
+        language: str | None = None,
+        describe: str | None = None,
     ) -> GenerationRequest | Invalid: ...
 
 
@@ -52,17 +71,47 @@ def parse_song(
     parts = [part.strip() for part in first_line.split("|")]
     if not any(parts) and not lyrics:
         return ShowHelp()
-    if len(parts) > MAX_PARTS:
+    fields = song_fields(parts[1:])
+    if isinstance(fields, Invalid):
+        return fields
+    if "seed" in fields:
+        fields["seed"] = _SEED_PREFIX.sub("", fields["seed"])
+    return validate(tags=parts[0], lyrics=lyrics, **{k: v or None for k, v in fields.items()})
+
+
+def song_fields(parts: list[str]) -> dict[str, str] | Invalid:
+    """``["90", "bpm=120", "key=F# minor"]`` → ``{"duration": "90", "bpm": "120", ...}``:
+    unnamed parts are the duration, then the seed; named ones may come in any order."""
+    if len(parts) + 1 > MAX_PARTS:
         return Invalid(
-            "Put at most three parts on the first line: `tags | duration | seed`, "
-            "and the lyrics on the lines below."
+            "That first line has too many `|` parts: write `tags | duration | seed`, then "
+            "any of `takes=2 | bpm=120 | key=F# minor | time=3 | lang=pt`, and the lyrics on "
+            "the lines below."
         )
-    tags, duration, seed = (parts + [""] * MAX_PARTS)[:MAX_PARTS]
-    return validate(
-        tags=tags,
-        lyrics=lyrics,
-        duration=duration or None,
-        seed=_SEED_PREFIX.sub("", seed) or None,
-    )
+    fields: dict[str, str] = {}
+    positional = iter(POSITIONAL)
+    for part in parts:
+        named = _NAMED.match(part)
+        if named is None:
+            name = next((n for n in positional if n not in fields), None)
+            if name is None:
+                return Invalid(
+                    f"I don't know what “{_short(part)}” is for: after the duration and seed, "
+                    "name each part, e.g. `bpm=120`."
+                )
+            fields[name] = part
+            continue
+        word, value = named[1].lower(), named[2].strip()
+        name = NAMED_FIELDS.get(word)
+        if name is None:
+            known = ", ".join(f"`{n}=`" for n in NAMED_FIELDS)
+            return Invalid(f"I don't know `{_short(word)}=`; the parts I take are {known}.")
+        if name in fields:
+            return Invalid(f"`{word}=` is there twice; keep one.")
+        fields[name] = value
+    return fields
 
 
+def _short(text: str, limit: int = 24) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -44,7 +44,7 @@ from bot.errors import (
     SubmitUncertain,
     TransientBackendError,
 )
-from bot.ports import DownloadedAudio, RemoteState, RemoteStatus, RemoteTask
+from bot.ports import Capabilities, DownloadedAudio, RemoteState, RemoteStatus, RemoteTask
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +68,9 @@ class AceStepBackend:
     bills_failed_jobs = False  # nothing is billed at all
     accounts_gpu_seconds = True  # our own GPU: its time goes into usage reports
     moderation_error_codes: frozenset[str] = frozenset()
+    # Takes as batch_size, controls as parameters; whether its language model is loaded
+    # is not probed yet, so /describe is not offered.
+    capabilities = Capabilities(takes_per_task=8, controls_as_parameters=True)
     uses_webhook = False  # polled: /query_result covers every job in one call
 
     def __init__(

@@ -35,7 +35,7 @@ from bot.backends._http import (
 from bot.backends.download import Downloader
 from bot.domain import LYRICS_MAX, TAGS_MAX, GenerationRequest
 from bot.errors import BackendError, PermanentBackendError, SubmitUncertain, TransientBackendError
-from bot.ports import DownloadedAudio, RemoteState, RemoteStatus, RemoteTask
+from bot.ports import Capabilities, DownloadedAudio, RemoteState, RemoteStatus, RemoteTask
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +58,8 @@ class WaveSpeedBackend:
     bills_failed_jobs = False  # WaveSpeed refunds failed generations
     accounts_gpu_seconds = False  # its GPUs, its bill
     moderation_error_codes = frozenset({"1200"})
+    # One take per prediction; no control fields and no language model on its ACE-Step model.
+    capabilities = Capabilities()
 
     def __init__(
         self,

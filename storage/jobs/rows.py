@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.domain import Destination, GenerationRequest, Job, JobId, JobState, UserId
+from bot.domain import Controls, Destination, GenerationRequest, Job, JobId, JobState, UserId
 from storage.models import JobRow
 
 
@@ -18,7 +18,18 @@ def row_to_job(row: JobRow) -> Job:
         id=JobId(row.id),
         user_id=UserId(row.user_id),
         request=GenerationRequest(
-            tags=row.tags, lyrics=row.lyrics, duration=row.duration, seed=row.seed
+            tags=row.tags,
+            lyrics=row.lyrics,
+            duration=row.duration,
+            seed=row.seed,
+            takes=row.takes,
+            controls=Controls(
+                bpm=row.bpm,
+                key_scale=row.key_scale,
+                time_signature=row.time_signature,
+                vocal_language=row.vocal_language,
+            ),
+            describe=row.describe,
         ),
         destination=Destination(
             platform=row.platform,

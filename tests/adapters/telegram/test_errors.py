@@ -24,7 +24,7 @@ BAD_REQUESTS = [
     ("/song rock | 30 | lucky", "“lucky” isn't a seed: use a whole number from 0 to 2147483647"),
     ("/song rock | 30 | 99999999999999999999", "“99999999999999999999” isn't a seed"),
     ("/song " + "x" * 600, "The style tags are 600 characters long; please keep them to 512."),
-    ("/song a | 30 | 1 | extra", "Put at most three parts on the first line"),
+    ("/song a | 30 | 1 | extra", "I don't know what “extra” is for"),
     ("/song | 30\n[Verse]\nla la", "Tell me the style first, e.g. lo-fi, chill, rainy piano."),
 ]
 

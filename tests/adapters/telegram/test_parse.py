@@ -6,11 +6,12 @@ import pytest
 
 from adapters.telegram import keyboards
 from adapters.telegram.parse import ShowHelp, parse_song
-from bot.domain import GenerationRequest, Invalid, Limits, validate_request
+from bot.controls import read_request
+from bot.domain import Controls, GenerationRequest, Invalid, Limits
 
 
 def validate(**fields: object) -> GenerationRequest | Invalid:
-    return validate_request(limits=Limits(5, 240), **fields)  # type: ignore[arg-type]
+    return read_request(limits=Limits(5, 240, max_takes=4), **fields)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -24,6 +25,21 @@ def validate(**fields: object) -> GenerationRequest | Invalid:
         ("/song a, b\n[Verse]\nla", None, GenerationRequest("a, b", "[Verse]\nla", 60, -1)),
         ("/song a | 20", "[Chorus]\nhey", GenerationRequest("a", "[Chorus]\nhey", 20, -1)),
         ("/song a\nown words", "replied words", GenerationRequest("a", "own words", 60, -1)),
+        (
+            "/song jazz | lang=pt | 45 | takes=2 | key=f#m | bpm=96 | time=3/4",
+            None,
+            GenerationRequest(
+                "jazz",
+                "",
+                45,
+                -1,
+                takes=2,
+                controls=Controls(
+                    bpm=96, key_scale="F# minor", time_signature=3, vocal_language="pt"
+                ),
+            ),
+        ),
+        ("/song jazz | seed=7 | 30", None, GenerationRequest("jazz", "", 30, 7)),
     ],
 )
 def test_song_text_becomes_a_request(
@@ -40,7 +56,15 @@ def test_nothing_at_all_asks_for_the_format(text: str) -> None:
 @pytest.mark.parametrize(
     ("text", "replied", "reason"),
     [
-        ("/song a | b | c | d", None, "at most three parts"),
+        ("/song a | b | c | d", None, "I don't know what “d” is for"),
+        ("/song a | 30 | 1 | 2 | 3 | 4 | 5 | 6 | 7", None, "too many `|` parts"),
+        ("/song a | tempo=120", None, "I don't know `tempo=`; the parts I take are"),
+        ("/song a | bpm=120 | bpm=90", None, "`bpm=` is there twice"),
+        ("/song a | bpm=20", None, "BPM is a whole number from 30 to 300"),
+        ("/song a | key=H major", None, "“H major” isn't a key I know"),
+        ("/song a | time=5", None, "beats per bar are 2, 3, 4, 6"),
+        ("/song a | lang=xx", None, "“xx” isn't a vocal language code I know"),
+        ("/song a | takes=9", None, "ask for 1 to 4"),
         ("/song | 30", "some lyrics", "Tell me the style first"),
         ("/song a | forever", None, "“forever” isn't a length I can use"),
         ("/song a | 30 | -2", None, "“-2” isn't a seed"),
