@@ -9,6 +9,7 @@ them written into the tags (:func:`as_tags`).
 from __future__ import annotations
 
 import re
+from typing import TypedDict, Unpack
 
 from bot.domain import Controls, GenerationRequest, Invalid, Limits, validate_request
 
@@ -79,33 +80,40 @@ def parse_controls(
     return Controls(parsed_bpm, parsed_key, parsed_time, parsed_language)
 
 
-def read_request(
-    *,
-    tags: str | None,
-    lyrics: str | None = None,
-    duration: int | str | None = None,
-    seed: int | str | None = None,
-    takes: int | str | None = None,
-    bpm: int | str | None = None,
-    key: str | None = None,
-    time_signature: int | str | None = None,
-    language: str | None = None,
-    describe: str | None = None,
-    limits: Limits,
-) -> GenerationRequest | Invalid:
+class SongFields(TypedDict, total=False):
+    """A song request's fields as a user typed them; missing, None or blank: not given."""
+
+    tags: str | None
+    lyrics: str | None
+    duration: int | str | None
+    seed: int | str | None
+    takes: int | str | None
+    bpm: int | str | None
+    key: str | None
+    time_signature: int | str | None
+    language: str | None
+    describe: str | None
+
+
+def read_request(*, limits: Limits, **fields: Unpack[SongFields]) -> GenerationRequest | Invalid:
     """Every field of a song request as a user typed it → a request, or the first reason
     why not (the controls first: they are the newest, and the most often mistyped)."""
-    controls = parse_controls(bpm=bpm, key=key, time_signature=time_signature, language=language)
+    controls = parse_controls(
+        bpm=fields.get("bpm"),
+        key=fields.get("key"),
+        time_signature=fields.get("time_signature"),
+        language=fields.get("language"),
+    )
     if isinstance(controls, Invalid):
         return controls
     return validate_request(
-        tags=tags,
-        lyrics=lyrics,
-        duration=duration,
-        seed=seed,
-        takes=takes,
+        tags=fields.get("tags"),
+        lyrics=fields.get("lyrics"),
+        duration=fields.get("duration"),
+        seed=fields.get("seed"),
+        takes=fields.get("takes"),
         controls=controls,
-        describe=describe,
+        describe=fields.get("describe"),
         limits=limits,
     )
 

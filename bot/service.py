@@ -10,11 +10,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 from bot import messages, quotas
 from bot.clock import utcnow
-from bot.controls import read_request
+from bot.controls import SongFields, read_request
 from bot.domain import (
     ACTIVE_STATES,
     EVERYWHERE,
@@ -154,34 +154,9 @@ class GenerationService:
             wake()
 
     # ------------------------------------------------------------ requests
-    def validate(
-        self,
-        *,
-        tags: str | None,
-        lyrics: str | None = None,
-        duration: int | str | None = None,
-        seed: int | str | None = None,
-        takes: int | str | None = None,
-        bpm: int | str | None = None,
-        key: str | None = None,
-        time_signature: int | str | None = None,
-        language: str | None = None,
-        describe: str | None = None,
-    ) -> GenerationRequest | Invalid:
-        """Raw values as a user typed them (None or blank: not given) → a request, or why not."""
-        return read_request(
-            tags=tags,
-            lyrics=lyrics,
-            duration=duration,
-            seed=seed,
-            takes=takes,
-            bpm=bpm,
-            key=key,
-            time_signature=time_signature,
-            language=language,
-            describe=describe,
-            limits=self.limits,
-        )
+    def validate(self, **fields: Unpack[SongFields]) -> GenerationRequest | Invalid:
+        """Fields as a user typed them → a request within this bot's limits, or why not."""
+        return read_request(limits=self.limits, **fields)
 
     async def submit(
         self,

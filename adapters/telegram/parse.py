@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, Unpack
 
+from bot.controls import SongFields
 from bot.domain import GenerationRequest, Invalid
 
 # "/song" or "/song@AceJamBot" at the start of the text; Telegram allows 1-32 word chars.
@@ -33,20 +34,7 @@ MAX_PARTS = 1 + len(NAMED_FIELDS)
 
 
 class Validate(Protocol):
-    def __call__(
-        self,
-        *,
-        tags: str | None,
-        lyrics: str | None = None,
-        duration: int | str | None = None,
-        seed: int | str | None = None,
-        takes: int | str | None = None,
-        bpm: int | str | None = None,
-        key: str | None = None,
-        time_signature: int | str | None = None,
-        language: str | None = None,
-        describe: str | None = None,
-    ) -> GenerationRequest | Invalid: ...
+    def __call__(self, **fields: Unpack[SongFields]) -> GenerationRequest | Invalid: ...
 
 
 @dataclass(frozen=True)
