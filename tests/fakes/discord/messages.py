@@ -16,6 +16,7 @@ from tests.fakes.discord.protocol import (
     INTENT_MESSAGE_CONTENT,
     IS_COMPONENTS_V2,
     LOADING,
+    MAX_REQUEST_BYTES,
     SUPPRESS_EMBEDS,
     Json,
     api_error,
@@ -42,8 +43,11 @@ class Messages:
         self.gateway = gateway
 
     def check_upload(self, files: Sequence[UploadedFile], guild_id: int | None) -> None:
+        """Each file within the guild's upload limit, and all of them within one request's."""
         limit = self.state.filesize_limit(guild_id)
         if any(len(f.data) > limit for f in files):
+            raise api_error("too_large")
+        if sum(len(f.data) for f in files) > max(limit, MAX_REQUEST_BYTES):
             raise api_error("too_large")
 
     def new(

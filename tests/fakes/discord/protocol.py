@@ -25,6 +25,10 @@ HEARTBEAT_INTERVAL_MS = 41_250
 # Guild.filesize_limit in discord.py 2.7.1 is this table keyed by premium_tier (guild.py:454).
 FILESIZE_BY_PREMIUM_TIER = {0: 10 * MIB, 1: 10 * MIB, 2: 50 * MIB, 3: 100 * MIB}
 DM_FILESIZE_LIMIT = 10 * MIB
+# Create Message: "The maximum request size when sending a message is 25 MiB" (Discord's docs);
+# the limit per file (above) holds for each attachment. A guild whose per-file limit is larger
+# takes at least one such file, so the fake allows the larger of the two per message.
+MAX_REQUEST_BYTES = 25 * MIB
 
 # Message flags
 SUPPRESS_EMBEDS = 1 << 2

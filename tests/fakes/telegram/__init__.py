@@ -33,7 +33,10 @@ error text so the client raises the same exception it would in production:
   getUpdates request" for a superseded poll, and group privacy mode;
 * ``sendAudio`` accepts MP3/M4A into the music player (probed with mutagen, which also fills in a
   missing duration/title/performer); anything else arrives as a document, and a thumbnail that is
-  not a JPEG <= 200 kB and <= 320 px is silently dropped. Both are noted in ``warnings``.
+  not a JPEG <= 200 kB and <= 320 px is silently dropped. Both are noted in ``warnings``;
+* ``sendMediaGroup`` sends up to 10 audio files (or documents) as an album: messages sharing a
+  ``media_group_id`` (``wait_for_album``, ``album_of``), each with its own caption and title,
+  and no buttons (it takes no ``reply_markup``).
 
 Tests inject users' actions (``send_message``, ``press_button``, ``set_blocked``), read what
 the bot did (``chat_log``, ``calls``, ``callback_answers``, ``commands``, ``flood_errors``,
@@ -43,8 +46,8 @@ common fault model (``tests/fakes/common``), which also gives the fake its loopb
 
 Where things are: ``server`` (FakeTelegram, lifecycle, routing table, one request's path),
 ``routes/`` (the Bot API methods by area: ``updates``, ``bot``, ``messages``, ``media``,
-``callbacks``, ``chats``), ``state`` (the model of the world), ``scene`` (what tests set up
-and users do), ``readback`` (what tests read and wait for), ``records`` (the record types),
+``albums``, ``callbacks``, ``chats``), ``state`` (the model of the world), ``scene`` (what
+tests set up and users do), ``readback`` (what tests read and wait for), ``records`` (the record types),
 ``faults``, ``flood``, ``html`` (tdlib's parse_html) and ``protocol`` (the wire format).
 """
 

@@ -14,6 +14,7 @@ FLOOD_METHODS = frozenset(
         "sendmessage",
         "sendaudio",
         "senddocument",
+        "sendmediagroup",  # counted as one send here; Telegram may count each item
         "editmessagetext",
         "editmessagecaption",
         "editmessagereplymarkup",

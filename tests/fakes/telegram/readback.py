@@ -136,6 +136,37 @@ class Readback(World):
             chat, lambda m: m.audio is not None and check(m), timeout
         )
 
+    def album_of(self, message: RecordedMessage) -> list[RecordedMessage]:
+        """The messages of ``message``'s album in order (just it, when it is in none)."""
+        if message.media_group_id is None:
+            return [message]
+        return [
+            m
+            for m in self.chat_log(message.chat, include_deleted=False)
+            if m.media_group_id == message.media_group_id
+        ]
+
+    async def wait_for_album(
+        self,
+        chat: FakeChat | int,
+        size: int | None = None,
+        timeout: float = 10.0,
+    ) -> list[RecordedMessage]:
+        """The first album (messages sharing a ``media_group_id``, sent by sendMediaGroup)
+        the bot posted in the chat, with ``size`` messages when given."""
+
+        def find() -> list[RecordedMessage] | None:
+            for message in self.chat_log(chat, include_deleted=False):
+                if message.media_group_id is not None:
+                    album = self.album_of(message)
+                    if size is None or len(album) == size:
+                        return album
+            return None
+
+        return await self.wait_until(
+            find, timeout=timeout, what=f"album of {size or 'any number of'} items"
+        )
+
     async def wait_for_callback_answer(
         self,
         query_id: str,

@@ -131,6 +131,7 @@ class RecordedMessage:
     sender_chat: FakeChat | None = None  # the chat that spoke; ``sender`` is then a stand-in
     reply_to: RecordedMessage | None = None
     keyboard: list[list[dict[str, Any]]] | None = None  # inline_keyboard as Telegram returns it
+    media_group_id: str | None = None  # the album it belongs to (sendMediaGroup)
     edits: list[MessageEdit] = field(default_factory=list)
     edit_date: int | None = None
     deleted: bool = False
@@ -205,6 +206,8 @@ class RecordedMessage:
             data["text"] = self.text
             if self.entities:
                 data["entities"] = self.entities
+        if self.media_group_id is not None:
+            data["media_group_id"] = self.media_group_id
         if self.audio is not None:
             data["audio"] = file_api(self.audio, "audio", self._thumbnail_file)
         if self.document is not None:

@@ -33,7 +33,7 @@ from tests.fakes.telegram.protocol import (
 )
 from tests.fakes.telegram.readback import Readback
 from tests.fakes.telegram.records import Call, ErrorReply, FakeUser
-from tests.fakes.telegram.routes import bot, callbacks, chats, media, messages, updates
+from tests.fakes.telegram.routes import albums, bot, callbacks, chats, media, messages, updates
 from tests.fakes.telegram.scene import Scene
 from tests.fakes.telegram.state import World
 
@@ -66,6 +66,7 @@ METHODS: Mapping[str, Route] = MappingProxyType(
         "sendchataction": messages.send_chat_action,
         "sendaudio": media.send_audio,
         "senddocument": media.send_document,
+        "sendmediagroup": albums.send_media_group,
         "getfile": media.get_file,
         "answercallbackquery": callbacks.answer_callback_query,
         "getchat": chats.get_chat,

@@ -120,6 +120,7 @@ class World:
         self.queries: dict[str, Query] = {}
         self.query_ids = itertools.count(4_382_093_411_000_000_001)
         self.file_ids = itertools.count(1)
+        self.media_group_ids = itertools.count(13_962_000_000_000_001)
         self.changed = asyncio.Event()
         self.closing = asyncio.Event()  # the server's (LoopbackServer.closing): polls end
 

@@ -58,13 +58,13 @@ def get_file(world: World, params: Params) -> dict[str, Any]:
 async def _send_media(world: World, params: Params, kind: str) -> dict[str, Any]:
     chat = world.writable_chat(params)
     warnings: list[str] = []
-    data, filename, content_type, stored = await _input_file(world, params, kind)
+    data, filename, content_type, stored = await input_file(world, params, kind)
     caption, caption_entities = render_caption(world, params, warnings)
     markup = parse_reply_markup(params, inline_only=False)
     reply_to = reply_target(world, params, chat)
-    thumbnail = await _thumbnail(world, params, warnings)
+    thumbnail = await thumbnail_file(world, params, warnings)
     if kind == "audio":
-        file, as_audio = await _audio_file(world, params, data, filename, content_type, stored)
+        file, as_audio = await audio_file(world, params, data, filename, content_type, stored)
         if not as_audio:
             warnings.append(
                 "not MP3/M4A: Telegram delivers it as a document, outside the music player"
@@ -90,7 +90,7 @@ async def _send_media(world: World, params: Params, kind: str) -> dict[str, Any]
     return message.to_api()
 
 
-async def _audio_file(
+async def audio_file(
     world: World,
     params: Params,
     data: bytes,
@@ -123,7 +123,7 @@ async def _audio_file(
     return file, True
 
 
-async def _input_file(world: World, params: Params, name: str) -> InputFile:
+async def input_file(world: World, params: Params, name: str) -> InputFile:
     """(data, filename, content type, already stored file) of an InputFile parameter:
     an upload, ``attach://``, a file_id, an http(s) URL, or ``file://`` in local mode."""
     value = params.get_input(name)
@@ -162,7 +162,7 @@ async def _fetch_url(url: str) -> InputFile:
     return data, Path(urlsplit(url).path).name or None, content_type, None
 
 
-async def _thumbnail(world: World, params: Params, warnings: list[str]) -> RecordedFile | None:
+async def thumbnail_file(world: World, params: Params, warnings: list[str]) -> RecordedFile | None:
     value = params.get_input("thumbnail")
     if value is None:
         return None
