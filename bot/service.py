@@ -29,6 +29,7 @@ from bot.domain import (
     UserId,
     UserRules,
 )
+from bot.library import Library
 from bot.messages import until
 from bot.notify import Notifier
 from bot.ports import Capabilities, Delivery, EventKind, JobEvent
@@ -36,6 +37,7 @@ from bot.stores import NewJob, RulesStore, ServiceStore, UserKey
 
 if TYPE_CHECKING:
     from bot.admin import AdminService
+    from bot.library import HistoryPage
 
 logger = logging.getLogger(__name__)
 NOTHING_NEEDED = quotas.UsageNeeds(reservations=False, month_cost=False, scope=False)
@@ -155,8 +157,13 @@ class GenerationService:
 
     # ------------------------------------------------------------ requests
     def validate(self, **fields: Unpack[SongFields]) -> GenerationRequest | Invalid:
-        """Fields as a user typed them → a request within this bot's limits, or why not."""
-        return read_request(limits=self.limits, **fields)
+        """Fields as a user typed them → a request within this bot's limits and its
+        backend's abilities, or why not."""
+        request = read_request(limits=self.limits, **fields)
+        if isinstance(request, GenerationRequest) and request.describe:
+            if not self.capabilities.describes:
+                return Invalid(messages.NO_LANGUAGE_MODEL)
+        return request
 
     async def submit(
         self,
@@ -342,12 +349,28 @@ class GenerationService:
         places = await self._store.positions(jobs)  # never a listing of the whole queue
         return [QueueEntry(job, places.get(job.id, 0)) for job in jobs]
 
-    async def history(self, requester: Requester, limit: int = 5) -> list[Job]:
-        user_id = await self._user_id(requester)
-        if user_id is None:
-            return []
-        return await self._store.list_jobs(
-            user_id=user_id, states={JobState.DELIVERED, JobState.SUCCEEDED}, limit=limit
+    # A user's finished songs (bot/library.py holds the rules).
+    async def history(
+        self, requester: Requester, *, page: int = 1, page_size: int = 10
+    ) -> HistoryPage:
+        return await Library(self).history(requester, page=page, page_size=page_size)
+
+    async def show(
+        self, job_id: int, requester: Requester, destination: Destination
+    ) -> Done | Refused:
+        return await Library(self).show(job_id, requester, destination)
+
+    async def variation(
+        self,
+        parent_id: int,
+        requester: Requester,
+        destination: Destination,
+        overrides: SongFields,
+        *,
+        idempotency_key: str | None = None,
+    ) -> Accepted | Refused:
+        return await Library(self).variation(
+            parent_id, requester, destination, overrides, idempotency_key=idempotency_key
         )
 
     async def quota(self, requester: Requester, scope: str | None = None) -> quotas.QuotaStatus:

@@ -62,6 +62,14 @@ class Enqueued:
 
 
 @dataclass(frozen=True)
+class JobPage:
+    """One page of a user's jobs, newest first, and how many match on every page."""
+
+    jobs: list[Job]
+    total: int
+
+
+@dataclass(frozen=True)
 class UsageRow:
     platform: str
     user_id: str
@@ -115,6 +123,13 @@ class JobStore(Protocol):
         states: Collection[JobState] | None = None,
         newest_first: bool = True,
     ) -> list[Job]: ...
+
+    async def page_of_jobs(
+        self, user_id: int, *, states: Collection[JobState], offset: int, limit: int
+    ) -> JobPage:
+        """``limit`` of a user's jobs in ``states`` after the newest ``offset``, newest
+        first, and their total count (``/history``)."""
+        ...
 
     async def transition(
         self,

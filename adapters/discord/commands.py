@@ -144,8 +144,8 @@ class JamCommands(commands.Cog):
     @app_commands.command(name="history", description="Your latest songs")
     async def history(self, interaction: discord.Interaction[Any]) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        jobs = await self._service.history(requester_of(interaction))
-        await self._answer(interaction, embeds.history_text(jobs))
+        page = await self._service.history(requester_of(interaction), page_size=5)
+        await self._answer(interaction, embeds.history_text(page.jobs))
 
     @app_commands.command(name="help", description="What AceJam can do")
     async def help(self, interaction: discord.Interaction[Any]) -> None:

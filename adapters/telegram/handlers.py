@@ -184,8 +184,8 @@ class TelegramHandlers:
         message, _, sender = await self._asked(update)
         if message is None or sender is None:
             return
-        jobs = await self._service.history(as_requester(sender), limit=5)
-        await self._personal(message, texts.history_text(jobs))
+        page = await self._service.history(as_requester(sender), page_size=5)
+        await self._personal(message, texts.history_text(page.jobs))
 
     async def _personal(self, message: Message, text: str) -> None:
         """An answer about one person: in a group it goes away after a while (it only

@@ -1,13 +1,14 @@
-"""Reads of jobs: by id, a user's, the recent run times the poll planner learns from, and
-the audio files retention must keep."""
+"""Reads of jobs: by id, a user's (and a page of them, for /history), the recent run times
+the poll planner learns from, and the audio files retention must keep."""
 
 from __future__ import annotations
 
 from collections.abc import Collection
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bot.domain import ACTIVE_STATES, Job, JobState
+from bot.stores import JobPage
 from storage.db import Sessions
 from storage.jobs.rows import is_job_id, row_to_job, state_values
 from storage.models import JobRow
@@ -45,6 +46,23 @@ class JobReads(Sessions):
         query = query.order_by(JobRow.id.desc() if newest_first else JobRow.id).limit(limit)
         async with self._reads() as session:
             return [row_to_job(r) for r in (await session.scalars(query)).all()]
+
+    async def page_of_jobs(
+        self, user_id: int, *, states: Collection[JobState], offset: int, limit: int
+    ) -> JobPage:
+        """Both queries walk ix_jobs_user_state (user_id, state): a user's own rows only,
+        however many songs everyone else has made."""
+        mine = (JobRow.user_id == user_id, JobRow.state.in_(state_values(states)))
+        async with self._reads() as session:
+            total = await session.scalar(select(func.count()).select_from(JobRow).where(*mine))
+            rows = await session.scalars(
+                select(JobRow)
+                .where(*mine)
+                .order_by(JobRow.id.desc())
+                .offset(max(offset, 0))
+                .limit(max(limit, 0))
+            )
+            return JobPage([row_to_job(r) for r in rows.all()], total or 0)
 
     async def recent_runtimes(self, backend: str, limit: int = 50) -> list[tuple[int, float]]:
         """(duration asked, seconds from submit to upstream completion) of recent jobs."""

@@ -41,6 +41,7 @@ from bot.stores import (
     EVERYTHING,
     Admission,
     Enqueued,
+    JobPage,
     NewJob,
     Reports,
     RulesStore,
@@ -335,6 +336,14 @@ class MemoryJobStore:
             if (user_id is None or r.job.user_id == user_id)
             and (states is None or r.job.state in states)
         ][:limit]
+
+    async def page_of_jobs(
+        self, user_id: int, *, states: Collection[JobState], offset: int, limit: int
+    ) -> JobPage:
+        rows = sorted(self._rows.values(), key=lambda r: r.job.id, reverse=True)
+        mine = [r.out() for r in rows if r.job.user_id == user_id and r.job.state in states]
+        start = max(offset, 0)
+        return JobPage(mine[start : start + max(limit, 0)], len(mine))
 
     async def recent_runtimes(self, backend: str, limit: int = 50) -> list[tuple[int, float]]:
         rows = [

@@ -216,6 +216,26 @@ async def test_reads_by_id_user_and_state(stores: Stores) -> None:
     assert await store.kept_audio() == {"/a/1.mp3"}
 
 
+async def test_a_users_jobs_come_in_pages_newest_first_with_their_total(stores: Stores) -> None:
+    store = stores.jobs
+    mine = [(await _queued(store, "pager", 10, policy=OPEN)).job for _ in range(7)]
+    await _queued(store, "someone else", 10, policy=OPEN)
+    for job in mine[:6]:
+        await store.transition(job.id, {JobState.QUEUED}, JobState.DELIVERED, now=NOW)
+    done = {JobState.DELIVERED, JobState.SUCCEEDED}
+    user = mine[0].user_id
+    first = await store.page_of_jobs(user, states=done, offset=0, limit=4)
+    assert [j.id for j in first.jobs] == [j.id for j in mine[5::-1][:4]]
+    assert first.total == 6  # the queued one and the other user's are not counted
+    second = await store.page_of_jobs(user, states=done, offset=4, limit=4)
+    assert [j.id for j in second.jobs] == [mine[1].id, mine[0].id]
+    assert second.total == 6
+    past = await store.page_of_jobs(user, states=done, offset=40, limit=4)
+    assert past.jobs == [] and past.total == 6
+    nobody = await store.page_of_jobs(10_000, states=done, offset=0, limit=4)
+    assert nobody.jobs == [] and nobody.total == 0
+
+
 # ---------------------------------------------------------------- FairQueue
 async def test_claims_are_fair_and_respect_the_concurrency_limit(stores: Stores) -> None:
     store = stores.jobs

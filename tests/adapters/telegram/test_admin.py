@@ -200,7 +200,7 @@ async def test_others_may_press_your_buttons_only_when_the_chat_allows_it(rig: R
     )
     assert second.reply_to_message_id == track.message_id
     assert "🙋 Alice's take of Bob's song" in (second.caption or "")
-    [take] = await rig.core.service.history(requester(rig.alice))  # on Alice's quota
+    [take] = (await rig.core.service.history(requester(rig.alice))).jobs  # on Alice's quota
     assert take.request.tags == "bossa nova"
 
     await says(rig, "/admin buttons off", rig.alice)

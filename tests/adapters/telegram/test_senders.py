@@ -112,8 +112,8 @@ async def test_an_admin_re_rolls_the_anonymous_admins_song_on_their_quota(rig: R
     )
     await wait_for_job(rig.core, job_id_of(second), {JobState.DELIVERED})
     # Charged to the group's anonymous admins, not to Alice by name.
-    assert len(await rig.core.service.history(as_requester(rig.group))) == 2
-    assert await rig.core.service.history(Requester("telegram", str(rig.alice.id))) == []
+    assert len((await rig.core.service.history(as_requester(rig.group))).jobs) == 2
+    assert (await rig.core.service.history(Requester("telegram", str(rig.alice.id)))).jobs == []
 
 
 async def test_a_channel_is_its_own_requester(rig: Rig) -> None:
@@ -152,4 +152,4 @@ async def test_a_stand_in_without_its_chat_owns_nothing(rig: Rig) -> None:
     telegram = rig.tg.user(777000, "Telegram")
     answer = await rig.ask("/song rock | 10", telegram)
     assert answer.text == "⚠️ I can't tell who sent that, so it can't have a song or a quota."
-    assert await rig.core.service.history(Requester("telegram", "777000")) == []
+    assert (await rig.core.service.history(Requester("telegram", "777000"))).jobs == []

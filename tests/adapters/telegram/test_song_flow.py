@@ -75,7 +75,7 @@ async def test_a_song_asked_in_a_group_arrives_as_an_mp3_under_the_request(
     assert len(rig.tg.chat_log(rig.group, include_deleted=False)) == 1  # the track alone
     assert rig.ws.submits[0]["tags"] == "lo-fi, chill"
     assert (rig.ws.submits[0]["duration"], rig.ws.submits[0]["seed"]) == (30, 1234)
-    [job] = await rig.core.service.history(requester(rig.alice))
+    [job] = (await rig.core.service.history(requester(rig.alice))).jobs
     job = await wait_for_job(rig.core, job.id, {JobState.DELIVERED})
     assert job.delivered_message_id == str(track.message_id)
     assert len([m for m in rig.tg.chat_log(rig.group) if m.audio]) == 1

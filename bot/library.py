@@ -1,0 +1,228 @@
+"""A user's finished songs: pages of them (``/history``), one posted again (``/show``), and a
+new song made from one (a variation: a reply ``/song`` on Telegram, ✏️ on Discord).
+
+The adapters reach these through :class:`~bot.service.GenerationService` (``history``,
+``show``, ``variation``); the rules are here, once for both platforms:
+
+- Finished songs are listed (delivered, or made and about to be); delivered ones are shown.
+- A song is shown to its owner anywhere on its platform; to anyone else only in the chat
+  it was made in, and only where that chat lets others press its buttons
+  (``ChatRules.others_may_press``). Song ids are counted up, so a song that is not yours
+  is "not found" just like one that doesn't exist: trying numbers reveals nothing.
+- Showing a song posts its stored audio through the platform's own delivery (the same
+  pipeline as the first time) and changes nothing on the job: no state, no quota, no cost.
+- A variation keeps its parent's tags, lyrics, duration, seed and controls unless the
+  request gives them, is one take unless it asks for more, and is a new song in every
+  other way (its owner's quota, the chat's rules); it records its parent.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, cast
+
+from bot.controls import SongFields
+from bot.domain import Destination, Job, JobState, Limits
+from bot.errors import AudioError, DeliveryRefused, DeliveryUnavailable
+
+if TYPE_CHECKING:
+    from bot.service import Accepted, Done, GenerationService, Refused, Requester
+
+logger = logging.getLogger(__name__)
+
+FINISHED = frozenset({JobState.DELIVERED, JobState.SUCCEEDED})
+PAGE_SIZE = 10
+MAX_PAGE_SIZE = 50
+
+
+def not_found(job_id: int) -> str:
+    return f"I can't find song #{job_id} — /history lists yours."
+
+
+def not_finished(job_id: int) -> str:
+    return f"Song #{job_id} isn't finished yet; it will be posted when it is."
+
+
+def did_not_finish(job_id: int, state: JobState) -> str:
+    return f"Song #{job_id} was {state.value}, so there is nothing to show; /song makes a new one."
+
+
+def audio_gone(job_id: int) -> str:
+    return (
+        f"Song #{job_id}'s audio isn't kept any more (old songs are cleared away), so I can't "
+        "post it again; I can make it again with the same seed."
+    )
+
+
+def could_not_post(job_id: int) -> str:
+    return f"I couldn't post song #{job_id} just now; please try again in a moment."
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    """One page of a user's finished songs, newest first."""
+
+    jobs: list[Job]
+    page: int  # 1-based; within 1..pages
+    pages: int  # at least 1, also when there are no songs
+    total: int  # songs on every page
+    page_size: int
+
+    @property
+    def has_previous(self) -> bool:
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+
+class Library:
+    """The service's reads and re-uses of finished songs (built per call, holds nothing)."""
+
+    def __init__(self, service: GenerationService) -> None:
+        self._service = service
+
+    async def history(
+        self, requester: Requester, *, page: int = 1, page_size: int = PAGE_SIZE
+    ) -> HistoryPage:
+        """Page ``page`` of the requester's finished songs (a page past the last is the last)."""
+        size = min(max(page_size, 1), MAX_PAGE_SIZE)
+        store = self._service.store
+        user_id = await store.find_user(requester.platform, requester.user_id)
+        if user_id is None:
+            return HistoryPage([], 1, 1, 0, size)
+        wanted = max(page, 1)
+        found = await store.page_of_jobs(
+            user_id, states=FINISHED, offset=(wanted - 1) * size, limit=size
+        )
+        pages = max(1, math.ceil(found.total / size))
+        if wanted > pages:  # the list shrank, or a typed page number is too high
+            wanted = pages
+            found = await store.page_of_jobs(
+                user_id, states=FINISHED, offset=(wanted - 1) * size, limit=size
+            )
+        return HistoryPage(found.jobs, wanted, pages, found.total, size)
+
+    async def _visible(self, job_id: int, requester: Requester, chat_id: str) -> Job | None:
+        """The job, if the requester may see it from ``chat_id``; None hides the difference
+        between "not yours" and "no such song"."""
+        job = await self._service.get_job(job_id)
+        if job is None or job.destination.platform != requester.platform:
+            return None
+        if job.destination.user_id == requester.user_id:
+            return job
+        if job.destination.chat_id != chat_id:
+            return None
+        rules = await self._service.chat_rules(job.destination.platform, job.destination.scope)
+        return job if rules.others_may_press else None
+
+    async def show(
+        self, job_id: int, requester: Requester, destination: Destination
+    ) -> Done | Refused:
+        """Post a finished song again in ``destination``'s chat, with its card and buttons.
+
+        The job posted is the stored one moved to that chat, its adapter context updated
+        with ``destination.context`` (the adapter sets there what the new post needs: the
+        message to answer, and None for what must not be reused, such as an old status
+        card); the stored job itself is not changed."""
+        from bot.service import Done, Refused
+
+        job = await self._visible(job_id, requester, destination.chat_id)
+        if job is None:
+            return Refused(not_found(job_id), "not_found")
+        if job.state in (JobState.FAILED, JobState.CANCELLED):
+            return Refused(did_not_finish(job_id, job.state), "not_finished")
+        if job.state != JobState.DELIVERED:  # made but not posted yet: the worker will
+            return Refused(not_finished(job_id), "in_progress")
+        delivery = self._service.notifier.delivery_for(job.destination.platform)
+        if delivery is None:
+            return Refused(could_not_post(job_id), "unavailable")
+        if job.audio_path is None or not Path(job.audio_path).is_file():
+            return Refused(audio_gone(job_id), "swept")
+        shown = replace(
+            job,
+            destination=replace(
+                job.destination,
+                chat_id=destination.chat_id,
+                scope_id=destination.scope_id,
+                context={**job.destination.context, **destination.context},
+            ),
+        )
+        try:
+            await delivery.deliver(shown, Path(job.audio_path))
+        except (FileNotFoundError, AudioError):  # swept while we were posting it
+            return Refused(audio_gone(job_id), "swept")
+        except (DeliveryRefused, DeliveryUnavailable) as error:
+            logger.info("job %s: could not be shown again: %s", job_id, error)
+            return Refused(could_not_post(job_id), "unavailable")
+        logger.info(
+            "job %s shown again in %s:%s for %s",
+            job_id,
+            destination.platform,
+            destination.chat_id,
+            requester.user_id,
+        )
+        return Done(job, f"Song #{job_id} again.")
+
+    async def variation(
+        self,
+        parent_id: int,
+        requester: Requester,
+        destination: Destination,
+        overrides: SongFields,
+        *,
+        idempotency_key: str | None = None,
+    ) -> Accepted | Refused:
+        """A new song from ``parent_id``: its fields, less what ``overrides`` gives (fields
+        as a user typed them; blank ones are not given)."""
+        from bot.service import Refused
+
+        parent = await self._service.get_job(parent_id)
+        if parent is None or parent.destination.platform != requester.platform:
+            return Refused(not_found(parent_id), "not_found")
+        if parent.destination.user_id != requester.user_id:
+            rules = await self._service.chat_rules(
+                parent.destination.platform, parent.destination.scope
+            )
+            if not rules.others_may_press:
+                return Refused(
+                    "That's someone else's song; ask for your own with /song.", "forbidden"
+                )
+        request = self._service.validate(**inherited(parent, overrides, self._service.limits))
+        return await self._service.submit(
+            requester,
+            destination,
+            request,
+            idempotency_key=idempotency_key,
+            parent_id=parent.id,
+        )
+
+
+def inherited(parent: Job, overrides: SongFields, limits: Limits) -> SongFields:
+    """The fields of a variation: each one ``overrides`` gives, else the parent's."""
+    asked = parent.request
+    controls = asked.controls
+    seed = parent.seed_used if parent.seed_used is not None else asked.seed
+    fields: SongFields = {
+        "tags": asked.tags,
+        "lyrics": asked.lyrics,
+        "duration": min(asked.duration, limits.max_duration),
+        "seed": seed,
+        "bpm": controls.bpm,
+        "key": controls.key_scale,
+        "time_signature": controls.time_signature,
+        "language": controls.vocal_language,
+    }
+    # A described parent whose words the model never wrote down: describe it again.
+    if not asked.tags and asked.describe and _blank(overrides.get("tags")):
+        fields["describe"] = asked.describe
+    given = {name: value for name, value in overrides.items() if not _blank(value)}
+    return cast(SongFields, {**fields, **given})
+
+
+def _blank(value: object) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
