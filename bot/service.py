@@ -157,13 +157,8 @@ class GenerationService:
 
     # ------------------------------------------------------------ requests
     def validate(self, **fields: Unpack[SongFields]) -> GenerationRequest | Invalid:
-        """Fields as a user typed them → a request within this bot's limits and its
-        backend's abilities, or why not."""
-        request = read_request(limits=self.limits, **fields)
-        if isinstance(request, GenerationRequest) and request.describe:
-            if not self.capabilities.describes:
-                return Invalid(messages.NO_LANGUAGE_MODEL)
-        return request
+        """Fields as a user typed them → a request within this bot's limits, or why not."""
+        return read_request(limits=self.limits, **fields)
 
     async def submit(
         self,
