@@ -83,6 +83,8 @@ class Settings(BaseSettings):
     telegram_api_base_url: str = "https://api.telegram.org"
     telegram_local_mode: bool = False
 
+    # `acejam doctor` fails below this much free space where DATA_DIR is (songs, database).
+    min_free_disk_mb: int = Field(default=1024, ge=0)
     audio_retention_days: int = Field(default=30, ge=1)
     # Days to keep the job event feed (progress, notices); jobs and the ledger are kept.
     event_retention_days: int = Field(default=30, ge=1)

@@ -147,6 +147,12 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
         await connection.run_sync(_run)
 
 
+async def stamped_revisions(engine: AsyncEngine) -> set[str]:
+    """The revisions the database is at, read without a write lock (`acejam doctor`)."""
+    async with engine.execution_options(**{READ_ONLY: True}).connect() as connection:
+        return await connection.run_sync(_stamped)
+
+
 def _stamped(connection: Connection) -> set[str]:
     """The revisions the database says it is at (none before the first migration)."""
     if not inspect(connection).has_table("alembic_version"):

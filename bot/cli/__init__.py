@@ -1,9 +1,10 @@
-"""`acejam` command line: run, generate, jobs, admin, db upgrade. Thin: it parses and prints.
+"""`acejam` command line: run, generate, doctor, jobs, admin, db upgrade. Thin: it parses
+and prints.
 
-One module per group of commands (`run`, `jobs`, `admin`); importing them here puts their
-commands on :data:`app`, the ``acejam`` entry point (also ``python -m bot``)."""
+One module per group of commands (`run`, `doctor`, `jobs`, `admin`); importing them here puts
+their commands on :data:`app`, the ``acejam`` entry point (also ``python -m bot``)."""
 
-from bot.cli import admin, jobs, run
+from bot.cli import admin, doctor, jobs, run
 from bot.cli.common import app
 
-__all__ = ["admin", "app", "jobs", "run"]
+__all__ = ["admin", "app", "doctor", "jobs", "run"]

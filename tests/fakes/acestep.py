@@ -19,15 +19,19 @@ Routes (``/work/shared/docs/upstreams.md`` §2), answers in the envelope
 - ``GET /v1/audio?path=...`` (Bearer header only): real audio in the task's ``audio_format``.
 - ``GET /health`` (no auth), ``GET /v1/stats`` (``queue_size``, ``avg_job_seconds``: the mean
   real run time of finished jobs, or ``5 × time_scale`` before the first).
+- ``GET /v1/models`` (Bearer header only): the newer servers' inventory, ``models`` (name,
+  ``is_default``, ``is_loaded``), ``default_model``, ``lm_models``, ``loaded_lm_model`` and
+  ``llm_initialized``; ``/health`` says the last two as well.
 
 One job runs at a time; the rest wait in FIFO order. ``fake.restart()`` forgets every task and
 the queue (files already written stay downloadable, as on a real disk).
 
 Knobs: ``runtime`` (nominal seconds or ``f(body) -> seconds``; default ``2 + duration / 30``),
-``max_queue``, ``avg_job_seconds`` (None = measured). Fault routes: ``"submit"``, ``"poll"``,
-``"download"``, ``"stats"``, ``"health"``; job faults: ``fail`` (True), ``hang``,
-``bad_result`` (``result`` not JSON), ``output_url`` (the ``file`` value), ``runtime``
-(see :mod:`tests.fakes.backend_common`).
+``max_queue``, ``avg_job_seconds`` (None = measured), ``models`` (DiT names, the first is the
+default), ``lm_model`` (the loaded 5 Hz LM; None: started without one). Fault routes:
+``"submit"``, ``"poll"``, ``"download"``, ``"stats"``, ``"health"``; job faults: ``fail``
+(True), ``hang``, ``bad_result`` (``result`` not JSON), ``output_url`` (the ``file`` value),
+``runtime`` (see :mod:`tests.fakes.backend_common`).
 
 Records: ``submits`` (every JSON body received), ``tasks`` (id → :class:`AceTask`, cleared
 by ``restart``), ``query_calls`` ((task_id_list, monotonic time) per call), ``completed_at``
@@ -131,8 +135,12 @@ class FakeAceStep(LoopbackServer):
         max_queue: int = 200,
         runtime: Runtime | None = None,
         avg_job_seconds: float | None = None,
+        models: tuple[str, ...] = ("acestep-v15-turbo",),
+        lm_model: str | None = "acestep-5Hz-lm-1.7B",
     ) -> None:
         super().__init__(time_scale)
+        self.models = models
+        self.lm_model = lm_model
         self.api_key = api_key
         self.max_queue = max_queue
         self.runtime: Runtime = runtime if runtime is not None else _default_runtime
@@ -153,6 +161,7 @@ class FakeAceStep(LoopbackServer):
         router.add_get("/v1/audio", self._audio)
         router.add_get("/health", self._health)
         router.add_get("/v1/stats", self._stats)
+        router.add_get("/v1/models", self._models)
 
     async def start(self) -> None:
         await super().start()
@@ -368,11 +377,33 @@ class FakeAceStep(LoopbackServer):
 
     async def _health(self, request: web.Request) -> web.StreamResponse:
         async def handle() -> web.StreamResponse:
-            return web.json_response(
-                _envelope({"status": "ok", "service": "ACE-Step API", "version": "1.0"})
-            )
+            data = {"status": "ok", "service": "ACE-Step API", "version": "1.0"}
+            data |= {
+                "models_initialized": bool(self.models),
+                "llm_initialized": self.lm_model is not None,
+                "loaded_model": self.models[0] if self.models else None,
+                "loaded_lm_model": self.lm_model,
+            }
+            return web.json_response(_envelope(data))
 
         return await self._answer(request, self.faults.take("health"), handle, _malformed)
+
+    async def _models(self, request: web.Request) -> web.StreamResponse:
+        if not self._bearer_ok(request):
+            return _detail(401)
+        default = self.models[0] if self.models else None
+        models = [
+            {"name": name, "is_default": name == default, "is_loaded": True} for name in self.models
+        ]
+        lm = [{"name": self.lm_model, "is_loaded": True}] if self.lm_model else []
+        data = {
+            "models": models,
+            "default_model": default,
+            "lm_models": lm,
+            "loaded_lm_model": self.lm_model,
+            "llm_initialized": self.lm_model is not None,
+        }
+        return web.json_response(_envelope(data))
 
     async def _stats(self, request: web.Request) -> web.StreamResponse:
         async def handle() -> web.StreamResponse:
