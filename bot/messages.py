@@ -32,6 +32,10 @@ FAILURE_TEXT = {
     "download_interrupted": (
         "The finished song kept breaking off while I fetched it, until it was too late."
     ),
+    "no_language_model": (
+        "The music engine has no language model right now, so it couldn't write a song from "
+        "your description; give /song style tags instead, e.g. `sad piano ballad, rain, slow`."
+    ),
 }
 
 
@@ -71,6 +75,7 @@ _NOT_WORTH_RETRYING = frozenset(
         "nsfw",
         "bot_blocked",
         "chat_gone",
+        "no_language_model",
     }
 )
 
@@ -168,6 +173,13 @@ def queue_line(job: Job, position: int) -> str:
     return f"#{job.id} {job.request.tags} — {job.request.duration} s: {where}"
 
 
+# A description, where the backend has no language model to write a song from one.
+NO_LANGUAGE_MODEL = (
+    "This bot's music engine has no language model, so it can't write a song from a "
+    "description; give /song style tags instead, e.g. `sad piano ballad, rain, slow`."
+)
+SONG_GONE = "I can't find that song any more."
+SOMEONE_ELSES_SONG = "That's someone else's song; ask for your own with /song."
 NO_QUEUE = "You have no songs queued or running."
 NO_HISTORY = "You haven't made any songs yet."
 NOTHING_TO_CANCEL = "You have nothing queued or running to cancel."

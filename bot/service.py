@@ -68,7 +68,7 @@ class Accepted:
 class Refused:
     message: str
     # invalid | quota | active_jobs | scope_busy | budget | blocked | channel | not_found
-    # | forbidden
+    # | forbidden | no_language_model
     code: str = "invalid"
 
 
@@ -157,8 +157,13 @@ class GenerationService:
 
     # ------------------------------------------------------------ requests
     def validate(self, **fields: Unpack[SongFields]) -> GenerationRequest | Invalid:
-        """Fields as a user typed them → a request within this bot's limits, or why not."""
-        return read_request(limits=self.limits, **fields)
+        """Fields as a user typed them → a request within this bot's limits and its
+        backend's abilities, or why not."""
+        request = read_request(limits=self.limits, **fields)
+        if isinstance(request, GenerationRequest) and request.describe:
+            if not self.capabilities.describes:
+                return Invalid(messages.NO_LANGUAGE_MODEL)
+        return request
 
     async def submit(
         self,
@@ -173,6 +178,10 @@ class GenerationService:
         """Queue a song. ``enforce_quota=False`` is for the operator's own CLI."""
         if isinstance(request, Invalid):
             return Refused(request.message)
+        if request.describe and not self.capabilities.describes:
+            # Checked again here, not only in validate: the language model may have gone
+            # since (an ACE-Step server restarted without it). Nothing is queued or reserved.
+            return Refused(messages.NO_LANGUAGE_MODEL, "no_language_model")
         scope = destination.scope
         chat, overrides = await self._rules.rules_for(requester.platform, requester.user_id, scope)
         if enforce_quota:

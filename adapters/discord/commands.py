@@ -14,19 +14,28 @@ from discord import app_commands
 from discord.ext import commands
 
 from adapters.discord import embeds
+from adapters.discord.choices import TIME_CHOICES, key_choices, language_choices
 from adapters.discord.delivery import PLATFORM
-from adapters.discord.modals import DURATION_INPUT_MAX, ComposeModal, Draft
+from adapters.discord.drafts import Draft
+from adapters.discord.modals import DURATION_INPUT_MAX, ComposeModal
 from adapters.discord.songs import SongStarter, cancel_text, requester_of, scope_of
 from bot import messages, quotas
+from bot.controls import BPM_MAX, BPM_MIN
 from bot.domain import LYRICS_MAX, SEED_MAX, TAGS_MAX, ChatRules, Limits
 from bot.service import GenerationService
 
-SONG_DESCRIPTION = "Make a song from style tags (use /compose for multi-line lyrics)"
+SONG_DESCRIPTION = "Make a song from style tags or one sentence (/compose for multi-line lyrics)"
 CHOICE_NAME_MAX = 100
+KEY_INPUT_MAX = 16  # "F# minor", "B♭ major"
+LANGUAGE_INPUT_MAX = 16  # a code, or a language's name typed while looking for it
 
 
 def song_command(songs: SongStarter, limits: Limits) -> app_commands.Command[Any, ..., None]:
-    """/song, whose duration range is the running bot's (backend minimum, configured maximum)."""
+    """/song, whose duration range and most takes are the running bot's (backend minimum,
+    configured maximum, MAX_TAKES). Every option is offered on every backend: controls reach
+    a model without such parameters as words in its tags, and a description is answered
+    with a sentence where the backend has no language model (whether an ACE-Step server has
+    one is known only once it has answered, after the commands are registered)."""
 
     @app_commands.describe(
         tags="Style tags, e.g. lo-fi, chill, rainy piano",
@@ -35,34 +44,78 @@ def song_command(songs: SongStarter, limits: Limits) -> app_commands.Command[Any
         ),
         seed="Seed to repeat a take exactly; empty or -1 for a random one",
         lyrics="Lyrics on one line; use /compose for verses and choruses",
+        takes=f"How many takes to make at once, 1–{limits.max_takes}; each counts on your quota",
+        bpm=f"Tempo in beats per minute, {BPM_MIN}–{BPM_MAX}, e.g. 120",
+        key="Key and scale, e.g. C major or F# minor",
+        time_signature="Beats per bar",
+        language="Language of the vocals, e.g. en, es, pt",
+        describe="The song in one sentence, e.g. a sad song about rain in Lisbon",
     )
+    @app_commands.choices(time_signature=TIME_CHOICES)
     async def song(
         interaction: discord.Interaction[Any],
-        tags: str,
+        tags: str | None = None,
         duration: str | None = None,
         seed: int | None = None,
         lyrics: str | None = None,
+        takes: int | None = None,
+        bpm: int | None = None,
+        key: str | None = None,
+        time_signature: int | None = None,
+        language: str | None = None,
+        describe: str | None = None,
     ) -> None:
         await songs.request(
             interaction,
             Draft(
-                tags=tags,
+                tags=tags or "",
                 lyrics=lyrics or "",
                 duration=duration or "",
-                seed="" if seed is None else str(seed),
+                seed=_text(seed),
+                takes=_text(takes),
+                bpm=_text(bpm),
+                key=key or "",
+                time_signature=_text(time_signature),
+                language=language or "",
+                describe=describe or "",
             ),
         )
 
     # Discord shows (and enforces) these ranges in its UI. They depend on the settings, so
-    # they are attached here rather than written as static annotations.
+    # they are attached here rather than written as static annotations. BPM has none: a
+    # tempo out of range gets the core's sentence, which says what is allowed.
     song.__annotations__.update(
-        tags=app_commands.Range[str, 1, TAGS_MAX],
+        tags=app_commands.Range[str, 1, TAGS_MAX] | None,
         # Text, so `1:30` gets through; the core checks the range and says what's wrong.
         duration=app_commands.Range[str, 1, DURATION_INPUT_MAX] | None,
         seed=app_commands.Range[int, -1, SEED_MAX] | None,
         lyrics=app_commands.Range[str, 1, LYRICS_MAX] | None,
+        takes=app_commands.Range[int, 1, max(limits.max_takes, 1)] | None,
+        key=app_commands.Range[str, 1, KEY_INPUT_MAX] | None,
+        language=app_commands.Range[str, 1, LANGUAGE_INPUT_MAX] | None,
+        describe=app_commands.Range[str, 1, TAGS_MAX] | None,
     )
-    return app_commands.Command(name="song", description=SONG_DESCRIPTION, callback=song)
+    command: app_commands.Command[Any, ..., None] = app_commands.Command(
+        name="song", description=SONG_DESCRIPTION, callback=song
+    )
+
+    @command.autocomplete("key")
+    async def keys(
+        interaction: discord.Interaction[Any], current: str
+    ) -> list[app_commands.Choice[str]]:
+        return key_choices(current)
+
+    @command.autocomplete("language")
+    async def languages(
+        interaction: discord.Interaction[Any], current: str
+    ) -> list[app_commands.Choice[str]]:
+        return language_choices(current)
+
+    return command
+
+
+def _text(value: int | None) -> str:
+    return "" if value is None else str(value)
 
 
 class JamCommands(commands.Cog):

@@ -16,6 +16,7 @@ import discord
 
 from bot import messages
 from bot.audio import TrackTags, tags_for
+from bot.controls import as_tags
 from bot.domain import DEFAULT_DURATION, UNLIMITED, ChatRules, Job, Limits
 from bot.quotas import QuotaPolicy, QuotaStatus
 from bot.service import QueueEntry
@@ -34,7 +35,6 @@ LIST_TAGS_SHOWN = 80
 WAVEFORM_NAME = "waveform.png"
 # Destination context of a take someone made of another member's song: whose it was.
 TAKE_OF = "take_of"
-
 
 
 class Phase(enum.IntEnum):
@@ -147,6 +147,8 @@ def _song_fields(embed: discord.Embed, job: Job, duration: str) -> None:
     embed.add_field(name="Duration", value=duration)
     embed.add_field(name="Seed", value=str(seed) if seed is not None else "random")
     embed.add_field(name="Requested by", value=mention(job.destination.user_id))
+    if job.request.controls.given:
+        embed.add_field(name="Controls", value=as_tags(job.request.controls), inline=False)
 
 
 # ---------------------------------------------------------------- status and track

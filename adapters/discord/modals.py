@@ -1,5 +1,7 @@
-"""The /compose form (multi-line lyrics, which a slash option can't hold, plus the rest), and
-the "✏️ Fix and resubmit" button that reopens it filled in after a refusal.
+"""The /compose form (multi-line lyrics, which a slash option can't hold, plus the rest), the
+"✏️ Fix and resubmit" button that reopens it filled in after a refusal, and the same form
+opened by ✏️ Edit under a track, filled in with that song (its submission records the track
+as the new job's parent).
 
 What was typed is kept in memory only, in the button's view (a refusal is answered within
 seconds and fixed within minutes; after a restart the button simply no longer answers).
@@ -10,12 +12,12 @@ so two members composing at once would otherwise share one form and lose a submi
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 import discord
 
 from adapters.discord import embeds
+from adapters.discord.drafts import LINE_EXAMPLE, Draft
 from adapters.discord.replies import reply_privately
 from bot import messages
 from bot.domain import LYRICS_MAX, TAGS_MAX, Limits
@@ -25,17 +27,8 @@ logger = logging.getLogger(__name__)
 TEXT_INPUT_MAX = 4000  # Discord's cap for one text input
 DURATION_INPUT_MAX = 6  # "240", "1:30", "10:00s"
 SEED_INPUT_MAX = 11  # "-1" or ten digits
+CONTROLS_INPUT_MAX = 120  # "takes=4 bpm=120 key=F# minor time=6 lang=yue", spaced out
 FORM_TIMEOUT = 15 * 60.0  # as long as the interaction that opened it lives
-
-
-@dataclass(frozen=True)
-class Draft:
-    """A song request as typed, before validation."""
-
-    tags: str = ""
-    lyrics: str = ""
-    duration: str = ""
-    seed: str = ""
 
 
 class SubmitDraft(Protocol):
@@ -69,12 +62,28 @@ class ComposeModal(discord.ui.Modal, title="Compose a song"):
         required=False,
         max_length=SEED_INPUT_MAX,
     )
+    # Discord's forms hold five inputs: the musical controls share the last one.
+    controls: discord.ui.TextInput[ComposeModal] = discord.ui.TextInput(
+        label="Takes, tempo, key, time, language (optional)",
+        placeholder=LINE_EXAMPLE,
+        custom_id="controls",
+        required=False,
+        max_length=CONTROLS_INPUT_MAX,
+    )
 
     def __init__(
-        self, submit: SubmitDraft, limits: Limits, *, key: int, draft: Draft | None = None
+        self,
+        submit: SubmitDraft,
+        limits: Limits,
+        *,
+        key: int,
+        draft: Draft | None = None,
+        title: str | None = None,
     ) -> None:
-        super().__init__(custom_id=f"acejam:compose:{key}", timeout=FORM_TIMEOUT)
+        super().__init__(custom_id=f"acejam:compose:{key}", timeout=FORM_TIMEOUT, **_title(title))
         self._submit = submit
+        # Kept as they were, not shown: the track an edit began from.
+        self._parent_id = draft.parent_id if draft is not None else None
         self.duration.placeholder = f"{limits.min_duration}–{limits.max_duration} s"
         if draft is not None:
             # Discord refuses a prefilled value longer than its input takes.
@@ -83,6 +92,7 @@ class ComposeModal(discord.ui.Modal, title="Compose a song"):
                 (self.lyrics, draft.lyrics),
                 (self.duration, draft.duration),
                 (self.seed, draft.seed),
+                (self.controls, draft.controls_line()),
             ):
                 item.default = value[: item.max_length] if item.max_length else value
 
@@ -96,6 +106,8 @@ class ComposeModal(discord.ui.Modal, title="Compose a song"):
                 lyrics=self.lyrics.value,
                 duration=self.duration.value,
                 seed=self.seed.value,
+                controls=self.controls.value,
+                parent_id=self._parent_id,
             ),
         )
 
@@ -128,3 +140,11 @@ class FixView(discord.ui.View):
         await interaction.response.send_modal(
             ComposeModal(self._submit, self._limits, key=interaction.id, draft=self._draft)
         )
+
+
+EDIT_TITLE = "Edit and make again"
+
+
+def _title(title: str | None) -> dict[str, str]:
+    # discord.py takes the class's title unless one is passed.
+    return {"title": title} if title else {}

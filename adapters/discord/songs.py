@@ -1,4 +1,4 @@
-"""Turning an interaction into a job: /song, the /compose form, and the 🎲 🔁 ✖ buttons.
+"""Turning an interaction into a job: /song, the /compose form, and the 🎲 🔁 ✏️ ✖ buttons.
 
 The first answer to an interaction is always immediate (Discord's 3 s rule): a refusal that
 needs no I/O (bad input) is sent at once as an ephemeral message; everything else is deferred
@@ -19,11 +19,12 @@ import discord
 
 from adapters.discord import embeds
 from adapters.discord.delivery import CAN_POST, PLATFORM, DiscordDelivery, StatusMessage
-from adapters.discord.modals import Draft, FixView
+from adapters.discord.drafts import Draft, draft_of
+from adapters.discord.modals import EDIT_TITLE, ComposeModal, FixView
 from adapters.discord.replies import reply_privately
 from adapters.discord.views import custom_id, used_view
 from bot import messages
-from bot.domain import Destination, Invalid
+from bot.domain import Destination, Invalid, JobId
 from bot.presses import PressGuard
 from bot.service import Accepted, Done, GenerationService, Refused, Requester
 
@@ -111,12 +112,8 @@ class SongStarter:
         """/song and the /compose form. The deferred "thinking" message becomes the status
         message, so its id is known before the job exists. A refusal of the request itself
         offers "✏️ Fix and resubmit", which reopens the form with what was typed."""
-        request = self._service.validate(
-            tags=draft.tags,
-            lyrics=draft.lyrics,
-            duration=draft.duration,
-            seed=draft.seed,
-        )
+        fields = draft.fields()
+        request = self._service.validate(**fields) if not isinstance(fields, Invalid) else fields
         if isinstance(request, Invalid):
             await reply_privately(
                 interaction, embeds.problem(request.message), view=self._fix(interaction, draft)
@@ -131,6 +128,7 @@ class SongStarter:
                 destination_of(interaction, message_id),
                 request,
                 idempotency_key=f"discord:{interaction.id}",
+                parent_id=JobId(draft.parent_id) if draft.parent_id is not None else None,
             )
         except Exception:
             logger.exception("interaction %s: submit failed", interaction.id)
@@ -139,8 +137,34 @@ class SongStarter:
             interaction, status, outcome, has_placeholder=message_id is not None, draft=draft
         )
 
-    def _fix(self, interaction: discord.Interaction[Any], draft: Draft) -> FixView:
+    def _fix(self, interaction: discord.Interaction[Any], draft: Draft) -> FixView | None:
+        if draft.describe:
+            return None  # the form has no room for a description: /song again fixes it
         return FixView(self.request, self._service.limits, draft, key=interaction.id)
+
+    async def edit(self, interaction: discord.Interaction[Any], job_id: int) -> None:
+        """✏️ Edit under a track: the compose form, filled in with that song; what it makes
+        records the track as its parent. The form is the first answer (nothing can be
+        deferred before a form), so the one read before it is the job's."""
+        job = await self._service.get_job(job_id)
+        if job is None or job.destination.platform != PLATFORM:
+            await reply_privately(interaction, embeds.problem(messages.SONG_GONE))
+            return
+        if job.destination.user_id != str(interaction.user.id):
+            # As for 🎲 and 🔁: someone else's song only where its chat lets members press.
+            rules = await self._service.chat_rules(PLATFORM, job.destination.scope)
+            if not rules.others_may_press:
+                await reply_privately(interaction, embeds.problem(messages.SOMEONE_ELSES_SONG))
+                return
+        await interaction.response.send_modal(
+            ComposeModal(
+                self.request,
+                self._service.limits,
+                key=interaction.id,
+                draft=draft_of(job),
+                title=EDIT_TITLE,
+            )
+        )
 
     async def reroll(
         self, interaction: discord.Interaction[Any], job_id: int, *, same_seed: bool

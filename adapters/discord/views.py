@@ -33,6 +33,8 @@ class ButtonHandler(Protocol):
 
     async def cancel(self, interaction: discord.Interaction[Any], job_id: int) -> None: ...
 
+    async def edit(self, interaction: discord.Interaction[Any], job_id: int) -> None: ...
+
 
 def _handler(interaction: discord.Interaction[Any]) -> ButtonHandler:
     handler: ButtonHandler | None = getattr(interaction.client, "buttons", None)
@@ -106,6 +108,17 @@ class RetryButton(_JobButton, template=r"acejam:retry:(?P<id>\d+)"):
         await _handler(interaction).retry(interaction, self.job_id)
 
 
+class EditButton(_JobButton, template=r"acejam:edit:(?P<id>\d+)"):
+    """✏️ Edit: the compose form filled in with this song; what it makes records its parent."""
+
+    ACTION = "edit"
+    LABEL = "Edit"
+    EMOJI = "✏️"
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        await _handler(interaction).edit(interaction, self.job_id)
+
+
 class CancelButton(_JobButton, template=r"acejam:cancel:(?P<id>\d+)"):
     ACTION = "cancel"
     LABEL = "Cancel"
@@ -121,6 +134,7 @@ PERSISTENT_ITEMS: tuple[type[_JobButton], ...] = (
     SameSeedButton,
     RetryButton,
     CancelButton,
+    EditButton,
 )
 _BY_ACTION = {item.ACTION: item for item in PERSISTENT_ITEMS}
 
@@ -141,6 +155,7 @@ def track_view(job_id: int) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
     view.add_item(RerollButton(job_id))
     view.add_item(SameSeedButton(job_id))
+    view.add_item(EditButton(job_id))
     return view
 
 
@@ -155,12 +170,19 @@ def used_view(message: discord.Message, pressed: str) -> discord.ui.View | None:
     """The buttons of ``message`` again, with ``pressed`` (a custom id) and those used
     before it shown used; None when the message has none of ours."""
     view = discord.ui.View(timeout=None)
-    for row in message.components:
+    for row_number, row in enumerate(message.components):
         for child in getattr(row, "children", ()):
-            found = _CUSTOM_ID.fullmatch(getattr(child, "custom_id", None) or "")
+            custom = getattr(child, "custom_id", None) or ""
+            found = _CUSTOM_ID.fullmatch(custom)
             item = _BY_ACTION.get(found["action"]) if found else None
-            if found is None or item is None:
+            button: discord.ui.Item[Any]
+            if found is not None and item is not None:
+                used = custom == pressed or child.style == discord.ButtonStyle.success
+                button = item(int(found["id"]), used=used)
+            elif custom.startswith("acejam:") and isinstance(child, discord.components.Button):
+                button = discord.ui.Button.from_component(child)  # another of ours (▶ Keep)
+            else:
                 continue
-            used = child.custom_id == pressed or child.style == discord.ButtonStyle.success
-            view.add_item(item(int(found["id"]), used=used))
+            button.row = row_number  # the rows stay as they were
+            view.add_item(button)
     return view if view.children else None

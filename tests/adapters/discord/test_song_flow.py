@@ -55,6 +55,7 @@ async def test_song_is_made_and_posted_with_its_embed_and_buttons(world: World) 
     assert [(b.emoji, b.custom_id) for b in track.buttons] == [
         ("🎲", "acejam:reroll:1"),
         ("🔁", "acejam:same:1"),
+        ("✏️", "acejam:edit:1"),
     ]
     assert status.buttons == []  # ✖ only while it can still be stopped
     assert job.delivered_message_id == str(track.id)
@@ -106,8 +107,31 @@ async def test_commands_are_synced_to_the_configured_guilds_with_their_ranges(wo
     assert len(commands) == 9
     song = dc.command("song", GUILD)
     options = {o["name"]: o for o in song["options"]}
-    assert list(options) == ["tags", "duration", "seed", "lyrics"]
-    assert options["tags"]["required"] and options["tags"]["max_length"] == 512
+    assert list(options) == [
+        "tags",
+        "duration",
+        "seed",
+        "lyrics",
+        "takes",
+        "bpm",
+        "key",
+        "time_signature",
+        "language",
+        "describe",
+    ]
+    # A sentence alone may make a song, so nothing is required.
+    assert not any(o.get("required") for o in options.values())
+    assert options["tags"]["max_length"] == 512
+    assert (options["takes"]["min_value"], options["takes"]["max_value"]) == (1, 4)
+    # No range on the tempo: one out of range gets the core's sentence naming 30–300.
+    assert options["bpm"]["type"] == 4 and "min_value" not in options["bpm"]
+    assert options["key"]["autocomplete"] and options["language"]["autocomplete"]
+    assert [(c["name"], c["value"]) for c in options["time_signature"]["choices"]] == [
+        ("2/4", 2),
+        ("3/4 (waltz)", 3),
+        ("4/4", 4),
+        ("6/8", 6),
+    ]
     # Text, so `1:30` can be typed; the core checks the range.
     assert options["duration"]["type"] == 3
     assert options["duration"]["description"] == "Length: seconds (90) or minutes (1:30), 5–120 s"
@@ -206,7 +230,7 @@ async def test_a_refused_form_reopens_filled_in_and_takes_minutes(world: World) 
         assert fix.emoji == "✏️"
         reopened = await dc.click_button(refusal.id, fix.custom_id or "", ALICE)
         form = await reopened.wait_for_modal()
-        assert _inputs(form) == typed  # nothing typed is lost
+        assert _inputs(form) == {**typed, "controls": ""}  # nothing typed is lost
         good = await dc.submit_modal(reopened, None, {"duration": "0:07"})
         track = await dc.wait_for_attachment(CHANNEL, timeout=20)
         await good.wait_for_original(lambda m: m.embeds)
