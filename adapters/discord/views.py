@@ -170,19 +170,12 @@ def used_view(message: discord.Message, pressed: str) -> discord.ui.View | None:
     """The buttons of ``message`` again, with ``pressed`` (a custom id) and those used
     before it shown used; None when the message has none of ours."""
     view = discord.ui.View(timeout=None)
-    for row_number, row in enumerate(message.components):
+    for row in message.components:
         for child in getattr(row, "children", ()):
-            custom = getattr(child, "custom_id", None) or ""
-            found = _CUSTOM_ID.fullmatch(custom)
+            found = _CUSTOM_ID.fullmatch(getattr(child, "custom_id", None) or "")
             item = _BY_ACTION.get(found["action"]) if found else None
-            button: discord.ui.Item[Any]
-            if found is not None and item is not None:
-                used = custom == pressed or child.style == discord.ButtonStyle.success
-                button = item(int(found["id"]), used=used)
-            elif custom.startswith("acejam:") and isinstance(child, discord.components.Button):
-                button = discord.ui.Button.from_component(child)  # another of ours (▶ Keep)
-            else:
+            if found is None or item is None:
                 continue
-            button.row = row_number  # the rows stay as they were
-            view.add_item(button)
+            used = child.custom_id == pressed or child.style == discord.ButtonStyle.success
+            view.add_item(item(int(found["id"]), used=used))
     return view if view.children else None
