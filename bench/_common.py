@@ -31,7 +31,7 @@ from rich.table import Table  # noqa: E402
 from bot.app import Core, open_core  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.domain import Destination, Job  # noqa: E402
-from bot.ports import DeliveryReceipt, EventKind, JobEvent  # noqa: E402
+from bot.ports import DeliveryReceipt, EventKind, JobEvent, TrackFile  # noqa: E402
 from bot.service import Accepted, Requester  # noqa: E402
 
 # Wide when piped to a file, so tables are not wrapped into unreadable columns.
@@ -131,7 +131,7 @@ class RecordingDelivery:
             self.failed[event.job.id] = event.job.error_code or "failed"
             self._check()
 
-    async def deliver(self, job: Job, audio: Path) -> DeliveryReceipt:
+    async def deliver(self, job: Job, tracks: Sequence[TrackFile]) -> DeliveryReceipt:
         self.delivered_at[job.id] = time.monotonic()
         self._check()
         return DeliveryReceipt(message_id=f"msg-{job.id}")

@@ -13,13 +13,14 @@ import asyncio
 import logging
 import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from bot.audio import PreparedTrack, Thumbnail, TrackTags, prepare_for_upload
-from bot.domain import Job
-from bot.ports import DeliveryReceipt
+from bot.domain import Job, TakeState
+from bot.ports import DeliveryReceipt, TrackFile
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +32,19 @@ class UploadLimits:
     max_bytes: int  # the audio file, tags and cover included
     thumbnail: Thumbnail | None = None  # the JPEG it shows with a track, if it takes one
     attempts: int = 1  # posts tried while the platform refuses the file as too large
+
+
+def tracks_of(job: Job) -> list[TrackFile]:
+    """The job's finished takes on disk, in take order (a one-take job: its audio)."""
+    if not job.takes:
+        if job.audio_path is None:
+            return []
+        return [TrackFile(1, job.seed_used, Path(job.audio_path))]
+    return [
+        TrackFile(take.number, take.seed, Path(take.audio_path))
+        for take in job.takes
+        if take.state == TakeState.READY and take.audio_path is not None
+    ]
 
 
 class TrackPoster(Protocol):
@@ -63,37 +77,45 @@ class DeliveryPipeline:
     def __init__(self, poster: TrackPoster) -> None:
         self._poster = poster
 
-    async def deliver(self, job: Job, audio: Path) -> DeliveryReceipt:
+    async def deliver(self, job: Job, tracks: Sequence[TrackFile]) -> DeliveryReceipt:
         poster = self._poster
         limits = poster.upload_limits(job)
-        limit = limits.max_bytes
         tags = poster.track_tags(job)
-        workdir = Path(tempfile.mkdtemp(prefix=f".{poster.platform}-{job.id}-", dir=audio.parent))
+        folder = tracks[0].path.parent
+        workdir = Path(tempfile.mkdtemp(prefix=f".{poster.platform}-{job.id}-", dir=folder))
         try:
-            attempt = 1
-            while True:
-                prepared = await asyncio.to_thread(
-                    prepare_for_upload,
-                    audio,
-                    limit_bytes=limit,
-                    tags=tags,
-                    workdir=workdir,
-                    thumbnail=limits.thumbnail,
-                )
-                try:
-                    receipt = await poster.post_track(job, prepared, limit)
-                    break
-                except Exception as exc:
-                    if attempt >= limits.attempts or not poster.too_large(exc):
-                        raise
-                    attempt += 1
-                    # The limit we were told was too generous: aim well below what failed.
-                    limit = prepared.size * 3 // 4
-                    logger.warning("job %s: upload refused as too large; trying %d", job.id, limit)
+            # Until a platform posts several takes in one message, each goes as its own
+            # track; the first one's message is the song's.
+            receipts = [await self._post(job, t.path, limits, tags, workdir) for t in tracks]
         finally:
             # Not in a thread: once the platform has the track, nothing may queue behind
             # other songs' encodes before the receipt goes back to be recorded (a crash in
             # between posts the track again after a restart). A few small files go at once.
             shutil.rmtree(workdir, ignore_errors=True)
-        await poster.posted(job, receipt)
-        return receipt
+        await poster.posted(job, receipts[0])
+        return receipts[0]
+
+    async def _post(
+        self, job: Job, audio: Path, limits: UploadLimits, tags: TrackTags, workdir: Path
+    ) -> DeliveryReceipt:
+        poster = self._poster
+        limit = limits.max_bytes
+        attempt = 1
+        while True:
+            prepared = await asyncio.to_thread(
+                prepare_for_upload,
+                audio,
+                limit_bytes=limit,
+                tags=tags,
+                workdir=workdir,
+                thumbnail=limits.thumbnail,
+            )
+            try:
+                return await poster.post_track(job, prepared, limit)
+            except Exception as exc:
+                if attempt >= limits.attempts or not poster.too_large(exc):
+                    raise
+                attempt += 1
+                # The limit we were told was too generous: aim well below what failed.
+                limit = prepared.size * 3 // 4
+                logger.warning("job %s: upload refused as too large; trying %d", job.id, limit)

@@ -108,6 +108,9 @@ class Limits:
     max_tags_chars: int = TAGS_MAX
     max_lyrics_chars: int = LYRICS_MAX
     max_takes: int = 1  # MAX_TAKES
+    # The backend reads musical controls from its tags (Capabilities.controls_as_parameters
+    # False): their words then count against max_tags_chars (bot.controls.read_request).
+    controls_in_tags: bool = False
 
 
 def validate_request(
@@ -287,6 +290,31 @@ class UserRules:
     operator_quota_seconds_per_day: int | None = None  # the operator's grant: a new ceiling
 
 
+class TakeState(enum.StrEnum):
+    """Where one take of a job with several is (the job's own state says where the job is)."""
+
+    PENDING = "pending"  # not submitted yet (WaveSpeed: its own submit is still to come)
+    SUBMITTED = "submitted"  # upstream has it: its remote id (or place in a batch) is stored
+    READY = "ready"  # its audio is on our disk
+    FAILED = "failed"  # it alone failed: its quota share goes back, the other takes go on
+
+
+@dataclass(frozen=True)
+class Take:
+    """One take of a job that asked for several (``request.takes > 1``)."""
+
+    number: int  # 1-based, the order the chat shows them in
+    state: TakeState = TakeState.PENDING
+    seed: int | None = None
+    audio_path: str | None = None
+    audio_format: str | None = None
+    audio_duration: float | None = None
+    error_code: str | None = None
+    # Its own upstream task where each take is a submit of its own (WaveSpeed); None where
+    # one task makes every take (ACE-Step's batch: the job's remote id).
+    remote_id: str | None = None
+
+
 @dataclass(frozen=True)
 class Job:
     id: JobId
@@ -314,3 +342,8 @@ class Job:
     nsfw: bool = False
     cost_usd: float | None = None
     gpu_seconds: float | None = None
+    # One per take when the request asked for several; () for a one-take job, which keeps
+    # using the job's own fields above.
+    takes: tuple[Take, ...] = ()
+    # The take its owner kept (▶ Keep N); None: not chosen, take 1 counts.
+    kept_take: int | None = None

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 from bot.controls import SongFields
+from bot.delivery import tracks_of
 from bot.domain import Destination, Job, JobState, Limits
 from bot.errors import AudioError, DeliveryRefused, DeliveryUnavailable
 
@@ -153,7 +154,7 @@ class Library:
             ),
         )
         try:
-            await delivery.deliver(shown, Path(job.audio_path))
+            await delivery.deliver(shown, tracks_of(job))
         except (FileNotFoundError, AudioError):  # swept while we were posting it
             return Refused(audio_gone(job_id), "swept")
         except (DeliveryRefused, DeliveryUnavailable) as error:

@@ -146,6 +146,15 @@ class JobEvent:
 
 
 @dataclass(frozen=True)
+class TrackFile:
+    """One finished take on our disk, as a delivery posts it (with its seed on its label)."""
+
+    take: int  # 1-based; 1 for a one-take job
+    seed: int | None
+    path: Path
+
+
+@dataclass(frozen=True)
 class DeliveryReceipt:
     """Proof the chat has the track: the platform's message id."""
 
@@ -161,7 +170,8 @@ class Delivery(Protocol):
         """Show progress. Best effort: errors are logged, never fatal to the job."""
         ...
 
-    async def deliver(self, job: Job, audio: Path) -> DeliveryReceipt:
-        """Post the finished track. Raise to have the worker try again later. Adapters do
-        it through :class:`bot.delivery.DeliveryPipeline`, posting what it fits."""
+    async def deliver(self, job: Job, tracks: Sequence[TrackFile]) -> DeliveryReceipt:
+        """Post the finished takes (one for most songs) in one message. Raise to have the
+        worker try again later. Adapters do it through :class:`bot.delivery.DeliveryPipeline`,
+        posting what it fits."""
         ...

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from bot.app import Core, open_core
 from bot.config import Settings
 from bot.domain import Job, JobState
-from bot.ports import Delivery, DeliveryReceipt, JobEvent
+from bot.ports import Delivery, DeliveryReceipt, JobEvent, TrackFile
 
 WAVESPEED_KEY = "ws-test-key-not-real"
 POLL_SCALE = 0.05
@@ -83,7 +83,8 @@ class RecordingDelivery:
     def __init__(self, platform: str = "telegram", *, fail_first: int = 0) -> None:
         self.platform = platform
         self.events: list[JobEvent] = []
-        self.delivered: list[tuple[int, Path]] = []
+        self.delivered: list[tuple[int, Path]] = []  # (job, its first take's file)
+        self.tracks: dict[int, list[TrackFile]] = {}  # job -> every take it delivered
         self._fail_first = fail_first
         self._changed = asyncio.Condition()
 
@@ -92,11 +93,12 @@ class RecordingDelivery:
         async with self._changed:
             self._changed.notify_all()
 
-    async def deliver(self, job: Job, audio: Path) -> DeliveryReceipt:
+    async def deliver(self, job: Job, tracks: Sequence[TrackFile]) -> DeliveryReceipt:
         if self._fail_first > 0:
             self._fail_first -= 1
             raise ConnectionError("platform unavailable")
-        self.delivered.append((job.id, audio))
+        self.delivered.append((job.id, tracks[0].path))
+        self.tracks[job.id] = list(tracks)
         async with self._changed:
             self._changed.notify_all()
         return DeliveryReceipt(message_id=f"msg-{job.id}")

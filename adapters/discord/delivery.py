@@ -24,8 +24,7 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Coroutine
-from pathlib import Path
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 import discord
@@ -44,7 +43,7 @@ from adapters.discord.views import status_view
 from bot import messages
 from bot.delivery import DeliveryPipeline
 from bot.domain import Job
-from bot.ports import DeliveryReceipt, EventKind, JobEvent
+from bot.ports import DeliveryReceipt, EventKind, JobEvent, TrackFile
 
 logger = logging.getLogger(__name__)
 
@@ -161,10 +160,10 @@ class DiscordDelivery:
         except Exception:
             logger.exception("job %s: could not show %s", event.job.id, event.kind)
 
-    async def deliver(self, job: Job, audio: Path) -> DeliveryReceipt:
+    async def deliver(self, job: Job, tracks: Sequence[TrackFile]) -> DeliveryReceipt:
         """The core's pipeline fits the track to the limit and has :class:`TrackPost` post it."""
         post = TrackPost(self, self._status_for(job))
-        return await DeliveryPipeline(post).deliver(job, audio)
+        return await DeliveryPipeline(post).deliver(job, tracks)
 
     async def close(self) -> None:
         for task in list(self._tasks):

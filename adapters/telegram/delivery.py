@@ -26,6 +26,7 @@ import datetime as dtm
 import logging
 import re
 from collections import OrderedDict
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,7 @@ from bot import audio, messages
 from bot.delivery import DeliveryPipeline, UploadLimits
 from bot.domain import Job
 from bot.errors import DeliveryRefused, DeliveryUnavailable
-from bot.ports import DeliveryReceipt, EventKind, JobEvent
+from bot.ports import DeliveryReceipt, EventKind, JobEvent, TrackFile
 
 logger = logging.getLogger(__name__)
 
@@ -175,14 +176,14 @@ class TelegramDelivery:
         self.board.retire(job.id, chat_id, _context_int(job, "status_message_id"))
 
     # ------------------------------------------------------------ the track
-    async def deliver(self, job: Job, audio_path: Path) -> DeliveryReceipt:
+    async def deliver(self, job: Job, tracks: Sequence[TrackFile]) -> DeliveryReceipt:
         """The core's pipeline fits the track to ``upload_limits`` and calls ``post_track``."""
         if self._closed:  # the worker keeps the job and it is delivered after the restart
             raise DeliveryUnavailable("the Telegram adapter has stopped")
         self._uploads += 1
         self._idle.clear()
         try:
-            return await self._pipeline.deliver(job, audio_path)
+            return await self._pipeline.deliver(job, tracks)
         except Forbidden as exc:
             # Blocked by the user, or removed from the group: no retry will get through.
             code = "bot_blocked" if "blocked by the user" in exc.message else "chat_gone"

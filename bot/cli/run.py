@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import getpass
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
@@ -14,17 +15,11 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bot.app import Core, enabled_adapters, install_signal_handlers, open_core, run_bot
 from bot.cli.common import app, console, err_console, load, run_async
+from bot.cli.first_run import first_run_hint
 from bot.config import Settings
 from bot.domain import FINAL_STATES, LOCAL_PLATFORM, Destination, Invalid, Job, JobState
-from bot.ports import DeliveryReceipt, EventKind, JobEvent
+from bot.ports import DeliveryReceipt, EventKind, JobEvent, TrackFile
 from bot.service import Accepted, Requester
-
-ENV_HINT = """\
-No chat platform is configured, so AceJam only works through its queue.
-Put one or both of these in .env (see .env.example) and run `acejam run` again:
-  TELEGRAM_TOKEN=...   (from @BotFather)
-  DISCORD_TOKEN=...    (from the Discord developer portal)"""
-
 
 @app.command()
 def run(
@@ -41,8 +36,15 @@ def run(
         err_console.print("--role must be all, worker or adapters.")
         raise typer.Exit(2)
     settings = load()
-    if role != "worker" and not enabled_adapters(settings):
-        err_console.print(ENV_HINT)
+    hint, stop = first_run_hint(
+        settings,
+        backend=role != "adapters",
+        platforms=role != "worker" and not enabled_adapters(settings),
+    )
+    if hint:
+        err_console.print(hint, markup=False, highlight=False, soft_wrap=True)
+    if stop:
+        raise typer.Exit(2)
     run_async(run_bot(settings, role=role))  # type: ignore[arg-type]
 
 
@@ -86,10 +88,10 @@ class _ProgressDisplay:
             completed = 100
         self._progress.update(self._task_id, description=text, completed=completed)  # type: ignore[arg-type]
 
-    async def deliver(self, job: Job, audio: Path) -> DeliveryReceipt:
+    async def deliver(self, job: Job, tracks: Sequence[TrackFile]) -> DeliveryReceipt:
         # Local jobs end at SUCCEEDED and are never handed to a delivery; `generate`
         # copies the file itself.
-        return DeliveryReceipt(message_id=str(audio))
+        return DeliveryReceipt(message_id=str(tracks[0].path))
 
 
 async def _generate(

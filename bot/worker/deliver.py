@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 
 from bot.clock import utcnow
+from bot.delivery import tracks_of
 from bot.domain import Job, JobState
 from bot.errors import AudioError, DeliveryRefused, DeliveryUnavailable
 from bot.notify import Notifier
@@ -33,13 +33,14 @@ class Deliverer:
         # Whatever happens from here, the upstream made the song and billed it.
         if job.nsfw and not await self._nsfw_allowed(job):
             return Fail("nsfw", "flagged by the backend; chat does not allow it", billed=True)
-        if delivery is None or job.audio_path is None or not Path(job.audio_path).exists():
+        tracks = tracks_of(job)
+        if delivery is None or not tracks or not all(t.path.exists() for t in tracks):
             if delivery is not None:
                 return Fail("lost", "audio file missing at delivery", billed=True)
             return Leave()
         while True:
             try:
-                receipt = await delivery.deliver(job, Path(job.audio_path))
+                receipt = await delivery.deliver(job, tracks)
                 break
             except DeliveryUnavailable:
                 # The adapter is stopping or offline: leave the job for the next start

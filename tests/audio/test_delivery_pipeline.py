@@ -11,7 +11,7 @@ from PIL import Image
 from bot.audio import PreparedTrack, Thumbnail, TrackTags, tags_for
 from bot.delivery import DeliveryPipeline, UploadLimits
 from bot.domain import Destination, GenerationRequest, Job, JobId, JobState, UserId
-from bot.ports import DeliveryReceipt
+from bot.ports import DeliveryReceipt, TrackFile
 from tests.audio.conftest import write_audio
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -74,7 +74,7 @@ async def test_a_track_refused_as_too_large_is_fitted_smaller_and_posted(tmp_pat
     source = write_audio(tmp_path / "song.mp3", 4.0, "mp3", kbps=192)
     poster = Poster(UploadLimits(8_000_000, attempts=2), refusals=1)
 
-    receipt = await DeliveryPipeline(poster).deliver(a_job(), source)
+    receipt = await DeliveryPipeline(poster).deliver(a_job(), [TrackFile(1, 7, source)])
 
     assert receipt == DeliveryReceipt("m2") and poster.posted_receipts == [receipt]
     (first, first_limit), (second, second_limit) = poster.tried
@@ -91,7 +91,7 @@ async def test_the_platform_thumbnail_is_made_and_a_last_refusal_is_raised(
     poster = Poster(UploadLimits(8_000_000, thumbnail=Thumbnail(64, 20_000)), refusals=1)
 
     with pytest.raises(TooLarge):
-        await DeliveryPipeline(poster).deliver(a_job(), source)
+        await DeliveryPipeline(poster).deliver(a_job(), [TrackFile(1, 7, source)])
 
     assert len(poster.tried) == 1 and poster.thumbnails == [(64, 64)]
     assert poster.posted_receipts == []

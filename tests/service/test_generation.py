@@ -289,7 +289,7 @@ async def test_waiting_songs_hear_when_the_line_moves(tmp_path: Path) -> None:
 
 async def test_a_stopping_adapter_leaves_the_song_for_later(tmp_path: Path) -> None:
     class Stopping(RecordingDelivery):
-        async def deliver(self, job, audio):  # type: ignore[no-untyped-def]
+        async def deliver(self, job, tracks):  # type: ignore[no-untyped-def]
             raise DeliveryUnavailable("shutting down")
 
     async with FakeWaveSpeed(time_scale=0.04, api_key=WAVESPEED_KEY) as fake:

@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from bot.app import Core
 from bot.domain import Destination, Job, JobState
-from bot.ports import DeliveryReceipt
+from bot.ports import DeliveryReceipt, TrackFile
 from bot.service import Accepted, Done, Refused, Requester
 from tests.fakes.wavespeed import FakeWaveSpeed
 from tests.harness import WAVESPEED_KEY, RecordingDelivery, wait_for_job, wavespeed_settings
@@ -25,9 +26,9 @@ class Chat(RecordingDelivery):
         super().__init__("telegram")
         self.posted: list[Job] = []
 
-    async def deliver(self, job: Job, audio: Path) -> DeliveryReceipt:
+    async def deliver(self, job: Job, tracks: Sequence[TrackFile]) -> DeliveryReceipt:
         self.posted.append(job)
-        return await super().deliver(job, audio)
+        return await super().deliver(job, tracks)
 
 
 def _dest(requester: Requester, chat: str = GROUP, **context: object) -> Destination:

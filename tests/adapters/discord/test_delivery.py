@@ -7,7 +7,6 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +14,7 @@ import pytest
 from adapters.discord.client import Tuning
 from bot.app import Core, open_core
 from bot.clock import utcnow
+from bot.delivery import tracks_of
 from bot.domain import JobState
 from bot.ports import EventKind, JobEvent
 from tests.adapters.discord.conftest import (
@@ -90,7 +90,7 @@ async def test_a_post_discord_made_but_never_confirmed_is_not_made_twice(world: 
         dc.faults.clear()  # the way not taken keeps its fault: Discord answers from now on
         delivery = run.core.service.notifier.delivery_for("discord")
         assert delivery is not None
-        receipt = await delivery.deliver(job, Path(job.audio_path or ""))
+        receipt = await delivery.deliver(job, tracks_of(job))
     assert sum(f.hits for f in lost) == 1
     tracks = track_messages(dc)
     assert len(tracks) == 1, [m.summary() for m in tracks]
@@ -157,7 +157,7 @@ async def test_past_the_token_window_the_song_arrives_as_a_channel_reply(world: 
         # A retried post (say the bot died before recording it) comes back as the same message.
         delivery = run.core.service.notifier.delivery_for("discord")
         assert delivery is not None
-        receipt = await delivery.deliver(job, Path(job.audio_path or ""))
+        receipt = await delivery.deliver(job, tracks_of(job))
     assert no_token_expired(dc)  # no request was ever made with the expired token
     assert track.via == "channel" and track.nonce == "acejam-1"
     assert track.content == f"<@{ALICE}> your song is ready."

@@ -7,6 +7,7 @@ from pathlib import Path
 from adapters.telegram.delivery import TelegramDelivery
 from adapters.telegram.status import StatusBoard
 from bot.clock import utcnow
+from bot.delivery import tracks_of
 from bot.domain import Destination, GenerationRequest, Job, JobId, JobState, UserId
 from tests.adapters.telegram.conftest import TOKEN, WAIT, bot_settings, telegram_bot
 from tests.fakes.audio import make_audio, probe_audio
@@ -47,7 +48,7 @@ async def test_a_song_too_big_for_the_chat_is_sent_as_a_labelled_preview(
     async with tg.bot() as bot:
         board = StatusBoard(bot, time_scale=POLL_SCALE)
         delivery = TelegramDelivery(bot, board, upload_limit=400_000)
-        receipt = await delivery.deliver(job, source)
+        receipt = await delivery.deliver(job, tracks_of(job))
         await board.close()
 
     track = tg.message(chat, int(receipt.message_id))
