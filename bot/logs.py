@@ -62,3 +62,5 @@ def setup_logging(level: str, secrets: Iterable[str]) -> None:
     root.setLevel(level.upper())
     # httpx logs every request URL at INFO; URLs can carry signed query strings.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # Alembic's INFO is plugin set-up and dialect notes; storage says one line per migration.
+    logging.getLogger("alembic").setLevel(logging.WARNING)

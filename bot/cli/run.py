@@ -15,16 +15,11 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bot.app import Core, enabled_adapters, install_signal_handlers, open_core, run_bot
 from bot.cli.common import app, console, err_console, load, run_async
+from bot.cli.first_run import first_run_hint
 from bot.config import Settings
 from bot.domain import FINAL_STATES, LOCAL_PLATFORM, Destination, Invalid, Job, JobState
 from bot.ports import DeliveryReceipt, EventKind, JobEvent, TrackFile
 from bot.service import Accepted, Requester
-
-ENV_HINT = """\
-No chat platform is configured, so AceJam only works through its queue.
-Put one or both of these in .env (see .env.example) and run `acejam run` again:
-  TELEGRAM_TOKEN=...   (from @BotFather)
-  DISCORD_TOKEN=...    (from the Discord developer portal)"""
 
 
 @app.command()
@@ -42,8 +37,15 @@ def run(
         err_console.print("--role must be all, worker or adapters.")
         raise typer.Exit(2)
     settings = load()
-    if role != "worker" and not enabled_adapters(settings):
-        err_console.print(ENV_HINT)
+    hint, stop = first_run_hint(
+        settings,
+        backend=role != "adapters",
+        platforms=role != "worker" and not enabled_adapters(settings),
+    )
+    if hint:
+        err_console.print(hint, markup=False, highlight=False, soft_wrap=True)
+    if stop:
+        raise typer.Exit(2)
     run_async(run_bot(settings, role=role))  # type: ignore[arg-type]
 
 
