@@ -8,7 +8,7 @@ import contextlib
 import logging
 import re
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal
@@ -22,10 +22,11 @@ from bot import quotas
 from bot.admin import AdminService
 from bot.backends.acestep import AceStepBackend
 from bot.backends.download import Downloader, DownloadPolicy
+from bot.backends.probe import probe_acestep, probe_wavespeed
 from bot.backends.wavespeed import WaveSpeedBackend
 from bot.config import Settings
 from bot.domain import Limits
-from bot.errors import ConfigError
+from bot.errors import ConfigError, StoreUnavailable
 from bot.notify import Notifier
 from bot.ports import Backend
 from bot.relay import EventRelay
@@ -203,28 +204,87 @@ def assemble_core(
 
 
 @contextlib.asynccontextmanager
-async def webhook_receiver(core: Core, *, enabled: bool = True) -> AsyncIterator[None]:
-    """Listen for WaveSpeed webhooks while the worker runs, when configured."""
-    url = core.settings.wavespeed_webhook_url
-    if not enabled or url is None or not isinstance(core.backend, WaveSpeedBackend):
+async def web_listener(
+    core: Core, *, webhooks: bool = True, adapters: Iterable[str] = (), backend: bool = True
+) -> AsyncIterator[None]:
+    """The bot's HTTP listener while it runs: /healthz and /readyz whenever ``WEB_LISTEN`` is
+    set, and WaveSpeed's webhooks when configured (on ``WEB_LISTEN``, else on
+    ``WAVESPEED_WEBHOOK_LISTEN`` as before there was a listener of its own).
+
+    Ready means: the database answers a read, every adapter in ``adapters`` has connected
+    (registered its delivery), and (``backend``) the backend answered a free read within the
+    last minutes (bot/backends/probe.py)."""
+    settings = core.settings
+    url = settings.wavespeed_webhook_url
+    hooks = webhooks and url is not None and isinstance(core.backend, WaveSpeedBackend)
+    listen = settings.web_listen or (settings.wavespeed_webhook_listen if hooks else None)
+    if listen is None:
         yield
         return
-    # Imported only here: the receiver brings aiohttp (~10 MB), which nothing else needs
+    # Imported only here: the listener brings aiohttp (~10 MB), which nothing else needs
     # unless discord.py is loaded.
+    from bot.web import Recently, WebListener
     from bot.webhooks import WebhookReceiver
 
-    receiver = WebhookReceiver(
-        backend=core.backend,
-        public_url=url,
-        listen=core.settings.wavespeed_webhook_listen,
-        on_status=core.worker.on_remote_status,
-        time_scale=core.settings.poll_time_scale,
-    )
-    await receiver.start()
-    try:
-        yield
-    finally:
-        await receiver.stop()
+    receiver = None
+    if hooks and url is not None and isinstance(core.backend, WaveSpeedBackend):
+        receiver = WebhookReceiver(
+            backend=core.backend,
+            public_url=url,
+            on_status=core.worker.on_remote_status,
+            time_scale=settings.poll_time_scale,
+        )
+    expected = frozenset(adapters)
+
+    async def database() -> str | None:
+        try:
+            await core.store.list_jobs(limit=1)
+        except StoreUnavailable as exc:
+            return f"does not answer ({exc.kind})"
+        return None
+
+    async def connected() -> str | None:
+        missing = expected - core.service.notifier.platforms
+        return f"not connected: {', '.join(sorted(missing))}" if missing else None
+
+    async with httpx.AsyncClient(timeout=httpx.Timeout(5.0)) as http:
+        checks = {"database": database, "adapters": connected}
+        if backend:
+            checks["backend"] = Recently(lambda: backend_answers(http, settings))
+        listener = WebListener(listen, checks, (receiver.route,) if receiver else ())
+        await listener.start()
+        try:
+            if receiver is not None:
+                await receiver.start()
+            try:
+                yield
+            finally:
+                if receiver is not None:
+                    await receiver.stop()
+        finally:
+            await listener.stop()
+
+
+def webhook_receiver(
+    core: Core, *, enabled: bool = True
+) -> contextlib.AbstractAsyncContextManager[None]:
+    """The listener with the webhooks (tests and benches that run no adapters)."""
+    return web_listener(core, webhooks=enabled)
+
+
+async def backend_answers(http: httpx.AsyncClient, settings: Settings) -> bool:
+    """One free read of the backend (the first of doctor's checks) succeeded."""
+    if settings.backend_name == "wavespeed":
+        assert settings.wavespeed_api_key is not None  # checked by Settings
+        found = await probe_wavespeed(
+            http,
+            base_url=settings.wavespeed_base_url,
+            api_key=settings.wavespeed_api_key.get_secret_value(),
+        )
+        return found.ok
+    key = settings.acestep_api_key.get_secret_value() if settings.acestep_api_key else None
+    [first, *_] = await probe_acestep(http, base_url=settings.acestep_api_url, api_key=key)
+    return first.ok
 
 
 # An adapter runs until ``stop`` is set; it registers its Delivery with the service once
@@ -276,7 +336,15 @@ async def run_bot(
             _host_of(settings),
             ", ".join(adapters) or "none",
         )
-        async with webhook_receiver(core, enabled=role != "adapters"), asyncio.TaskGroup() as group:
+        async with (
+            web_listener(
+                core,
+                webhooks=role != "adapters",
+                adapters=adapters,
+                backend=role != "adapters",
+            ),
+            asyncio.TaskGroup() as group,
+        ):
             group.create_task(_until_stopped(core.worker.run(stop), stop))
             if role == "adapters":
                 relay = EventRelay(store=core.store, notifier=core.service.notifier)

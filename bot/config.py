@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     # Public URL WaveSpeed posts finished predictions to, and where we listen for it.
     wavespeed_webhook_url: str | None = None
     wavespeed_webhook_listen: str = "0.0.0.0:8080"
+    # The bot's HTTP listener (/healthz, /readyz, and the webhooks when set); None: only
+    # when the webhooks are set, on WAVESPEED_WEBHOOK_LISTEN.
+    web_listen: str | None = None
 
     acestep_api_url: str = "http://127.0.0.1:8001"
     acestep_api_key: SecretStr | None = None
@@ -127,9 +130,11 @@ class Settings(BaseSettings):
             return None
         return value
 
-    @field_validator("wavespeed_webhook_listen")
+    @field_validator("wavespeed_webhook_listen", "web_listen")
     @classmethod
-    def _listen(cls, value: str) -> str:
+    def _listen(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         _host, sep, port = value.rpartition(":")
         if not sep or not port.isdigit() or not 0 < int(port) < 65536:
             raise ValueError("must be host:port, e.g. 0.0.0.0:8080")
@@ -141,6 +146,7 @@ class Settings(BaseSettings):
         "backend",
         "wavespeed_webhook_url",
         "discord_shard_count",
+        "web_listen",
         mode="before",
     )
     @classmethod

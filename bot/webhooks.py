@@ -73,35 +73,30 @@ def verify_signature(secret: str, headers: Mapping[str, str], body: bytes, *, no
 
 
 class WebhookReceiver:
-    """A small aiohttp server on ``listen`` (host:port) for the path of the public URL."""
+    """The route for the path of the public URL, served by the bot's listener (bot/web.py),
+    and the signing secret it checks deliveries with."""
 
     def __init__(
         self,
         *,
         backend: WebhookSource,
         public_url: str,
-        listen: str,
         on_status: OnStatus,
         time_scale: float = 1.0,
     ) -> None:
         self._backend = backend
         self._path = urlsplit(public_url).path or "/"
-        host, _, port = listen.rpartition(":")
-        self._host = host or "0.0.0.0"
-        self._port = int(port)
         self._on_status = on_status
         self._time_scale = time_scale  # shrinks the secret's retry pauses (tests only)
         self._secret: str | None = None
-        self._runner: web.AppRunner | None = None
         self._fetching: asyncio.Task[None] | None = None
 
+    @property
+    def route(self) -> tuple[str, str, Callable[[web.Request], Awaitable[web.Response]]]:
+        """(method, path, handler) for the listener."""
+        return ("POST", self._path, self._handle)
+
     async def start(self) -> None:
-        app = web.Application(client_max_size=MAX_BODY_BYTES)
-        app.router.add_post(self._path, self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, self._host, self._port).start()
-        logger.info("listening for WaveSpeed webhooks on %s:%s", self._host, self._port)
         # Asked once now; if WaveSpeed won't hand it over, again in the background: that must
         # never stop the bot. Until it comes, the backend reports webhooks as unusable
         # (``uses_webhook``) and jobs are polled at the usual pace.
@@ -113,8 +108,6 @@ class WebhookReceiver:
             self._fetching.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._fetching
-        if self._runner is not None:
-            await self._runner.cleanup()
 
     async def _fetch_secret(self) -> None:
         failures = 1

@@ -46,7 +46,7 @@ async def diagnose(settings: Settings, *, platforms: bool = True) -> list[Findin
                 check_webhook(
                     http,
                     public_url=settings.wavespeed_webhook_url,
-                    listen=settings.wavespeed_webhook_listen,
+                    listen=settings.web_listen or settings.wavespeed_webhook_listen,
                 )
             )
         if platforms:

@@ -14,6 +14,7 @@ from typing import Any
 
 from bot.config import Settings
 from bot.doctor import diagnose, line
+from storage.db import HEAD_REVISION
 from tests.fakes.acestep import FakeAceStep
 from tests.fakes.discord import FakeDiscord, Perm
 from tests.fakes.telegram import FakeTelegram
@@ -85,7 +86,9 @@ async def test_wavespeed_telegram_and_discord_healthy_then_each_broken(tmp_path:
 
     assert _failed(healthy) == set(), healthy
     assert healthy["Database"].startswith("✓ sqlite+aiosqlite:///")
-    assert healthy["Database"].endswith("answers (empty; migrated to 0005 at the next start)")
+    assert healthy["Database"].endswith(
+        f"answers (empty; migrated to {HEAD_REVISION} at the next start)"
+    )
     assert healthy["WaveSpeed"] == f"✓ key accepted at {ws.base_url[7:]}, balance $10.00"
     assert healthy["Telegram"] == "✓ token accepted: @AceJamBot"
     assert healthy["Discord"] == "✓ token accepted: AceJam"

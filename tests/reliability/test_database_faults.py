@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.app import run_bot
@@ -29,6 +26,7 @@ from tests.harness import (
     wait_for_job,
     wavespeed_settings,
 )
+from tests.kit.outage import database_outage
 
 pytestmark = pytest.mark.faults
 
@@ -98,30 +96,6 @@ async def test_sqlite_locked_by_another_process_for_a_while(tmp_path: Path) -> N
             jobs = [await wait_for_job(core, i, {JobState.DELIVERED}, timeout=30) for i in ids]
     assert len(fake.submits) == 3
     assert len(chat.delivered) == len(jobs) == 3
-
-
-@contextlib.asynccontextmanager
-async def database_outage(url: str) -> AsyncIterator[None]:
-    """The bot's database refuses every connection, and the open ones are cut, until the
-    block ends (the server itself stays up for everyone else's databases)."""
-    name = make_url(url).database
-    admin = create_async_engine(
-        make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT"
-    )
-    try:
-        async with admin.connect() as conn:
-            await conn.exec_driver_sql(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
-            await conn.exec_driver_sql(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                f"WHERE datname = '{name}' AND pid <> pg_backend_pid()"
-            )
-        try:
-            yield
-        finally:
-            async with admin.connect() as conn:
-                await conn.exec_driver_sql(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
-    finally:
-        await admin.dispose()
 
 
 @pytest.mark.postgres
