@@ -171,6 +171,7 @@ def assemble_core(
             max_tags_chars=backend.max_tags_chars,
             max_lyrics_chars=backend.max_lyrics_chars,
             max_takes=settings.max_takes,
+            controls_in_tags=not backend.capabilities.controls_as_parameters,
         ),
         policy=quotas.QuotaPolicy(
             seconds_per_day=settings.quota_seconds_per_day,
@@ -328,6 +329,8 @@ async def run_bot(
     stop = stop or asyncio.Event()
     install_signal_handlers(stop)
     async with open_core(settings, generates=role != "adapters") as core:
+        # Before the adapters start: they offer what the backend can do (/describe).
+        await core.backend.refresh_capabilities()
         adapters = enabled_adapters(settings) if role != "worker" else {}
         logger.info(
             "AceJam running (%s): backend %s at %s, adapters: %s",

@@ -106,7 +106,7 @@ def read_request(*, limits: Limits, **fields: Unpack[SongFields]) -> GenerationR
     )
     if isinstance(controls, Invalid):
         return controls
-    return validate_request(
+    request = validate_request(
         tags=fields.get("tags"),
         lyrics=fields.get("lyrics"),
         duration=fields.get("duration"),
@@ -116,6 +116,16 @@ def read_request(*, limits: Limits, **fields: Unpack[SongFields]) -> GenerationR
         describe=fields.get("describe"),
         limits=limits,
     )
+    if isinstance(request, GenerationRequest) and limits.controls_in_tags:
+        sent = tags_with_controls(request.tags, controls)
+        if len(sent) > limits.max_tags_chars:
+            room = limits.max_tags_chars - len(as_tags(controls)) - 2
+            return Invalid(
+                f"With {as_tags(controls)} written into them, the style tags are {len(sent)} "
+                f"characters long; this music engine takes {limits.max_tags_chars}. Shorten "
+                f"the tags to {max(room, 0)} characters or leave out a control."
+            )
+    return request
 
 
 def canonical_key(text: str) -> str | None:
@@ -144,6 +154,16 @@ def as_tags(controls: Controls) -> str:
     if controls.vocal_language is not None:
         words.append(f"sung in {controls.vocal_language}")
     return ", ".join(words)
+
+
+def tags_with_controls(tags: str, controls: Controls) -> str:
+    """The tags a backend without control parameters is sent: the controls' words after the
+    user's (``lo-fi, chill, 120 bpm, C major``), as WaveSpeed's own examples write them."""
+    words = as_tags(controls)
+    tags = tags.strip().rstrip(",").rstrip()
+    if not words:
+        return tags
+    return f"{tags}, {words}" if tags else words
 
 
 def _blank(value: object) -> bool:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 from bot.controls import SongFields
@@ -141,8 +142,7 @@ class Library:
         delivery = self._service.notifier.delivery_for(job.destination.platform)
         if delivery is None:
             return Refused(could_not_post(job_id), "unavailable")
-        tracks = tracks_of(job)  # every take that was made: shown as first posted
-        if not tracks or not all(track.path.is_file() for track in tracks):
+        if job.audio_path is None or not Path(job.audio_path).is_file():
             return Refused(audio_gone(job_id), "swept")
         shown = replace(
             job,
@@ -154,7 +154,7 @@ class Library:
             ),
         )
         try:
-            await delivery.deliver(shown, tracks)
+            await delivery.deliver(shown, tracks_of(job))
         except (FileNotFoundError, AudioError):  # swept while we were posting it
             return Refused(audio_gone(job_id), "swept")
         except (DeliveryRefused, DeliveryUnavailable) as error:

@@ -32,6 +32,10 @@ FAILURE_TEXT = {
     "download_interrupted": (
         "The finished song kept breaking off while I fetched it, until it was too late."
     ),
+    "no_language_model": (
+        "The music engine has no language model right now, so it couldn't write a song from "
+        "your description; give /song style tags instead, e.g. `sad piano ballad, rain, slow`."
+    ),
 }
 
 
@@ -71,6 +75,7 @@ _NOT_WORTH_RETRYING = frozenset(
         "nsfw",
         "bot_blocked",
         "chat_gone",
+        "no_language_model",
     }
 )
 

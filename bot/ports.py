@@ -30,16 +30,52 @@ class RemoteState(enum.StrEnum):
 
 
 @dataclass(frozen=True)
+class WrittenSong:
+    """What a backend's language model wrote for a song from one sentence (or polished):
+    the tags, lyrics and musical values it chose. None where it did not say."""
+
+    tags: str
+    lyrics: str
+    bpm: int | None = None
+    key_scale: str | None = None  # as the model wrote it, e.g. "C major"
+    time_signature: int | None = None  # beats per bar
+    duration: float | None = None  # seconds
+    vocal_language: str | None = None
+
+
+@dataclass(frozen=True)
+class RemoteOutput:
+    """One finished take upstream: where to fetch it, its seed, and what the model wrote."""
+
+    url: str
+    seed: int | None = None
+    written: WrittenSong | None = None
+
+
+@dataclass(frozen=True)
 class RemoteStatus:
     state: RemoteState
     progress: float | None = None  # 0..1 where the backend says
     stage: str | None = None  # short human text, e.g. "diffusion"
-    output_url: str | None = None  # set when SUCCEEDED
+    # Set when SUCCEEDED: the first take's URL (what one-take code reads); ``outputs`` holds
+    # every take. Give either: each is filled from the other.
+    output_url: str | None = None
     seed_used: int | None = None
     error_code: str | None = None  # e.g. "1200" (moderation) or "failed"
     error_message: str | None = None  # upstream's reason (never shown raw to users)
     nsfw: bool = False
     queue_position: int | None = None
+    outputs: tuple[RemoteOutput, ...] = ()
+
+    def __post_init__(self) -> None:
+        # Frozen: the two views of the first take are made to agree once, here.
+        if not self.outputs and self.output_url is not None:
+            first = RemoteOutput(self.output_url, self.seed_used)
+            object.__setattr__(self, "outputs", (first,))
+        elif self.outputs and self.output_url is None:
+            object.__setattr__(self, "output_url", self.outputs[0].url)
+        if self.outputs and self.seed_used is None:
+            object.__setattr__(self, "seed_used", self.outputs[0].seed)
 
 
 @dataclass(frozen=True)
@@ -90,6 +126,11 @@ class Backend(Protocol):
     def capabilities(self) -> Capabilities:
         """What requests may ask for; it may change at run time (an ACE-Step server's
         language model is known once it has answered)."""
+        ...
+
+    async def refresh_capabilities(self) -> Capabilities:
+        """Ask the upstream now what it can do (the shell calls it at start, so the first
+        requests see a known answer), and answer ``capabilities``."""
         ...
 
     @property

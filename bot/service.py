@@ -68,7 +68,7 @@ class Accepted:
 class Refused:
     message: str
     # invalid | quota | active_jobs | scope_busy | budget | blocked | channel | not_found
-    # | forbidden
+    # | forbidden | no_language_model
     code: str = "invalid"
 
 
@@ -178,6 +178,10 @@ class GenerationService:
         """Queue a song. ``enforce_quota=False`` is for the operator's own CLI."""
         if isinstance(request, Invalid):
             return Refused(request.message)
+        if request.describe and not self.capabilities.describes:
+            # Checked again here, not only in validate: the language model may have gone
+            # since (an ACE-Step server restarted without it). Nothing is queued or reserved.
+            return Refused(messages.NO_LANGUAGE_MODEL, "no_language_model")
         scope = destination.scope
         chat, overrides = await self._rules.rules_for(requester.platform, requester.user_id, scope)
         if enforce_quota:

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 from bot.domain import (
     ChatRules,
+    Controls,
     Destination,
     GenerationRequest,
     Job,
@@ -140,14 +141,10 @@ class JobStore(Protocol):
         now: datetime,
         ledger: str | None = None,
         detail: str | None = None,
-        refund_seconds: float | None = None,
         **fields: Any,
     ) -> Job | None:
         """Compare-and-set a job's state (None when it was not in ``from_states``), with its
-        audit row and, for ``ledger`` "commit" or "refund", the quota row, at most once. A
-        commit with ``refund_seconds`` refunds that much of the reservation beside it (the
-        takes of a job that failed alone). ``fields`` are the Job's own names (``takes``:
-        the Take values)."""
+        audit row and, for ``ledger`` "commit" or "refund", the quota row, at most once."""
         ...
 
     async def update_fields(
@@ -159,6 +156,23 @@ class JobStore(Protocol):
     async def merge_context(
         self, job_id: int, patch: Mapping[str, Any], now: datetime
     ) -> Job | None: ...
+
+    async def record_written(
+        self,
+        job_id: int,
+        in_states: Collection[JobState],
+        *,
+        tags: str,
+        lyrics: str,
+        duration: int,
+        controls: Controls,
+        now: datetime,
+    ) -> Job | None:
+        """What the backend's language model wrote for a song from one sentence becomes the
+        job's own tags, lyrics, length and controls (its card shows them, a variation keeps
+        them), if the job is still in one of ``in_states``. The quota reserved stays as it
+        was: it settles what was asked, not what was written."""
+        ...
 
     async def recent_runtimes(self, backend: str, limit: int = 50) -> list[tuple[int, float]]:
         """(duration asked, seconds from submit to upstream completion) of recent jobs."""

@@ -3,13 +3,35 @@
 Quirks this class absorbs (``/work/shared/docs/upstreams.md`` §2):
 
 - the server validates no ranges, so :meth:`submit` does (prompt < 512, lyrics < 4096,
-  duration 10..600) and raises :class:`PermanentBackendError` itself;
+  duration 10..600, 1..8 takes) and raises :class:`PermanentBackendError` itself;
 - ``batch_size`` defaults to 2 and ``use_random_seed`` to true upstream, so both are always
-  sent explicitly (one take; the caller's seed unless it is -1);
+  sent explicitly (``batch_size`` = the request's takes; the caller's seed unless it is -1,
+  though the published server ignores it: the seeds it reports are the ones that count);
+- musical controls are request parameters (``bpm``, ``key_scale``, ``time_signature`` as a
+  string, ``vocal_language``), sent only when given: the server fills the rest;
+- a song from one sentence (``request.describe``) is ``sample_mode`` + ``sample_query``: the
+  5 Hz language model writes caption, lyrics, BPM, key, time signature and length
+  (``acestep/api/job_llm_preparation.py``; in sample mode the server *replaces* prompt,
+  lyrics, bpm, key, time signature and duration with what the model wrote, keeping only
+  ``vocal_language``). Style tags given with it join the query; lyrics given with it turn it
+  into ``use_format`` on those lyrics instead (the model polishes what the user wrote and
+  keeps the duration and controls given). Either needs the language model: see below;
 - ``/query_result`` answers many ids in one call, with ``result`` as a JSON *string*; an id
   whose item is missing or unreadable is left out of the answer (transient for that id);
-- a failure carries no reason, and an unknown id (e.g. after a restart) reads "queued" for
-  ever: only the caller's own deadline can end such a job.
+  a success has one entry per take (:mod:`bot.backends.acestep_results`);
+- a failure carries no reason (newer servers: an ``error``), and an unknown id (e.g. after a
+  restart) reads "queued" for ever: only the caller's own deadline can end such a job.
+
+Whether the server has its language model (``capabilities.describes``) is probed, never
+assumed: ``GET /health`` says ``llm_initialized`` on newer servers; where it does not (the
+published wheel), ``POST /format_input`` answers 200 with a language model and 500/503
+without. The answer is kept for :data:`LM_KNOWN_TTL` (an unknown one, e.g. the server was
+down, for :data:`LM_UNKNOWN_TTL`); reading ``capabilities`` when it is stale starts a probe in
+the background, :meth:`refresh_capabilities` runs one now (the shell does at start), and a
+describe job probes first if nothing is known. A job whose failure says the model is
+missing updates the answer at once. A newer server that loads its model lazily reports
+``llm_initialized: false`` until its first use: we count that as "no language model" rather
+than promise what may fail.
 
 Resubmitting is safe (``resubmit_safe = True``): nothing is billed, and a lost task is simply
 run again. Submit errors are still classified honestly (:class:`SubmitUncertain` after a read
@@ -21,7 +43,7 @@ Poll error policy: the whole call fails with :class:`TransientBackendError` on n
 
 from __future__ import annotations
 
-import json
+import asyncio
 import logging
 import math
 import time
@@ -33,8 +55,10 @@ import httpx
 
 from bot.backends._http import (
     envelope_data,
+    json_or_none,
     transport_error,
 )
+from bot.backends.acestep_results import status_from
 from bot.backends.download import Downloader, normalize_host
 from bot.domain import GenerationRequest
 from bot.errors import (
@@ -44,7 +68,7 @@ from bot.errors import (
     SubmitUncertain,
     TransientBackendError,
 )
-from bot.ports import Capabilities, DownloadedAudio, RemoteState, RemoteStatus, RemoteTask
+from bot.ports import Capabilities, DownloadedAudio, RemoteStatus, RemoteTask
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +77,10 @@ PROMPT_LIMIT = 512  # exclusive: the server takes prompts shorter than this
 LYRICS_LIMIT = 4096  # exclusive
 AUDIO_FORMATS = ("mp3", "wav", "flac")
 STATS_TTL = 60.0  # seconds an /v1/stats answer is reused
-FAILURE_MESSAGE = "the engine reported a failure"
+MAX_BATCH = 8  # the server's documented batch_size ceiling
+LM_KNOWN_TTL = 600.0  # seconds a probe's "has / has no language model" is trusted
+LM_UNKNOWN_TTL = 30.0  # seconds before a probe that learned nothing is tried again
+NO_LM_MESSAGE = "the ACE-Step server has no language model to write a song from a description"
 
 
 class AceStepBackend:
@@ -68,9 +95,6 @@ class AceStepBackend:
     bills_failed_jobs = False  # nothing is billed at all
     accounts_gpu_seconds = True  # our own GPU: its time goes into usage reports
     moderation_error_codes: frozenset[str] = frozenset()
-    # Takes as batch_size, controls as parameters; whether its language model is loaded
-    # is not probed yet, so /describe is not offered.
-    capabilities = Capabilities(takes_per_task=8, controls_as_parameters=True)
     uses_webhook = False  # polled: /query_result covers every job in one call
 
     def __init__(
@@ -97,23 +121,109 @@ class AceStepBackend:
         self._thinking = thinking
         self.max_concurrency = max_concurrency
         self._stats: tuple[float, float | None] | None = None  # (fetched at, avg seconds)
+        # The language model: True/False once a probe or a job showed it, None unknown.
+        self._lm: bool | None = None
+        self._lm_checked: float | None = None  # monotonic time of the last answer
+        self._probe: asyncio.Task[bool | None] | None = None
 
     @property
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
 
+    # ------------------------------------------------------------ capabilities
+    @property
+    def capabilities(self) -> Capabilities:
+        """Takes as ``batch_size``, controls as parameters, and a language model once the
+        server has shown one (a stale answer starts a probe in the background)."""
+        if self._lm_stale():
+            self._probe_soon()
+        return Capabilities(
+            takes_per_task=MAX_BATCH, controls_as_parameters=True, describes=self._lm is True
+        )
+
+    async def refresh_capabilities(self) -> Capabilities:
+        """Probe the server's language model now (one probe at a time) and answer."""
+        if self._probe is None or self._probe.done():
+            self._probe = asyncio.create_task(self._probe_language_model())
+        await asyncio.shield(self._probe)
+        return self.capabilities
+
+    def _lm_stale(self) -> bool:
+        if self._lm_checked is None:
+            return True
+        ttl = LM_UNKNOWN_TTL if self._lm is None else LM_KNOWN_TTL
+        return time.monotonic() - self._lm_checked >= ttl
+
+    def _probe_soon(self) -> None:
+        if self._probe is not None and not self._probe.done():
+            return
+        try:
+            self._probe = asyncio.get_running_loop().create_task(self._probe_language_model())
+        except RuntimeError:  # read outside the event loop (start-up code): next time
+            return
+
+    def _learned(self, loaded: bool | None) -> None:
+        if loaded is not None or self._lm is None:
+            self._lm = loaded
+        self._lm_checked = time.monotonic()
+
+    async def _probe_language_model(self) -> bool | None:
+        loaded: bool | None = None
+        try:
+            loaded = await self._lm_from_health()
+            if loaded is None:
+                loaded = await self._lm_from_format_input()
+        except httpx.HTTPError as exc:
+            logger.warning("acestep language model probe failed: %s", type(exc).__name__)
+        except Exception:  # a background task: log, never die silently
+            logger.exception("acestep language model probe crashed")
+        self._learned(loaded)
+        said = "unknown" if loaded is None else "loaded" if loaded else "absent"
+        logger.info("acestep language model: %s", said)
+        return loaded
+
+    async def _lm_from_health(self) -> bool | None:
+        """``llm_initialized`` from ``/health`` (newer servers; never authenticated)."""
+        response = await self._http.get(f"{self._base_url}/health")
+        payload = json_or_none(response)
+        data = payload.get("data") if isinstance(payload, dict) else None
+        said = data.get("llm_initialized") if isinstance(data, dict) else None
+        return said if response.status_code == 200 and isinstance(said, bool) else None
+
+    async def _lm_from_format_input(self) -> bool | None:
+        """Servers that don't say: ``/format_input`` needs the model (500/503 without it).
+        A tiny caption, so a server that has one spends a moment on it."""
+        body = {"prompt": "piano", "lyrics": "", "param_obj": "{}"}
+        response = await self._http.post(
+            f"{self._base_url}/format_input", json=body, headers=self._headers
+        )
+        payload = json_or_none(response)
+        code = payload.get("code", 200) if isinstance(payload, dict) else None
+        if response.status_code == 200 and code == 200 and isinstance(payload, dict):
+            return isinstance(payload.get("data"), dict)
+        if response.status_code in (500, 503) or (isinstance(code, int) and code in (500, 503)):
+            return False
+        return None  # 401, 404 (no such route), ...: this probe can't tell
+
     # ------------------------------------------------------------ submit
     async def submit(self, request: GenerationRequest) -> RemoteTask:
         _validate(request)
+        if request.describe:
+            if self._lm is None:
+                await self.refresh_capabilities()
+            if self._lm is not True:
+                raise PermanentBackendError(NO_LM_MESSAGE, code="no_language_model")
         body: dict[str, Any] = {
             "prompt": request.tags,
             "lyrics": request.lyrics,
             "audio_duration": request.duration,
-            "batch_size": 1,  # the server's default is 2 takes
+            "batch_size": request.takes,  # the server's default is 2 takes
             "audio_format": self._audio_format,
             "task_type": "text2music",
             "thinking": self._thinking,
             "use_random_seed": request.seed < 0,
+            **_controls(request),
+            **_description(request),
         }
         if request.seed >= 0:
             body["seed"] = request.seed
@@ -156,50 +266,18 @@ class AceStepBackend:
         for item in items:
             if not isinstance(item, dict) or str(item.get("task_id")) not in wanted:
                 continue
-            status = self._status_from(item)
+            status = status_from(item, self._output_url)
             if status is None:
                 logger.warning("acestep poll remote=%s: unreadable item", item.get("task_id"))
                 continue
             statuses[str(item["task_id"])] = status
+            self._learn_from(status)
         return statuses
 
-    def _status_from(self, item: Mapping[str, Any]) -> RemoteStatus | None:
-        """The item's status, or None when it can't be read (transient for that id)."""
-        entries = _entries(item.get("result"))
-        try:
-            code = int(item.get("status"))  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            return None
-        if entries is None:
-            return None
-        if code == 0:
-            running = next((e for e in entries if "progress" in e or "stage" in e), None)
-            if running is None or str(running.get("stage", "")).lower() == "queued":
-                return RemoteStatus(RemoteState.PENDING)
-            return RemoteStatus(
-                RemoteState.RUNNING,
-                progress=_fraction(running.get("progress")),
-                stage=str(running["stage"]) if running.get("stage") else None,
-            )
-        if code == 1:
-            take = next((e for e in entries if isinstance(e.get("file"), str) and e["file"]), None)
-            if take is None:
-                return RemoteStatus(
-                    RemoteState.FAILED,
-                    error_code="no_output",
-                    error_message="succeeded without an output file",
-                )
-            return RemoteStatus(
-                RemoteState.SUCCEEDED,
-                progress=1.0,
-                output_url=self._output_url(take["file"]),
-                seed_used=_seed(take.get("seed_value")),
-            )
-        if code == 2:
-            return RemoteStatus(
-                RemoteState.FAILED, error_code="failed", error_message=FAILURE_MESSAGE
-            )
-        return None
+    def _learn_from(self, status: RemoteStatus) -> None:
+        """A job whose failure says the language model is missing: stop offering it now."""
+        if status.error_code == "no_language_model":
+            self._learned(False)
 
     def _output_url(self, file: str) -> str:
         if file.startswith(("http://", "https://")):
@@ -240,12 +318,49 @@ class AceStepBackend:
         return envelope_data(response, service=SERVICE, secret=self._api_key, unclear=unclear)
 
 
+def _controls(request: GenerationRequest) -> dict[str, Any]:
+    """The musical controls given, as the server's parameters (unset ones: its own choice)."""
+    controls = request.controls
+    params: dict[str, Any] = {}
+    if controls.bpm is not None:
+        params["bpm"] = controls.bpm
+    if controls.key_scale is not None:
+        params["key_scale"] = controls.key_scale
+    if controls.time_signature is not None:
+        params["time_signature"] = str(controls.time_signature)  # a string upstream
+    if controls.vocal_language is not None:
+        params["vocal_language"] = controls.vocal_language
+    return params
+
+
+def _description(request: GenerationRequest) -> dict[str, Any]:
+    """A song from one sentence: the language model writes it (sample mode), or, when the
+    user wrote lyrics too, polishes the tags and lyrics given (``use_format``)."""
+    if not request.describe:
+        return {}
+    if request.lyrics.strip():
+        caption = f"{request.tags}. {request.describe}" if request.tags else request.describe
+        return {"prompt": caption, "use_format": True}
+    return {"sample_mode": True, "sample_query": _query(request)}
+
+
+def _query(request: GenerationRequest) -> str:
+    # Sample mode drops the prompt, so style tags given with a description go into it.
+    return f"{request.describe} (style: {request.tags})" if request.tags else request.describe
+
+
 def _validate(request: GenerationRequest) -> None:
     problems = []
-    if not request.tags.strip():
+    if not request.tags.strip() and not request.describe.strip():
         problems.append("the prompt is empty")
     if len(request.tags) >= PROMPT_LIMIT:
         problems.append(f"the prompt must be shorter than {PROMPT_LIMIT} characters")
+    if request.describe and len(_query(request)) >= PROMPT_LIMIT:
+        problems.append(
+            f"the description and tags must be shorter than {PROMPT_LIMIT} characters together"
+        )
+    if not 1 <= request.takes <= MAX_BATCH:
+        problems.append(f"takes must be 1..{MAX_BATCH}")
     if len(request.lyrics) >= LYRICS_LIMIT:
         problems.append(f"the lyrics must be shorter than {LYRICS_LIMIT} characters")
     if not AceStepBackend.min_duration <= request.duration <= AceStepBackend.max_duration:
@@ -256,43 +371,6 @@ def _validate(request: GenerationRequest) -> None:
         problems.append("the seed is too large")
     if problems:
         raise PermanentBackendError("; ".join(problems), code="invalid_request")
-
-
-def _entries(result: Any) -> list[dict[str, Any]] | None:
-    """``result`` (a JSON string holding a list) as a list of dicts; None if unreadable."""
-    if result is None or result == "":
-        return []
-    if isinstance(result, str):
-        try:
-            result = json.loads(result)
-        except ValueError:
-            return None
-    if isinstance(result, dict):
-        result = [result]
-    if not isinstance(result, list):
-        return None
-    return [entry for entry in result if isinstance(entry, dict)]
-
-
-def _fraction(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return min(1.0, max(0.0, number)) if math.isfinite(number) else None
-
-
-def _seed(value: Any) -> int | None:
-    """``seed_value`` comes as an int, a string, or "123,456" (one per take)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str):
-        first = value.split(",")[0].strip()
-        if first.isdigit():
-            return int(first)
-    return None
 
 
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:

@@ -33,6 +33,7 @@ from bot.backends._http import (
     transport_error,
 )
 from bot.backends.download import Downloader
+from bot.controls import tags_with_controls
 from bot.domain import LYRICS_MAX, TAGS_MAX, GenerationRequest
 from bot.errors import BackendError, PermanentBackendError, SubmitUncertain, TransientBackendError
 from bot.ports import Capabilities, DownloadedAudio, RemoteState, RemoteStatus, RemoteTask
@@ -58,7 +59,9 @@ class WaveSpeedBackend:
     bills_failed_jobs = False  # WaveSpeed refunds failed generations
     accounts_gpu_seconds = False  # its GPUs, its bill
     moderation_error_codes = frozenset({"1200"})
-    # One take per prediction; no control fields and no language model on its ACE-Step model.
+    # One take per prediction (the worker submits each take of a request on its own, with
+    # its own seed); no control fields, so controls go into the tags as words, and they
+    # count against max_tags_chars (bot.controls.read_request); no language model.
     capabilities = Capabilities()
 
     def __init__(
@@ -85,10 +88,19 @@ class WaveSpeedBackend:
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._api_key}"}
 
+    async def refresh_capabilities(self) -> Capabilities:
+        return self.capabilities  # fixed: nothing to ask
+
     # ------------------------------------------------------------ submit
     async def submit(self, request: GenerationRequest) -> RemoteTask:
+        """One prediction, whatever ``request.takes`` says (takes are separate submits)."""
+        if request.describe:
+            raise PermanentBackendError(
+                f"{SERVICE}'s model has no language model to write a song from a description",
+                code="no_language_model",
+            )
         body = {
-            "tags": request.tags,
+            "tags": tags_with_controls(request.tags, request.controls),
             "lyrics": request.lyrics,
             "duration": request.duration,
             "seed": request.seed,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import getpass
-import logging
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -43,9 +42,7 @@ def run(
         backend=role != "adapters",
         platforms=role != "worker" and not enabled_adapters(settings),
     )
-    if hint and settings.log_format == "json":
-        logging.getLogger("bot.cli").warning("%s", hint)  # a log shipper reads only JSON
-    elif hint:
+    if hint:
         err_console.print(hint, markup=False, highlight=False, soft_wrap=True)
     if stop:
         raise typer.Exit(2)

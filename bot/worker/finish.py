@@ -18,6 +18,7 @@ from bot.worker.config import WorkerConfig
 from bot.worker.forecast import Forecast
 from bot.worker.outcomes import Deliver, Fail, Leave, Outcome, PollLater
 from bot.worker.owned import Owned
+from bot.worker.written import record_written
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +69,7 @@ class Finisher:
         if succeeded is None:
             return Leave()
         logger.info("job %s succeeded (%.1f s of %s)", job.id, info.duration, downloaded.format)
+        succeeded = await record_written(self.store, succeeded, status)
         owned.job = succeeded
         await self.notifier.emit(JobEvent(EventKind.SUCCEEDED, succeeded))
         if completes_here:

@@ -135,6 +135,8 @@ class Poller:
         if status.state == RemoteState.FAILED:
             moderated = status.error_code in self._backend.moderation_error_codes
             code = "moderation" if moderated else "upstream_failed"
+            if status.error_code == "no_language_model":  # its own sentence for the user
+                code = status.error_code
             return Fail(code, status.error_message or "upstream reported failure")
         # Succeeded upstream: remember how long it took, then fetch the audio.
         runtime = self._forecast.runtime(job, owned.seen_unfinished, pushed=pushed)

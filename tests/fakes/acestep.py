@@ -9,13 +9,19 @@ Routes (``/work/shared/docs/upstreams.md`` §2), answers in the envelope
 - ``POST /release_task``: takes every documented parameter with the server's defaults
   (``batch_size`` 2 → two files, ``use_random_seed`` true → the sent ``seed`` is ignored,
   ``audio_duration`` 30, ``audio_format`` mp3, ...). No range validation, like the real
-  server. ``data = {task_id, status: "queued", queue_position}``; 429
+  server. The language model's part (``sample_mode``/``sample_query``, ``use_format``,
+  ``thinking``) is :mod:`tests.fakes.acestep_lm`. ``data = {task_id, status: "queued", queue_position}``; 429
   ``{"detail": "Server busy: queue is full"}`` when ``max_queue`` jobs already wait.
 - ``POST /query_result`` ``{"task_id_list": [...]}`` → one item per id, in order:
   ``{task_id, status: 0|1|2, result: <JSON string>, progress_text}``. Queued: ``result`` is
   ``"[]"``; running: ``[{"progress": x, "stage": s}]``; succeeded: one entry per take with
   ``file`` (``/v1/audio?path=...``), ``seed_value`` (a string), ``metas``, ``prompt``,
-  ``lyrics``; failed: status 2, ``"[]"``, no reason. **Unknown ids answer status 0 forever.**
+  ``lyrics``; every take's ``seed_value`` lists the whole batch's seeds ("1,2"), ``metas``
+  says ``"N/A"`` for what nobody chose, ``prompt``/``lyrics`` are what the language model
+  wrote in sample or format mode; failed: status 2 with an entry whose ``error`` says why
+  (``old_server``: ``"[]"``, no reason). **Unknown ids answer status 0 forever.**
+- ``POST /format_input`` (``prompt``, ``lyrics``, ``param_obj``): the caption and lyrics
+  polished and the metadata filled; without a language model 503 (``old_server``: 500).
 - ``GET /v1/audio?path=...`` (Bearer header only): real audio in the task's ``audio_format``.
 - ``GET /health`` (no auth), ``GET /v1/stats`` (``queue_size``, ``avg_job_seconds``: the mean
   real run time of finished jobs, or ``5 × time_scale`` before the first).
@@ -28,12 +34,15 @@ the queue (files already written stay downloadable, as on a real disk).
 
 Knobs: ``runtime`` (nominal seconds or ``f(body) -> seconds``; default ``2 + duration / 30``),
 ``max_queue``, ``avg_job_seconds`` (None = measured), ``models`` (DiT names, the first is the
-default), ``lm_model`` (the loaded 5 Hz LM; None: started without one). Fault routes:
+default), ``lm_model`` (the loaded 5 Hz LM; None: started without one: jobs that need it
+fail), ``lm_writes`` (what it writes), ``old_server`` (the published wheel: ``/health``
+without model fields, failures without a reason, every job failing without a language
+model). Fault routes:
 ``"submit"``, ``"poll"``, ``"download"``, ``"stats"``, ``"health"``; job faults: ``fail``
 (True), ``hang``, ``bad_result`` (``result`` not JSON), ``output_url`` (the ``file`` value),
 ``runtime`` (see :mod:`tests.fakes.backend_common`).
 
-Records: ``submits`` (every JSON body received), ``tasks`` (id → :class:`AceTask`, cleared
+Records: ``submits`` (every JSON body received), ``format_calls`` (bodies), ``tasks`` (id → :class:`AceTask`, cleared
 by ``restart``), ``query_calls`` ((task_id_list, monotonic time) per call), ``completed_at``
 (id → monotonic time the job ended, failed ones too), ``downloads`` (``path`` per request).
 """
@@ -53,6 +62,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from tests.fakes.acestep_lm import NO_LM_ERROR, Written, format_answer, needs_lm, written_for
 from tests.fakes.audio import make_audio
 from tests.fakes.backend_common import AUDIO_CONTENT_TYPES, BackendFaults, JobFault, Runtime
 from tests.fakes.common import Fault, LoopbackServer, answer
@@ -73,6 +83,8 @@ class AceTask:
     total: float = 0.0  # real seconds it runs
     files: list[str] = field(default_factory=list)
     finished: asyncio.Event = field(default_factory=asyncio.Event)
+    written: Written | None = None  # what the language model wrote for it
+    error: str | None = None  # why it will fail (no language model)
 
 
 def _envelope(data: Any) -> dict[str, Any]:
@@ -137,10 +149,14 @@ class FakeAceStep(LoopbackServer):
         avg_job_seconds: float | None = None,
         models: tuple[str, ...] = ("acestep-v15-turbo",),
         lm_model: str | None = "acestep-5Hz-lm-1.7B",
+        old_server: bool = False,
     ) -> None:
         super().__init__(time_scale)
         self.models = models
         self.lm_model = lm_model
+        self.lm_writes = Written()
+        self.old_server = old_server
+        self.format_calls: list[Any] = []
         self.api_key = api_key
         self.max_queue = max_queue
         self.runtime: Runtime = runtime if runtime is not None else _default_runtime
@@ -162,6 +178,7 @@ class FakeAceStep(LoopbackServer):
         router.add_get("/health", self._health)
         router.add_get("/v1/stats", self._stats)
         router.add_get("/v1/models", self._models)
+        router.add_post("/format_input", self._format_input)
 
     async def start(self) -> None:
         await super().start()
@@ -200,7 +217,7 @@ class FakeAceStep(LoopbackServer):
             await self.sleep(task.total)
             if self.closing.is_set():
                 return
-            if task.fault.fail:
+            if task.fault.fail or task.error is not None:
                 task.state = "failed"
             else:
                 # The real server writes its files before reporting success.
@@ -276,6 +293,12 @@ class FakeAceStep(LoopbackServer):
             seeds = [seed + i if seed >= 0 else random.randint(0, 2**31 - 1) for i in range(batch)]
         fmt = str(body.get("audio_format") or "mp3")
         duration = _number(body.get("audio_duration"), 30.0)
+        written = written_for(body, self.lm_writes) if self.lm_model is not None else None
+        if written is not None:  # sample mode: the model chose the length too
+            duration = _number(written.duration, duration)
+        error = None
+        if self.lm_model is None and (needs_lm(body) or self.old_server):
+            error = NO_LM_ERROR
         nominal = fault.runtime if fault.runtime is not None else _runtime_of(self.runtime, body)
         task = AceTask(
             id=str(uuid.uuid4()),
@@ -286,6 +309,8 @@ class FakeAceStep(LoopbackServer):
             # Unvalidated like the real server, but keep the fake's own encoder sane.
             duration=min(max(duration, 1.0), 600.0),
             total=self.scaled(nominal),
+            written=written,
+            error=error,
         )
         self.tasks[task.id] = task
         self._queue.put_nowait(task)
@@ -329,32 +354,44 @@ class FakeAceStep(LoopbackServer):
             text = f"{stage} {progress:.0%}"
         elif task.state == "failed":
             status = 2
+            if task.error is not None and not self.old_server:
+                entries = [{"file": "", "status": 2, "stage": "failed", "error": task.error}]
         else:
             status, text = 1, "Succeeded"
-            entries = [
-                self._take(task, path, seed)
-                for path, seed in zip(task.files, task.seeds, strict=True)
-            ]
+            entries = [self._take(task, path) for path in task.files]
         result = "{not json" if task is not None and task.fault.bad_result else json.dumps(entries)
         return {"task_id": task_id, "status": status, "result": result, "progress_text": text}
 
-    def _take(self, task: AceTask, path: str, seed: int) -> dict[str, Any]:
-        body = task.body
+    def _take(self, task: AceTask, path: str) -> dict[str, Any]:
+        body, written = task.body, task.written
+        # What nobody chose reads "N/A"; with a language model its reasoning fills it.
+        guess = self.lm_writes if self.lm_model is not None else None
+
+        def meta(given: Any, name: str) -> Any:
+            if written is not None:
+                return getattr(written, name)
+            if given not in (None, ""):
+                return given
+            return getattr(guess, name) if guess is not None else "N/A"
+
         return {
             "file": task.fault.output_url or f"/v1/audio?path={quote(path, safe='')}",
             "wave": "",
             "status": 1,
             "create_time": int(time.time()),
-            "prompt": body.get("prompt", ""),
-            "lyrics": body.get("lyrics", ""),
+            "prompt": written.caption if written else body.get("prompt", ""),
+            "lyrics": written.lyrics if written else body.get("lyrics", ""),
             "metas": {
-                "bpm": body.get("bpm") or 120,
+                "bpm": meta(body.get("bpm"), "bpm"),
                 "duration": task.duration,
                 "genres": "",
-                "keyscale": body.get("key_scale") or "C major",
-                "timesignature": body.get("time_signature") or "4",
+                "keyscale": meta(body.get("key_scale"), "keyscale"),
+                "timesignature": meta(body.get("time_signature"), "timesignature"),
+                "prompt": body.get("prompt", ""),
+                "lyrics": body.get("lyrics", ""),
             },
-            "seed_value": str(seed),
+            "seed_value": ",".join(str(seed) for seed in task.seeds),
+            "lm_model": self.lm_model or "",
         }
 
     async def _audio(self, request: web.Request) -> web.StreamResponse:
@@ -377,7 +414,9 @@ class FakeAceStep(LoopbackServer):
 
     async def _health(self, request: web.Request) -> web.StreamResponse:
         async def handle() -> web.StreamResponse:
-            data = {"status": "ok", "service": "ACE-Step API", "version": "1.0"}
+            data: dict[str, Any] = {"status": "ok", "service": "ACE-Step API", "version": "1.0"}
+            if self.old_server:  # the published wheel says no more
+                return web.json_response(_envelope(data))
             data |= {
                 "models_initialized": bool(self.models),
                 "llm_initialized": self.lm_model is not None,
@@ -404,6 +443,21 @@ class FakeAceStep(LoopbackServer):
             "llm_initialized": self.lm_model is not None,
         }
         return web.json_response(_envelope(data))
+
+    async def _format_input(self, request: web.Request) -> web.StreamResponse:
+        body, problem = await self._json_body(request)
+        self.format_calls.append(body)
+        if problem is not None:
+            return problem
+        if not self._post_auth_ok(request, body):
+            return _detail(401)
+        if not isinstance(body, dict):
+            return _detail(400, "Body must be a JSON object")
+        if self.lm_model is None:
+            if self.old_server:
+                return _detail(500, "LLM not initialized")
+            return _detail(503, "LLM not initialized and lazy loading is disabled")
+        return web.json_response(_envelope(format_answer(body, self.lm_writes)))
 
     async def _stats(self, request: web.Request) -> web.StreamResponse:
         async def handle() -> web.StreamResponse:

@@ -28,6 +28,7 @@ from bot.domain import (
     FINAL_STATES,
     IN_FLIGHT_STATES,
     ChatRules,
+    Controls,
     Destination,
     Job,
     JobId,
@@ -203,8 +204,7 @@ class MemoryJobStore:
         served = next(u.last_served_at for u in self._users.values() if u.id == user_id)
         row.fair_served = served.timestamp() if served is not None else float("-inf")
         self._rows[job_id] = row
-        seconds = new.request.duration * new.request.takes
-        self._ledger.append(_Ledger(user_id, job_id, "reserve", seconds, now))
+        self._ledger.append(_Ledger(user_id, job_id, "reserve", new.request.duration, now))
         self._audit([job_id], None, JobState.QUEUED, now)
         return Enqueued(row.out(), True, self._places([job]).get(job_id, 0))
 
@@ -232,18 +232,19 @@ class MemoryJobStore:
         reservations: tuple[tuple[datetime, int], ...] = ()
         if needs.reservations:
             refunded = {
-                e.job_id: e.seconds
-                for e in self._ledger
-                if e.user_id == user_id and e.kind == "refund"
+                e.job_id for e in self._ledger if e.user_id == user_id and e.kind == "refund"
             }
-            held = [
-                (e.created_at, e.seconds - refunded.get(e.job_id, 0))
+            kept = [
+                e
                 for e in self._ledger
                 if e.user_id == user_id
                 and e.kind == "reserve"
                 and e.created_at > now - QUOTA_WINDOW
+                and e.job_id not in refunded
             ]
-            reservations = tuple(sorted((at, s) for at, s in held if s > 0))
+            reservations = tuple(
+                (e.created_at, e.seconds) for e in sorted(kept, key=lambda e: e.created_at)
+            )
         month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
         this_month = [j for j in jobs if j.created_at >= month_start]
         total_cost = sum(j.cost_usd or 0.0 for j in this_month) if needs.month_cost else 0.0
@@ -273,7 +274,6 @@ class MemoryJobStore:
         now: datetime,
         ledger: str | None = None,
         detail: str | None = None,
-        refund_seconds: float | None = None,
         **fields: Any,
     ) -> Job | None:
         _aware(now)
@@ -290,11 +290,7 @@ class MemoryJobStore:
             entries = [e for e in self._ledger if e.job_id == job_id]
             settled = any(e.kind in ("commit", "refund") for e in entries)
             for reserve in [e for e in entries if e.kind == "reserve"] if not settled else []:
-                split = int(refund_seconds or 0) if ledger == "commit" else 0
-                kept = replace(reserve, seconds=reserve.seconds - split, created_at=now)
-                self._ledger.append(replace(kept, kind=ledger))
-                if split:
-                    self._ledger.append(replace(kept, kind="refund", seconds=split))
+                self._ledger.append(replace(reserve, kind=ledger, created_at=now))
         return row.out()
 
     async def update_fields(
@@ -304,6 +300,26 @@ class MemoryJobStore:
         if row is None or row.job.state not in in_states:
             return None
         row.set(_aware(now), **fields)
+        return row.out()
+
+    async def record_written(
+        self,
+        job_id: int,
+        in_states: Collection[JobState],
+        *,
+        tags: str,
+        lyrics: str,
+        duration: int,
+        controls: Controls,
+        now: datetime,
+    ) -> Job | None:
+        row = self._rows.get(job_id)
+        if row is None or row.job.state not in in_states:
+            return None
+        request = replace(
+            row.job.request, tags=tags, lyrics=lyrics, duration=duration, controls=controls
+        )
+        row.job = replace(row.job, request=request, updated_at=_aware(now))
         return row.out()
 
     async def merge_context(
