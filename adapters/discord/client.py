@@ -36,6 +36,7 @@ from adapters.discord import embeds
 from adapters.discord.admin import AdminCommands, NotAllowed
 from adapters.discord.commands import JamCommands
 from adapters.discord.delivery import DiscordDelivery
+from adapters.discord.posting import MAX_REQUEST_BYTES
 from adapters.discord.replies import reply_privately
 from adapters.discord.songs import SongStarter
 from adapters.discord.views import PERSISTENT_ITEMS
@@ -60,6 +61,7 @@ class Tuning:
     edit_interval: float = 2.0  # per status message (Discord: ~5 edits / 5 s per channel)
     settle: float = 1.0  # a status card's first state waits this long: a later one may win
     reword_before: float = 5.0  # an ETA this close reads "any moment now"
+    request_limit: int = MAX_REQUEST_BYTES  # one message's files together (Discord's docs)
     clock: Callable[[], float] = field(default=time.monotonic)
 
 
@@ -117,6 +119,7 @@ class AceJamBot(commands.AutoShardedBot):
             edit_interval=self.tuning.edit_interval,
             settle=self.tuning.settle,
             reword_before=self.tuning.reword_before,
+            request_limit=self.tuning.request_limit,
             clock=self.tuning.clock,
         )
         # The views' ButtonHandler, with the one PressGuard of this adapter.

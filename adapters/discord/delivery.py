@@ -34,6 +34,7 @@ from adapters.discord.cards import NO_PINGS, LiveToken, StatusMessage, status_of
 from adapters.discord.embeds import Status
 from adapters.discord.posting import (
     CAN_POST,
+    MAX_REQUEST_BYTES,
     PLATFORM,
     TrackPost,
     announce_failure,
@@ -65,6 +66,7 @@ class DiscordDelivery:
         edit_interval: float = 2.0,
         settle: float = 1.0,
         reword_before: float = 5.0,
+        request_limit: int = MAX_REQUEST_BYTES,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client = client
@@ -74,6 +76,7 @@ class DiscordDelivery:
         # An ETA closer than this reads "any moment now": it never visibly runs out, even
         # when an edit must wait its turn (edit_interval) first.
         self.reword_before = max(reword_before, edit_interval + settle + 1.0)
+        self.request_limit = request_limit  # what one message's files may have together
         self.clock = clock
         self._by_job: dict[int, StatusMessage] = {}
         self._pending: dict[str, StatusMessage] = {}  # interaction id → before submit answers

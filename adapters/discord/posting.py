@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import discord
@@ -20,10 +21,11 @@ import discord
 from adapters.discord import embeds
 from adapters.discord.cards import LiveToken, StatusMessage
 from adapters.discord.embeds import TrackCard
+from adapters.discord.takes import take_filename, takes_embed, takes_view
 from adapters.discord.views import failure_view, track_view
 from bot import messages
 from bot.audio import PreparedTrack, TrackTags
-from bot.delivery import UploadLimits
+from bot.delivery import FittedTake, UploadLimits
 from bot.domain import Job
 from bot.ports import DeliveryReceipt
 
@@ -35,6 +37,11 @@ logger = logging.getLogger(__name__)
 PLATFORM = "discord"
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024  # Discord's limit for an unboosted server
 UPLOAD_ATTEMPTS = 3  # a 413 despite the limit we read: shrink and try again
+# Create Message: "The maximum request size when sending a message is 25 MiB" (Discord's
+# docs), whatever each file's limit; a server that takes bigger files takes one at least.
+# The message's JSON and the multipart framing count too: a little is left for them.
+MAX_REQUEST_BYTES = 25 * 1024 * 1024
+REQUEST_OVERHEAD = 256 * 1024
 CAN_POST = "bot_can_post"  # context: the bot may post the track in the channel itself
 
 
@@ -58,7 +65,8 @@ class TrackPost:
             limit = token.interaction.filesize_limit  # the track goes as a follow-up
         else:
             limit = self._known_limit(job)
-        return UploadLimits(limit, attempts=UPLOAD_ATTEMPTS)
+        per_message = max(limit, self._owner.request_limit) - REQUEST_OVERHEAD
+        return UploadLimits(limit, attempts=UPLOAD_ATTEMPTS, per_message=per_message)
 
     def track_tags(self, job: Job) -> TrackTags:
         return embeds.track_tags(job, job.destination.context.get("guild_name"))
@@ -68,6 +76,23 @@ class TrackPost:
 
     async def post_track(self, job: Job, track: PreparedTrack, limit: int) -> DeliveryReceipt:
         message = await self._post_track(job, track, limit)
+        return DeliveryReceipt(str(message.id))
+
+    async def post_takes(
+        self, job: Job, takes: Sequence[FittedTake], limit: int
+    ) -> DeliveryReceipt:
+        """Several takes as one message: a file per take named with its take and seed, the
+        card listing every seed, ▶ Keep per take above 🎲 / 🔁."""
+
+        def files() -> list[discord.File]:
+            return [
+                discord.File(fitted.track.path, filename=take_filename(fitted.take, fitted.seed))
+                for fitted in takes
+            ]
+
+        numbers = [fitted.take for fitted in takes]
+        view = takes_view(job.id, numbers, job.kept_take)
+        message = await self._send(job, takes_embed(job, takes, limit), files, view)
         return DeliveryReceipt(str(message.id))
 
     async def posted(self, job: Job, receipt: DeliveryReceipt) -> None:
@@ -109,7 +134,17 @@ class TrackPost:
                 found.append(discord.File(prepared.waveform_png, filename=embeds.WAVEFORM_NAME))
             return found
 
-        embed = embeds.track_embed(job, card)
+        return await self._send(job, embeds.track_embed(job, card), files, track_view(job.id))
+
+    async def _send(
+        self,
+        job: Job,
+        embed: discord.Embed,
+        files: Callable[[], list[discord.File]],
+        view: discord.ui.View,
+    ) -> discord.Message:
+        """The song's message: through the bot token where the bot may post, else (or when
+        the bot may no longer post) as the interaction's follow-up while its token lives."""
 
         async def follow_up(token: LiveToken) -> discord.Message | None:
             return await token.call(
@@ -118,7 +153,7 @@ class TrackPost:
                     embeds.fallback_content(job),
                     embed=embed,
                     files=files(),
-                    view=track_view(job.id),
+                    view=view,
                     allowed_mentions=requester_only(job),
                     wait=True,
                 ),
@@ -131,7 +166,7 @@ class TrackPost:
                 return sent
             # The token died on the way: a post of the bot's own is the one way left.
         try:
-            return await self._post_to_channel(job, embed, files())
+            return await self._post_to_channel(job, embed, files(), view)
         except discord.Forbidden as exc:
             # Permissions changed since the job was asked for: the follow-up needs none.
             token = self._token()
@@ -153,6 +188,7 @@ class TrackPost:
         job: Job,
         embed: discord.Embed,
         files: list[discord.File],
+        view: discord.ui.View,
     ) -> discord.Message:
         """The track as an ordinary bot message that mentions (and pings) only the requester;
         not a reply: the status card it would reply to goes once the track is there. The
@@ -164,7 +200,7 @@ class TrackPost:
             content=embeds.fallback_content(job),
             embed=embed,
             files=files,
-            view=track_view(job.id),
+            view=view,
             allowed_mentions=requester_only(job),
             nonce=f"acejam-{job.id}",
         )

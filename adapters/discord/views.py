@@ -170,12 +170,19 @@ def used_view(message: discord.Message, pressed: str) -> discord.ui.View | None:
     """The buttons of ``message`` again, with ``pressed`` (a custom id) and those used
     before it shown used; None when the message has none of ours."""
     view = discord.ui.View(timeout=None)
-    for row in message.components:
+    for row_number, row in enumerate(message.components):
         for child in getattr(row, "children", ()):
-            found = _CUSTOM_ID.fullmatch(getattr(child, "custom_id", None) or "")
+            custom = getattr(child, "custom_id", None) or ""
+            found = _CUSTOM_ID.fullmatch(custom)
             item = _BY_ACTION.get(found["action"]) if found else None
-            if found is None or item is None:
+            button: discord.ui.Item[Any]
+            if found is not None and item is not None:
+                used = custom == pressed or child.style == discord.ButtonStyle.success
+                button = item(int(found["id"]), used=used)
+            elif custom.startswith("acejam:") and isinstance(child, discord.components.Button):
+                button = discord.ui.Button.from_component(child)  # another of ours (▶ Keep)
+            else:
                 continue
-            used = child.custom_id == pressed or child.style == discord.ButtonStyle.success
-            view.add_item(item(int(found["id"]), used=used))
+            button.row = row_number  # the rows stay as they were
+            view.add_item(button)
     return view if view.children else None

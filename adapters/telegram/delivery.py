@@ -37,8 +37,9 @@ from telegram.error import BadRequest, Forbidden
 from adapters.telegram import keyboards, texts
 from adapters.telegram.flood import Priority, sending
 from adapters.telegram.status import StatusBoard
+from adapters.telegram.takes import Album, send_takes
 from bot import audio, messages
-from bot.delivery import DeliveryPipeline, UploadLimits
+from bot.delivery import DeliveryPipeline, FittedTake, UploadLimits
 from bot.domain import Job
 from bot.errors import DeliveryRefused, DeliveryUnavailable
 from bot.ports import DeliveryReceipt, EventKind, JobEvent, TrackFile
@@ -249,6 +250,21 @@ class TelegramDelivery:
                 read_timeout=60.0,
             )
         return DeliveryReceipt(message_id=str(message.message_id))
+
+    async def post_takes(
+        self, job: Job, takes: Sequence[FittedTake], limit: int
+    ) -> DeliveryReceipt:
+        """Several takes: one audio album, and the choices in a message under it."""
+        album = Album(
+            chat_id=int(job.destination.chat_id),
+            reply_to=_context_int(job, "request_message_id"),
+            thread_id=_context_int(job, "thread_id"),
+            local_mode=self._local_mode,
+            filename=lambda title: _filename(job, title),
+            bytes_per_second=_UPLOAD_BYTES_PER_SECOND,
+        )
+        first = await send_takes(self._bot, job, takes, self.track_tags(job).title, album)
+        return DeliveryReceipt(message_id=str(first.message_id))
 
     async def posted(self, job: Job, receipt: DeliveryReceipt) -> None:
         chat_id = int(job.destination.chat_id)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
@@ -11,10 +12,12 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 REROLL = "rr"  # 🎲 same tags and lyrics, new seed
 SAME_SEED = "ss"  # 🔁 same tags, lyrics and seed
 CANCEL = "cx"  # ✖ cancel a queued or running job
+KEEP = "kp"  # ▶ keep take N of a job with several: kp:<job id>:<take>
 
 MAX_JOB_ID = 2**63 - 1  # ids are 64-bit integers in the database
 # What CallbackQueryHandler routes to the button handler.
 PATTERN = re.compile(rf"^({REROLL}|{SAME_SEED}|{CANCEL}):(\d{{1,19}})$")
+KEEP_PATTERN = re.compile(rf"^{KEEP}:(\d{{1,19}}):([1-9])$")
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,36 @@ def track_keyboard(job_id: int) -> InlineKeyboardMarkup:
             ]
         ]
     )
+
+
+KEEP_LABEL = "▶ Keep {take}"
+KEPT_LABEL = "✅ Kept {take}"
+
+
+@dataclass(frozen=True)
+class KeepPress:
+    job_id: int
+    take: int
+
+
+def parse_keep(data: str | None) -> KeepPress | None:
+    match = KEEP_PATTERN.match(data or "")
+    if match is None or int(match.group(1)) > MAX_JOB_ID:
+        return None
+    return KeepPress(int(match.group(1)), int(match.group(2)))
+
+
+def takes_keyboard(job_id: int, takes: Sequence[int], kept: int | None) -> InlineKeyboardMarkup:
+    """Under a job's takes (an album takes no buttons, so under the message below it): one
+    ▶ Keep per take, ✅ on the kept one; then 🎲 / 🔁, which start from the kept take."""
+    keep = [
+        InlineKeyboardButton(
+            (KEPT_LABEL if take == kept else KEEP_LABEL).format(take=take),
+            callback_data=f"{KEEP}:{job_id}:{take}",
+        )
+        for take in takes
+    ]
+    return InlineKeyboardMarkup([keep, *track_keyboard(job_id).inline_keyboard])
 
 
 def try_again_keyboard(job_id: int, *, seed_known: bool) -> InlineKeyboardMarkup:

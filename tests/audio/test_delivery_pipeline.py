@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -9,8 +11,17 @@ import pytest
 from PIL import Image
 
 from bot.audio import PreparedTrack, Thumbnail, TrackTags, tags_for
-from bot.delivery import DeliveryPipeline, UploadLimits
-from bot.domain import Destination, GenerationRequest, Job, JobId, JobState, UserId
+from bot.delivery import DeliveryPipeline, FittedTake, UploadLimits
+from bot.domain import (
+    Destination,
+    GenerationRequest,
+    Job,
+    JobId,
+    JobState,
+    Take,
+    TakeState,
+    UserId,
+)
 from bot.ports import DeliveryReceipt, TrackFile
 from tests.audio.conftest import write_audio
 
@@ -30,6 +41,7 @@ class Poster:
         self.limits = limits
         self.refusals = refusals
         self.tried: list[tuple[PreparedTrack, int]] = []
+        self.albums: list[tuple[list[FittedTake], int]] = []  # several takes, as posted
         self.posted_receipts: list[DeliveryReceipt] = []
         self.thumbnails: list[tuple[int, int]] = []  # sizes, read while the files exist
 
@@ -52,6 +64,15 @@ class Poster:
         if len(self.tried) <= self.refusals:
             raise TooLarge
         return DeliveryReceipt(f"m{len(self.tried)}")
+
+    async def post_takes(
+        self, job: Job, takes: Sequence[FittedTake], limit: int
+    ) -> DeliveryReceipt:
+        assert all(take.track.path.exists() and take.track.size <= limit for take in takes)
+        self.albums.append((list(takes), limit))
+        if len(self.albums) <= self.refusals:
+            raise TooLarge
+        return DeliveryReceipt(f"album{len(self.albums)}")
 
     async def posted(self, job: Job, receipt: DeliveryReceipt) -> None:
         self.posted_receipts.append(receipt)
@@ -96,3 +117,29 @@ async def test_the_platform_thumbnail_is_made_and_a_last_refusal_is_raised(
     assert len(poster.tried) == 1 and poster.thumbnails == [(64, 64)]
     assert poster.posted_receipts == []
     assert sorted(p.name for p in tmp_path.iterdir()) == ["song.mp3"]
+
+
+async def test_several_takes_share_a_message_limit_and_are_posted_together(
+    tmp_path: Path,
+) -> None:
+    sources = [write_audio(tmp_path / f"take-{n}.mp3", 4.0, "mp3", kbps=192) for n in (1, 2, 3)]
+    takes = tuple(
+        Take(n, TakeState.READY, 10 * n, str(path), "mp3", 4.0)
+        for n, path in enumerate(sources, start=1)
+    )
+    job = replace(a_job(), takes=takes)
+    # Each file may have 8 MB, but the message only 600 kB: 200 kB a take.
+    poster = Poster(UploadLimits(8_000_000, attempts=2, per_message=600_000), refusals=1)
+    tracks = [
+        TrackFile(take.number, take.seed, path) for take, path in zip(takes, sources, strict=True)
+    ]
+
+    receipt = await DeliveryPipeline(poster).deliver(job, tracks)
+
+    assert receipt == DeliveryReceipt("album2") and poster.posted_receipts == [receipt]
+    (first, first_limit), (second, second_limit) = poster.albums
+    assert first_limit == 200_000  # the share, before any refusal
+    assert second_limit == max(take.track.size for take in first) * 3 // 4
+    assert [(take.take, take.seed) for take in second] == [(1, 10), (2, 20), (3, 30)]
+    assert poster.tried == []  # one message for all, never a track of its own
+    assert sorted(p.name for p in tmp_path.iterdir()) == [p.name for p in sources]

@@ -16,7 +16,6 @@ from tests.fakes.discord.protocol import (
     INTENT_MESSAGE_CONTENT,
     IS_COMPONENTS_V2,
     LOADING,
-    MAX_REQUEST_BYTES,
     SUPPRESS_EMBEDS,
     Json,
     api_error,
@@ -47,7 +46,7 @@ class Messages:
         limit = self.state.filesize_limit(guild_id)
         if any(len(f.data) > limit for f in files):
             raise api_error("too_large")
-        if sum(len(f.data) for f in files) > max(limit, MAX_REQUEST_BYTES):
+        if sum(len(f.data) for f in files) > max(limit, self.state.max_request_bytes):
             raise api_error("too_large")
 
     def new(

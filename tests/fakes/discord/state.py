@@ -16,6 +16,7 @@ from tests.fakes.discord.payloads import role_payload
 from tests.fakes.discord.protocol import (
     DISCORD_EPOCH_MS,
     DM_FILESIZE_LIMIT,
+    MAX_REQUEST_BYTES,
     FakeDiscordError,
     Json,
     Perm,
@@ -85,6 +86,9 @@ class State:
         self.channel_order: dict[int, list[int]] = {}
         self.attachments: dict[int, RecordedAttachment] = {}
         self.nonces: dict[tuple[int, int, str], tuple[int, float]] = {}
+        # What one message's files may have together (Discord's docs: 25 MiB); a test may
+        # lower it to see a bot share it out without uploading megabytes.
+        self.max_request_bytes = MAX_REQUEST_BYTES
         self.interaction_by_id: dict[int, FakeInteraction] = {}
         self.interaction_by_token: dict[str, FakeInteraction] = {}
         self._last_snowflake = 0

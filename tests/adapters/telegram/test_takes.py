@@ -1,0 +1,129 @@
+"""Several takes of one song arrive together in a Telegram chat: one audio album, each take
+titled and captioned with its number and seed, and one message under it with ▶ Keep per take
+and 🎲 / 🔁. The real python-telegram-bot client posts them to the loopback Telegram."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from adapters.telegram.delivery import TelegramDelivery
+from adapters.telegram.status import StatusBoard
+from bot.clock import utcnow
+from bot.delivery import tracks_of
+from bot.domain import (
+    Destination,
+    GenerationRequest,
+    Job,
+    JobId,
+    JobState,
+    Take,
+    TakeState,
+    UserId,
+)
+from tests.fakes.audio import make_audio, probe_audio
+from tests.fakes.telegram import FakeTelegram
+from tests.harness import POLL_SCALE
+
+SEEDS = (101, 202, 303)
+
+
+def job_with_takes(chat_id: int, request_id: int, folder: Path, seeds: tuple[int, ...]) -> Job:
+    """A finished job whose takes are on disk, as the worker hands it to the delivery."""
+    takes = []
+    for number, seed in enumerate(seeds, start=1):
+        path = folder / f"job-7-take-{number}.mp3"
+        path.write_bytes(make_audio(3.0 + number))
+        takes.append(Take(number, TakeState.READY, seed, str(path), "mp3", 3.0 + number))
+    now = utcnow()
+    return Job(
+        id=JobId(7),
+        user_id=UserId(1),
+        request=GenerationRequest("lo-fi, rainy piano", "", 5, takes=len(seeds)),
+        destination=Destination("telegram", str(chat_id), "42", {"request_message_id": request_id}),
+        state=JobState.SUCCEEDED,
+        backend="wavespeed",
+        created_at=now,
+        updated_at=now,
+        seed_used=seeds[0],
+        takes=tuple(takes),
+    )
+
+
+async def deliver(tg: FakeTelegram, job: Job) -> str:
+    async with tg.bot() as bot:
+        board = StatusBoard(bot, time_scale=POLL_SCALE)
+        delivery = TelegramDelivery(bot, board)
+        receipt = await delivery.deliver(job, tracks_of(job))
+        await board.close()
+    return receipt.message_id
+
+
+async def test_three_takes_arrive_as_one_album_with_the_choices_under_it(
+    tg: FakeTelegram, tmp_path: Path
+) -> None:
+    alice = tg.user(42, "Alice")
+    chat = tg.private_chat(alice)
+    request = await tg.send_message(chat, alice, "/song lo-fi, rainy piano | takes=3")
+    job = job_with_takes(chat.id, request["message_id"], tmp_path, SEEDS)
+
+    receipt = await deliver(tg, job)
+
+    album = await tg.wait_for_album(chat, size=3)
+    assert receipt == str(album[0].message_id)  # the song's message: the album's first
+    titles = [m.audio.title if m.audio else None for m in album]
+    assert titles == [f"Lo-fi, Rainy Piano — take {n}" for n in (1, 2, 3)]
+    for message, seed in zip(album, SEEDS, strict=True):
+        assert message.caption is not None and f"Seed {seed}" in message.caption
+        assert message.audio is not None and message.thumbnail is not None
+        assert message.reply_to_message_id == request["message_id"]
+    lengths = [round(probe_audio(m.audio.data)[0]) for m in album if m.audio]
+    assert lengths == [4, 5, 6]  # each take its own file
+    choices = await tg.wait_for_message(chat, lambda m: bool(m.buttons))
+    assert choices.reply_to_message_id == album[0].message_id
+    assert [b.text for b in choices.buttons] == [
+        "▶ Keep 1",
+        "▶ Keep 2",
+        "▶ Keep 3",
+        "🎲 New take",
+        "🔁 Same seed",
+    ]
+    assert "3 takes above" in (choices.text or "")
+    assert tg.calls_to("sendAudio") == []
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(".telegram")]
+    assert leftovers == []
+
+
+async def test_a_failed_take_among_several_is_left_out_of_the_album(
+    tg: FakeTelegram, tmp_path: Path
+) -> None:
+    alice = tg.user(42, "Alice")
+    chat = tg.private_chat(alice)
+    request = await tg.send_message(chat, alice, "/song lo-fi | takes=3")
+    job = job_with_takes(chat.id, request["message_id"], tmp_path, SEEDS)
+    failed = Take(2, TakeState.FAILED, error_code="backend")
+    job = replace(job, takes=(job.takes[0], failed, job.takes[2]))
+
+    await deliver(tg, job)
+
+    album = await tg.wait_for_album(chat, size=2)
+    assert [m.audio.title[-6:] for m in album if m.audio] == ["take 1", "take 3"]
+    choices = await tg.wait_for_message(chat, lambda m: bool(m.buttons))
+    assert [b.text for b in choices.buttons][:2] == ["▶ Keep 1", "▶ Keep 3"]
+
+
+async def test_a_one_take_job_is_one_audio_as_before(tg: FakeTelegram, tmp_path: Path) -> None:
+    alice = tg.user(42, "Alice")
+    chat = tg.private_chat(alice)
+    request = await tg.send_message(chat, alice, "/song lo-fi, rainy piano")
+    job = job_with_takes(chat.id, request["message_id"], tmp_path, (101,))
+    one = GenerationRequest("lo-fi, rainy piano", "", 5, 101)
+    job = replace(job, request=one, takes=(), audio_path=job.takes[0].audio_path)
+
+    receipt = await deliver(tg, job)
+
+    (track,) = tg.chat_log(chat)
+    assert receipt == str(track.message_id) and track.media_group_id is None
+    assert track.audio is not None and track.audio.title == "Lo-fi, Rainy Piano"
+    assert [b.text for b in track.buttons] == ["🎲 New take", "🔁 Same seed"]
+    assert tg.calls_to("sendMediaGroup") == []
