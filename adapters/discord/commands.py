@@ -1,5 +1,5 @@
 """The slash commands users see: /song, /compose, /quota, /queue, /cancel, /limits, /history,
-/help.
+/show, /help.
 
 Each one turns an interaction into one service call and renders the answer. Answers about a
 user's own account are ephemeral, deferred first because they read the database.
@@ -18,6 +18,7 @@ from adapters.discord.choices import TIME_CHOICES, key_choices, language_choices
 from adapters.discord.delivery import PLATFORM
 from adapters.discord.drafts import Draft
 from adapters.discord.modals import DURATION_INPUT_MAX, ComposeModal
+from adapters.discord.songbook import PageButton, Songbook
 from adapters.discord.songs import SongStarter, cancel_text, requester_of, scope_of
 from bot import messages, quotas
 from bot.controls import BPM_MAX, BPM_MIN
@@ -27,6 +28,7 @@ from bot.service import GenerationService
 SONG_DESCRIPTION = "Make a song from style tags or one sentence (/compose for multi-line lyrics)"
 CHOICE_NAME_MAX = 100
 KEY_INPUT_MAX = 16  # "F# minor", "B♭ major"
+PAGE_MAX = 10_000  # a page past the last shows the last
 LANGUAGE_INPUT_MAX = 16  # a code, or a language's name typed while looking for it
 
 
@@ -129,12 +131,15 @@ class JamCommands(commands.Cog):
         self._service = service
         self._songs = songs
         self._song = song_command(songs, service.limits)
+        self.songbook = Songbook(service, songs.delivery)  # what ◀ ▶ find through the cog
 
     async def cog_load(self) -> None:
         self._bot.tree.add_command(self._song, override=True)
+        self._bot.add_dynamic_items(PageButton)
 
     async def cog_unload(self) -> None:
         self._bot.tree.remove_command(self._song.name)
+        self._bot.remove_dynamic_items(PageButton)
 
     @app_commands.command(name="compose", description="Write a song with multi-line lyrics")
     async def compose(self, interaction: discord.Interaction[Any]) -> None:
@@ -194,11 +199,21 @@ class JamCommands(commands.Cog):
             interaction, embeds.limits_text(place, rules, policy, self._service.limits)
         )
 
-    @app_commands.command(name="history", description="Your latest songs")
-    async def history(self, interaction: discord.Interaction[Any]) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        page = await self._service.history(requester_of(interaction), page_size=5)
-        await self._answer(interaction, embeds.history_text(page.jobs))
+    @app_commands.command(name="history", description="Your songs, newest first, with their ids")
+    @app_commands.describe(page="Which page (◀ ▶ under the answer turn them too)")
+    async def history(
+        self,
+        interaction: discord.Interaction[Any],
+        page: app_commands.Range[int, 1, PAGE_MAX] | None = None,
+    ) -> None:
+        await self.songbook.history(interaction, page or 1)
+
+    @app_commands.command(name="show", description="Post one of your songs here again")
+    @app_commands.describe(song="The song's #number, as /history lists it")
+    async def show(
+        self, interaction: discord.Interaction[Any], song: app_commands.Range[int, 1]
+    ) -> None:
+        await self.songbook.show(interaction, song)
 
     @app_commands.command(name="help", description="What AceJam can do")
     async def help(self, interaction: discord.Interaction[Any]) -> None:

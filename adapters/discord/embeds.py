@@ -18,6 +18,7 @@ from bot import messages
 from bot.audio import TrackTags, tags_for
 from bot.controls import as_tags
 from bot.domain import DEFAULT_DURATION, UNLIMITED, ChatRules, Job, Limits
+from bot.library import HistoryPage
 from bot.quotas import QuotaPolicy, QuotaStatus
 from bot.service import QueueEntry
 
@@ -35,6 +36,8 @@ LIST_TAGS_SHOWN = 80
 WAVEFORM_NAME = "waveform.png"
 # Destination context of a take someone made of another member's song: whose it was.
 TAKE_OF = "take_of"
+# Destination context of a song posted again with /show: who asked to see it (a name).
+SHOWN_BY = "shown_by"
 
 
 class Phase(enum.IntEnum):
@@ -244,7 +247,13 @@ def failure_embed(job: Job) -> discord.Embed:
 
 
 def fallback_content(job: Job) -> str:
-    """The track message's text: it mentions (and notifies) its requester."""
+    """The track message's text: it mentions (and notifies) its requester; posted again
+    with /show, it names who showed it and notifies nobody."""
+    shown_by = job.destination.context.get(SHOWN_BY)
+    if shown_by:
+        # A name, not a mention: the post may notify the song's owner, who needn't hear
+        # of it again (and the one who asked is looking at it).
+        return f"🔁 Song #{job.id} again, shown by {safe(str(shown_by), 100)}."
     return f"{mention(job.destination.user_id)} your song is ready."
 
 
@@ -280,11 +289,12 @@ def queue_text(entries: list[QueueEntry]) -> str:
     )
 
 
-def history_text(jobs: list[Job]) -> str:
-    if not jobs:
+def history_text(page: HistoryPage) -> str:
+    """/history: one page of the member's finished songs, newest first, with their ids."""
+    if not page.jobs:
         return messages.NO_HISTORY
     lines = []
-    for job in jobs:
+    for job in page.jobs:
         line = f"#{job.id} {safe(job.request.tags, LIST_TAGS_SHOWN)}"
         seed = seed_of(job)
         line += f" — {job.request.duration} s" + (f", seed {seed}" if seed is not None else "")
@@ -292,7 +302,11 @@ def history_text(jobs: list[Job]) -> str:
         if link:
             line += f" — [listen]({link})"
         lines.append(line)
-    return bounded(lines, header="**Your latest songs**")
+    header = "**Your songs**"
+    if page.pages > 1:
+        header += f" — page {page.page} of {page.pages} ({page.total} songs)"
+    hint = f"`/show {page.jobs[0].id}` posts song #{page.jobs[0].id} here again."
+    return bounded([*lines, hint], header=header)
 
 
 def message_link(job: Job, message_id: str | int | None = None) -> str | None:

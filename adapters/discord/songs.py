@@ -108,6 +108,10 @@ class SongStarter:
         self._delivery = delivery
         self._presses = presses  # one per adapter: a double tap acts once
 
+    @property
+    def delivery(self) -> DiscordDelivery:
+        return self._delivery
+
     async def request(self, interaction: discord.Interaction[Any], draft: Draft) -> None:
         """/song and the /compose form. The deferred "thinking" message becomes the status
         message, so its id is known before the job exists. A refusal of the request itself

@@ -67,7 +67,11 @@ async def test_help_quota_queue_and_history(world: World) -> None:
 
         history = (await _answer(dc, "history")).content
         link = f"https://discord.com/channels/{GUILD}/{CHANNEL}/{job.delivered_message_id}"
-        assert history == f"**Your latest songs**\n#2 reggae — 5 s, seed 7 — [listen]({link})"
+        assert history.splitlines() == [
+            "**Your songs**",
+            f"#2 reggae — 5 s, seed 7 — [listen]({link})",
+            "`/show 2` posts song #2 here again.",
+        ]
         quota = (await _answer(dc, "quota")).content
     assert quota.startswith("You have 9 min 55 s of 10 min left (a rolling 24 hours).")
     assert "Songs queued or running: 0 of 2." in quota

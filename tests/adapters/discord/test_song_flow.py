@@ -99,12 +99,13 @@ async def test_commands_are_synced_to_the_configured_guilds_with_their_ranges(wo
             "cancel",
             "limits",
             "history",
+            "show",
             "help",
             "admin",
         )
         commands = await dc.wait_for_commands_synced(*names, guild_id=GUILD)
     assert dc.global_commands() == [] and dc.guild_commands(OTHER_GUILD) == []
-    assert len(commands) == 9
+    assert len(commands) == 10
     song = dc.command("song", GUILD)
     options = {o["name"]: o for o in song["options"]}
     assert list(options) == [
