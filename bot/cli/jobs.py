@@ -1,10 +1,12 @@
-"""`acejam jobs` (recent songs, for people or scripts), `jobs export` and `db upgrade`."""
+"""`acejam jobs` (recent songs, for people or scripts, by state and age), `jobs show` (one
+job's timeline), `jobs export` and `db upgrade`."""
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -15,31 +17,70 @@ from rich.table import Column, Table
 from bot.app import open_core
 from bot.cli.common import console, db_app, err_console, jobs_app, load, run_async
 from bot.config import Settings
-from bot.domain import Job
+from bot.domain import Job, JobState
+from storage.jobs import SqlJobStore
+from storage.jobs.events import Transition
+
+SINCE = re.compile(r"([0-9]+)\s*([mhdw])")
+SINCE_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_since(text: str) -> timedelta:
+    """``30m``, ``12h``, ``1d``, ``2w`` (minutes, hours, days, weeks)."""
+    match = SINCE.fullmatch(text.strip().lower())
+    if match is None:
+        raise typer.BadParameter("give a number and m, h, d or w: 30m, 12h, 1d, 2w")
+    return timedelta(**{SINCE_UNITS[match.group(2)]: int(match.group(1))})
+
+
+def parse_states(names: list[str]) -> set[JobState] | None:
+    known = {state.value: state for state in JobState}
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise typer.BadParameter(f"{', '.join(unknown)}: not one of {', '.join(known)}")
+    return {known[name] for name in names} or None
 
 
 @jobs_app.callback(invoke_without_command=True)
 def jobs(
     ctx: typer.Context,
     limit: Annotated[int, typer.Option(help="How many recent jobs.")] = 20,
+    state: Annotated[
+        list[str],
+        typer.Option(help="Only jobs in this state (queued, failed, delivered, ...); repeatable."),
+    ] = [],  # noqa: B006 - typer reads the default, never mutates it
+    since: Annotated[
+        str | None, typer.Option(help="Only jobs made within this long: 30m, 12h, 1d, 2w.")
+    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="One JSON list, whole values, for scripts.")
     ] = False,
 ) -> None:
-    """Recent jobs and their states."""
+    """Recent jobs and their states; `acejam jobs show ID` for one job's timeline."""
     if ctx.invoked_subcommand is not None:
         return
+    states = parse_states(state)
+    cutoff = datetime.now(UTC) - parse_since(since) if since else None
     settings = load()
-    rows = run_async(_recent_jobs(settings, limit))
+    rows = run_async(_recent_jobs(settings, limit, states, cutoff))
     if as_json:
         typer.echo(json.dumps([_job_json(job) for job in rows], ensure_ascii=False, indent=2))
     else:
         console.print(_jobs_table(rows))
 
 
-async def _recent_jobs(settings: Settings, limit: int) -> list[Job]:
+async def _recent_jobs(
+    settings: Settings, limit: int, states: set[JobState] | None, cutoff: datetime | None
+) -> list[Job]:
     async with open_core(settings) as core:
-        return list(await core.store.list_jobs(limit=limit))
+        rows = await core.store.list_jobs(limit=limit, states=states)
+    # Newest first, and ids grow with time: the newest ``limit`` of the window are the
+    # newest ``limit`` overall that are not older than it.
+    return [job for job in rows if cutoff is None or _aware(job.created_at) >= cutoff]
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _seed_of(job: Job) -> int | None:
@@ -110,10 +151,79 @@ def _job_json(job: Job) -> dict[str, object]:
         "error_code": job.error_code,
         "error_message": job.error_message,
         "cost_usd": job.cost_usd,  # what the upstream billed, refunded quota or not
+        "remote_id": job.remote_id,
         "audio_path": job.audio_path,
         "audio_format": job.audio_format,
         "audio_duration": job.audio_duration,
     }
+
+
+@jobs_app.command("show")
+def jobs_show(
+    job_id: Annotated[int, typer.Argument(help="The job's id (see `acejam jobs`).")],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="The job and its timeline as one JSON object.")
+    ] = False,
+) -> None:
+    """One job: what was asked, where it went, and its timeline (every state change with
+    its time and detail, the upstream's id and the error)."""
+    settings = load()
+    found = run_async(_job_and_timeline(settings, job_id))
+    if found is None:
+        err_console.print(f"No job {job_id}.")
+        raise typer.Exit(1)
+    job, timeline = found
+    if as_json:
+        events = [
+            {
+                "at": step.at.isoformat(),
+                "from": step.from_state,
+                "to": step.to_state,
+                "detail": step.detail,
+            }
+            for step in timeline
+        ]
+        typer.echo(json.dumps(_job_json(job) | {"events": events}, ensure_ascii=False, indent=2))
+        return
+    for line in _job_lines(job, timeline):
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+async def _job_and_timeline(settings: Settings, job_id: int) -> tuple[Job, list[Transition]] | None:
+    async with open_core(settings) as core:
+        store = core.store
+        # open_core always stores in SQL; the timeline is read from the audit trail there.
+        assert isinstance(store, SqlJobStore)
+        job = await store.get(job_id)
+        return (job, await store.timeline(job_id)) if job is not None else None
+
+
+def _job_lines(job: Job, timeline: list[Transition]) -> list[str]:
+    where = job.destination
+    seed = _seed_of(job)
+    lines = [
+        f"job {job.id}: {job.state.value}",
+        f"asked: {job.request.tags} | {job.request.duration} s | seed "
+        f"{seed if seed is not None else 'random'}",
+        f"from: {where.platform} chat {where.chat_id}, user {where.user_id}",
+        f"backend: {job.backend}, upstream id {job.remote_id or '(none yet)'}",
+    ]
+    lines += [
+        f"take {take.number}: {take.state.value}, upstream id {take.remote_id or '(none)'}"
+        for take in job.takes
+    ]
+    if job.error_code or job.error_message:
+        lines.append(f"error: {job.error_code or '?'}: {job.error_message or ''}".rstrip(": "))
+    if job.audio_path:
+        lines.append(f"audio: {job.audio_path}")
+    lines.append("timeline:")
+    for step in timeline:
+        moved = f"{step.from_state} → {step.to_state}" if step.from_state else step.to_state
+        detail = f"  ({step.detail})" if step.detail else ""
+        lines.append(f"  {step.at.strftime('%Y-%m-%d %H:%M:%S')}  {moved}{detail}")
+    if not timeline:
+        lines.append("  (pruned after EVENT_RETENTION_DAYS)")
+    return lines
 
 
 @jobs_app.command("export")

@@ -5,7 +5,8 @@ pruned after EVENT_RETENTION_DAYS; jobs and the ledger are kept."""
 from __future__ import annotations
 
 from collections.abc import Collection
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,6 +15,16 @@ from bot.domain import Job, JobState
 from storage.db import Sessions
 from storage.jobs.rows import is_job_id, row_to_job
 from storage.models import JobEventRow, JobRow
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One row of a job's timeline (`acejam jobs show`)."""
+
+    at: datetime
+    from_state: str | None
+    to_state: str
+    detail: str | None
 
 
 async def audit(
@@ -90,3 +101,21 @@ class EventQueries(Sessions):
                 .order_by(JobEventRow.id)
             )
             return [tuple(r) for r in rows.all()]  # type: ignore[misc]
+
+    async def timeline(self, job_id: int) -> list[Transition]:
+        """Every state change of a job still kept (EVENT_RETENTION_DAYS), oldest first."""
+        if not is_job_id(job_id):
+            return []
+        async with self._reads() as session:
+            rows = await session.execute(
+                select(
+                    JobEventRow.at, JobEventRow.from_state, JobEventRow.to_state, JobEventRow.detail
+                )
+                .where(JobEventRow.job_id == job_id)
+                .order_by(JobEventRow.id)
+            )
+            # SQLite hands datetimes back without their zone; they were written in UTC.
+            return [
+                Transition(at if at.tzinfo else at.replace(tzinfo=UTC), before, after, detail)
+                for at, before, after, detail in rows.all()
+            ]
