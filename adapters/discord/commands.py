@@ -218,7 +218,7 @@ class JamCommands(commands.Cog):
     @app_commands.command(name="help", description="What AceJam can do")
     async def help(self, interaction: discord.Interaction[Any]) -> None:
         await interaction.response.send_message(
-            embeds.help_text(self._service.limits),
+            embeds.help_text(self._service.limits, describes=self._service.capabilities.describes),
             ephemeral=True,
             allowed_mentions=discord.AllowedMentions.none(),
         )

@@ -14,9 +14,10 @@ from datetime import datetime
 
 import discord
 
+from adapters.discord.drafts import LINE_EXAMPLE
 from bot import messages
 from bot.audio import TrackTags, tags_for
-from bot.controls import as_tags
+from bot.controls import BPM_MAX, BPM_MIN, as_tags
 from bot.domain import DEFAULT_DURATION, UNLIMITED, ChatRules, Job, Limits
 from bot.library import HistoryPage
 from bot.quotas import QuotaPolicy, QuotaStatus
@@ -368,9 +369,22 @@ def limits_text(place: str | None, rules: ChatRules, policy: QuotaPolicy, limits
     return clip("\n".join(lines), CONTENT_MAX)
 
 
-def help_text(limits: Limits) -> str:
+def help_text(limits: Limits, *, describes: bool = False) -> str:
+    """/help; ``describes``: whether the backend has a language model to make a song from one
+    sentence right now (the option is there either way, and says so when it hasn't)."""
     shortest = messages.humanize_seconds(limits.min_duration)
     longest = messages.humanize_seconds(limits.max_duration)
+    described = (
+        "(its language model writes the tags, lyrics and the rest)"
+        if describes
+        else "(not here now: this bot's engine has no language model)"
+    )
+    takes = (
+        f"`takes:` versions at once, 1 to {limits.max_takes}, e.g. `2` (each counts on your "
+        "quota) · "
+        if limits.max_takes > 1
+        else ""
+    )
     return clip(
         "\n".join(
             [
@@ -378,14 +392,22 @@ def help_text(limits: Limits) -> str:
                 "`/song tags:` style tags, e.g. `lo-fi, chill, rainy piano` — add `duration:` "
                 f"(`90` or `1:30`; {shortest} to {longest}), `seed:` (a take's seed plays it "
                 "again; empty or `-1` for a random one) and `lyrics:`.",
+                f"More `/song` options: {takes}`bpm:` the tempo, {BPM_MIN} to {BPM_MAX}, "
+                "e.g. `120` · `key:` e.g. `F# minor` · "
+                "`time_signature:` beats per bar, e.g. `3/4` · `language:` of the vocals, "
+                "e.g. `pt` · `describe:` the song in one sentence, e.g. "
+                f"`a sad song about rain in Lisbon` {described}.",
                 "`/compose` opens a form for multi-line lyrics "
-                "(`[Verse]`, `[Chorus]` on their own lines); if something in it is off, "
+                "(`[Verse]`, `[Chorus]` on their own lines), whose last line takes those "
+                f"options, e.g. `{LINE_EXAMPLE}`; if something in it is off, "
                 "✏️ Fix and resubmit brings it back as you typed it.",
                 "Under each song: 🎲 New take (a new seed) · 🔁 Same seed (the same take "
-                "again). ✖ Cancel, or `/cancel`, stops a song in the works and gives its "
-                "quota back.",
+                "again) · ✏️ Edit (the form, filled in with that song: change anything and "
+                "make it again). ✖ Cancel, or `/cancel`, stops a song in the works and gives "
+                "its quota back.",
                 "`/queue` your songs in the works · `/quota` what you have left · "
-                "`/history` your latest songs · `/limits` what anyone can make here.",
+                "`/history` all your songs with their numbers, a page at a time · "
+                "`/show 12` posts song #12 here again · `/limits` what anyone can make here.",
                 "Server managers: `/admin` sets quotas, channels, blocked words and more.",
             ]
         ),

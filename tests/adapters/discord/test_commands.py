@@ -49,6 +49,20 @@ async def test_help_quota_queue_and_history(world: World) -> None:
         for words in ("`1:30`", "`-1` for a random one", "✖ Cancel, or `/cancel`", "/limits"):
             assert words in help_text
         assert "🎲 New take (a new seed) · 🔁 Same seed (the same take again)" in help_text
+        # Each /song option with one example; a description says it can't be had here.
+        for words in (
+            "`takes:` versions at once, 1 to 4, e.g. `2`",
+            "`bpm:` the tempo, 30 to 300, e.g. `120`",
+            "`key:` e.g. `F# minor`",
+            "`time_signature:` beats per bar, e.g. `3/4`",
+            "`language:` of the vocals, e.g. `pt`",
+            "`describe:` the song in one sentence, e.g. `a sad song about rain in Lisbon` "
+            "(not here now: this bot's engine has no language model)",
+            "`takes=2 bpm=120 key=F# minor time=3 lang=en`",
+            "✏️ Edit (the form, filled in with that song",
+            "`/show 12` posts song #12 here again",
+        ):
+            assert words in help_text, words
         assert (await _answer(dc, "queue")).content == "You have no songs queued or running."
         assert (await _answer(dc, "history")).content == "You haven't made any songs yet."
 
