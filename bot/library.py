@@ -11,9 +11,10 @@ The adapters reach these through :class:`~bot.service.GenerationService` (``hist
   is "not found" just like one that doesn't exist: trying numbers reveals nothing.
 - Showing a song posts its stored audio through the platform's own delivery (the same
   pipeline as the first time) and changes nothing on the job: no state, no quota, no cost.
-- A variation keeps its parent's tags, lyrics, duration, seed and controls unless the
-  request gives them, is one take unless it asks for more, and is a new song in every
-  other way (its owner's quota, the chat's rules); it records its parent.
+- A variation keeps its parent's tags, lyrics, duration, seed (its kept take's, when it
+  made several) and controls unless the request gives them, is one take unless it asks for
+  more, and is a new song in every other way (its owner's quota, the chat's rules); it
+  records its parent.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 from bot.controls import SongFields
@@ -142,7 +142,8 @@ class Library:
         delivery = self._service.notifier.delivery_for(job.destination.platform)
         if delivery is None:
             return Refused(could_not_post(job_id), "unavailable")
-        if job.audio_path is None or not Path(job.audio_path).is_file():
+        tracks = tracks_of(job)  # every take that was made: shown as first posted
+        if not tracks or not all(track.path.is_file() for track in tracks):
             return Refused(audio_gone(job_id), "swept")
         shown = replace(
             job,
@@ -154,7 +155,7 @@ class Library:
             ),
         )
         try:
-            await delivery.deliver(shown, tracks_of(job))
+            await delivery.deliver(shown, tracks)
         except (FileNotFoundError, AudioError):  # swept while we were posting it
             return Refused(audio_gone(job_id), "swept")
         except (DeliveryRefused, DeliveryUnavailable) as error:
@@ -208,6 +209,9 @@ def inherited(parent: Job, overrides: SongFields, limits: Limits) -> SongFields:
     asked = parent.request
     controls = asked.controls
     seed = parent.seed_used if parent.seed_used is not None else asked.seed
+    kept = next((t for t in parent.takes if t.number == (parent.kept_take or 1)), None)
+    if kept is not None and kept.seed is not None:  # several takes: the kept one's seed
+        seed = kept.seed
     fields: SongFields = {
         "tags": asked.tags,
         "lyrics": asked.lyrics,

@@ -35,10 +35,12 @@ logger = logging.getLogger(__name__)
 
 COMMANDS = (
     BotCommand("song", "Make a song: /song tags | duration | seed, lyrics below"),
+    BotCommand("describe", "A song from one sentence: /describe a sad song about rain"),
+    BotCommand("show", "Post one of your songs again: /show 12"),
+    BotCommand("history", "All your songs, with their numbers"),
     BotCommand("queue", "Your songs in line"),
     BotCommand("cancel", "Stop your latest song (or reply /cancel to one)"),
     BotCommand("quota", "How much music you have left today"),
-    BotCommand("history", "Your last songs and their seeds"),
     BotCommand("limits", "This chat's limits: song length, daily music, songs at once"),
     BotCommand("help", "How to use AceJam"),
 )

@@ -12,10 +12,9 @@ a button press.
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
-from telegram import Bot, Chat, InlineKeyboardMarkup, Message, ReplyParameters, Update, User
+from telegram import Bot, Chat, Message, Update
 from telegram.error import Forbidden, RetryAfter, TelegramError
 from telegram.ext import (
     Application,
@@ -29,22 +28,33 @@ from telegram.ext import (
 from adapters.telegram import keyboards, texts
 from adapters.telegram.delivery import PLATFORM, TelegramDelivery
 from adapters.telegram.flood import answer_turn, answering
-from adapters.telegram.parse import ShowHelp, parse_song
+from adapters.telegram.library import LibraryCommands
+from adapters.telegram.parse import FirstPart, ShowHelp, read_song
 from adapters.telegram.permissions import (
     ChatAdmins,
     Sender,
     as_requester,
     sender_of,
 )
+from adapters.telegram.places import (
+    from_bot,
+    job_number,
+    owner_name,
+    parts,
+    place,
+    send,
+    thread_of,
+    track_job,
+    track_seed,
+)
 from bot import messages
-from bot.domain import ChatRules, Destination, Invalid, Job
+from bot.domain import ChatRules, Destination, Invalid
 from bot.presses import PressGuard
 from bot.service import Accepted, Done, GenerationService, Refused
 
 logger = logging.getLogger(__name__)
 
 Context = ContextTypes.DEFAULT_TYPE
-_JOB_NUMBER = re.compile(r"#(\d{1,19})$")  # the end of a status message: "… · #12"
 SORRY = "Sorry — something went wrong on my side. Please try again in a moment."
 NO_SENDER = "I can't tell who sent that, so it can't have a song or a quota."
 PERSONAL_SECONDS = 60.0  # how long a personal answer (/quota, /queue, /history) stays in a group
@@ -71,6 +81,9 @@ class TelegramHandlers:
         self._admins = admins or ChatAdmins(service, delivery)
         self._personal_delay = PERSONAL_SECONDS * time_scale
         self._presses = PressGuard()  # a double tap is one press
+        self._library = LibraryCommands(
+            service, self._admins, asked=self._asked, personal=self._personal
+        )
 
     def register(self, application: Application[Any, Any, Any, Any, Any, Any]) -> None:
         # New messages only: an edited "/song" must not look like a second request.
@@ -80,11 +93,12 @@ class TelegramHandlers:
         # /song and the buttons take it themselves: only once the song is queued, as the
         # answer is about that song, and a turn held through the submit holds up the chat.
         application.add_handler(CommandHandler("song", self.song, filters=only_new))
+        application.add_handler(CommandHandler("describe", self.describe, filters=only_new))
+        self._library.register(application)  # /history, /show and their buttons
         for name, callback in (
             ("quota", self.quota),
             ("queue", self.queue),
             ("cancel", self.cancel),
-            ("history", self.history),
             ("limits", self.limits),
             ("help", self.help),
             ("start", self.start),
@@ -105,39 +119,59 @@ class TelegramHandlers:
         if message is not None:
             await message.reply_text(PRIVATE_HINT)
 
-    # ------------------------------------------------------------ /song
+    # ------------------------------------------------------------ /song, /describe
     async def song(self, update: Update, context: Context) -> None:
+        await self._request(update, context, "tags")
+
+    async def describe(self, update: Update, context: Context) -> None:
+        """``/describe a sad song about rain``: the backend's model writes the rest."""
+        await self._request(update, context, "describe")
+
+    async def _request(self, update: Update, context: Context, first: FirstPart) -> None:
         message, chat, sender = await self._asked(update)
         if message is None or chat is None or sender is None or not message.text:
             return
         replied = message.reply_to_message
+        # /song as a reply to one of our tracks: a variation keeping what the text doesn't give.
+        parent = track_job(replied, context.bot) if replied and first == "tags" else None
         # Lyrics may come from the message /song replies to, unless that one is ours.
         replied_text = None
-        if replied is not None and not _from_bot(replied, context.bot):
+        if replied is not None and not from_bot(replied, context.bot):
             replied_text = replied.text or replied.caption
-        validate = self._service.validate
-        parsed = parse_song(message.text, replied_text=replied_text, validate=validate)
-        if isinstance(parsed, ShowHelp):
+        fields = read_song(message.text, replied_text=replied_text, first=first)
+        if isinstance(fields, ShowHelp) and parent is None:
+            help_ = texts.song_format(self._service.limits)
             async with answer_turn(context.bot, chat.id):
-                await message.reply_text(texts.song_format(self._service.limits))
+                await message.reply_text(help_ if first == "tags" else texts.describe_format())
             return
-        if isinstance(parsed, Invalid):
+        if isinstance(fields, Invalid):
             async with answer_turn(context.bot, chat.id):
-                await message.reply_text(texts.problem(parsed.message))
+                await message.reply_text(texts.problem(fields.message))
             return
+        thread_id = thread_of(message)
         destination = Destination(
             PLATFORM,
             str(chat.id),
             str(sender.id),
-            context=_place(chat, message.message_id, _thread_of(message), sender.name),
+            context=place(chat, message.message_id, thread_id, sender.name),
         )
-        outcome = await self._service.submit(
-            await self._admins.requester(context.bot, sender, chat),
-            destination,
-            parsed,
-            idempotency_key=f"telegram:{chat.id}:{message.message_id}",
-        )
-        await self._queued(context.bot, outcome, chat.id, message.message_id, _thread_of(message))
+        requester = await self._admins.requester(context.bot, sender, chat)
+        key = f"telegram:{chat.id}:{message.message_id}"
+        if isinstance(fields, ShowHelp):  # a bare /song reply: the parent as it was
+            fields = {}
+        if parent is not None and replied is not None:
+            # The take replied to, when its song made several: its own seed.
+            if not fields.get("seed") and (seed := track_seed(replied)) is not None:
+                fields["seed"] = seed
+            outcome = await self._service.variation(
+                parent, requester, destination, fields, idempotency_key=key
+            )
+        else:
+            request = self._service.validate(**fields)
+            outcome = await self._service.submit(
+                requester, destination, request, idempotency_key=key
+            )
+        await self._queued(context.bot, outcome, chat.id, message.message_id, thread_id)
 
     async def _queued(
         self,
@@ -150,14 +184,14 @@ class TelegramHandlers:
         """Answer a submit: the refusal, or the status card that will follow the job."""
         if isinstance(outcome, Refused):
             async with answer_turn(bot, chat_id):
-                await _send(bot, chat_id, texts.problem(outcome.message), reply_to, thread_id)
+                await send(bot, chat_id, texts.problem(outcome.message), reply_to, thread_id)
             return
         if outcome.duplicate:  # this very event was handled before
             return
         job = outcome.job
         async with answer_turn(bot, chat_id):
             text = texts.status("🎶", messages.queued_line(outcome.position), job)
-            sent = await _send(
+            sent = await send(
                 bot, chat_id, text, reply_to, thread_id, keyboard=keyboards.cancel_keyboard(job.id)
             )
         self._delivery.board.attach(job.id, chat_id, sent.message_id, text)
@@ -179,13 +213,6 @@ class TelegramHandlers:
             return
         entries = await self._service.queue_of(as_requester(sender))
         await self._personal(message, texts.queue_text(entries))
-
-    async def history(self, update: Update, context: Context) -> None:
-        message, _, sender = await self._asked(update)
-        if message is None or sender is None:
-            return
-        page = await self._service.history(as_requester(sender), page_size=5)
-        await self._personal(message, texts.history_text(page.jobs))
 
     async def _personal(self, message: Message, text: str) -> None:
         """An answer about one person: in a group it goes away after a while (it only
@@ -215,7 +242,7 @@ class TelegramHandlers:
             await message.reply_text(texts.help_text(self._service.limits))
 
     async def start(self, update: Update, context: Context) -> None:
-        message, _, user = _parts(update)
+        message, _, user = parts(update)
         if message is not None:
             speaker = sender_of(message)
             # A person is greeted by name; a chat speaking as itself is not "Hi Group!".
@@ -237,9 +264,9 @@ class TelegramHandlers:
                 await message.reply_text(texts.problem("I can't find that song."))
                 return
             target = int(argument)
-        elif replied is not None and _from_bot(replied, context.bot):
+        elif replied is not None and from_bot(replied, context.bot):
             # Its buttons name the job; a finished status message still ends with "#<id>".
-            target = keyboards.job_of(replied.reply_markup) or _job_number(replied.text)
+            target = keyboards.job_of(replied.reply_markup) or job_number(replied.text)
             if target is None:
                 await message.reply_text(
                     texts.problem(
@@ -291,18 +318,18 @@ class TelegramHandlers:
             return
         chat = source.chat
         requester = await self._admins.requester(context.bot, presser, chat)
-        thread_id = _thread_of(source) if isinstance(source, Message) else None
+        thread_id = thread_of(source) if isinstance(source, Message) else None
         same_seed = press.action == keyboards.SAME_SEED
         original = await self._service.get_job(press.job_id)
-        place = _place(chat, source.message_id, thread_id, presser.name)
-        owner = _owner_name(original) if original is not None else None
+        stored = place(chat, source.message_id, thread_id, presser.name)
+        owner = owner_name(original) if original is not None else None
         if original is not None and original.destination.user_id != str(presser.id):
-            place["take_of"] = owner or "someone else"  # the card says whose take it is
+            stored["take_of"] = owner or "someone else"  # the card says whose take it is
         outcome = await self._service.reroll(
             press.job_id,
             requester,
             same_seed=same_seed,
-            destination=Destination(PLATFORM, str(chat.id), requester.user_id, context=place),
+            destination=Destination(PLATFORM, str(chat.id), requester.user_id, context=stored),
             idempotency_key=f"telegram:cb:{query.id}",
         )
         if isinstance(outcome, Refused):
@@ -313,8 +340,8 @@ class TelegramHandlers:
             await query.answer(messages.ALREADY_PRESSED)
             return
         what = "🔁 Same seed again" if same_seed else "🎲 New take"
-        if "take_of" in place:
-            what += f" of {place['take_of']}'s song"
+        if "take_of" in stored:
+            what += f" of {stored['take_of']}'s song"
         await query.answer(texts.plain_answer(f"{what} — queued."))
         await self._queued(context.bot, outcome, chat.id, source.message_id, thread_id)
         async with answer_turn(context.bot, chat.id):
@@ -342,7 +369,7 @@ class TelegramHandlers:
     async def _asked(self, update: Update) -> tuple[Message | None, Chat | None, Sender | None]:
         """The message, its chat and who sent it; a sender no one can be told apart from
         (Telegram's stand-in without its chat) is told so and gets None."""
-        message, chat, _ = _parts(update)
+        message, chat, _ = parts(update)
         if message is None:
             return None, chat, None
         sender = sender_of(message)
@@ -369,63 +396,3 @@ class TelegramHandlers:
                 await update.effective_message.reply_text(f"⚠️ {texts.esc(SORRY)}")
         except Exception as follow_up:  # best effort: the failure is logged above
             logger.warning("could not tell the user about the failure: %s", follow_up)
-
-
-async def _send(
-    bot: Bot,
-    chat_id: int,
-    text: str,
-    reply_to: int | None,
-    thread_id: int | None,
-    *,
-    keyboard: InlineKeyboardMarkup | None = None,
-) -> Message:
-    """A reply that still goes out if the user deleted the message it answers."""
-    return await bot.send_message(
-        chat_id,
-        text,
-        reply_parameters=(
-            ReplyParameters(reply_to, allow_sending_without_reply=True)
-            if reply_to is not None
-            else None
-        ),
-        message_thread_id=thread_id,
-        reply_markup=keyboard,
-    )
-
-
-def _job_number(text: str | None) -> int | None:
-    found = _JOB_NUMBER.search(text or "")
-    return int(found.group(1)) if found and int(found.group(1)) <= keyboards.MAX_JOB_ID else None
-
-
-def _from_bot(message: Message, bot: Bot) -> bool:
-    return message.from_user is not None and message.from_user.id == bot.id
-
-
-def _parts(update: Update) -> tuple[Message | None, Chat | None, User | None]:
-    return update.effective_message, update.effective_chat, update.effective_user
-
-
-def _thread_of(message: Message) -> int | None:
-    """The forum topic a message is in: our replies must go to the same one."""
-    return message.message_thread_id if message.is_topic_message else None
-
-
-def _place(
-    chat: Chat, request_message_id: int, thread_id: int | None, requester_name: str | None
-) -> dict[str, Any]:
-    """What ``deliver`` needs later (also after a restart), stored on the job. No secrets."""
-    place: dict[str, Any] = {"request_message_id": request_message_id}
-    if chat.title:
-        place["chat_title"] = chat.title
-    if thread_id is not None:
-        place["thread_id"] = thread_id
-    if requester_name:  # the track card says who asked
-        place["requester_name"] = requester_name
-    return place
-
-
-def _owner_name(job: Job) -> str | None:
-    name = job.destination.context.get("requester_name")
-    return name if isinstance(name, str) and name else None

@@ -3,14 +3,15 @@
 The first line holds ``<tags> | <duration> | <seed>`` (the last two optional), then any of
 ``takes=2 | bpm=120 | key=F# minor | time=3 | lang=pt`` in any order after the tags; the
 lyrics are the following lines, or, when there are none, the text of the message the command
-replies to. Validation itself is the core's (``service.validate``), passed in as ``validate``.
+replies to. ``/describe <one sentence> | ...`` reads the same, the sentence in the tags' place.
+Validation itself is the core's (``service.validate``), passed in as ``validate``.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Protocol, Unpack
+from typing import Literal, Protocol, Unpack, cast
 
 from bot.controls import SongFields
 from bot.domain import GenerationRequest, Invalid
@@ -31,6 +32,7 @@ NAMED_FIELDS = {
     "lang": "language",
 }
 MAX_PARTS = 1 + len(NAMED_FIELDS)
+FirstPart = Literal["tags", "describe"]
 
 
 class Validate(Protocol):
@@ -49,8 +51,20 @@ def command_arguments(text: str) -> str:
 
 
 def parse_song(
-    text: str, *, replied_text: str | None, validate: Validate
+    text: str, *, replied_text: str | None, validate: Validate, first: FirstPart = "tags"
 ) -> GenerationRequest | Invalid | ShowHelp:
+    """``/song`` (``first="tags"``) or ``/describe`` (``first="describe"``: the first part
+    is the song in one sentence) → a request."""
+    fields = read_song(text, replied_text=replied_text, first=first)
+    if isinstance(fields, Invalid | ShowHelp):
+        return fields
+    return validate(**fields)
+
+
+def read_song(
+    text: str, *, replied_text: str | None = None, first: FirstPart = "tags"
+) -> SongFields | Invalid | ShowHelp:
+    """The fields a ``/song`` text gives, as typed (a variation keeps its parent's others)."""
     rest = command_arguments(text)
     first_line, _, following = rest.partition("\n")
     lyrics = following.strip()
@@ -64,7 +78,8 @@ def parse_song(
         return fields
     if "seed" in fields:
         fields["seed"] = _SEED_PREFIX.sub("", fields["seed"])
-    return validate(tags=parts[0], lyrics=lyrics, **{k: v or None for k, v in fields.items()})
+    given = {first: parts[0], "lyrics": lyrics, **{k: v or None for k, v in fields.items()}}
+    return cast(SongFields, given)
 
 
 def song_fields(parts: list[str]) -> dict[str, str] | Invalid:

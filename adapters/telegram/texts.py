@@ -15,7 +15,9 @@ from datetime import datetime
 
 from bot import messages
 from bot.clock import utcnow
+from bot.controls import BPM_MAX, BPM_MIN
 from bot.domain import DEFAULT_DURATION, ChatRules, Job, Limits
+from bot.library import HistoryPage
 from bot.quotas import QuotaPolicy, QuotaStatus
 from bot.service import QueueEntry
 
@@ -63,8 +65,13 @@ def summary(job: Job) -> str:
     """The second line of a status message: what is being made, and its number (for
     ``/cancel 12``; ``/queue`` lists the same numbers)."""
     seed = f" · seed {job.request.seed}" if job.request.seed >= 0 else ""
-    tags = esc(clip(job.request.tags, 200))
+    tags = esc(clip(what_is_made(job), 200))
     return f"<i>{tags}</i> · {job.request.duration} s{seed} · #{job.id}"
+
+
+def what_is_made(job: Job) -> str:
+    """The tags, or the sentence a song is described by until its model has written them."""
+    return job.request.tags or f"“{job.request.describe}”"
 
 
 def status(icon: str, line: str, job: Job) -> str:
@@ -142,18 +149,53 @@ def song_format(limits: Limits) -> str:
     )
 
 
+def song_fields_help(limits: Limits) -> str:
+    """Every named ``/song`` field, with one example each."""
+    takes = (
+        f"<code>takes=2</code> — up to {limits.max_takes} versions at once"
+        if limits.max_takes > 1
+        else ""
+    )
+    lines = [
+        "After the tags, in any order:",
+        takes,
+        f"<code>bpm=120</code> — tempo, {BPM_MIN}–{BPM_MAX} beats per minute",
+        "<code>key=F# minor</code> — key and scale",
+        "<code>time=3</code> — beats per bar: 2, 3, 4 or 6",
+        "<code>lang=pt</code> — language of the vocals (en, es, pt, fr, de, ja, …)",
+        "e.g. <code>/song bossa nova, guitar | 90 | bpm=120 | key=F# minor | lang=pt</code>",
+    ]
+    return "\n".join(line for line in lines if line)
+
+
+def describe_format() -> str:
+    return (
+        "<b>/describe</b> <i>the song in one sentence</i>\n"
+        "The music model writes the style, lyrics, tempo and length for you; the track shows "
+        "what it wrote. The <code>/song</code> fields after a <code>|</code> work here too.\n"
+        "e.g. <code>/describe a sad song about rain in Lisbon</code>"
+    )
+
+
 def help_text(limits: Limits) -> str:
     return (
         "🎵 <b>AceJam</b> makes songs with the ACE-Step music model.\n\n"
         f"{song_format(limits)}\n\n"
+        f"{song_fields_help(limits)}\n\n"
         "Durations may be seconds (<code>90</code>) or minutes (<code>1:30</code>). The seed "
         "makes a song repeatable: the same tags, lyrics and seed give the same song; leave it "
         "out for a new one each time.\n\n"
+        f"{describe_format()}\n\n"
+        "Reply <code>/song</code> to one of my tracks to change it: what you give replaces "
+        "its part (e.g. <code>/song jazz, brushed drums</code> for new tags), the rest — "
+        "tags, lyrics, duration, seed — stays.\n\n"
+        "/show — post a song again, e.g. <code>/show 12</code>\n"
+        "/history — all your songs with their numbers, e.g. <code>/history 2</code> for the "
+        "second page\n"
         "/queue — your songs in the works\n"
         "/cancel — stop your latest song (<code>/cancel 12</code> for song #12, or reply "
         "/cancel to its message); ✖ Cancel under a song does the same\n"
         "/quota — how much music you have left today\n"
-        "/history — your last songs and their seeds\n"
         "/limits — this chat's limits\n"
         "/help — this message\n\n"
         "Under each song: 🎲 New take (same request, new seed), 🔁 Same seed (the very same "
@@ -207,14 +249,17 @@ def queue_text(entries: list[QueueEntry]) -> str:
     return "🎶 <b>Your songs in the works</b>\n" + "\n".join(lines)
 
 
-def history_text(jobs: list[Job]) -> str:
-    if not jobs:
+def history_text(page: HistoryPage) -> str:
+    if not page.jobs:
         return f"📭 {rich(messages.NO_HISTORY)} Ask for one with /song."
-    lines = [f"• #{job.id} {esc(messages.describe(_short(job)))}" for job in jobs]
+    lines = [f"• #{job.id} {esc(messages.describe(_short(job)))}" for job in page.jobs]
+    where = f" — page {page.page} of {page.pages}, {page.total} in all" if page.pages > 1 else ""
+    newest = page.jobs[0].id
     return (
-        "🕘 <b>Your last songs</b>\n"
+        f"🕘 <b>Your songs</b>{where}\n"
         + "\n".join(lines)
-        + "\n\nTo make one again: <code>/song tags | duration | seed</code>"
+        + f"\n\n<code>/show {newest}</code> posts song #{newest} again; reply "
+        "<code>/song …</code> to a track to change it."
     )
 
 
@@ -238,24 +283,33 @@ def caption(
     sung = lyrics_line(job.request.lyrics or "")
     words = f"📝 Lyrics: “{esc(sung)}”" if sung else "📝 Instrumental (no lyrics)"
     seed_text = f"🌱 Seed <code>{seed}</code>" if seed is not None and seed >= 0 else ""
+    described = job.request.describe
     lines = [
         f"🎵 <b>{esc(title)}</b>",
         asked,
-        words,
-        f"🏷 Style: {esc(clip(job.request.tags, 500))}",
-        " · ".join(part for part in (f"⏱ Length {_clock(seconds)}", seed_text) if part),
+        f"💬 Described as: “{esc(clip(described, 200))}”" if described else "",
+        "" if described and sung else words,
+        f"🏷 Style: {esc(clip(job.request.tags, 500))}" if job.request.tags else "",
+        " · ".join(
+            part for part in (f"⏱ Length {_clock(seconds)}", seed_text, f"#{job.id}") if part
+        ),
     ]
     if is_preview:
         lines.append(
             f"🔎 Preview: the first {_clock(seconds)} of {_clock(full_seconds)} — the whole "
             "song is too big to send here."
         )
-    return "\n".join(line for line in lines if line)
+    text = "\n".join(line for line in lines if line)
+    if described and sung:  # what the model wrote, whole, for anyone to take further
+        room = CAPTION_LIMIT - len(html.unescape(re.sub(r"<[^>]+>", "", text))) - 16
+        lyrics = clip(job.request.lyrics, room)
+        text += f"\n📝 Lyrics:\n<blockquote expandable>{esc(lyrics)}</blockquote>"
+    return text
 
 
 def _short(job: Job) -> Job:
     """The job with its tags cut for a list line (the seed and state at the end must show)."""
-    tags = clip(job.request.tags, LIST_TAGS_LIMIT)
+    tags = clip(what_is_made(job), LIST_TAGS_LIMIT)
     return dataclasses.replace(job, request=dataclasses.replace(job.request, tags=tags))
 
 

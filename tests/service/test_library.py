@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bot.app import Core
-from bot.domain import Destination, Job, JobState
+from bot.clock import utcnow
+from bot.domain import Destination, Job, JobState, Take, TakeState
 from bot.ports import DeliveryReceipt, TrackFile
 from bot.service import Accepted, Done, Refused, Requester
 from tests.fakes.wavespeed import FakeWaveSpeed
@@ -171,3 +172,22 @@ async def test_a_variation_keeps_what_it_does_not_change_and_names_its_parent(
     assert isinstance(too_long, Refused) and too_long.code == "quota"  # the same rules
     assert isinstance(bad, Refused) and "30 to 300" in bad.message
     assert isinstance(gone, Refused) and gone.code == "not_found"
+
+
+async def test_a_variation_of_a_song_with_several_takes_starts_from_the_kept_one(
+    tmp_path: Path, running: Running
+) -> None:
+    async with FakeWaveSpeed(time_scale=0.02, api_key=WAVESPEED_KEY) as fake:
+        fake.output_format = "wav"
+        async with running(wavespeed_settings(tmp_path, fake.base_url), [Chat()]) as core:
+            parent = await _song(core, seed="42")
+            takes = tuple(
+                Take(n, TakeState.READY, seed=seed, audio_path=parent.audio_path)
+                for n, seed in ((1, 42), (2, 4242))
+            )
+            await core.store.update_fields(
+                parent.id, {JobState.DELIVERED}, now=utcnow(), takes=takes, kept_take=2
+            )
+            outcome = await core.service.variation(parent.id, ALICE, _dest(ALICE), {})
+            assert isinstance(outcome, Accepted)
+    assert outcome.job.request.seed == 4242 and outcome.job.parent_id == parent.id

@@ -67,6 +67,20 @@ async def test_help_and_start(rig: Rig) -> None:
         for words in ("✖ Cancel", "/cancel 12", "1:30", "🎲 New take", "🔁 Same seed", "seed"):
             assert words in text, words
         assert "in progress" not in text and "Re-roll" not in text
+    # Every /song field and the newer commands, with one example each.
+    text = help_.text or ""
+    for example in (
+        "takes=2",
+        "bpm=120",
+        "key=F# minor",
+        "time=3",
+        "lang=pt",
+        "/describe a sad song about rain in Lisbon",
+        "/show 12",
+        "/history 2",
+        "/song jazz, brushed drums",
+    ):
+        assert example in text, example
 
 
 async def test_the_cancel_button_stops_the_song_and_gives_the_quota_back(rig: Rig) -> None:

@@ -51,7 +51,7 @@ async def test_a_song_asked_in_a_group_arrives_as_an_mp3_under_the_request(
     )
     assert track.caption == (  # what was made, for whom; words beside every emoji
         "🎵 Lo-fi, Chill\n🙋 Asked by Alice\n📝 Instrumental (no lyrics)\n"
-        "🏷 Style: lo-fi, chill\n⏱ Length 0:30 · 🌱 Seed 1234"
+        "🏷 Style: lo-fi, chill\n⏱ Length 0:30 · 🌱 Seed 1234 · #1"
     )
     assert track.thumbnail is not None and track.thumbnail[:2] == b"\xff\xd8"  # a JPEG
     assert [b.text for b in track.buttons] == ["🎲 New take", "🔁 Same seed"]
@@ -189,10 +189,12 @@ async def test_acejam_run_starts_telegram_and_registers_its_commands(
         await tg.wait_until(lambda: tg.commands, what="setMyCommands", timeout=WAIT)
         assert tg.command_names() == [
             "song",
+            "describe",
+            "show",
+            "history",
             "queue",
             "cancel",
             "quota",
-            "history",
             "limits",
             "help",
         ]
