@@ -62,5 +62,5 @@ async def check_webhook(http: httpx.AsyncClient, *, public_url: str, listen: str
         NAME,
         False,
         f"{public_url} answered HTTP {response.status_code}, but not from {listen}",
-        f"route that URL to {listen} (WAVESPEED_WEBHOOK_LISTEN)",
+        f"route that URL to {listen} (WEB_LISTEN, else WAVESPEED_WEBHOOK_LISTEN)",
     )

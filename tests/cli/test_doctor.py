@@ -12,6 +12,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
+from bot.app import web_listener
 from bot.config import Settings
 from bot.doctor import diagnose, line
 from storage.db import HEAD_REVISION
@@ -19,7 +20,7 @@ from tests.fakes.acestep import FakeAceStep
 from tests.fakes.discord import FakeDiscord, Perm
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.wavespeed import FakeWaveSpeed
-from tests.harness import WAVESPEED_KEY, acestep_settings, wavespeed_settings
+from tests.harness import WAVESPEED_KEY, acestep_settings, running_core, wavespeed_settings
 from tests.kit.cli import acejam_env, run_acejam
 
 GUILD = 900_000_000_000_000_001
@@ -206,6 +207,21 @@ async def test_no_platform_webhook_url_and_disk_space(tmp_path: Path) -> None:
         "under MIN_FREE_DISK_MB=1000000000000 → free some space, lower AUDIO_RETENTION_DAYS, "
         "or move DATA_DIR"
     )
+
+
+async def test_the_webhook_url_while_the_bot_runs_and_holds_the_port(tmp_path: Path) -> None:
+    port = _closed_port()
+    async with FakeWaveSpeed(api_key=WAVESPEED_KEY) as ws:
+        settings = wavespeed_settings(
+            _fresh(tmp_path),
+            ws.base_url,
+            wavespeed_webhook_url=f"http://127.0.0.1:{port}/hooks/wavespeed",
+            web_listen=f"127.0.0.1:{port}",
+        )
+        async with running_core(settings) as core, web_listener(core):
+            lines = await _doctor(settings)
+    # The bot's own listener answers a GET on its POST route: the URL reaches it.
+    assert lines["Webhook URL"] == f"✓ http://127.0.0.1:{port}/hooks/wavespeed answers (HTTP 405)"
 
 
 async def test_the_command_prints_one_line_per_check_and_exits_0_only_when_all_pass(
