@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from telegram import Bot, InputMediaAudio, Message, ReplyParameters
+from telegram import Bot, InputFile, InputMediaAudio, Message, ReplyParameters
 from telegram.constants import ParseMode
 from telegram.error import TelegramError
 
@@ -59,14 +59,27 @@ async def send_takes(
     message (the song's). The choices are best effort: the takes are in the chat either way,
     and a failed delivery would post them all again."""
     media = []
+    parts: dict[str, object] = {}  # thumbnails sent as parts of their own (local mode)
     for fitted in takes:
         track = fitted.track
         named = take_title(title, fitted.take)
         shown = f"{named} (preview)" if track.is_preview else named
         assert track.thumbnail_jpg is not None  # the delivery's limits ask for one
+        picture = InputFile(
+            await asyncio.to_thread(track.thumbnail_jpg.read_bytes),
+            filename=f"take-{fitted.take}.jpg",
+            attach=True,
+        )
         upload: Path | bytes = (
             track.path if album.local_mode else await asyncio.to_thread(track.path.read_bytes)
         )
+        thumbnail: InputFile | str = picture
+        if album.local_mode:
+            # A thumbnail must be uploaded (the Bot API reads no file:// for it), and PTB
+            # uploads an item's thumbnail only with an uploaded file: with the audio given by
+            # path, the picture goes as a part of its own that the item names.
+            parts[f"thumbnail_{fitted.take}"] = picture
+            thumbnail = picture.attach_uri or ""
         media.append(
             InputMediaAudio(
                 upload,
@@ -81,7 +94,7 @@ async def send_takes(
                 duration=dtm.timedelta(seconds=round(track.duration)),
                 performer=audio.ARTIST,
                 title=shown,
-                thumbnail=await asyncio.to_thread(track.thumbnail_jpg.read_bytes),
+                thumbnail=thumbnail,
                 filename=album.filename(named),
             )
         )
@@ -94,6 +107,7 @@ async def send_takes(
             message_thread_id=album.thread_id,
             write_timeout=max(60.0, size / album.bytes_per_second),
             read_timeout=60.0,
+            api_kwargs=parts or None,
         )
     numbers = [fitted.take for fitted in takes]
     try:

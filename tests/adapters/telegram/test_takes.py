@@ -4,6 +4,7 @@ and 🎲 / 🔁. The real python-telegram-bot client posts them to the loopback 
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from bot.domain import (
     TakeState,
     UserId,
 )
+from tests.adapters.telegram.conftest import TOKEN
 from tests.fakes.audio import make_audio, probe_audio
 from tests.fakes.telegram import FakeTelegram
 from tests.harness import POLL_SCALE
@@ -127,3 +129,19 @@ async def test_a_one_take_job_is_one_audio_as_before(tg: FakeTelegram, tmp_path:
     assert track.audio is not None and track.audio.title == "Lo-fi, Rainy Piano"
     assert [b.text for b in track.buttons] == ["🎲 New take", "🔁 Same seed"]
     assert tg.calls_to("sendMediaGroup") == []
+
+
+async def test_a_local_bot_api_server_gets_the_albums_files_by_path(tmp_path: Path) -> None:
+    async with FakeTelegram(token=TOKEN, local_mode=True, time_scale=POLL_SCALE) as tg:
+        alice = tg.user(42, "Alice")
+        chat = tg.private_chat(alice)
+        request = await tg.send_message(chat, alice, "/song lo-fi | takes=2")
+        job = job_with_takes(chat.id, request["message_id"], tmp_path, SEEDS[:2])
+        async with tg.bot() as bot:
+            board = StatusBoard(bot, time_scale=POLL_SCALE)
+            await TelegramDelivery(bot, board, local_mode=True).deliver(job, tracks_of(job))
+            await board.close()
+        album = await tg.wait_for_album(chat, size=2)
+    (call,) = tg.calls_to("sendMediaGroup")
+    assert all(item["media"].startswith("file://") for item in json.loads(call["media"]))
+    assert all(m.audio is not None and m.thumbnail is not None and not m.warnings for m in album)
