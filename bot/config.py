@@ -92,6 +92,8 @@ class Settings(BaseSettings):
     # Days to keep the job event feed (progress, notices); jobs and the ledger are kept.
     event_retention_days: int = Field(default=30, ge=1)
     log_level: str = "INFO"
+    # text: lines for people; json: one object per line for log shippers (docs/operations.md).
+    log_format: Literal["text", "json"] = "text"
 
     @field_validator("download_allowed_hosts", mode="before")
     @classmethod

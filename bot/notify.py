@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
+from bot.logs import job_context
 from bot.ports import Delivery, JobEvent
 
 logger = logging.getLogger(__name__)
@@ -29,7 +30,15 @@ class Notifier:
         delivery = self._deliveries.get(event.job.destination.platform)
         if delivery is None:
             return
+        destination = event.job.destination
         try:
-            await delivery.on_event(event)
+            # The adapter's lines about this event name the job and where it goes.
+            with job_context(
+                event.job.id,
+                platform=destination.platform,
+                chat=destination.chat_id,
+                user=destination.user_id,
+            ):
+                await delivery.on_event(event)
         except Exception:
             logger.exception("job %s: %s event not shown", event.job.id, event.kind)

@@ -33,7 +33,7 @@ def load() -> Settings:
         settings = load_settings()
     except ConfigError as exc:
         stop_on_setting(exc)
-    setup_logging(settings.log_level, settings.secrets())
+    setup_logging(settings.log_level, settings.secrets(), settings.log_format)
     return settings
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import getpass
+import logging
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -42,7 +43,9 @@ def run(
         backend=role != "adapters",
         platforms=role != "worker" and not enabled_adapters(settings),
     )
-    if hint:
+    if hint and settings.log_format == "json":
+        logging.getLogger("bot.cli").warning("%s", hint)  # a log shipper reads only JSON
+    elif hint:
         err_console.print(hint, markup=False, highlight=False, soft_wrap=True)
     if stop:
         raise typer.Exit(2)

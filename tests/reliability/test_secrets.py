@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import io
+import json
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from bot.domain import Destination, JobState
-from bot.logs import RedactSecrets
+from bot.logs import RedactSecrets, log_handler
 from bot.service import Accepted, Requester
 from tests.fakes.wavespeed import FakeWaveSpeed
 from tests.harness import RecordingDelivery, running_core, wait_for_job, wavespeed_settings
@@ -16,11 +19,21 @@ from tests.harness import RecordingDelivery, running_core, wait_for_job, wavespe
 KEY = "ws-live-SECRET-abcdef123456"
 
 
+@pytest.fixture(autouse=True)
+def _root_handlers() -> Iterator[None]:
+    """A test may add a handler of the bot's own: the next test starts without it."""
+    before = list(logging.getLogger().handlers)
+    yield
+    logging.getLogger().handlers[:] = before
+
+
 async def test_the_api_key_appears_nowhere(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     chat = RecordingDelivery()
+    shipped = io.StringIO()  # what LOG_FORMAT=json hands a log shipper
+    logging.getLogger().addHandler(log_handler("json", [KEY], shipped))
     async with FakeWaveSpeed(time_scale=0.04, api_key=KEY) as fake:
         fake.faults.add("poll", status=500, times=1)
         fake.faults.add(
@@ -47,6 +60,9 @@ async def test_the_api_key_appears_nowhere(
         for r in caplog.records
     )
     assert KEY not in logged
+    lines = [json.loads(line) for line in shipped.getvalue().splitlines()]
+    assert any(line["job"] == ids[0] for line in lines)
+    assert len(lines) >= len(caplog.records) and KEY not in shipped.getvalue()
     assert all(KEY not in (e.message or "") for e in chat.events)
     assert all(KEY not in (j.error_message or "") for j in jobs)
     for path in tmp_path.rglob("acejam.db*"):
