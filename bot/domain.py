@@ -313,6 +313,8 @@ class Take:
     # Its own upstream task where each take is a submit of its own (WaveSpeed); None where
     # one task makes every take (ACE-Step's batch: the job's remote id).
     remote_id: str | None = None
+    # A failed take the upstream made (and billed) all the same: its cost stays.
+    billed: bool = False
 
 
 @dataclass(frozen=True)

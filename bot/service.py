@@ -26,6 +26,7 @@ from bot.domain import (
     JobId,
     JobState,
     Limits,
+    TakeState,
     UserId,
     UserRules,
 )
@@ -189,8 +190,9 @@ class GenerationService:
             if isinstance(checked, Refused):
                 return checked
             request = checked
+        seconds = request.duration * request.takes  # quota and cost count every take
         policy = quotas.effective_policy(
-            replace(self.policy, job_cost_usd=request.duration * self._price),
+            replace(self.policy, job_cost_usd=seconds * self._price),
             chat,
             overrides,
             requester.roles,
@@ -205,10 +207,10 @@ class GenerationService:
                 backend=self._backend_name,
                 idempotency_key=idempotency_key,
                 parent_id=parent_id,
-                cost_usd=request.duration * self._price if self._price else None,
+                cost_usd=seconds * self._price if self._price else None,
             ),
             admit=(
-                (lambda usage: quotas.admit(usage, request.duration, policy))
+                (lambda usage: quotas.admit(usage, seconds, policy))
                 if enforce_quota
                 else (lambda usage: None)
             ),
@@ -301,6 +303,28 @@ class GenerationService:
         return await self.submit(
             requester, target, request, idempotency_key=idempotency_key, parent_id=original.id
         )
+
+    async def keep_take(self, job_id: JobId, take: int, presser: Requester) -> Done | Refused:
+        """▶ Keep N: the take history, 🎲 and 🔁 build on (who may press as for a re-roll).
+        The job's own audio and seed become that take's, so whatever reads "the track" does."""
+        job = await self._store.get(job_id)
+        if job is None or job.destination.platform != presser.platform:
+            return Refused("I can't find that song any more.", "not_found")
+        where = (job.destination.platform, job.destination.scope)
+        mine = job.destination.user_id == presser.user_id
+        if not mine and not (await self.chat_rules(*where)).others_may_press:
+            return Refused("That's someone else's song; ask for your own with /song.", "forbidden")
+        chosen = next((t for t in job.takes if t.number == take), None)
+        if chosen is None or chosen.state != TakeState.READY:
+            return Refused(f"That song has no take {take} to keep.", "not_found")
+        main = {"audio_path": chosen.audio_path, "audio_format": chosen.audio_format}
+        kept = await self._store.update_fields(
+            job.id, {JobState.SUCCEEDED, JobState.DELIVERED}, now=utcnow(), kept_take=take,
+            audio_duration=chosen.audio_duration, seed_used=chosen.seed, **main,
+        )  # fmt: skip
+        if kept is None:
+            return Refused("That song can't be changed any more.", "not_found")
+        return Done(kept, f"Kept take {take}: 🎲 and 🔁 start from it now.")
 
     async def cancel(self, job_id: int, requester: Requester) -> Done | Refused:
         job = await self._store.get(job_id)

@@ -141,10 +141,14 @@ class JobStore(Protocol):
         now: datetime,
         ledger: str | None = None,
         detail: str | None = None,
+        refund_seconds: float | None = None,
         **fields: Any,
     ) -> Job | None:
         """Compare-and-set a job's state (None when it was not in ``from_states``), with its
-        audit row and, for ``ledger`` "commit" or "refund", the quota row, at most once."""
+        audit row and, for ``ledger`` "commit" or "refund", the quota row, at most once. A
+        commit with ``refund_seconds`` refunds that much of the reservation beside it (the
+        takes of a job that failed alone). ``fields`` are the Job's own names (``takes``:
+        the Take values)."""
         ...
 
     async def update_fields(

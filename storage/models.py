@@ -138,6 +138,10 @@ class JobRow(Base):
     audio_format: Mapped[str | None] = mapped_column(String(16))
     audio_duration: Mapped[float | None] = mapped_column(Float)
     delivered_message_id: Mapped[str | None] = mapped_column(String(64))
+    # Each take of a job that asked for several (bot.domain.Take as a list of objects, see
+    # storage/jobs/rows.py); NULL for a one-take job. The take its owner kept (▶ Keep N).
+    take_states: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    kept_take: Mapped[int | None] = mapped_column(Integer)
     # What the job cost: USD on WaveSpeed (refunded upstream when it fails), GPU seconds
     # on a self-hosted server.
     cost_usd: Mapped[float | None] = mapped_column(Float)

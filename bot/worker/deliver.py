@@ -15,6 +15,7 @@ from bot.retry import RetryPolicy, Step, durably
 from bot.stores import RulesStore, WorkerStore
 from bot.worker.outcomes import Fail, Leave, Outcome
 from bot.worker.owned import Owned
+from bot.worker.takes import refund_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +70,7 @@ class Deliverer:
             within=self.lease_seconds,
             now=utcnow(),
             ledger="commit",
+            refund_seconds=refund_seconds(job),  # the takes that failed alone
             delivered_message_id=receipt.message_id,
             delivered_at=utcnow(),
         )

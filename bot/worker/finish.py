@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bot import audio
 from bot.clock import utcnow
-from bot.domain import LOCAL_PLATFORM, JobState
+from bot.domain import LOCAL_PLATFORM, JobState, TakeState
 from bot.errors import AudioError, BackendError, TransientBackendError
 from bot.notify import Notifier
 from bot.ports import Backend, EventKind, JobEvent, RemoteStatus
@@ -18,6 +18,16 @@ from bot.worker.config import WorkerConfig
 from bot.worker.forecast import Forecast
 from bot.worker.outcomes import Deliver, Fail, Leave, Outcome, PollLater
 from bot.worker.owned import Owned
+from bot.worker.takes import (
+    DONE,
+    as_main,
+    billed_cost,
+    failed_takes,
+    main_take,
+    own_tasks,
+    refund_seconds,
+    with_take,
+)
 from bot.worker.written import record_written
 
 logger = logging.getLogger(__name__)
@@ -37,6 +47,8 @@ class Finisher:
 
     async def finish(self, owned: Owned, status: RemoteStatus, runtime: float) -> Outcome:
         job = owned.job
+        if job.takes:
+            return await self._finish_takes(owned, status, runtime)
         assert status.output_url is not None
         target = self.config.audio_dir / f"job-{job.id}"
         try:
@@ -76,6 +88,96 @@ class Finisher:
             return Leave()
         if self.notifier.delivery_for(job.destination.platform) is None:
             return Leave(release=True)  # let a process that can deliver take it
+        return Deliver()
+
+    async def _finish_takes(self, owned: Owned, status: RemoteStatus, runtime: float) -> Outcome:
+        """Fetch each take made and not yet on disk (each recorded as it lands, so a retry
+        or a restart fetches only the rest), then record the job's success: its own audio
+        fields are the main take's. A take that can't be fetched fails alone."""
+        job = owned.job
+        answers = {n: s.outputs[0] for n, s in owned.finished_takes.items() if s.outputs}
+        if not own_tasks(job):  # one task made them all: its outputs, in take order
+            answers = dict(enumerate(status.outputs, 1))
+        for take in job.takes:
+            if take.state in DONE:
+                continue
+            answer = answers.get(take.number)
+            if answer is None:
+                done = replace(take, state=TakeState.FAILED, error_code="upstream_failed")
+            else:
+                target = self.config.audio_dir / f"job-{job.id}-{take.number}"
+                try:
+                    downloaded = await self.backend.download(
+                        answer.url, target, max_bytes=self.config.max_download_bytes
+                    )
+                    info = await asyncio.to_thread(audio.probe, downloaded.path)
+                except BackendError as exc:
+                    outcome = self._download_failed(owned, exc)
+                    if not isinstance(outcome, Fail):
+                        owned.finished_takes.clear()  # the next poll brings fresh links
+                        return outcome
+                    error = exc.code
+                    done = replace(take, state=TakeState.FAILED, error_code=error, billed=True)
+                else:
+                    path = downloaded.path.with_suffix(f".{downloaded.format}")
+                    downloaded.path.replace(path)
+                    seed = answer.seed if answer.seed is not None else take.seed
+                    done = replace(
+                        take,
+                        state=TakeState.READY,
+                        seed=seed,
+                        audio_path=str(path),
+                        audio_format=downloaded.format,
+                        audio_duration=info.duration,
+                    )
+            recorded = await self.store.update_fields(
+                job.id,
+                {JobState.SUBMITTED, JobState.RUNNING},
+                now=utcnow(),
+                takes=with_take(job.takes, done),
+            )
+            if recorded is None:
+                return Leave()
+            job = owned.job = recorded
+        main = main_take(job)
+        if main is None:
+            failed = failed_takes(job)
+            billed = any(t.billed for t in failed)
+            return Fail(
+                failed[0].error_code or "upstream_failed", "no take was made", billed=billed
+            )
+        completes_here = job.destination.platform == LOCAL_PLATFORM
+        succeeded = await self.store.transition(
+            job.id,
+            {JobState.SUBMITTED, JobState.RUNNING},
+            JobState.SUCCEEDED,
+            now=utcnow(),
+            ledger="commit" if completes_here else None,
+            refund_seconds=refund_seconds(job),
+            nsfw=status.nsfw,
+            finished_at=utcnow(),
+            remote_seconds=runtime,
+            progress=1.0,
+            cost_usd=billed_cost(job, bills_failed=self.backend.bills_failed_jobs),
+            gpu_seconds=self.forecast.elapsed(job) if self.backend.accounts_gpu_seconds else None,
+            **as_main(main),
+            **({"lease_owner": None, "lease_expires_at": None} if completes_here else {}),
+        )
+        if succeeded is None:
+            return Leave()
+        logger.info(
+            "job %s succeeded (%d of %d takes)",
+            job.id,
+            sum(t.state == TakeState.READY for t in succeeded.takes),
+            len(job.takes),
+        )
+        succeeded = await record_written(self.store, succeeded, status)
+        owned.job = succeeded
+        await self.notifier.emit(JobEvent(EventKind.SUCCEEDED, succeeded))
+        if completes_here:
+            return Leave()
+        if self.notifier.delivery_for(job.destination.platform) is None:
+            return Leave(release=True)
         return Deliver()
 
     def _download_failed(self, owned: Owned, exc: BackendError) -> Outcome:

@@ -15,11 +15,12 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import assert_never
 
 from bot.clock import utcnow
-from bot.domain import LOCAL_PLATFORM, Job, JobState
+from bot.domain import LOCAL_PLATFORM, Job, JobState, TakeState
 from bot.logs import job_context
 from bot.notify import Notifier
 from bot.polling import PollPlanner
@@ -40,6 +41,7 @@ from bot.worker.outcomes import (
 )
 from bot.worker.owned import Owned, Phase
 from bot.worker.phases import Phases
+from bot.worker.takes import own_tasks, remote_ids, with_take
 
 logger = logging.getLogger(__name__)
 
@@ -267,6 +269,9 @@ class Worker:
 
     async def _resume(self, job: Job) -> None:
         if job.state == JobState.SUBMITTING:
+            if job.request.takes > self._backend.capabilities.takes_per_task:
+                await self._resume_takes(job)
+                return
             # We can't know whether the submit reached upstream.
             if self._backend.resubmit_safe:
                 await self._requeue(job.id, "requeued after a crash during submit")
@@ -280,6 +285,31 @@ class Worker:
             owned = Owned(job, Phase.DELIVERING)
             self._owned[job.id] = owned
             self._spawn(owned, self._phases.deliverer.deliver(owned))
+
+    async def _resume_takes(self, job: Job) -> None:
+        """A job whose takes are submits of their own, taken up while submitting: each
+        take sent is recorded, so only the first one not recorded may be upstream. Unless
+        the backend may get it twice, that take fails alone (its quota back at delivery)
+        and the rest are sent now; with no take recorded at all nothing was sent."""
+        pending = next((t for t in job.takes if t.state == TakeState.PENDING), None)
+        if not job.takes:
+            await self._requeue(job.id, "requeued after a crash before its takes were sent")
+            self.nudge()
+            return
+        if pending is not None and not self._backend.resubmit_safe:
+            uncertain = replace(pending, state=TakeState.FAILED, error_code="submit_uncertain")
+            recorded = await self._store.update_fields(
+                job.id, {JobState.SUBMITTING}, now=utcnow(), takes=with_take(job.takes, uncertain)
+            )
+            if recorded is None:
+                return
+            logger.warning(
+                "job %s: take %d may have been sent; not resending", job.id, pending.number
+            )
+            job = recorded
+        owned = Owned(job, Phase.SUBMITTING)
+        self._owned[job.id] = owned
+        self._spawn(owned, self._phases.submitter.submit(owned))
 
     async def _requeue(self, job_id: int, detail: str) -> None:
         """Back in line: only for a submit that surely didn't reach the upstream (or may
@@ -320,6 +350,10 @@ class Worker:
             for owned in due:
                 status = statuses.get(owned.job.remote_id or "")
                 with job_context(owned.job.id):
+                    if owned.job.takes and own_tasks(owned.job):
+                        judged = await self._phases.poller.judge_takes(owned, statuses, problem)
+                        await self._settle(owned, judged)
+                        continue
                     await self._take_notice(owned, status, pushed=False, problem=problem)
         finally:
             for owned in due:
@@ -331,8 +365,15 @@ class Worker:
 
         Only this process's jobs; another worker's job is picked up by its own polls. A job
         already being finished ignores it (webhooks may repeat)."""
-        owned = next((o for o in self._owned.values() if o.job.remote_id == remote_id), None)
+        owned = next(
+            (o for o in self._owned.values() if remote_id in (o.job.remote_id, *remote_ids(o.job))),
+            None,
+        )
         if owned is None or owned.phase != Phase.POLLING:
+            return
+        if owned.job.takes and own_tasks(owned.job):
+            owned.due = time.monotonic()  # one take's news: the next poll asks about them all
+            self._wake.set()
             return
         if owned.busy:  # a poll's answer is being handled: it takes this up when done
             owned.pushed = status

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
@@ -45,3 +45,6 @@ class Owned:
     # A webhook's news that came while a poll's answer was being handled: whoever holds
     # the job takes it up next, so one notice at a time moves the job on.
     pushed: RemoteStatus | None = None
+    # A job whose takes are tasks of their own: each finished take's answer (by take
+    # number), for the download once every take is done.
+    finished_takes: dict[int, RemoteStatus] = field(default_factory=dict)

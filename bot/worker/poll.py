@@ -10,10 +10,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from bot.clock import utcnow
-from bot.domain import JobState
+from bot.domain import JobState, TakeState
 from bot.errors import BackendError
 from bot.notify import Notifier
 from bot.polling import catch_up
@@ -23,6 +24,7 @@ from bot.stores import WorkerStore
 from bot.worker.forecast import Forecast
 from bot.worker.outcomes import Fail, Fetch, Leave, Outcome, PollLater
 from bot.worker.owned import Owned, Phase
+from bot.worker.takes import remote_ids, with_take
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +81,7 @@ class Poller:
         ``owned``: all the worker's jobs, whose polls come sooner after an outage."""
         problem = "no answer about it"
         try:
-            statuses = await self._backend.poll([o.job.remote_id for o in due if o.job.remote_id])
+            statuses = await self._backend.poll([i for o in due for i in remote_ids(o.job)])
         except BackendError as exc:
             logger.warning("poll failed for %d job(s): %s", len(due), exc.code)
             statuses, problem = {}, exc.code
@@ -133,15 +135,58 @@ class Poller:
                 return Leave()  # cancelled or taken over meanwhile
             return PollLater(self._forecast.poll_delay(owned.job))
         if status.state == RemoteState.FAILED:
-            moderated = status.error_code in self._backend.moderation_error_codes
-            code = "moderation" if moderated else "upstream_failed"
-            if status.error_code == "no_language_model":  # its own sentence for the user
-                code = status.error_code
+            code = self._failure_code(status)
             return Fail(code, status.error_message or "upstream reported failure")
         # Succeeded upstream: remember how long it took, then fetch the audio.
         runtime = self._forecast.runtime(job, owned.seen_unfinished, pushed=pushed)
         self._forecast.observe(job.request.duration, runtime)
         return Fetch(status, runtime)
+
+    async def judge_takes(
+        self, owned: Owned, statuses: Mapping[str, RemoteStatus], problem: str
+    ) -> Outcome:
+        """One poll's answers about a job whose takes are tasks of their own: a take the
+        upstream failed fails alone (recorded now); once every take is done the ones made
+        are fetched, and until then the slowest take's answer is judged as the job's."""
+        job = owned.job
+        waiting: list[RemoteStatus | None] = []
+        takes = job.takes
+        for take in job.takes:
+            if take.state != TakeState.SUBMITTED or take.number in owned.finished_takes:
+                continue
+            status = statuses.get(take.remote_id or "")
+            if status is None or status.state in (RemoteState.PENDING, RemoteState.RUNNING):
+                waiting.append(status)
+            elif status.state == RemoteState.FAILED:
+                code = self._failure_code(status)
+                logger.warning("job %s: take %d failed upstream: %s", job.id, take.number, code)
+                takes = with_take(takes, replace(take, state=TakeState.FAILED, error_code=code))
+            else:
+                owned.finished_takes[take.number] = status
+        if takes != job.takes:
+            updated = await self._store.update_fields(
+                job.id, {JobState.SUBMITTED, JobState.RUNNING}, now=utcnow(), takes=takes
+            )
+            if updated is None:
+                return Leave()
+            owned.job = job = updated
+        if waiting:
+            slowest = None if None in waiting else min(waiting, key=_progress)
+            return await self.judge(owned, slowest, pushed=False, problem=problem)
+        made = [owned.finished_takes[n] for n in sorted(owned.finished_takes)]
+        if not made:
+            failed = next(t for t in job.takes if t.state == TakeState.FAILED)
+            return Fail(failed.error_code or "upstream_failed", "every take failed upstream")
+        runtime = self._forecast.runtime(job, owned.seen_unfinished, pushed=False)
+        self._forecast.observe(job.request.duration, runtime)
+        return Fetch(made[0], runtime)
+
+    def _failure_code(self, status: RemoteStatus) -> str:
+        if status.error_code in self._backend.moderation_error_codes:
+            return "moderation"
+        if status.error_code == "no_language_model":  # its own sentence for the user
+            return status.error_code
+        return "upstream_failed"
 
     async def _note_progress(self, owned: Owned, status: RemoteStatus) -> bool:
         """Record and tell news of a running job; False when the job is no longer ours."""
@@ -174,3 +219,7 @@ class Poller:
         owned.eta_shown = eta
         event = JobEvent(EventKind.PROGRESS, owned.job, progress=progress, eta=eta)
         await self._notifier.emit(event)
+
+
+def _progress(status: RemoteStatus | None) -> float:
+    return status.progress or 0.0 if status is not None else 0.0

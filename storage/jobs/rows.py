@@ -4,12 +4,23 @@ small helpers for the SQL."""
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.domain import Controls, Destination, GenerationRequest, Job, JobId, JobState, UserId
+from bot.domain import (
+    Controls,
+    Destination,
+    GenerationRequest,
+    Job,
+    JobId,
+    JobState,
+    Take,
+    TakeState,
+    UserId,
+)
 from storage.models import JobRow
 
 
@@ -59,7 +70,43 @@ def row_to_job(row: JobRow) -> Job:
         nsfw=row.nsfw,
         cost_usd=row.cost_usd,
         gpu_seconds=row.gpu_seconds,
+        takes=tuple(_take(t) for t in row.take_states or ()),
+        kept_take=row.kept_take,
     )
+
+
+# The keys of one take in jobs.take_states, as bot.domain.Take names them.
+_TAKE_KEYS = (
+    "seed",
+    "audio_path",
+    "audio_format",
+    "audio_duration",
+    "error_code",
+    "remote_id",
+    "billed",
+)
+
+
+def _take(stored: dict[str, Any]) -> Take:
+    return Take(
+        number=int(stored["number"]),
+        state=TakeState(stored["state"]),
+        **{key: stored[key] for key in _TAKE_KEYS if key in stored},
+    )
+
+
+def as_columns(fields: dict[str, Any]) -> dict[str, Any]:
+    """The core's Job field names as columns: ``takes`` (the Take values) is stored as
+    ``take_states``, since the ``takes`` column is how many the request asked for."""
+    if "takes" not in fields:
+        return fields
+    columns = dict(fields)
+    takes: Sequence[Take] = columns.pop("takes")
+    columns["take_states"] = [
+        {"number": t.number, "state": t.state.value, **{k: getattr(t, k) for k in _TAKE_KEYS}}
+        for t in takes
+    ] or None
+    return columns
 
 
 QUEUED = JobState.QUEUED.value

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import and_, func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from bot.domain import ACTIVE_STATES, FINAL_STATES, Controls, Job, JobState, UserId
 from bot.quotas import QUOTA_WINDOW, Refusal, UsageNeeds, UsageSnapshot
@@ -24,6 +25,7 @@ from storage.jobs.events import audit
 from storage.jobs.queue import fair_place, places_of
 from storage.jobs.rows import (
     advisory_lock,
+    as_columns,
     is_job_id,
     on_postgres,
     row_to_job,
@@ -165,7 +167,7 @@ class JobWrites(Sessions):
                     user_id=user_id,
                     job_id=job.id,
                     kind="reserve",
-                    seconds=request.duration,
+                    seconds=request.duration * request.takes,
                     created_at=now,
                 )
             )
@@ -200,16 +202,22 @@ class JobWrites(Sessions):
         )
         reservations: tuple[tuple[datetime, int], ...] = ()
         if needs.reservations:
-            refunded = select(LedgerRow.job_id).where(
-                LedgerRow.user_id == user_id, LedgerRow.kind == "refund"
+            # What each reservation still holds: all of it, none once refunded, or the
+            # takes that were delivered when some of a job's takes failed alone.
+            refund = aliased(LedgerRow)
+            refunded = (
+                select(refund.seconds)
+                .where(refund.job_id == LedgerRow.job_id, refund.kind == "refund")
+                .scalar_subquery()
             )
+            held = LedgerRow.seconds - func.coalesce(refunded, 0)
             rows = await session.execute(
-                select(LedgerRow.created_at, LedgerRow.seconds)
+                select(LedgerRow.created_at, held)
                 .where(
                     LedgerRow.user_id == user_id,
                     LedgerRow.kind == "reserve",
                     LedgerRow.created_at > now - QUOTA_WINDOW,
-                    LedgerRow.job_id.not_in(refunded),
+                    held > 0,
                 )
                 .order_by(LedgerRow.created_at)
             )
@@ -250,12 +258,14 @@ class JobWrites(Sessions):
         now: datetime,
         ledger: str | None = None,
         detail: str | None = None,
+        refund_seconds: float | None = None,
         **fields: Any,
     ) -> Job | None:
         """Compare-and-set a job's state; None when it was not in ``from_states``.
 
         ``ledger`` ("commit" or "refund") writes the matching quota row in the same
-        transaction; the unique (job, kind) constraint makes it happen at most once.
+        transaction; the unique (job, kind) constraint makes it happen at most once. A
+        commit with ``refund_seconds`` (takes that failed alone) gives those back beside it.
         """
         if to_state in FINAL_STATES:
             fields.setdefault("lease_owner", None)
@@ -267,26 +277,7 @@ class JobWrites(Sessions):
             if row is None:
                 return None
             if ledger is not None:
-                # Settle the reservation once: commit or refund, whichever comes first.
-                settled = select(LedgerRow.id).where(
-                    LedgerRow.job_id == job_id, LedgerRow.kind.in_(["commit", "refund"])
-                )
-                await session.execute(
-                    insert(LedgerRow).from_select(
-                        ["user_id", "job_id", "kind", "seconds", "created_at"],
-                        select(
-                            LedgerRow.user_id,
-                            LedgerRow.job_id,
-                            literal(ledger),
-                            LedgerRow.seconds,
-                            literal(now, JobRow.created_at.type),
-                        ).where(
-                            LedgerRow.job_id == job_id,
-                            LedgerRow.kind == "reserve",
-                            ~settled.exists(),
-                        ),
-                    )
-                )
+                await _settle(session, job_id, ledger, now, int(refund_seconds or 0))
             return row_to_job(row)
 
     async def update_fields(
@@ -297,7 +288,7 @@ class JobWrites(Sessions):
             result = await session.execute(
                 update(JobRow)
                 .where(JobRow.id == job_id, JobRow.state.in_(state_values(in_states)))
-                .values(updated_at=now, **fields)
+                .values(updated_at=now, **as_columns(fields))
                 .returning(JobRow)
             )
             row = result.scalar_one_or_none()
@@ -362,7 +353,7 @@ class JobWrites(Sessions):
         result = await session.execute(
             update(JobRow)
             .where(JobRow.id == job_id, JobRow.state.in_(state_values(from_states)))
-            .values(state=to_state.value, updated_at=now, **fields)
+            .values(state=to_state.value, updated_at=now, **as_columns(fields))
             .returning(JobRow)
             .execution_options(synchronize_session=False)
         )
@@ -370,3 +361,36 @@ class JobWrites(Sessions):
         if row is not None:
             await audit(session, [job_id], current, to_state, now, detail)
         return row
+
+
+async def _settle(
+    session: AsyncSession, job_id: int, ledger: str, now: datetime, refund_seconds: int
+) -> None:
+    """Settle the reservation once: commit or refund, whichever comes first; a commit with
+    ``refund_seconds`` splits it (both rows at once, so the first-wins check is read first)."""
+    settled = select(LedgerRow.id).where(
+        LedgerRow.job_id == job_id, LedgerRow.kind.in_(["commit", "refund"])
+    )
+    split = ledger == "commit" and refund_seconds > 0
+    if split and await session.scalar(settled.exists().select()):
+        return
+    parts = [(ledger, LedgerRow.seconds - refund_seconds if split else LedgerRow.seconds)]
+    if split:
+        parts.append(("refund", literal(refund_seconds)))
+    for kind, seconds in parts:
+        await session.execute(
+            insert(LedgerRow).from_select(
+                ["user_id", "job_id", "kind", "seconds", "created_at"],
+                select(
+                    LedgerRow.user_id,
+                    LedgerRow.job_id,
+                    literal(kind),
+                    seconds,
+                    literal(now, JobRow.created_at.type),
+                ).where(
+                    LedgerRow.job_id == job_id,
+                    LedgerRow.kind == "reserve",
+                    *(() if split else (~settled.exists(),)),
+                ),
+            )
+        )

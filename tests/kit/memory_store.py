@@ -204,7 +204,8 @@ class MemoryJobStore:
         served = next(u.last_served_at for u in self._users.values() if u.id == user_id)
         row.fair_served = served.timestamp() if served is not None else float("-inf")
         self._rows[job_id] = row
-        self._ledger.append(_Ledger(user_id, job_id, "reserve", new.request.duration, now))
+        seconds = new.request.duration * new.request.takes
+        self._ledger.append(_Ledger(user_id, job_id, "reserve", seconds, now))
         self._audit([job_id], None, JobState.QUEUED, now)
         return Enqueued(row.out(), True, self._places([job]).get(job_id, 0))
 
@@ -232,19 +233,18 @@ class MemoryJobStore:
         reservations: tuple[tuple[datetime, int], ...] = ()
         if needs.reservations:
             refunded = {
-                e.job_id for e in self._ledger if e.user_id == user_id and e.kind == "refund"
+                e.job_id: e.seconds
+                for e in self._ledger
+                if e.user_id == user_id and e.kind == "refund"
             }
-            kept = [
-                e
+            held = [
+                (e.created_at, e.seconds - refunded.get(e.job_id, 0))
                 for e in self._ledger
                 if e.user_id == user_id
                 and e.kind == "reserve"
                 and e.created_at > now - QUOTA_WINDOW
-                and e.job_id not in refunded
             ]
-            reservations = tuple(
-                (e.created_at, e.seconds) for e in sorted(kept, key=lambda e: e.created_at)
-            )
+            reservations = tuple(sorted((at, s) for at, s in held if s > 0))
         month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
         this_month = [j for j in jobs if j.created_at >= month_start]
         total_cost = sum(j.cost_usd or 0.0 for j in this_month) if needs.month_cost else 0.0
@@ -274,6 +274,7 @@ class MemoryJobStore:
         now: datetime,
         ledger: str | None = None,
         detail: str | None = None,
+        refund_seconds: float | None = None,
         **fields: Any,
     ) -> Job | None:
         _aware(now)
@@ -290,7 +291,11 @@ class MemoryJobStore:
             entries = [e for e in self._ledger if e.job_id == job_id]
             settled = any(e.kind in ("commit", "refund") for e in entries)
             for reserve in [e for e in entries if e.kind == "reserve"] if not settled else []:
-                self._ledger.append(replace(reserve, kind=ledger, created_at=now))
+                split = int(refund_seconds or 0) if ledger == "commit" else 0
+                kept = replace(reserve, seconds=reserve.seconds - split, created_at=now)
+                self._ledger.append(replace(kept, kind=ledger))
+                if split:
+                    self._ledger.append(replace(kept, kind="refund", seconds=split))
         return row.out()
 
     async def update_fields(

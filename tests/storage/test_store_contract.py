@@ -23,6 +23,8 @@ from bot.domain import (
     Destination,
     GenerationRequest,
     JobState,
+    Take,
+    TakeState,
     UserRules,
 )
 from bot.stores import Enqueued, NewJob, UsageRow, UserKey
@@ -77,17 +79,18 @@ async def _enqueue(
     policy: quotas.QuotaPolicy = POLICY,
     now: datetime = NOW,
     cost: float | None = None,
+    takes: int = 1,
 ) -> Any:
     return await store.enqueue(
         NewJob(
             user=UserKey(platform, user, f"name {user}"),
-            request=GenerationRequest(tags="lo-fi", duration=duration),
+            request=GenerationRequest(tags="lo-fi", duration=duration, takes=takes),
             destination=Destination(platform, chat, user, {"status": 1}, scope),
             backend="wavespeed",
             idempotency_key=key,
             cost_usd=cost,
         ),
-        admit=lambda usage: quotas.admit(usage, duration, policy),
+        admit=lambda usage: quotas.admit(usage, duration * takes, policy),
         now=now,
     )
 
@@ -188,6 +191,60 @@ async def test_transitions_are_compare_and_set_and_settle_the_ledger_once(
     merged.destination.context["mutated"] = True  # a returned job is a copy
     stored = await store.get(job.id)
     assert stored is not None and stored.destination.context == {"status": 1, "extra": [1, 2]}
+
+
+async def test_takes_are_stored_with_their_job_and_a_failed_one_is_refunded_alone(
+    stores: Stores,
+) -> None:
+    store = stores.jobs
+    one = (await _queued(store, "u1", 10)).job
+    assert one.takes == () and one.kept_take is None
+    job = (await _queued(store, "u1", 20, takes=3)).job
+    assert job.request.takes == 3 and job.takes == ()
+    assert await store.ledger_balance(job.user_id) == {"reserve": 10 + 60}
+    takes = (
+        Take(1, TakeState.SUBMITTED, seed=7, remote_id="r-1"),
+        Take(2, TakeState.PENDING, seed=8),
+        Take(3, TakeState.PENDING, seed=9),
+    )
+    submitted = await store.transition(
+        job.id, {JobState.QUEUED}, JobState.SUBMITTED, now=NOW, remote_id="r-1", takes=takes
+    )
+    assert submitted is not None and submitted.takes == takes
+    ready = (
+        Take(1, TakeState.READY, 7, "/a/1-1.mp3", "mp3", 20.0, remote_id="r-1"),
+        Take(2, TakeState.FAILED, 8, error_code="failed", remote_id="r-2"),
+        Take(3, TakeState.READY, 9, "/a/1-3.mp3", "mp3", 19.5, remote_id="r-3"),
+    )
+    updated = await store.update_fields(job.id, {JobState.SUBMITTED}, now=NOW, takes=ready)
+    assert updated is not None and updated.takes == ready
+    kept = await store.update_fields(job.id, {JobState.SUBMITTED}, now=NOW, kept_take=3)
+    assert kept is not None and kept.kept_take == 3 and kept.takes == ready
+    assert (await store.usage(job.user_id, NOW)).used_seconds == 70
+    delivered = await store.transition(
+        job.id,
+        {JobState.SUBMITTED},
+        JobState.DELIVERED,
+        now=NOW,
+        ledger="commit",
+        refund_seconds=20,
+    )
+    assert delivered is not None and delivered.takes == ready and delivered.kept_take == 3
+    assert await store.ledger_balance(job.user_id) == {"reserve": 70, "commit": 40, "refund": 20}
+    assert (await store.usage(job.user_id, NOW)).used_seconds == 10 + 40
+    # Settled once: neither a second split nor a refund changes it.
+    for ledger, seconds in (("commit", 20), ("refund", 0)):
+        await store.transition(
+            job.id,
+            {JobState.DELIVERED},
+            JobState.DELIVERED,
+            now=NOW,
+            ledger=ledger,
+            refund_seconds=seconds,
+        )
+    assert await store.ledger_balance(job.user_id) == {"reserve": 70, "commit": 40, "refund": 20}
+    stored = await store.get(job.id)
+    assert stored is not None and stored.takes == ready and stored.kept_take == 3
 
 
 async def test_what_a_language_model_wrote_becomes_the_jobs_request(stores: Stores) -> None:
