@@ -113,17 +113,21 @@ def write_line(**fields: str) -> str:
 
 
 def draft_of(job: Job) -> Draft:
-    """A delivered song's request, as a form shows it for ✏️ Edit: its tags, lyrics, length,
-    seed (the one it was made with) and controls; its takes only when more than one."""
+    """A delivered song's request, as a form shows it for ✏️ Edit: its tags (what a language
+    model wrote, once recorded; else the description), lyrics, length, the seed of the take
+    it is about (the kept one, else the first) and controls. One take, as a variation on
+    Telegram is, unless the form asks for more."""
     request = job.request
     controls = request.controls
     seed = job.seed_used if job.seed_used is not None else request.seed
+    kept = next((take for take in job.takes if take.number == (job.kept_take or 1)), None)
+    if kept is not None and kept.seed is not None:
+        seed = kept.seed
     return Draft(
         tags=request.tags or request.describe,
         lyrics=request.lyrics,
         duration=str(request.duration),
         seed=str(seed) if seed is not None and seed >= 0 else "",
-        takes=str(request.takes) if request.takes > 1 else "",
         bpm=_text(controls.bpm),
         key=_text(controls.key_scale),
         time_signature=_text(controls.time_signature),

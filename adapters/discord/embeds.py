@@ -200,6 +200,9 @@ def track_embed(job: Job, card: TrackCard) -> discord.Embed:
     title = f"🎵 {safe(card.title, TITLE_MAX - 2)}"
     take = take_line(job)
     lines = [take] if take else []
+    if job.request.describe:
+        # A song from one sentence: the sentence, then the tags its model wrote for it.
+        lines.append(f"✍️ “{safe(job.request.describe, TAGS_SHOWN)}”")
     lines.append(safe(job.request.tags, TAGS_SHOWN))
     if card.is_preview:
         lines.append("")

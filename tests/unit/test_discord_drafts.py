@@ -3,6 +3,7 @@ delivered song's request as ✏️ Edit fills the form in."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -16,6 +17,8 @@ from bot.domain import (
     Job,
     JobId,
     JobState,
+    Take,
+    TakeState,
     UserId,
 )
 
@@ -105,5 +108,9 @@ def test_an_edit_starts_from_the_song_as_it_was_made() -> None:
         "45",
         "99",
     )
-    assert draft.controls_line() == "takes=2 bpm=120 key=C major time=3"
+    assert draft.controls_line() == "bpm=120 key=C major time=3"  # one take unless asked
     assert draft.parent_id == 7
+    # Of several takes, the one its owner kept.
+    takes = (Take(1, TakeState.READY, seed=99), Take(2, TakeState.READY, seed=5))
+    assert draft_of(replace(job, takes=takes, kept_take=2)).seed == "5"
+    assert draft_of(replace(job, takes=takes)).seed == "99"

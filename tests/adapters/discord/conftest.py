@@ -90,10 +90,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
         FakeWaveSpeed(time_scale=0.04, api_key=WAVESPEED_KEY) as ws,
         FakeDiscord(application_id=APP_ID, token=TOKEN, rate_limits=LOOSE_LIMITS) as dc,
     ):
-        dc.add_user(ALICE, "alice", global_name="Alice")
-        dc.add_user(BOB, "bob")
-        dc.add_guild(GUILD, "Jam Club", channels=[(CHANNEL, "general")], members=[ALICE, BOB])
-        dc.add_guild(OTHER_GUILD, "Elsewhere", channels=[(OTHER_CHANNEL, "lobby")], members=[ALICE])
+        populate(dc)
         settings = wavespeed_settings(
             tmp_path,
             ws.base_url,
@@ -102,6 +99,14 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
             discord_guild_ids=str(GUILD),
         )
         yield World(dc, ws, settings, tmp_path)
+
+
+def populate(dc: FakeDiscord) -> None:
+    """Alice and Bob in the Jam Club (and Alice elsewhere too)."""
+    dc.add_user(ALICE, "alice", global_name="Alice")
+    dc.add_user(BOB, "bob")
+    dc.add_guild(GUILD, "Jam Club", channels=[(CHANNEL, "general")], members=[ALICE, BOB])
+    dc.add_guild(OTHER_GUILD, "Elsewhere", channels=[(OTHER_CHANNEL, "lobby")], members=[ALICE])
 
 
 async def wait_for(check: Callable[[], Any], timeout: float = 10.0) -> Any:
