@@ -78,10 +78,23 @@ def owner_name(job: Job) -> str | None:
 
 def track_job(message: Message, bot: Bot) -> int | None:
     """The song a track of ours is (its buttons name it; its caption ends a line with
-    "#12"), or None when ``message`` is no track of ours."""
-    if not from_bot(message, bot) or message.audio is None:
+    "#12"; an album's takes have no buttons, the message under them has 🎲 / 🔁), or None
+    when ``message`` is no finished song of ours (a status card is not one)."""
+    if not from_bot(message, bot):
         return None
-    return keyboards.job_of(message.reply_markup) or _caption_number(message.caption)
+    if message.audio is not None:
+        return keyboards.job_of(message.reply_markup) or _caption_number(message.caption)
+    return _song_buttons(message.reply_markup)
+
+
+def _song_buttons(markup: InlineKeyboardMarkup | None) -> int | None:
+    for row in markup.inline_keyboard if markup is not None else ():
+        for button in row:
+            data = button.callback_data if isinstance(button.callback_data, str) else None
+            press = keyboards.parse(data)
+            if press is not None and press.action in (keyboards.REROLL, keyboards.SAME_SEED):
+                return press.job_id
+    return None
 
 
 def track_seed(message: Message) -> int | None:

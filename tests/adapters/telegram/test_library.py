@@ -220,3 +220,37 @@ async def test_describe_where_the_engine_has_a_language_model_shows_what_it_wrot
     assert "💬 Described as: “a sad song about rain in Lisbon”" in card
     assert f"🏷 Style: {ace.lm_writes.caption}" in card  # what the model wrote, to take further
     assert "Chuva na janela" in card and "Lisboa chora comigo" in card
+
+
+async def test_several_takes_are_shown_again_and_varied_from_the_take_replied_to(
+    rig: Rig,
+) -> None:
+    rig.ws.output_format = "wav"
+    request_id = await rig.say("/song ambient | 5 | takes=2\n[Verse]\nTwo ways home")
+    album = await rig.tg.wait_for_album(rig.group, size=2, timeout=WAIT)
+    found = re.search(r"#(\d+)$", album[1].caption or "")  # a take's card names its song
+    assert found is not None
+    job_id = int(found[1])
+    job = await wait_for_job(rig.core, job_id, {JobState.DELIVERED})
+    seeds = [take.seed for take in job.takes]
+    choices = await rig.reply_to(album[0].message_id, also=lambda m: m.audio is None)
+    assert request_id < choices.message_id
+
+    # A reply to take 2 starts from take 2.
+    status = await rig.reply_to(await rig.say("/song jazz", reply_to=album[1]))
+    child = await wait_for_job(rig.core, job_id_of(status), {JobState.DELIVERED})
+    assert (child.parent_id, child.request.seed) == (job_id, seeds[1])
+    assert (child.request.lyrics, child.request.takes) == ("[Verse]\nTwo ways home", 1)
+    # A reply to the message under the album: the take kept (the first, until one is).
+    status = await rig.reply_to(await rig.say("/song techno", reply_to=choices))
+    child = await wait_for_job(rig.core, job_id_of(status), {JobState.DELIVERED})
+    assert (child.parent_id, child.request.seed) == (job_id, seeds[0])
+
+    asked = await rig.say(f"/show {job_id}")
+    again = await rig.tg.wait_until(
+        lambda: [m for m in tracks(rig) if m.reply_to_message_id == asked] or None,
+        what="the takes again",
+        timeout=WAIT,
+    )
+    shown = rig.tg.album_of(again[0])
+    assert [m.caption for m in shown] == [m.caption for m in album]
