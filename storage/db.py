@@ -55,8 +55,12 @@ def private_dir(path: Path) -> None:
 
 def private_database_file(path: Path) -> None:
     """Create the SQLite file 0600 before SQLite does (it would make it 0644, and its -wal
-    and -shm files take the main file's mode). An empty file is an empty database."""
-    private_dir(path.parent)
+    and -shm files take the main file's mode). An empty file is an empty database.
+
+    Its folder is made 0700 when we create it, but an existing one is left as it is: a
+    DATABASE_URL may name a file in a shared folder (``/tmp``, ``/var/lib``) that is not
+    ours to lock (DATA_DIR, which is, is tightened by ``private_dir``)."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
     for part in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
         if part.exists():

@@ -43,3 +43,19 @@ async def test_an_existing_world_readable_install_is_tightened(tmp_path: Path) -
     modes = await _start_once(data_dir)
     assert (modes["data"], modes["acejam.db"]) == (0o700, 0o600)
     assert (_mode(data_dir), _mode(database)) == (0o700, 0o600)
+
+
+async def test_a_database_in_a_shared_folder_leaves_the_folder_alone(tmp_path: Path) -> None:
+    """DATABASE_URL may name a file in /tmp or /var/lib: the file is ours, the folder isn't
+    (locking it 0700 once took /tmp away from every other user of the machine)."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    database = shared / "acejam.db"
+    settings = wavespeed_settings(
+        tmp_path / "data", "http://127.0.0.1:9", database_url=f"sqlite+aiosqlite:///{database}"
+    )
+    async with open_core(settings) as core:
+        await core.store.list_jobs(limit=1)
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o1777
+    assert _mode(database) == 0o600
