@@ -257,7 +257,9 @@ class GenerationService:
         if chat.max_duration is not None and request.duration > chat.max_duration:
             return Refused(f"In this chat songs can be at most {chat.max_duration} seconds long.")
         word = quotas.blocked_word(
-            f"{request.tags}\n{request.lyrics}", (*self._blocked_words, *chat.blocked_words)
+            # The sentence too: a language model would write the song from it.
+            f"{request.tags}\n{request.lyrics}\n{request.describe}",
+            (*self._blocked_words, *chat.blocked_words),
         )
         if word is not None:
             return Refused("That request uses a word that isn't allowed here.", "blocked_word")

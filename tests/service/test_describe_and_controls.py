@@ -130,3 +130,34 @@ async def test_a_sentence_the_engine_can_no_longer_write_fails_saying_so_with_qu
     assert failed and failed[0].message == messages.failure_message("no_language_model")
     assert "no language model" in failed[0].message and "given back" in failed[0].message
     assert quota.used_seconds == 0 and not offered
+
+
+async def test_several_takes_of_a_sentence_are_one_batch_and_the_job_keeps_what_was_written(
+    tmp_path: Path, running: Running
+) -> None:
+    chat = RecordingDelivery()
+    async with FakeAceStep(time_scale=0.04) as fake:
+        async with running(acestep_settings(tmp_path, fake.base_url), [chat]) as core:
+            await core.backend.refresh_capabilities()
+            request = core.service.validate(describe=SENTENCE, takes="2")
+            outcome = await core.service.submit(ALICE, CHAT, request)
+            assert isinstance(outcome, Accepted)
+            job = await wait_for_job(core, outcome.job.id, FINAL)
+    sent = fake.submits[0]
+    assert len(fake.submits) == 1 and sent["batch_size"] == 2 and sent["sample_mode"] is True
+    assert job.state == JobState.DELIVERED and job.request.tags == fake.lm_writes.caption
+    seeds = fake.tasks[job.remote_id or ""].seeds
+    assert [track.seed for track in chat.tracks[job.id]] == seeds  # the server's, one each
+
+
+async def test_a_blocked_word_in_the_sentence_is_refused_like_one_in_the_tags(
+    tmp_path: Path, running: Running
+) -> None:
+    async with FakeAceStep(time_scale=0.04) as fake:
+        settings = acestep_settings(tmp_path, fake.base_url, blocked_words=["grim"])
+        async with running(settings) as core:
+            await core.backend.refresh_capabilities()
+            request = core.service.validate(describe="a grim song about rain")
+            outcome = await core.service.submit(ALICE, CHAT, request)
+    assert isinstance(outcome, Refused) and outcome.code == "blocked_word"
+    assert fake.submits == []
