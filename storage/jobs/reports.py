@@ -25,7 +25,8 @@ class ReportQueries(Sessions):
                 UserRow.platform_user_id,
                 UserRow.display_name,
                 func.count(JobRow.id),
-                func.coalesce(func.sum(case((done, JobRow.duration), else_=0)), 0),
+                # Every take counts, as in the quota.
+                func.coalesce(func.sum(case((done, JobRow.duration * JobRow.takes), else_=0)), 0),
                 func.coalesce(func.sum(JobRow.cost_usd), 0.0),
                 func.coalesce(func.sum(JobRow.gpu_seconds), 0.0),
                 func.max(JobRow.created_at),

@@ -592,7 +592,7 @@ class MemoryJobStore:
                 users[user_id].platform_user_id,
                 users[user_id].display_name,
                 len(jobs),
-                sum(j.request.duration for j in jobs if j.state in DONE),
+                sum(j.request.duration * j.request.takes for j in jobs if j.state in DONE),
                 float(sum(j.cost_usd or 0.0 for j in jobs)),
                 float(sum(j.gpu_seconds or 0.0 for j in jobs)),
                 max(j.created_at for j in jobs),

@@ -132,3 +132,19 @@ async def test_keeping_a_take_is_what_a_reroll_starts_from(
             assert isinstance(again, Accepted)
             await wait_for_job(core, again.job.id, FINAL)
     assert again.job.request.seed == 9 and fake.submits[-1]["seed"] == 9
+
+
+async def test_a_take_of_a_batch_that_cannot_be_fetched_fails_alone(
+    tmp_path: Path, running: Running
+) -> None:
+    chat = RecordingDelivery()
+    async with FakeAceStep(time_scale=0.04) as fake:
+        fake.faults.add("download", malformed=True)  # the first take's file is no audio
+        async with running(acestep_settings(tmp_path, fake.base_url), [chat]) as core:
+            job = await _song(core, takes="3")
+            balance = await core.store.ledger_balance(job.user_id)
+    assert len(fake.submits) == 1 and job.state == JobState.DELIVERED
+    assert [t.state for t in job.takes] == [TakeState.FAILED, TakeState.READY, TakeState.READY]
+    assert job.takes[0].billed  # the engine made it: only the fetch failed
+    assert [t.take for t in chat.tracks[job.id]] == [2, 3]
+    assert balance == {"reserve": 30, "commit": 20, "refund": 10}

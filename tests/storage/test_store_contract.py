@@ -534,14 +534,16 @@ async def test_the_event_feed_has_growing_ids_per_platform_and_is_pruned(
 # ---------------------------------------------------------------- Reports
 async def test_usage_reports_and_active_jobs(stores: Stores) -> None:
     store = stores.jobs
-    a1 = (await _queued(store, "a", 10, chat="x", scope="g1", platform="discord", cost=1.0)).job
+    a1 = (
+        await _queued(store, "a", 10, chat="x", scope="g1", platform="discord", cost=1.0, takes=2)
+    ).job
     a2 = (await _queued(store, "a", 20, chat="x", scope="g1", platform="discord")).job
     b1 = (await _queued(store, "b", 30, chat="y", platform="telegram")).job
     await _queued(store, "c", 40, chat="z", platform="telegram", now=NOW - timedelta(days=9))
     await store.transition(a1.id, {JobState.QUEUED}, JobState.DELIVERED, now=NOW, gpu_seconds=2.5)
     await store.transition(b1.id, {JobState.QUEUED}, JobState.FAILED, now=NOW)
     report = await store.usage_report(since=NOW - timedelta(days=1))
-    assert report[0] == _usage_row("discord", "a", 2, 10, 1.0, 2.5)
+    assert report[0] == _usage_row("discord", "a", 2, 20, 1.0, 2.5)  # its 2 takes
     assert report[1:] == [_usage_row("telegram", "b", 1, 0, 0.0, 0.0)]
     assert await store.usage_report(since=NOW, platform="telegram", scope="x") == []
     assert [r.user_id for r in await store.usage_report(since=NOW, scope="g1")] == ["a"]
