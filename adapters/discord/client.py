@@ -36,9 +36,11 @@ from adapters.discord import embeds
 from adapters.discord.admin import AdminCommands, NotAllowed
 from adapters.discord.commands import JamCommands
 from adapters.discord.delivery import DiscordDelivery
+from adapters.discord.keeping import TakeKeeper
 from adapters.discord.posting import MAX_REQUEST_BYTES
 from adapters.discord.replies import reply_privately
 from adapters.discord.songs import SongStarter
+from adapters.discord.takes import KeepButton
 from adapters.discord.views import PERSISTENT_ITEMS
 from bot import messages
 from bot.config import Settings
@@ -124,6 +126,7 @@ class AceJamBot(commands.AutoShardedBot):
         )
         # The views' ButtonHandler, with the one PressGuard of this adapter.
         self.buttons = SongStarter(service, self.delivery, PressGuard())
+        self.takes = TakeKeeper(service)  # ▶ Keep under a song's takes
 
     async def setup_hook(self) -> None:
         if self.api_base != DEFAULT_API_BASE:
@@ -131,7 +134,7 @@ class AceJamBot(commands.AutoShardedBot):
             discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url)
         await self.add_cog(JamCommands(self, self.service, self.buttons))
         await self.add_cog(AdminCommands(self.service))
-        self.add_dynamic_items(*PERSISTENT_ITEMS)
+        self.add_dynamic_items(*PERSISTENT_ITEMS, KeepButton)
         await self._sync_commands()
 
     async def _sync_commands(self) -> None:

@@ -28,6 +28,7 @@ from telegram.ext import (
 from adapters.telegram import keyboards, texts
 from adapters.telegram.delivery import PLATFORM, TelegramDelivery
 from adapters.telegram.flood import answer_turn, answering
+from adapters.telegram.keeping import TakeChoices
 from adapters.telegram.library import LibraryCommands
 from adapters.telegram.parse import FirstPart, ShowHelp, read_song
 from adapters.telegram.permissions import (
@@ -81,6 +82,7 @@ class TelegramHandlers:
         self._admins = admins or ChatAdmins(service, delivery)
         self._personal_delay = PERSONAL_SECONDS * time_scale
         self._presses = PressGuard()  # a double tap is one press
+        self._takes = TakeChoices(service, self._admins, self._presses)  # ▶ Keep
         self._library = LibraryCommands(
             service, self._admins, asked=self._asked, personal=self._personal
         )
@@ -105,6 +107,9 @@ class TelegramHandlers:
         ):
             application.add_handler(CommandHandler(name, answering(callback), filters=only_new))
         application.add_handler(CallbackQueryHandler(self.button, pattern=keyboards.PATTERN))
+        application.add_handler(
+            CallbackQueryHandler(self._takes.keep, pattern=keyboards.KEEP_PATTERN)
+        )
         application.add_handler(CallbackQueryHandler(self.unknown_button))
         application.add_error_handler(self.on_error)
 

@@ -24,17 +24,21 @@ from bot.domain import (
     TakeState,
     UserId,
 )
+from bot.messages import ALREADY_PRESSED
 from tests.adapters.discord.conftest import (
     ALICE,
+    BOB,
     CHANNEL,
     FAST,
     GUILD,
     World,
     bot_on,
     field_value,
+    jam,
     track_messages,
 )
 from tests.fakes.audio import make_audio, probe_audio
+from tests.harness import wait_for_job
 
 SEEDS = (101, 202, 303)
 
@@ -128,3 +132,43 @@ async def test_a_one_take_job_is_one_file_as_before(world: World, tmp_path: Path
     assert len([a for a in track.attachments if a.filename.endswith(".mp3")]) == 1
     assert not any(b.label.startswith("Keep") for b in track.buttons)
     assert field_value(track, "Seed") == "101"
+
+
+async def test_keep_two_is_recorded_shown_and_what_the_dice_start_from(world: World) -> None:
+    dc = world.dc
+    async with jam(world) as run:
+        await dc.invoke_slash(
+            GUILD, CHANNEL, ALICE, "song", {"tags": "lo-fi", "duration": 5, "takes": 3}
+        )
+        track = await dc.wait_for_attachment(CHANNEL, lambda m: len(m.attachments) == 3, timeout=30)
+        job = await wait_for_job(run.core, 1, {JobState.DELIVERED})
+        names = [a.filename for a in track.attachments]
+        assert names == [f"take-{t.number}-seed-{t.seed}.mp3" for t in job.takes]
+
+        press = await dc.click_button(track.id, "acejam:keep:1:2", ALICE)
+
+        told = await press.wait_for_followup(timeout=20)
+        assert told.ephemeral and "take 2" in told.content
+        shown = await dc.wait_for_message(
+            CHANNEL, lambda m: m.id == track.id and m.button("acejam:keep:1:2").label == "Kept 2"
+        )
+        kept = [b.label for b in shown.buttons if b.custom_id.startswith("acejam:keep")]
+        assert kept == ["Keep 1", "Kept 2", "Keep 3"]
+        stored = await run.core.store.get(1)
+        assert stored is not None and stored.kept_take == 2
+        assert stored.seed_used == job.takes[1].seed
+
+        # A double tap changes nothing; someone else may not choose for Alice.
+        again = await dc.click_button(track.id, "acejam:keep:1:2", ALICE)
+        assert (await again.wait_for_original()).content == ALREADY_PRESSED
+        bobs = await dc.click_button(track.id, "acejam:keep:1:3", BOB)
+        assert "someone else's song" in (await bobs.wait_for_followup()).content
+        assert (await run.core.store.get(1)).kept_take == 2  # type: ignore[union-attr]
+
+        # 🔁 after Keep 2 makes take 2 again: its seed.
+        same = await dc.click_button(track.id, "acejam:same:1", ALICE)
+        await same.wait_for_response()
+        again_two = await wait_for_job(run.core, 2, set(JobState))
+        assert again_two.parent_id == 1 and again_two.request.seed == job.takes[1].seed
+        after = dc.message(track.id)
+        assert [b.label for b in after.buttons][:3] == ["Keep 1", "Kept 2", "Keep 3"]

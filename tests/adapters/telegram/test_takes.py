@@ -22,10 +22,11 @@ from bot.domain import (
     TakeState,
     UserId,
 )
-from tests.adapters.telegram.conftest import TOKEN
+from bot.messages import ALREADY_PRESSED
+from tests.adapters.telegram.conftest import TOKEN, WAIT, Rig
 from tests.fakes.audio import make_audio, probe_audio
 from tests.fakes.telegram import FakeTelegram
-from tests.harness import POLL_SCALE
+from tests.harness import POLL_SCALE, wait_for_job
 
 SEEDS = (101, 202, 303)
 
@@ -145,3 +146,46 @@ async def test_a_local_bot_api_server_gets_the_albums_files_by_path(tmp_path: Pa
     (call,) = tg.calls_to("sendMediaGroup")
     assert all(item["media"].startswith("file://") for item in json.loads(call["media"]))
     assert all(m.audio is not None and m.thumbnail is not None and not m.warnings for m in album)
+
+
+async def test_keep_two_is_recorded_shown_and_what_the_dice_start_from(rig: Rig) -> None:
+    tg, group, alice = rig.tg, rig.group, rig.alice
+    request = await rig.say("/song lo-fi, rainy piano | 5 | takes=3")
+    album = await tg.wait_for_album(group, size=3, timeout=WAIT)
+    assert all(m.reply_to_message_id == request for m in album)
+    choices = await rig.reply_to(album[0].message_id, also=lambda m: bool(m.buttons))
+    job = await wait_for_job(rig.core, 1, {JobState.DELIVERED})
+    take_two = job.takes[1]
+    assert album[1].caption is not None and f"Seed {take_two.seed}" in album[1].caption
+
+    query = await tg.press_button(group, alice, choices, button_text="▶ Keep 2")
+
+    toast = await tg.wait_for_callback_answer(query, timeout=WAIT)
+    assert toast.text is not None and "take 2" in toast.text and not toast.show_alert
+    shown = await tg.wait_for_message(group, lambda m: "Take 2 kept" in (m.text or ""))
+    assert shown.message_id == choices.message_id  # the same message, edited
+    labels = [b.text for b in shown.buttons]
+    assert labels == ["▶ Keep 1", "✅ Kept 2", "▶ Keep 3", "🎲 New take", "🔁 Same seed"]
+    kept = await rig.core.store.get(1)
+    assert kept is not None and kept.kept_take == 2 and kept.seed_used == take_two.seed
+
+    # A double tap changes nothing; someone else may not choose for Alice.
+    again = await tg.press_button(group, alice, choices, button_text="✅ Kept 2")
+    assert (await tg.wait_for_callback_answer(again, timeout=WAIT)).text == ALREADY_PRESSED
+    bobs = await tg.press_button(group, rig.bob, choices, button_text="▶ Keep 3")
+    refused = await tg.wait_for_callback_answer(bobs, timeout=WAIT)
+    assert refused.show_alert and "someone else's song" in (refused.text or "")
+    assert [e.method for e in tg.message(group, choices.message_id).edits] == ["editMessageText"]
+    still = await rig.core.store.get(1)
+    assert still is not None and still.kept_take == 2
+
+    # 🔁 after Keep 2 makes take 2 again (its seed); 🎲 a new take of the same song.
+    same = await tg.press_button(group, alice, choices, button_text="🔁 Same seed")
+    await tg.wait_for_callback_answer(same, timeout=WAIT)
+    again_two = await wait_for_job(rig.core, 2, set(JobState))
+    assert again_two.parent_id == 1 and again_two.request.seed == take_two.seed
+    assert again_two.request.tags == "lo-fi, rainy piano" and again_two.request.takes == 1
+    dice = await tg.press_button(group, alice, choices, button_text="🎲 New take")
+    await tg.wait_for_callback_answer(dice, timeout=WAIT)
+    new_take = await wait_for_job(rig.core, 3, set(JobState))
+    assert new_take.parent_id == 1 and new_take.request.seed == -1
