@@ -173,7 +173,9 @@ class AceStepBackend:
             loaded = await self._lm_from_health()
             if loaded is None:
                 loaded = await self._lm_from_format_input()
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, RuntimeError) as exc:
+            # RuntimeError: the client closed under a background probe (the process is
+            # ending, e.g. a short CLI command): nothing learned, nothing to report.
             logger.warning("acestep language model probe failed: %s", type(exc).__name__)
         except Exception:  # a background task: log, never die silently
             logger.exception("acestep language model probe crashed")

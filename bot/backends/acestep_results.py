@@ -28,8 +28,10 @@ from bot.ports import RemoteOutput, RemoteState, RemoteStatus, WrittenSong
 
 FAILURE_MESSAGE = "the engine reported a failure"
 # A failed job's error that says the 5 Hz language model was missing or would not load
-# ("5Hz LM init failed: ...", "LLM not initialized", "create_sample failed: ...").
-_LM_FAILURE = re.compile(r"\b(5hz lm|llm|language model|create_sample|format_sample)\b", re.I)
+# ("5Hz LM init failed: ...", "LLM not initialized"), not one where it ran and failed.
+_LM_FAILURE = re.compile(
+    r"\b(lm init failed|llm (is )?not (initialized|loaded|available)|no language model)", re.I
+)
 
 
 def status_from(item: Mapping[str, Any], output_url: Callable[[str], str]) -> RemoteStatus | None:

@@ -103,3 +103,17 @@ def test_a_take_without_a_file_is_not_an_output() -> None:
     assert status.outputs == (
         RemoteOutput("http://engine/b", 9, WrittenSong(tags="fado", lyrics="")),
     )
+
+
+@pytest.mark.parametrize(
+    ("reason", "code"),
+    [
+        ("5Hz LM init failed (needed for format): model not found", "no_language_model"),
+        ("LLM not initialized", "no_language_model"),
+        ("create_sample failed: LLM generation timed out", "failed"),  # it ran, then failed
+        ("LLM produced invalid metadata", "failed"),
+    ],
+)
+def test_only_a_missing_model_reads_as_no_language_model(reason: str, code: str) -> None:
+    status = status_from(item(2, [{"file": "", "status": 2, "error": reason}]), url)
+    assert status is not None and status.error_code == code
