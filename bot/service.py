@@ -350,7 +350,7 @@ class GenerationService:
             # Remembered so every process (and the relay) tells the owner who did it.
             error_code=None if by_owner else "cancelled_by_admin",
             # Nothing is billed for a song that never reached upstream.
-            **({"cost_usd": 0.0} if job.remote_id is None else {}),
+            **({} if job.remote_id or any(t.remote_id for t in job.takes) else {"cost_usd": 0.0}),
         )
         if cancelled is None:
             fresh = await self._store.get(job_id)

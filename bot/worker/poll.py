@@ -163,6 +163,14 @@ class Poller:
                 takes = with_take(takes, replace(take, state=TakeState.FAILED, error_code=code))
             else:
                 owned.finished_takes[take.number] = status
+        late = self._forecast.elapsed(job) > self._timeout
+        if waiting and owned.finished_takes and late:
+            # Past the deadline with some takes made: those still out fail alone.
+            for take in takes:
+                if take.state == TakeState.SUBMITTED and take.number not in owned.finished_takes:
+                    gone = replace(take, state=TakeState.FAILED, error_code="timeout")
+                    takes = with_take(takes, gone)
+            waiting = []
         if takes != job.takes:
             updated = await self._store.update_fields(
                 job.id, {JobState.SUBMITTED, JobState.RUNNING}, now=utcnow(), takes=takes

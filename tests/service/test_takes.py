@@ -148,3 +148,23 @@ async def test_a_take_of_a_batch_that_cannot_be_fetched_fails_alone(
     assert job.takes[0].billed  # the engine made it: only the fetch failed
     assert [t.take for t in chat.tracks[job.id]] == [2, 3]
     assert balance == {"reserve": 30, "commit": 20, "refund": 10}
+
+
+async def test_a_take_still_out_at_the_deadline_fails_alone(
+    tmp_path: Path, running: Running
+) -> None:
+    chat = RecordingDelivery()
+    async with FakeWaveSpeed(time_scale=0.04, api_key=WAVESPEED_KEY) as fake:
+        fake.output_format = "wav"
+        fake.faults.add_job(hang=True)  # the first take never finishes upstream
+        settings = wavespeed_settings(tmp_path, fake.base_url, job_timeout_seconds=2.0)
+        async with running(settings, [chat]) as core:
+            job = await _song(core, takes="2")
+            balance = await core.store.ledger_balance(job.user_id)
+    assert job.state == JobState.DELIVERED
+    assert [(t.state, t.error_code) for t in job.takes] == [
+        (TakeState.FAILED, "timeout"),
+        (TakeState.READY, None),
+    ]
+    assert [t.take for t in chat.tracks[job.id]] == [2]
+    assert balance == {"reserve": 20, "commit": 10, "refund": 10}
