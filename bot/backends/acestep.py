@@ -80,6 +80,9 @@ STATS_TTL = 60.0  # seconds an /v1/stats answer is reused
 MAX_BATCH = 8  # the server's documented batch_size ceiling
 LM_KNOWN_TTL = 600.0  # seconds a probe's "has / has no language model" is trusted
 LM_UNKNOWN_TTL = 30.0  # seconds before a probe that learned nothing is tried again
+# Each probe request's limit: `acejam run` waits for the first probe, and a hung server
+# must not hold the bot's start for the whole HTTP timeout (twice).
+PROBE_TIMEOUT = 10.0
 NO_LM_MESSAGE = "the ACE-Step server has no language model to write a song from a description"
 
 
@@ -108,6 +111,7 @@ class AceStepBackend:
         audio_format: str = "mp3",
         inference_steps: int | None = None,
         thinking: bool = False,
+        probe_timeout: float = PROBE_TIMEOUT,
     ) -> None:
         if audio_format not in AUDIO_FORMATS:
             raise ConfigError(f"ACE-Step audio_format must be one of {', '.join(AUDIO_FORMATS)}")
@@ -125,6 +129,7 @@ class AceStepBackend:
         self._lm: bool | None = None
         self._lm_checked: float | None = None  # monotonic time of the last answer
         self._probe: asyncio.Task[bool | None] | None = None
+        self._probe_timeout = httpx.Timeout(probe_timeout)
 
     @property
     def _headers(self) -> dict[str, str]:
@@ -186,7 +191,7 @@ class AceStepBackend:
 
     async def _lm_from_health(self) -> bool | None:
         """``llm_initialized`` from ``/health`` (newer servers; never authenticated)."""
-        response = await self._http.get(f"{self._base_url}/health")
+        response = await self._http.get(f"{self._base_url}/health", timeout=self._probe_timeout)
         payload = json_or_none(response)
         data = payload.get("data") if isinstance(payload, dict) else None
         said = data.get("llm_initialized") if isinstance(data, dict) else None
@@ -197,7 +202,10 @@ class AceStepBackend:
         A tiny caption, so a server that has one spends a moment on it."""
         body = {"prompt": "piano", "lyrics": "", "param_obj": "{}"}
         response = await self._http.post(
-            f"{self._base_url}/format_input", json=body, headers=self._headers
+            f"{self._base_url}/format_input",
+            json=body,
+            headers=self._headers,
+            timeout=self._probe_timeout,
         )
         payload = json_or_none(response)
         code = payload.get("code", 200) if isinstance(payload, dict) else None

@@ -196,3 +196,18 @@ async def test_takes_beyond_the_servers_batch_are_refused_before_sending(
     with pytest.raises(PermanentBackendError) as refused:
         await backend.submit(GenerationRequest(tags="fado", duration=12, takes=takes))
     assert refused.value.code == "invalid_request" and acestep.submits == []
+
+
+async def test_a_hung_server_holds_the_probe_only_briefly_and_offers_nothing(
+    http: httpx.AsyncClient, acestep: FakeAceStep, downloads_for: DownloadsFor
+) -> None:
+    backend = AceStepBackend(
+        http,
+        base_url=acestep.base_url,
+        api_key=ACE_KEY,
+        downloads=downloads_for(acestep.base_url),
+        probe_timeout=0.2,
+    )
+    acestep.faults.add("health", delay=500)  # 10 s at this time scale
+    async with asyncio.timeout(2):
+        assert not (await backend.refresh_capabilities()).describes
