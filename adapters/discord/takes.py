@@ -27,7 +27,7 @@ from bot.domain import Job
 
 logger = logging.getLogger(__name__)
 
-KEEP_ROW = 0  # the ▶ Keep buttons, above 🎲 / 🔁
+ROW_WIDTH = 5  # buttons in one row of a Discord message (MAX_TAKES may be 8)
 _KEEP_ID = re.compile(r"acejam:keep:(?P<id>\d+):(?P<take>\d+)")
 
 
@@ -79,14 +79,14 @@ class KeepButton(
 ):
     """▶ Keep N: take N is the one 🎲 / 🔁 (and history) build on."""
 
-    def __init__(self, job_id: int, take: int, *, kept: bool = False) -> None:
+    def __init__(self, job_id: int, take: int, *, kept: bool = False, row: int = 0) -> None:
         super().__init__(
             discord.ui.Button(
                 label=f"Kept {take}" if kept else f"Keep {take}",
                 emoji="✅" if kept else "▶️",
                 style=discord.ButtonStyle.success if kept else discord.ButtonStyle.secondary,
                 custom_id=f"acejam:keep:{job_id}:{take}",
-                row=KEEP_ROW,
+                row=row,
             )
         )
         self.job_id = job_id
@@ -110,12 +110,13 @@ class KeepButton(
 
 
 def takes_view(job_id: int, takes: Sequence[int], kept: int | None = None) -> discord.ui.View:
-    """Under a message with several takes: ▶ Keep per take, then the track's own buttons."""
+    """Under a message with several takes: ▶ Keep per take (five to a row), then the
+    track's own buttons in a row of their own."""
     view = discord.ui.View(timeout=None)
-    for take in takes:
-        view.add_item(KeepButton(job_id, take, kept=take == kept))
+    for index, take in enumerate(takes):
+        view.add_item(KeepButton(job_id, take, kept=take == kept, row=index // ROW_WIDTH))
     for item in track_view(job_id).children:
-        item.row = KEEP_ROW + 1
+        item.row = (len(takes) - 1) // ROW_WIDTH + 1
         view.add_item(item)
     return view
 
@@ -138,5 +139,5 @@ def kept_view(message: discord.Message, kept: int) -> discord.ui.View | None:
             take = int(found["take"])
             was_kept = child.style == discord.ButtonStyle.success
             changed |= was_kept != (take == kept)
-            view.add_item(KeepButton(int(found["id"]), take, kept=take == kept))
+            view.add_item(KeepButton(int(found["id"]), take, kept=take == kept, row=row_number))
     return view if changed else None

@@ -58,6 +58,7 @@ def track_keyboard(job_id: int) -> InlineKeyboardMarkup:
 
 
 KEEP_LABEL = "▶ Keep {take}"
+KEEPS_PER_ROW = 4
 KEPT_LABEL = "✅ Kept {take}"
 
 
@@ -76,7 +77,8 @@ def parse_keep(data: str | None) -> KeepPress | None:
 
 def takes_keyboard(job_id: int, takes: Sequence[int], kept: int | None) -> InlineKeyboardMarkup:
     """Under a job's takes (an album takes no buttons, so under the message below it): one
-    ▶ Keep per take, ✅ on the kept one; then 🎲 / 🔁, which start from the kept take."""
+    ▶ Keep per take (four to a row, so eight still read), ✅ on the kept one; then 🎲 / 🔁,
+    which start from the kept take."""
     keep = [
         InlineKeyboardButton(
             (KEPT_LABEL if take == kept else KEEP_LABEL).format(take=take),
@@ -84,7 +86,8 @@ def takes_keyboard(job_id: int, takes: Sequence[int], kept: int | None) -> Inlin
         )
         for take in takes
     ]
-    return InlineKeyboardMarkup([keep, *track_keyboard(job_id).inline_keyboard])
+    rows = [keep[start : start + KEEPS_PER_ROW] for start in range(0, len(keep), KEEPS_PER_ROW)]
+    return InlineKeyboardMarkup([*rows, *track_keyboard(job_id).inline_keyboard])
 
 
 def try_again_keyboard(job_id: int, *, seed_known: bool) -> InlineKeyboardMarkup:

@@ -130,7 +130,7 @@ async def test_a_one_take_job_is_one_file_as_before(world: World, tmp_path: Path
 
     (track,) = track_messages(world.dc)
     assert len([a for a in track.attachments if a.filename.endswith(".mp3")]) == 1
-    assert not any(b.label.startswith("Keep") for b in track.buttons)
+    assert not any((b.label or "").startswith("Keep") for b in track.buttons)
     assert field_value(track, "Seed") == "101"
 
 
@@ -152,7 +152,7 @@ async def test_keep_two_is_recorded_shown_and_what_the_dice_start_from(world: Wo
         shown = await dc.wait_for_message(
             CHANNEL, lambda m: m.id == track.id and m.button("acejam:keep:1:2").label == "Kept 2"
         )
-        kept = [b.label for b in shown.buttons if b.custom_id.startswith("acejam:keep")]
+        kept = [b.label for b in shown.buttons if (b.custom_id or "").startswith("acejam:keep")]
         assert kept == ["Keep 1", "Kept 2", "Keep 3"]
         stored = await run.core.store.get(1)
         assert stored is not None and stored.kept_take == 2
