@@ -22,7 +22,8 @@ What it is faithful to (each point checked against discord.py 2.7.1's source):
 * Discord's error codes: 10062 late/unknown interaction, 40060 second initial response, 50027
   expired interaction token (15 min), 10015 follow-up before the interaction was acknowledged,
   50035 form errors (content > 2000, > 10 embeds, embed limits, > 5 action rows, ...), 50006 empty
-  message, 40005/413 upload over the guild's limit, 50013 missing permissions.
+  message, 40005/413 a file over the guild's limit or a message's files over a request's 25 MiB
+  (``dc.max_request_bytes``), 50013 missing permissions.
 * ``enforce_nonce`` (discord.py sends it with every ``nonce``): a create-message with the nonce
   of one the same author made in that channel within ``NONCE_WINDOW`` returns that message and
   makes none. Faults can be ``processed``: the request is carried out, then its answer fails.
