@@ -134,7 +134,9 @@ async def test_a_one_take_job_is_one_file_as_before(world: World, tmp_path: Path
     assert field_value(track, "Seed") == "101"
 
 
-async def test_keep_two_is_recorded_shown_and_what_the_dice_start_from(world: World) -> None:
+async def test_keep_two_after_a_restart_is_recorded_shown_and_what_the_dice_start_from(
+    world: World,
+) -> None:
     dc = world.dc
     async with jam(world) as run:
         await dc.invoke_slash(
@@ -142,9 +144,10 @@ async def test_keep_two_is_recorded_shown_and_what_the_dice_start_from(world: Wo
         )
         track = await dc.wait_for_attachment(CHANNEL, lambda m: len(m.attachments) == 3, timeout=30)
         job = await wait_for_job(run.core, 1, {JobState.DELIVERED})
-        names = [a.filename for a in track.attachments]
-        assert names == [f"take-{t.number}-seed-{t.seed}.mp3" for t in job.takes]
-
+    names = [a.filename for a in track.attachments]
+    assert names == [f"take-{t.number}-seed-{t.seed}.mp3" for t in job.takes]
+    # A new process: ▶ Keep is known only through the registered dynamic items.
+    async with jam(world) as run:
         press = await dc.click_button(track.id, "acejam:keep:1:2", ALICE)
 
         told = await press.wait_for_followup(timeout=20)
