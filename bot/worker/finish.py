@@ -154,7 +154,7 @@ class Finisher:
             now=utcnow(),
             ledger="commit" if completes_here else None,
             refund_seconds=refund_seconds(job),
-            nsfw=status.nsfw,
+            nsfw=status.nsfw or any(s.nsfw for s in owned.finished_takes.values()),
             finished_at=utcnow(),
             remote_seconds=runtime,
             progress=1.0,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from bot.domain import ACTIVE_STATES, Job, JobState
 from bot.stores import JobPage
@@ -80,11 +80,16 @@ class JobReads(Sessions):
             return [(duration, seconds) for duration, seconds in rows.all() if seconds]
 
     async def kept_audio(self) -> set[str]:
-        """Audio files that must not be deleted: their jobs are not delivered yet."""
+        """Audio files that must not be deleted: their jobs are not delivered yet (every
+        take of a job with several)."""
         async with self._reads() as session:
-            rows = await session.scalars(
-                select(JobRow.audio_path).where(
-                    JobRow.audio_path.is_not(None), JobRow.state.in_(state_values(ACTIVE_STATES))
+            rows = await session.execute(
+                select(JobRow.audio_path, JobRow.take_states).where(
+                    or_(JobRow.audio_path.is_not(None), JobRow.take_states.is_not(None)),
+                    JobRow.state.in_(state_values(ACTIVE_STATES)),
                 )
             )
-            return {p for p in rows.all() if p}
+            paths: set[str] = set()
+            for path, takes in rows.all():
+                paths.update(p for p in (path, *(t.get("audio_path") for t in takes or ())) if p)
+            return paths

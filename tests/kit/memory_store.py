@@ -380,11 +380,9 @@ class MemoryJobStore:
         return [(r.job.request.duration, r.remote_seconds) for r in rows if r.remote_seconds]
 
     async def kept_audio(self) -> set[str]:
-        return {
-            r.job.audio_path
-            for r in self._rows.values()
-            if r.job.audio_path and r.job.state in ACTIVE_STATES
-        }
+        active = [r.job for r in self._rows.values() if r.job.state in ACTIVE_STATES]
+        paths = {j.audio_path for j in active} | {t.audio_path for j in active for t in j.takes}
+        return {p for p in paths if p}
 
     # ------------------------------------------------------------ the fair queue
     def _fair_place(self, user_id: int, backend: str, where: Destination) -> tuple[int, int]:

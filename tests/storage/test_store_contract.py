@@ -245,6 +245,10 @@ async def test_takes_are_stored_with_their_job_and_a_failed_one_is_refunded_alon
     assert await store.ledger_balance(job.user_id) == {"reserve": 70, "commit": 40, "refund": 20}
     stored = await store.get(job.id)
     assert stored is not None and stored.takes == ready and stored.kept_take == 3
+    # Until they are delivered, every take's file is kept from the retention sweep.
+    other = (await _queued(store, "u2", 10, takes=2)).job
+    await store.update_fields(other.id, {JobState.QUEUED}, now=NOW, takes=ready[::2])
+    assert await store.kept_audio() == {"/a/1-1.mp3", "/a/1-3.mp3"}
 
 
 async def test_what_a_language_model_wrote_becomes_the_jobs_request(stores: Stores) -> None:
