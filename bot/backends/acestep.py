@@ -349,14 +349,29 @@ def _description(request: GenerationRequest) -> dict[str, Any]:
     if not request.describe:
         return {}
     if request.lyrics.strip():
-        caption = f"{request.tags}. {request.describe}" if request.tags else request.describe
-        return {"prompt": caption, "use_format": True}
+        # The tags lead (they are the caption to polish); the sentence follows if it fits.
+        return {"prompt": _joined(request.tags, ". ", request.describe), "use_format": True}
+    # Sample mode drops the prompt, so style tags given with a description go into it.
     return {"sample_mode": True, "sample_query": _query(request)}
 
 
 def _query(request: GenerationRequest) -> str:
-    # Sample mode drops the prompt, so style tags given with a description go into it.
-    return f"{request.describe} (style: {request.tags})" if request.tags else request.describe
+    if not request.tags:
+        return request.describe
+    return _joined(request.describe, " (style: ", request.tags, ")")
+
+
+def _joined(lead: str, separator: str, extra: str, end: str = "") -> str:
+    """``lead`` whole, then as much of ``extra`` as the prompt limit leaves (cut at a comma or
+    space): both are limited to the prompt's length on their own, not together, and the
+    extra part is a hint the language model can do without."""
+    if not lead:
+        return extra
+    room = PROMPT_LIMIT - 1 - len(lead) - len(separator) - len(end)
+    if len(extra) > room:
+        cut = extra[: max(room, 0)]
+        extra = cut[: max(cut.rfind(","), cut.rfind(" "), 0)].rstrip(" ,")
+    return f"{lead}{separator}{extra}{end}" if extra else lead
 
 
 def _validate(request: GenerationRequest) -> None:
@@ -365,10 +380,8 @@ def _validate(request: GenerationRequest) -> None:
         problems.append("the prompt is empty")
     if len(request.tags) >= PROMPT_LIMIT:
         problems.append(f"the prompt must be shorter than {PROMPT_LIMIT} characters")
-    if request.describe and len(_query(request)) >= PROMPT_LIMIT:
-        problems.append(
-            f"the description and tags must be shorter than {PROMPT_LIMIT} characters together"
-        )
+    if len(request.describe) >= PROMPT_LIMIT:
+        problems.append(f"the description must be shorter than {PROMPT_LIMIT} characters")
     if not 1 <= request.takes <= MAX_BATCH:
         problems.append(f"takes must be 1..{MAX_BATCH}")
     if len(request.lyrics) >= LYRICS_LIMIT:

@@ -27,7 +27,7 @@ class Written:
     bpm: int | str = 72
     keyscale: str = "D Minor"
     timesignature: str = "3"
-    duration: float | str = 15.0  # short: the fake encodes real audio of this length
+    duration: float | str = 10.0  # short: the fake encodes real audio of this length
     language: str = "pt"
 
 

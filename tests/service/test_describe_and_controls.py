@@ -47,7 +47,7 @@ async def test_a_sentence_on_acestep_becomes_the_song_its_language_model_wrote(
     assert job.request.controls == Controls(
         bpm=72, key_scale="D minor", time_signature=3, vocal_language="pt"
     )
-    assert job.request.duration == 15 and job.request.describe == SENTENCE
+    assert job.request.duration == 10 and job.request.describe == SENTENCE
     succeeded = [e.job for e in chat.events if e.job.id == job.id and e.kind.value == "succeeded"]
     assert succeeded and succeeded[0].request.tags == wrote.caption  # what the card shows
 
