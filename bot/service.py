@@ -288,6 +288,10 @@ class GenerationService:
         if not allow_others and original.destination.user_id != requester.user_id:
             return Refused("That's someone else's song; ask for your own with /song.", "forbidden")
         seed = original.seed_used if original.seed_used is not None else original.request.seed
+        # Of several takes, the one its owner kept (else the first) is what a new take is of.
+        kept = next((t for t in original.takes if t.number == (original.kept_take or 1)), None)
+        if kept is not None and kept.seed is not None:
+            seed = kept.seed
         if same_seed and (seed is None or seed < 0):
             return Refused("That song's seed isn't known yet; try again when it's done.")
         request = GenerationRequest(
@@ -295,6 +299,7 @@ class GenerationService:
             lyrics=original.request.lyrics,
             duration=min(original.request.duration, self.limits.max_duration),
             seed=seed if same_seed and seed is not None else -1,
+            controls=original.request.controls,  # the tempo, key and the rest it was made with
         )
         target = destination or Destination(
             platform=original.destination.platform,

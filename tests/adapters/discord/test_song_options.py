@@ -59,6 +59,9 @@ async def test_the_options_reach_the_job_and_its_card(world: World) -> None:
     assert job.request.controls == Controls(96, "F# minor", 3, "pt")
     assert job.request.tags == "fado" and job.request.takes == 1
     assert field_value(card, "Controls") == "96 bpm, F# minor, 3/4 time, sung in pt"
+    # WaveSpeed's model has no such parameters: they reach it as words in its tags.
+    sent = world.ws.submits[0]["tags"]
+    assert sent.startswith("fado") and "96 bpm" in sent and "F# minor" in sent
 
 
 async def test_takes_reach_the_job(world: World) -> None:
@@ -197,3 +200,18 @@ async def test_a_bad_controls_line_in_the_form_is_refused_and_comes_back(world: 
     assert refusal.ephemeral and "BPM is a whole number from 30 to 300" in refusal.content
     assert _inputs(form)["controls"] == "bpm=20"
     assert world.ws.submits == []
+
+
+async def test_a_new_take_keeps_the_songs_controls(world: World) -> None:
+    dc = world.dc
+    async with jam(world) as run:
+        await dc.invoke_slash(
+            GUILD, CHANNEL, ALICE, "song", {"tags": "samba", "duration": 5, "bpm": 140}
+        )
+        first = await _track(dc, 1)
+        await dc.click_button(first.id, "acejam:same:1", ALICE)
+        second = await _track(dc, 2)
+        take = await wait_for_job(run.core, 2, {JobState.DELIVERED})
+    assert take.request.controls == Controls(bpm=140) and take.parent_id == 1
+    assert field_value(second, "Controls") == "140 bpm"
+    assert world.ws.submits[1]["seed"] == world.ws.submits[0]["seed"]
