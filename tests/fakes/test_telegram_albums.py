@@ -9,12 +9,17 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from telegram import Bot, InputMediaAudio, InputMediaDocument
-from telegram.error import BadRequest
+from telegram.error import BadRequest, RetryAfter
 
 from tests.fakes.audio import make_audio
 from tests.fakes.telegram import FakeTelegram
 
 TOKEN = "123456:TEST-TOKEN"
+
+
+@pytest.fixture(autouse=True)
+def _ptb_timedelta(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PTB_TIMEDELTA", "true")  # RetryAfter's retry_after as PTB 23 reads it
 
 
 @pytest.fixture(scope="module")
@@ -97,3 +102,19 @@ async def test_buttons_on_an_album_are_dropped_as_telegram_reads_none(
     album = await tg.wait_for_album(chat, size=2)
     assert all(not m.buttons for m in album)
     assert "reply_markup ignored" in album[0].warnings[0]
+
+
+async def test_an_album_meets_the_fakes_faults_like_any_method(
+    tg: FakeTelegram, bot: Bot, mp3: bytes
+) -> None:
+    alice = tg.user(42, "Alice")
+    chat = tg.private_chat(alice)
+    tg.faults.add("sendMediaGroup", status=429, retry_after=3)
+
+    with pytest.raises(RetryAfter):
+        await bot.send_media_group(chat.id, takes(mp3, 2))
+    assert tg.chat_log(chat) == [] and tg.flood_errors[-1].method == "sendMediaGroup"
+    await bot.send_media_group(chat.id, takes(mp3, 2))  # the fault was for the next one only
+
+    assert len(await tg.wait_for_album(chat, size=2)) == 2
+    assert len(tg.calls_to("sendMediaGroup")) == 2
