@@ -3,7 +3,8 @@ posted again). The rules (whose songs, who may see one where) are the core's
 (:mod:`bot.library`); this module reads the commands and renders the answers.
 
 A page button carries ``hp:<owner>:<page>``: the list is its owner's, so another member's
-press gets a sentence instead of someone else's list. The re-post of ``/show`` is the
+press gets a sentence instead of someone else's list (a group's anonymous admins' list is
+paged by any of its admins). The re-post of ``/show`` is the
 core's, through this adapter's delivery (:class:`~adapters.telegram.delivery.TelegramDelivery`):
 a reply to the ``/show`` message, in its forum topic, with the track's card and buttons.
 """
@@ -15,14 +16,14 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
-from telegram.error import BadRequest
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update, User
+from telegram.error import BadRequest, TelegramError
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes, filters
 
 from adapters.telegram import keyboards, texts
 from adapters.telegram.delivery import PLATFORM
 from adapters.telegram.flood import answer_turn, answering
-from adapters.telegram.permissions import ChatAdmins, Sender, as_requester
+from adapters.telegram.permissions import ChatAdmins, Sender, as_requester, person
 from adapters.telegram.places import send, thread_of
 from bot.domain import Destination
 from bot.library import HistoryPage
@@ -109,14 +110,14 @@ class LibraryCommands:
         if match is None:
             return
         owner, wanted = int(match[1]), int(match[2])
-        if owner != query.from_user.id:
+        source = query.message
+        if not await self._may_page(context.bot, owner, query.from_user, source):
             await query.answer(NOT_YOUR_LIST, show_alert=True)
             return
         page = await self._service.history(
             Requester(PLATFORM, str(owner)), page=wanted, page_size=PAGE_SIZE
         )
         await query.answer()
-        source = query.message
         if not isinstance(source, Message):
             return
         async with answer_turn(context.bot, source.chat.id):
@@ -126,6 +127,19 @@ class LibraryCommands:
                 )
             except BadRequest as error:  # the same page again ("message is not modified")
                 logger.info("history page not changed: %s", error)
+
+    async def _may_page(self, bot: Bot, owner: int, user: User, source: object) -> bool:
+        """The list's owner pages it; a group's own list (its anonymous admins' songs), any
+        of its admins."""
+        if owner == user.id:
+            return True
+        if not isinstance(source, Message) or owner != source.chat.id:
+            return False
+        try:
+            return await self._admins.is_admin(bot, source.chat, person(user))
+        except TelegramError as error:
+            logger.warning("Telegram: could not list the admins of %s: %s", owner, error)
+            return False
 
     async def show(self, update: Update, context: Context) -> None:
         """``/show 12``: song #12 posted again here, as a reply to this message."""
