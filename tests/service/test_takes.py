@@ -168,3 +168,37 @@ async def test_a_take_still_out_at_the_deadline_fails_alone(
     ]
     assert [t.take for t in chat.tracks[job.id]] == [2]
     assert balance == {"reserve": 20, "commit": 10, "refund": 10}
+
+
+async def test_a_refused_submit_is_sent_again_and_never_a_take_twice(
+    tmp_path: Path, running: Running
+) -> None:
+    chat = RecordingDelivery()
+    async with FakeWaveSpeed(time_scale=0.04, api_key=WAVESPEED_KEY) as fake:
+        fake.output_format = "wav"
+        fake.faults.add("submit", status=429, times=1)  # before any take is upstream
+        fake.faults.add("submit", times=1)  # the first take goes through
+        fake.faults.add("submit", status=429, times=1)  # the second is refused once
+        async with running(wavespeed_settings(tmp_path, fake.base_url), [chat]) as core:
+            job = await _song(core, takes="2", seed="5")
+    assert [s["seed"] for s in fake.submits] == [5, 5, 6, 6]  # each refused one sent again
+    assert job.state == JobState.DELIVERED
+    assert [t.seed for t in chat.tracks[job.id]] == [5, 6]
+    assert len({t.remote_id for t in job.takes}) == 2
+
+
+async def test_a_take_whose_submit_may_be_upstream_fails_alone_and_is_not_sent_again(
+    tmp_path: Path, running: Running
+) -> None:
+    chat = RecordingDelivery()
+    async with FakeWaveSpeed(time_scale=0.04, api_key=WAVESPEED_KEY) as fake:
+        fake.output_format = "wav"
+        fake.faults.add("submit", times=1)
+        fake.faults.add("submit", processed=True, drop=True, times=1)  # taken, answer lost
+        async with running(wavespeed_settings(tmp_path, fake.base_url), [chat]) as core:
+            job = await _song(core, takes="3", seed="5")
+            balance = await core.store.ledger_balance(job.user_id)
+    assert [s["seed"] for s in fake.submits] == [5, 6, 7]
+    assert [t.error_code for t in job.takes] == [None, "submit_uncertain", None]
+    assert [t.take for t in chat.tracks[job.id]] == [1, 3]
+    assert balance == {"reserve": 30, "commit": 20, "refund": 10}
