@@ -11,12 +11,13 @@ from tests.adapters.discord.conftest import (
     GUILD,
     Running,
     World,
+    bot_on,
     jam,
     mp3_of,
     track_messages,
 )
 from tests.fakes.discord import RecordedMessage
-from tests.harness import wait_for_job
+from tests.harness import running_core, wait_for_job
 
 
 async def _songs(run: Running, count: int) -> None:
@@ -43,32 +44,33 @@ def _page_buttons(message: RecordedMessage) -> list[tuple[str | None, str | None
 
 async def test_history_pages_through_every_song_with_their_ids(world: World) -> None:
     dc = world.dc
-    async with jam(world) as run:
-        await _songs(run, 6)
-        asked = await dc.invoke_slash(GUILD, CHANNEL, ALICE, "history")
-        first = await asked.wait_for_original(lambda m: not m.loading)
-        assert first.ephemeral
-        assert first.content.splitlines()[0] == "**Your songs** — page 1 of 2 (6 songs)"
-        assert _ids(first) == ["#6", "#5", "#4", "#3", "#2"]
-        assert "`/show 6` posts song #6 here again." in first.content
-        assert _page_buttons(first) == [
-            ("◀", "acejam:page:0", True),
-            ("▶", "acejam:page:2", False),
-        ]
-
-        turned = await dc.click_button(first.id, "acejam:page:2", ALICE)
-        second = await turned.wait_for_original(lambda m: "page 2 of 2" in m.content)
-        assert second.id == first.id  # the same private message, turned
-        assert _ids(second) == ["#1"]
-        assert _page_buttons(second) == [
-            ("◀", "acejam:page:1", False),
-            ("▶", "acejam:page:3", True),
-        ]
-        back = await dc.click_button(first.id, "acejam:page:1", ALICE)
-        await back.wait_for_original(lambda m: "page 1 of 2" in m.content)
-
-        typed = await dc.invoke_slash(GUILD, CHANNEL, ALICE, "history", {"page": 9})
-        last = await typed.wait_for_original(lambda m: not m.loading)
+    async with running_core(world.settings) as core:
+        async with bot_on(core, world) as run:
+            await _songs(run, 6)
+            asked = await dc.invoke_slash(GUILD, CHANNEL, ALICE, "history")
+            first = await asked.wait_for_original(lambda m: not m.loading)
+        # The bot restarts: ◀ ▶ are known only through the registered dynamic items.
+        async with bot_on(core, world):
+            turned = await dc.click_button(first.id, "acejam:page:2", ALICE)
+            second = await turned.wait_for_original(lambda m: "page 2 of 2" in m.content)
+            assert second.id == first.id  # the same private message, turned
+            assert _ids(second) == ["#1"]
+            assert _page_buttons(second) == [
+                ("◀", "acejam:page:1", False),
+                ("▶", "acejam:page:3", True),
+            ]
+            back = await dc.click_button(first.id, "acejam:page:1", ALICE)
+            await back.wait_for_original(lambda m: "page 1 of 2" in m.content)
+            typed = await dc.invoke_slash(GUILD, CHANNEL, ALICE, "history", {"page": 9})
+            last = await typed.wait_for_original(lambda m: not m.loading)
+    assert first.ephemeral  # back on page 1
+    assert first.content.splitlines()[0] == "**Your songs** — page 1 of 2 (6 songs)"
+    assert _ids(first) == ["#6", "#5", "#4", "#3", "#2"]
+    assert "`/show 6` posts song #6 here again." in first.content
+    assert _page_buttons(first) == [
+        ("◀", "acejam:page:0", True),
+        ("▶", "acejam:page:2", False),
+    ]
     assert turned.response_type == 6 and back.response_type == 6
     assert last.content.splitlines()[0] == "**Your songs** — page 2 of 2 (6 songs)"
     assert all(not m.pings.anyone for m in (first, last))
