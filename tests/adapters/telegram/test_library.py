@@ -265,10 +265,13 @@ async def test_several_takes_are_shown_again_and_varied_from_the_take_replied_to
     child = await wait_for_job(rig.core, job_id_of(status), {JobState.DELIVERED})
     assert (child.parent_id, child.request.seed) == (job_id, seeds[1])
     assert (child.request.lyrics, child.request.takes) == ("[Verse]\nTwo ways home", 1)
-    # A reply to the message under the album: the take kept (the first, until one is).
+    # A reply to the message under the album: the take kept.
+    kept = await rig.tg.press_button(rig.group, rig.alice, choices, button_text="Keep 2")
+    await rig.tg.wait_for_callback_answer(kept, timeout=WAIT)
+    await rig.tg.wait_until(lambda: "Take 2 kept" in (choices.text or ""), what="take 2 kept")
     status = await rig.reply_to(await rig.say("/song techno", reply_to=choices))
     child = await wait_for_job(rig.core, job_id_of(status), {JobState.DELIVERED})
-    assert (child.parent_id, child.request.seed) == (job_id, seeds[0])
+    assert (child.parent_id, child.request.seed) == (job_id, seeds[1])
 
     asked = await rig.say(f"/show {job_id}")
     again = await rig.tg.wait_until(
@@ -278,3 +281,5 @@ async def test_several_takes_are_shown_again_and_varied_from_the_take_replied_to
     )
     shown = rig.tg.album_of(again[0])
     assert [m.caption for m in shown] == [m.caption for m in album]
+    under = await rig.reply_to(shown[0].message_id, also=lambda m: m.audio is None)
+    assert "Take 2 kept" in (under.text or "")  # its choices as they stand
