@@ -136,6 +136,13 @@ async def test_show_refuses_in_a_sentence(rig: Rig) -> None:
 
     hidden = await rig.ask(f"/show {job_id}", rig.bob)
     assert hidden.text == f"⚠️ I can't find song #{job_id} — /history lists yours."
+    # Where members may press each other's buttons, they may show each other's songs here.
+    await rig.core.service.admin.update_chat_rules(
+        "telegram", str(rig.group.id), others_may_press=True
+    )
+    asked = await rig.say(f"/show {job_id}", rig.bob)
+    shown = await rig.reply_to(asked, also=lambda m: m.audio is not None)
+    assert shown.caption == track.caption
     unknown = await rig.ask("/show 4242")
     assert unknown.text == "⚠️ I can't find song #4242 — /history lists yours."
     usage = await rig.ask("/show")
@@ -145,9 +152,11 @@ async def test_show_refuses_in_a_sentence(rig: Rig) -> None:
     swept = await rig.ask(f"/show {job_id}")
     assert "isn't kept any more" in (swept.text or "")
     assert [b.text for b in swept.buttons] == ["🔁 Make it again"]
+    before = len(tracks(rig))
     query = await rig.tg.press_button(rig.group, rig.alice, swept, button_text="Make it again")
     await rig.tg.wait_for_callback_answer(query, timeout=WAIT)
-    await rig.tg.wait_until(lambda: len(tracks(rig)) == 2, what="made again", timeout=WAIT)
+    await rig.tg.wait_until(lambda: len(tracks(rig)) > before, what="made again", timeout=WAIT)
+    assert len(rig.ws.submits) == 2
     assert rig.ws.submits[-1]["seed"] == rig.ws.submits[0]["seed"]
 
     rig.ws.faults.add_job(hang=True)
