@@ -63,3 +63,11 @@ def language_choices(typed: str) -> list[app_commands.Choice[str]]:
         app_commands.Choice(name=f"{LANGUAGE_NAMES.get(code, code)} ({code})", value=code)
         for code in [*by_code, *by_name][:CHOICES_MAX]
     ]
+
+
+def language_code(typed: str) -> str:
+    """A language typed by name and not picked from the suggestions ("Portuguese") as its
+    code; anything else as typed, for the core to read or refuse."""
+    text = typed.strip().casefold()
+    found = [code for code, name in LANGUAGE_NAMES.items() if name.casefold() == text]
+    return found[0] if found else typed

@@ -14,7 +14,12 @@ from discord import app_commands
 from discord.ext import commands
 
 from adapters.discord import embeds
-from adapters.discord.choices import TIME_CHOICES, key_choices, language_choices
+from adapters.discord.choices import (
+    TIME_CHOICES,
+    key_choices,
+    language_choices,
+    language_code,
+)
 from adapters.discord.delivery import PLATFORM
 from adapters.discord.drafts import Draft
 from adapters.discord.modals import DURATION_INPUT_MAX, ComposeModal
@@ -78,7 +83,7 @@ def song_command(songs: SongStarter, limits: Limits) -> app_commands.Command[Any
                 bpm=_text(bpm),
                 key=key or "",
                 time_signature=_text(time_signature),
-                language=language or "",
+                language=language_code(language or ""),
                 describe=describe or "",
             ),
         )

@@ -1,5 +1,5 @@
 """The compose form's controls line (adapters/discord/drafts.py): read, written, and a
-delivered song's request as ✏️ Edit fills the form in."""
+delivered song's request as ✏️ Edit fills the form in; /song's suggestions (choices.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from adapters.discord.choices import key_choices, language_choices, language_code
 from adapters.discord.drafts import Draft, draft_of, read_line, write_line
 from bot.domain import (
     Controls,
@@ -114,3 +115,17 @@ def test_an_edit_starts_from_the_song_as_it_was_made() -> None:
     takes = (Take(1, TakeState.READY, seed=99), Take(2, TakeState.READY, seed=5))
     assert draft_of(replace(job, takes=takes, kept_take=2)).seed == "5"
     assert draft_of(replace(job, takes=takes)).seed == "99"
+
+
+@pytest.mark.parametrize(
+    ("typed", "sent"),
+    [("Portuguese", "pt"), (" cantonese ", "yue"), ("pt", "pt"), ("Klingon", "Klingon"), ("", "")],
+)
+def test_a_language_typed_by_name_is_sent_as_its_code(typed: str, sent: str) -> None:
+    assert language_code(typed) == sent
+
+
+def test_suggestions_start_like_what_is_typed_and_stay_within_discords_25() -> None:
+    assert [c.value for c in key_choices("bbm")][:1] == ["Bb minor"]  # typed in full: first
+    assert len(key_choices("")) == 24 and len(language_choices("")) == 25
+    assert [c.name for c in language_choices("ja")] == ["Japanese (ja)"]

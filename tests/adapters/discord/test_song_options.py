@@ -50,7 +50,7 @@ async def test_the_options_reach_the_job_and_its_card(world: World) -> None:
                 "bpm": 96,
                 "key": "f#m",  # typed, not picked: the core reads it
                 "time_signature": 3,
-                "language": "pt",
+                "language": "Portuguese",  # typed by name, not picked: sent as its code
             },
         )
         card = await inter.wait_for_original(lambda m: m.embeds)
