@@ -27,6 +27,7 @@ from bot.backends.wavespeed import WaveSpeedBackend
 from bot.config import Settings
 from bot.domain import Limits
 from bot.errors import ConfigError, StoreUnavailable
+from bot.metrics import MeasuredDownloader, Metrics
 from bot.notify import Notifier
 from bot.ports import Backend
 from bot.relay import EventRelay
@@ -52,10 +53,25 @@ def backend_url(settings: Settings) -> str:
     return settings.acestep_api_url
 
 
-def build_downloader(settings: Settings, timeout: httpx.Timeout) -> Downloader:
+def build_downloader(
+    settings: Settings, timeout: httpx.Timeout, metrics: Metrics | None = None
+) -> Downloader:
     """Downloads obey the policy for the configured backend's origin (see DownloadPolicy)."""
     policy = DownloadPolicy(backend_url(settings), settings.download_allowed_hosts)
-    return Downloader(policy, timeout=timeout, deadline=settings.download_timeout_seconds)
+    deadline = settings.download_timeout_seconds
+    if metrics is None:
+        return Downloader(policy, timeout=timeout, deadline=deadline)
+    return MeasuredDownloader(
+        policy, timeout=timeout, deadline=deadline, metrics=metrics, backend=settings.backend_name
+    )
+
+
+def backend_client(settings: Settings, metrics: Metrics) -> httpx.AsyncClient:
+    """The backend's shared HTTP client, each call measured (bot/metrics.py)."""
+    timeout = httpx.Timeout(settings.http_timeout_seconds, connect=10.0)
+    limits = httpx.Limits(max_connections=50, max_keepalive_connections=20)
+    transport = metrics.transport(settings.backend_name, limits)
+    return httpx.AsyncClient(timeout=timeout, transport=transport)
 
 
 def build_backend(settings: Settings, http: httpx.AsyncClient, downloads: Downloader) -> Backend:
@@ -87,6 +103,7 @@ class Core:
     service: GenerationService
     worker: Worker
     backend: Backend
+    metrics: Metrics
 
     @property
     def admin(self) -> AdminService:
@@ -132,17 +149,18 @@ async def open_core(settings: Settings, *, generates: bool = True) -> AsyncItera
     engine = await open_database(settings)
     try:
         await upgrade(engine)
-        timeout = httpx.Timeout(settings.http_timeout_seconds, connect=10.0)
-        limits = httpx.Limits(max_connections=50, max_keepalive_connections=20)
+        metrics = Metrics()  # this process's own (each serves its /metrics)
         async with (
-            httpx.AsyncClient(timeout=timeout, limits=limits) as http,
-            build_downloader(settings, timeout) as downloads,
+            backend_client(settings, metrics) as http,
+            build_downloader(settings, http.timeout, metrics) as downloads,
         ):
             backend = build_backend(settings, http, downloads)
             sessions, reads = session_factory(engine), read_session_factory(engine)
             store = SqlJobStore(sessions, reads)
             rules = SqlRulesStore(sessions, reads)
-            yield assemble_core(settings, backend, store, rules, generates=generates)
+            yield assemble_core(
+                settings, backend, store, rules, generates=generates, metrics=metrics
+            )
     finally:
         await engine.dispose()
 
@@ -154,10 +172,13 @@ def assemble_core(
     rules: RulesStore,
     *,
     generates: bool = True,
+    metrics: Metrics | None = None,
 ) -> Core:
     """The service and the worker on these stores and this backend (tests assemble the
     same core on in-memory stores: tests/kit/memory_core.py)."""
-    notifier = Notifier({})
+    metrics = metrics or Metrics()
+    notifier = Notifier({}, watchers=(metrics,))
+    metrics.watch(store, notifier)
     price = settings.wavespeed_price_per_second if backend.name == "wavespeed" else 0.0
     service = GenerationService(
         store=store,
@@ -201,7 +222,7 @@ def assemble_core(
         ),
     )
     service.on_new_work(worker.nudge)
-    return Core(settings, store, rules, service, worker, backend)
+    return Core(settings, store, rules, service, worker, backend, metrics)
 
 
 @contextlib.asynccontextmanager
@@ -252,7 +273,8 @@ async def web_listener(
         checks = {"database": database, "adapters": connected}
         if backend:
             checks["backend"] = Recently(lambda: backend_answers(http, settings))
-        listener = WebListener(listen, checks, (receiver.route,) if receiver else ())
+        routes = (receiver.route,) if receiver else ()
+        listener = WebListener(listen, checks, routes, metrics=core.metrics.render)
         await listener.start()
         try:
             if receiver is not None:
@@ -348,6 +370,7 @@ async def run_bot(
             ),
             asyncio.TaskGroup() as group,
         ):
+            group.create_task(_counting_rate_limits(core.metrics, stop))
             group.create_task(_until_stopped(core.worker.run(stop), stop))
             if role == "adapters":
                 relay = EventRelay(store=core.store, notifier=core.service.notifier)
@@ -356,6 +379,12 @@ async def run_bot(
                 group.create_task(
                     _until_stopped(serve(settings, core.service, stop), stop), name=name
                 )
+
+
+async def _counting_rate_limits(metrics: Metrics, stop: asyncio.Event) -> None:
+    """The adapters' 429 waits are counted while the bot runs (bot/metrics.py)."""
+    with metrics.rate_limit_waits_seen():
+        await stop.wait()
 
 
 async def _until_stopped(coro: Awaitable[None], stop: asyncio.Event) -> None:

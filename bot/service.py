@@ -221,6 +221,7 @@ class GenerationService:
             message = outcome.message
             if outcome.frees_at is not None:
                 message += f" Enough frees up in {until(outcome.frees_at, now)}."
+            self._notifier.refused(outcome.code)  # counted by reason (bot/metrics.py)
             return Refused(message, outcome.code)
         if outcome.created:
             logger.info(

@@ -82,6 +82,17 @@ class UsageRow:
     last_job_at: datetime | None
 
 
+@dataclass(frozen=True)
+class StateCount:
+    """How many unfinished jobs one backend has in one state, and when the oldest of them
+    was asked for (metrics: jobs by state, queue length, the oldest queued job's age)."""
+
+    backend: str
+    state: JobState
+    jobs: int
+    oldest: datetime
+
+
 # The admission policy is a pure function handed in by the core (bot/quotas.py): None lets
 # the job in, a Refusal says why not.
 Admission = Callable[[UsageSnapshot], Refusal | None]
@@ -251,6 +262,11 @@ class Reports(Protocol):
     async def active_jobs(
         self, *, platform: str | None = None, scope: str | None = None
     ) -> list[Job]: ...
+
+    async def active_counts(self) -> list[StateCount]:
+        """Unfinished jobs per backend and state (one grouped read of the active states
+        only, so its cost follows the queue, not the history)."""
+        ...
 
 
 class RulesStore(Protocol):

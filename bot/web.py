@@ -1,5 +1,6 @@
 """The bot's HTTP listener (``WEB_LISTEN``): ``/healthz`` and ``/readyz`` for uptime monitors
-and orchestrators, and any routes the shell adds (WaveSpeed's webhooks).
+and orchestrators, ``/metrics`` for Prometheus, and any routes the shell adds (WaveSpeed's
+webhooks).
 
 - ``GET /healthz``: 200 while the process answers at all (its event loop is not stuck).
 - ``GET /readyz``: 200 when every readiness check passes, else 503; the body names each
@@ -23,6 +24,8 @@ logger = logging.getLogger(__name__)
 
 Check = Callable[[], Awaitable[str | None]]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# The exposition's body and content type (bot/metrics.py's Metrics.render).
+Exposition = Callable[[], Awaitable[tuple[bytes, str]]]
 CHECK_TIMEOUT = 5.0  # seconds one readiness check may take before it counts as failed
 
 
@@ -65,6 +68,7 @@ class WebListener:
         routes: tuple[tuple[str, str, Handler], ...] = (),
         *,
         max_body: int = 1024 * 1024,
+        metrics: Exposition | None = None,
     ) -> None:
         host, _, port = listen.rpartition(":")
         self._host = host or "0.0.0.0"
@@ -73,6 +77,9 @@ class WebListener:
         self._app = web.Application(client_max_size=max_body)
         self._app.router.add_get("/healthz", self._alive)
         self._app.router.add_get("/readyz", self._ready)
+        self._metrics = metrics
+        if metrics is not None:
+            self._app.router.add_get("/metrics", self._exposition)
         for method, path, handler in routes:
             self._app.router.add_route(method, path, handler)
         self._runner: web.AppRunner | None = None
@@ -81,7 +88,7 @@ class WebListener:
         self._runner = web.AppRunner(self._app, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, self._host, self._port).start()
-        logger.info("listening on %s:%s (/healthz, /readyz)", self._host, self._port)
+        logger.info("listening on %s:%s (/healthz, /readyz, /metrics)", self._host, self._port)
 
     async def stop(self) -> None:
         if self._runner is not None:
@@ -109,3 +116,8 @@ class WebListener:
         checks = await self.readiness()
         ready = all(result == "ok" for result in checks.values())
         return web.json_response({"ready": ready, "checks": checks}, status=200 if ready else 503)
+
+    async def _exposition(self, _request: web.Request) -> web.Response:
+        assert self._metrics is not None  # the route exists only with it
+        body, content_type = await self._metrics()
+        return web.Response(body=body, headers={"Content-Type": content_type})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 
 from bot.clock import utcnow
@@ -39,6 +40,7 @@ class Deliverer:
             if delivery is not None:
                 return Fail("lost", "audio file missing at delivery", billed=True)
             return Leave()
+        started = time.monotonic()
         while True:
             try:
                 receipt = await delivery.deliver(job, tracks)
@@ -77,6 +79,8 @@ class Deliverer:
         logger.info("job %s delivered message=%s", job.id, receipt.message_id)
         if delivered is None:
             logger.warning("job %s: was no longer awaiting delivery", job.id)
+        else:  # the metrics: time to the chat, and what was posted
+            self.notifier.delivered(delivered, tracks, time.monotonic() - started)
         return Leave()
 
     async def _nsfw_allowed(self, job: Job) -> bool:

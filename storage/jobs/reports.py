@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import case, func, select
 
 from bot.domain import ACTIVE_STATES, Job, JobState
-from bot.stores import UsageRow
+from bot.stores import StateCount, UsageRow
 from storage.db import Sessions
 from storage.jobs.rows import row_to_job, state_values
 from storage.models import JobRow, LedgerRow, UserRow
@@ -59,6 +59,19 @@ class ReportQueries(Sessions):
             query = query.where(JobRow.scope_id == scope)
         async with self._reads() as session:
             return [row_to_job(r) for r in (await session.scalars(query.limit(500))).all()]
+
+    async def active_counts(self) -> list[StateCount]:
+        query = (
+            select(JobRow.backend, JobRow.state, func.count(JobRow.id), func.min(JobRow.created_at))
+            .where(JobRow.state.in_(state_values(ACTIVE_STATES)))
+            .group_by(JobRow.backend, JobRow.state)
+        )
+        async with self._reads() as session:
+            rows = (await session.execute(query)).all()
+        return [
+            StateCount(backend, JobState(state), int(jobs), oldest)
+            for backend, state, jobs, oldest in rows
+        ]
 
     async def ledger_balance(self, user_id: int) -> dict[str, int]:
         """Seconds per ledger kind for one user (for audits and tests)."""

@@ -11,10 +11,9 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 
-import httpx
-
-from bot.app import Core, assemble_core, build_backend, build_downloader
+from bot.app import Core, assemble_core, backend_client, build_backend, build_downloader
 from bot.config import Settings
+from bot.metrics import Metrics
 from bot.ports import Delivery
 from tests.kit.memory_store import MemoryJobStore, MemoryRulesStore
 
@@ -35,14 +34,13 @@ class MemoryDatabase:
 @contextlib.asynccontextmanager
 async def open_memory_core(settings: Settings, database: MemoryDatabase) -> AsyncIterator[Core]:
     """As ``open_core(settings)``, on the in-memory ``database``; keep the two in step."""
-    timeout = httpx.Timeout(settings.http_timeout_seconds, connect=10.0)
-    limits = httpx.Limits(max_connections=50, max_keepalive_connections=20)
+    metrics = Metrics()
     async with (
-        httpx.AsyncClient(timeout=timeout, limits=limits) as http,
-        build_downloader(settings, timeout) as downloads,
+        backend_client(settings, metrics) as http,
+        build_downloader(settings, http.timeout, metrics) as downloads,
     ):
         backend = build_backend(settings, http, downloads)
-        yield assemble_core(settings, backend, database.jobs, database.rules)
+        yield assemble_core(settings, backend, database.jobs, database.rules, metrics=metrics)
 
 
 @contextlib.asynccontextmanager

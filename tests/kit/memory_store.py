@@ -47,6 +47,7 @@ from bot.stores import (
     Reports,
     RulesStore,
     ServiceStore,
+    StateCount,
     UsageRow,
     UserKey,
     WorkerStore,
@@ -609,6 +610,16 @@ class MemoryJobStore:
             and (platform is None or r.job.destination.platform == platform)
             and (scope is None or r.job.destination.scope == scope)
         ][:500]
+
+    async def active_counts(self) -> list[StateCount]:
+        groups: dict[tuple[str, JobState], list[Job]] = {}
+        for row in self._rows.values():
+            if row.job.state in ACTIVE_STATES:
+                groups.setdefault((row.job.backend, row.job.state), []).append(row.job)
+        return [
+            StateCount(backend, state, len(jobs), min(j.created_at for j in jobs))
+            for (backend, state), jobs in groups.items()
+        ]
 
     async def ledger_balance(self, user_id: int) -> dict[str, int]:
         totals: Counter[str] = Counter()

@@ -27,7 +27,7 @@ from bot.domain import (
     TakeState,
     UserRules,
 )
-from bot.stores import Enqueued, NewJob, UsageRow, UserKey
+from bot.stores import Enqueued, NewJob, StateCount, UsageRow, UserKey
 from storage.db import create_engine, read_session_factory, session_factory, upgrade
 from storage.jobs import SqlJobStore
 from storage.rules import SqlRulesStore
@@ -554,6 +554,12 @@ async def test_usage_reports_and_active_jobs(stores: Stores) -> None:
     assert [j.id for j in await store.active_jobs()] == [a2.id, a2.id + 2]
     assert [j.id for j in await store.active_jobs(platform="discord", scope="g1")] == [a2.id]
     assert await store.active_jobs(platform="telegram", scope="y") == []
+    # What /metrics reads: unfinished jobs per backend and state, each group's oldest.
+    await store.transition(a2.id, {JobState.QUEUED}, JobState.RUNNING, now=NOW)
+    assert sorted(await store.active_counts(), key=lambda c: c.state) == [
+        StateCount("wavespeed", JobState.QUEUED, 1, NOW - timedelta(days=9)),
+        StateCount("wavespeed", JobState.RUNNING, 1, NOW),
+    ]
 
 
 def _usage_row(
