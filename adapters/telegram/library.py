@@ -90,9 +90,10 @@ class LibraryCommands:
         if message is None or sender is None:
             return
         argument = (context.args or ["1"])[0]
-        wanted = int(argument) if argument.isascii() and argument.isdigit() else 1
+        # Anything else is page 1; a number past the last page is the last.
+        typed = argument.isascii() and argument.isdigit() and len(argument) <= 6
         page = await self._service.history(
-            as_requester(sender), page=min(wanted, 10**6), page_size=PAGE_SIZE
+            as_requester(sender), page=int(argument) if typed else 1, page_size=PAGE_SIZE
         )
         text = texts.history_text(page)
         keyboard = page_keyboard(sender.id, page)
