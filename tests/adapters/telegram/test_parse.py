@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from adapters.telegram import keyboards
-from adapters.telegram.parse import ShowHelp, parse_song
+from adapters.telegram.parse import ShowHelp, parse_song, read_song
 from bot.controls import read_request
 from bot.domain import Controls, GenerationRequest, Invalid, Limits
 
@@ -46,6 +46,40 @@ def test_song_text_becomes_a_request(
     text: str, replied: str | None, expected: GenerationRequest
 ) -> None:
     assert parse_song(text, replied_text=replied, validate=validate) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "fields"),
+    [
+        # A reply to a track gives only what it names: the rest is the parent's.
+        ("/song jazz", {"tags": "jazz", "lyrics": ""}),
+        ("/song | 90", {"tags": "", "lyrics": "", "duration": "90"}),
+        ("/song\n[Verse]\nnew words", {"tags": "", "lyrics": "[Verse]\nnew words"}),
+        ("/song | seed=7 | bpm=100", {"tags": "", "lyrics": "", "seed": "7", "bpm": "100"}),
+    ],
+)
+def test_a_song_text_gives_only_the_fields_it_names(text: str, fields: dict[str, str]) -> None:
+    assert read_song(text) == fields
+
+
+def test_describe_puts_the_sentence_where_the_tags_go() -> None:
+    assert parse_song(
+        "/describe@AceJamBot a sad song about rain in Lisbon | 90 | lang=pt",
+        replied_text=None,
+        validate=validate,
+        first="describe",
+    ) == GenerationRequest(
+        "",
+        "",
+        90,
+        -1,
+        controls=Controls(vocal_language="pt"),
+        describe="a sad song about rain in Lisbon",
+    )
+    assert isinstance(
+        parse_song("/describe", replied_text=None, validate=validate, first="describe"),
+        ShowHelp,
+    )
 
 
 @pytest.mark.parametrize("text", ["/song", "/song@AceJamBot", "/song   ", "/song | |"])
