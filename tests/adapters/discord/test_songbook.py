@@ -110,3 +110,20 @@ async def test_show_posts_a_song_again_with_its_card_and_buttons(world: World) -
     # Showing changes nothing about the song itself.
     assert after == job
     assert len(world.ws.submits) == 1
+
+
+async def test_show_posts_every_take_of_a_song_again(world: World) -> None:
+    dc = world.dc
+    async with jam(world) as run:
+        await dc.invoke_slash(
+            GUILD, CHANNEL, ALICE, "song", {"tags": "mambo", "duration": 5, "takes": 2}
+        )
+        await dc.wait_for_message(CHANNEL, lambda m: track_messages(dc), timeout=20)
+        await wait_for_job(run.core, 1, {JobState.DELIVERED})
+        (first,) = track_messages(dc)
+        asked = await dc.invoke_slash(GUILD, CHANNEL, ALICE, "show", {"song": 1})
+        again = await asked.wait_for_original(lambda m: m.attachments)
+    mp3s = sorted(a.filename for a in again.attachments if a.filename.endswith(".mp3"))
+    assert mp3s == sorted(a.filename for a in first.attachments if a.filename.endswith(".mp3"))
+    assert len(mp3s) == 2
+    assert [b.custom_id for b in again.buttons] == [b.custom_id for b in first.buttons]
