@@ -99,7 +99,9 @@ async def serve(settings: Settings, service: GenerationService, stop: asyncio.Ev
     if not await _initialize(application, stop):
         return
     try:
-        await _register_commands(application)
+        # Offered only where the engine can: its language model is known by now (acejam run
+        # asks the backend before the adapters start); /describe still answers either way.
+        await _register_commands(application, describes=service.capabilities.describes)
         await application.start()
         assert application.updater is not None  # the builder makes one by default
         await application.updater.start_polling(
@@ -139,13 +141,14 @@ async def _initialize(application: TelegramApp, stop: asyncio.Event) -> bool:
         delay = min(delay * 2, MAX_STARTUP_BACKOFF)
 
 
-async def _register_commands(application: TelegramApp) -> None:
+async def _register_commands(application: TelegramApp, *, describes: bool) -> None:
+    commands = [c for c in COMMANDS if describes or c.command != "describe"]
     try:
-        await application.bot.set_my_commands(COMMANDS)
+        await application.bot.set_my_commands(commands)
         # Admins see this list instead of the default one in groups, so it repeats it; the
         # menu only hides /admin from members, the command checks who calls it.
         await application.bot.set_my_commands(
-            (*COMMANDS, ADMIN_COMMAND), scope=BotCommandScopeAllChatAdministrators()
+            (*commands, ADMIN_COMMAND), scope=BotCommandScopeAllChatAdministrators()
         )
     except TelegramError as error:  # the commands still work; only the menu is missing
         logger.warning("Telegram: could not register the command list: %s", error)

@@ -147,7 +147,8 @@ class TelegramHandlers:
         if isinstance(fields, ShowHelp) and parent is None:
             help_ = texts.song_format(self._service.limits)
             async with answer_turn(context.bot, chat.id):
-                await message.reply_text(help_ if first == "tags" else texts.describe_format())
+                describes = self._service.capabilities.describes
+            await message.reply_text(help_ if first == "tags" else texts.describe_format(describes))
             return
         if isinstance(fields, Invalid):
             async with answer_turn(context.bot, chat.id):
@@ -244,7 +245,8 @@ class TelegramHandlers:
     async def help(self, update: Update, context: Context) -> None:
         message = update.effective_message
         if message is not None:
-            await message.reply_text(texts.help_text(self._service.limits))
+            describes = self._service.capabilities.describes
+            await message.reply_text(texts.help_text(self._service.limits, describes))
 
     async def start(self, update: Update, context: Context) -> None:
         message, _, user = parts(update)
@@ -252,7 +254,8 @@ class TelegramHandlers:
             speaker = sender_of(message)
             # A person is greeted by name; a chat speaking as itself is not "Hi Group!".
             first_name = user.first_name if user and speaker and speaker.is_person else None
-            await message.reply_text(texts.start_text(self._service.limits, first_name))
+            describes = self._service.capabilities.describes
+            await message.reply_text(texts.start_text(self._service.limits, first_name, describes))
 
     async def cancel(self, update: Update, context: Context) -> None:
         """``/cancel`` (your latest unfinished song), ``/cancel 12``, or as a reply to a

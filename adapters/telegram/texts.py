@@ -168,16 +168,23 @@ def song_fields_help(limits: Limits) -> str:
     return "\n".join(line for line in lines if line)
 
 
-def describe_format() -> str:
+def describe_format(describes: bool = True) -> str:
+    """``describes``: the engine has a language model now (else the help says so)."""
+    available = (
+        "The music model writes the style, lyrics, tempo and length for you; the track shows "
+        "what it wrote. The <code>/song</code> fields after a <code>|</code> work here too."
+        if describes
+        else "It needs a music engine with a language model, and this bot's has none right "
+        "now: give <code>/song</code> style tags instead."
+    )
     return (
         "<b>/describe</b> <i>the song in one sentence</i>\n"
-        "The music model writes the style, lyrics, tempo and length for you; the track shows "
-        "what it wrote. The <code>/song</code> fields after a <code>|</code> work here too.\n"
+        f"{available}\n"
         "e.g. <code>/describe a sad song about rain in Lisbon</code>"
     )
 
 
-def help_text(limits: Limits) -> str:
+def help_text(limits: Limits, describes: bool = True) -> str:
     return (
         "🎵 <b>AceJam</b> makes songs with the ACE-Step music model.\n\n"
         f"{song_format(limits)}\n\n"
@@ -185,7 +192,7 @@ def help_text(limits: Limits) -> str:
         "Durations may be seconds (<code>90</code>) or minutes (<code>1:30</code>). The seed "
         "makes a song repeatable: the same tags, lyrics and seed give the same song; leave it "
         "out for a new one each time.\n\n"
-        f"{describe_format()}\n\n"
+        f"{describe_format(describes)}\n\n"
         "Reply <code>/song</code> to one of my tracks to change it: what you give replaces "
         "its part (e.g. <code>/song jazz, brushed drums</code> for new tags), the rest — "
         "tags, lyrics, duration, seed — stays.\n\n"
@@ -203,9 +210,9 @@ def help_text(limits: Limits) -> str:
     )
 
 
-def start_text(limits: Limits, first_name: str | None) -> str:
+def start_text(limits: Limits, first_name: str | None, describes: bool = True) -> str:
     hello = f"Hi {esc(first_name)}! " if first_name else "Hi! "
-    return f"👋 {hello}Tell me a style and I'll make you a song.\n\n{help_text(limits)}"
+    return f"👋 {hello}Tell me a style and I'll make you a song.\n\n{help_text(limits, describes)}"
 
 
 def limits_text(title: str | None, rules: ChatRules, policy: QuotaPolicy, limits: Limits) -> str:

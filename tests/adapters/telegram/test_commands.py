@@ -81,6 +81,7 @@ async def test_help_and_start(rig: Rig) -> None:
         "/song jazz, brushed drums",
     ):
         assert example in text, example
+    assert "this bot's has none right now" in text  # WaveSpeed: no language model
 
 
 async def test_the_cancel_button_stops_the_song_and_gives_the_quota_back(rig: Rig) -> None:

@@ -248,6 +248,9 @@ async def test_describe_where_the_engine_has_a_language_model_shows_what_it_wrot
             status = await rig.ask("/describe a sad song about rain in Lisbon")
             assert "“a sad song about rain in Lisbon”" in (status.text_history[0] or "")
             track = await rig.tg.wait_for_audio(rig.group, timeout=WAIT)
+            help_ = await rig.ask("/help")
+    assert "The music model writes the style" in (help_.text or "")
+    assert "describe" in tg.command_names()
     assert ace.submits[0]["sample_query"] == "a sad song about rain in Lisbon"
     card = track.caption or ""
     assert "💬 Described as: “a sad song about rain in Lisbon”" in card
