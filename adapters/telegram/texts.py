@@ -15,7 +15,7 @@ from datetime import datetime
 
 from bot import messages
 from bot.clock import utcnow
-from bot.controls import BPM_MAX, BPM_MIN
+from bot.controls import BPM_MAX, BPM_MIN, as_tags
 from bot.domain import DEFAULT_DURATION, ChatRules, Job, Limits
 from bot.library import HistoryPage
 from bot.quotas import QuotaPolicy, QuotaStatus
@@ -297,6 +297,8 @@ def caption(
         f"💬 Described as: “{esc(clip(described, 200))}”" if described else "",
         "" if described and sung else words,
         f"🏷 Style: {esc(clip(job.request.tags, 500))}" if job.request.tags else "",
+        # The controls asked for (or written by a model), so a variation's keep is visible.
+        f"🎼 Music: {esc(as_tags(job.request.controls))}" if job.request.controls.given else "",
         " · ".join(
             part for part in (f"⏱ Length {_clock(seconds)}", seed_text, f"#{job.id}") if part
         ),

@@ -179,6 +179,8 @@ async def test_a_reply_song_to_a_track_is_a_variation_of_it(rig: Rig) -> None:
     submit = rig.ws.submits[-1]
     assert submit["tags"].startswith("jazz, brushed drums")  # the new tags
     assert child.request.controls.bpm == 90  # the parent's tempo
+    track = await rig.tg.wait_for_audio(rig.group, predicate=lambda m: m is not first)
+    assert "🎼 Music: 90 bpm" in (track.caption or "")  # what it kept, on its card
     assert (submit["lyrics"], submit["duration"], submit["seed"]) == ("[Verse]\nStill water", 12, 5)
 
     # Nothing given: the parent again, as it was.
@@ -256,6 +258,7 @@ async def test_describe_where_the_engine_has_a_language_model_shows_what_it_wrot
     assert "💬 Described as: “a sad song about rain in Lisbon”" in card
     assert f"🏷 Style: {ace.lm_writes.caption}" in card  # what the model wrote, to take further
     assert "Chuva na janela" in card and "Lisboa chora comigo" in card
+    assert "🎼 Music: 72 bpm, D minor, 3/4 time" in card  # its tempo, key and metre
 
 
 async def test_several_takes_are_shown_again_and_varied_from_the_take_replied_to(
