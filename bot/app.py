@@ -150,17 +150,19 @@ async def open_core(settings: Settings, *, generates: bool = True) -> AsyncItera
     try:
         await upgrade(engine)
         metrics = Metrics()  # this process's own (each serves its /metrics)
-        async with (
-            backend_client(settings, metrics) as http,
-            build_downloader(settings, http.timeout, metrics) as downloads,
-        ):
-            backend = build_backend(settings, http, downloads)
-            sessions, reads = session_factory(engine), read_session_factory(engine)
-            store = SqlJobStore(sessions, reads)
-            rules = SqlRulesStore(sessions, reads)
-            yield assemble_core(
-                settings, backend, store, rules, generates=generates, metrics=metrics
-            )
+        # The adapters' 429 waits are counted while the core is open.
+        with metrics.rate_limit_waits_seen():
+            async with (
+                backend_client(settings, metrics) as http,
+                build_downloader(settings, http.timeout, metrics) as downloads,
+            ):
+                backend = build_backend(settings, http, downloads)
+                sessions, reads = session_factory(engine), read_session_factory(engine)
+                store = SqlJobStore(sessions, reads)
+                rules = SqlRulesStore(sessions, reads)
+                yield assemble_core(
+                    settings, backend, store, rules, generates=generates, metrics=metrics
+                )
     finally:
         await engine.dispose()
 
@@ -370,7 +372,6 @@ async def run_bot(
             ),
             asyncio.TaskGroup() as group,
         ):
-            group.create_task(_counting_rate_limits(core.metrics, stop))
             group.create_task(_until_stopped(core.worker.run(stop), stop))
             if role == "adapters":
                 relay = EventRelay(store=core.store, notifier=core.service.notifier)
@@ -379,12 +380,6 @@ async def run_bot(
                 group.create_task(
                     _until_stopped(serve(settings, core.service, stop), stop), name=name
                 )
-
-
-async def _counting_rate_limits(metrics: Metrics, stop: asyncio.Event) -> None:
-    """The adapters' 429 waits are counted while the bot runs (bot/metrics.py)."""
-    with metrics.rate_limit_waits_seen():
-        await stop.wait()
 
 
 async def _until_stopped(coro: Awaitable[None], stop: asyncio.Event) -> None:

@@ -35,12 +35,13 @@ class MemoryDatabase:
 async def open_memory_core(settings: Settings, database: MemoryDatabase) -> AsyncIterator[Core]:
     """As ``open_core(settings)``, on the in-memory ``database``; keep the two in step."""
     metrics = Metrics()
-    async with (
-        backend_client(settings, metrics) as http,
-        build_downloader(settings, http.timeout, metrics) as downloads,
-    ):
-        backend = build_backend(settings, http, downloads)
-        yield assemble_core(settings, backend, database.jobs, database.rules, metrics=metrics)
+    with metrics.rate_limit_waits_seen():
+        async with (
+            backend_client(settings, metrics) as http,
+            build_downloader(settings, http.timeout, metrics) as downloads,
+        ):
+            backend = build_backend(settings, http, downloads)
+            yield assemble_core(settings, backend, database.jobs, database.rules, metrics=metrics)
 
 
 @contextlib.asynccontextmanager
