@@ -9,6 +9,8 @@ import asyncio
 import socket
 from pathlib import Path
 
+import pytest
+
 from bot.app import web_listener
 from bot.domain import Destination, JobState
 from bot.service import Accepted, Refused, Requester
@@ -18,11 +20,13 @@ from tests.harness import (
     WAVESPEED_KEY,
     RecordingDelivery,
     acestep_settings,
+    running_core,
     wait_for_job,
     wavespeed_settings,
 )
 from tests.kit.memory_core import Running
 from tests.kit.metrics import scrape, value
+from tests.kit.outage import database_outage
 
 ALICE = Requester("telegram", "111", "alice")
 BOB = Requester("telegram", "222", "bob")
@@ -161,3 +165,26 @@ async def test_acestep_calls_are_counted_by_route_and_batched_polls_per_job(
     assert 2 <= value(after, "acejam_polls_per_job_sum", **ACE) <= asked
     assert value(after, "acejam_download_seconds_count", outcome="ok", **ACE) == 1
     assert value(after, "acejam_delivery_seconds_count", **ACE) == 1
+
+
+@pytest.mark.postgres
+async def test_a_scrape_answers_while_the_database_is_away(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    async with FakeWaveSpeed(api_key=WAVESPEED_KEY) as ws:
+        settings = wavespeed_settings(
+            tmp_path, ws.base_url, web_listen=f"127.0.0.1:{port}", database_url=postgres_url
+        )
+        async with running_core(settings) as core, web_listener(core):
+            before = await scrape(base)
+            async with database_outage(postgres_url):
+                during = await scrape(base)
+            after = await scrape(base)
+    assert value(before, "acejam_store_up") == 1
+    assert value(before, "acejam_queue_length", **WS) == 0
+    # The store's gauges are left out rather than shown as 0; the scrape itself answers.
+    assert value(during, "acejam_store_up") == 0
+    assert not [name for name, _ in during if name.startswith(("acejam_jobs", "acejam_queue"))]
+    assert value(after, "acejam_store_up") == 1
