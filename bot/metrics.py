@@ -51,6 +51,7 @@ logger = logging.getLogger(__name__)
 
 SCRAPE_STORE_TIMEOUT = 5.0  # seconds the store may take to answer a scrape
 POLLED_IDS_KEPT = 4096  # upstream ids whose polls are counted until their job ends
+ENDED_IDS_KEPT = 4096  # jobs recently counted as ended, so a relayed repeat is not counted again
 # Route names, by the last segments of a backend's URL path (ids never become a label).
 ROUTES = ("release_task", "query_result", "format_input", "health", "models", "stats", "balance")
 DELIVERY_BUCKETS = (10, 20, 30, 45, 60, 90, 120, 180, 300, 600, 1200, 1800, 3600, 7200)
@@ -160,6 +161,7 @@ class Metrics:
         self._view = ScrapeView()
         r.register(self._view)
         self._polls: dict[str, int] = {}  # upstream id -> polls, until its job ends
+        self._ended: dict[int, None] = {}  # the newest job ids counted as ended, oldest first
         self._scrape = asyncio.Lock()
 
     # ------------------------------------------------------------ wiring (the shell)
@@ -184,10 +186,11 @@ class Metrics:
     # ------------------------------------------------------------ bot.notify.Watcher
     def on_event(self, event: JobEvent) -> None:
         if event.kind in (EventKind.FAILED, EventKind.CANCELLED):
-            self._ended(event.job, str(event.kind))
+            self._end(event.job, str(event.kind))
 
     def on_delivered(self, job: Job, tracks: Sequence[TrackFile], seconds: float) -> None:
-        self._ended(job, "delivered")
+        if not self._end(job, "delivered"):
+            return
         delivered = job.updated_at  # the transition to DELIVERED
         self.delivery_seconds.labels(job.backend).observe(
             max(0.0, (delivered - job.created_at).total_seconds())
@@ -199,7 +202,14 @@ class Metrics:
     def on_refused(self, code: str) -> None:
         self.refusals.labels(code).inc()
 
-    def _ended(self, job: Job, outcome: str) -> None:
+    def _end(self, job: Job, outcome: str) -> bool:
+        """Count a job's end once: with ``--role adapters`` the relay may tell of an end this
+        process already told the chat of (a cancel, a failed delivery). False: a repeat."""
+        if job.id in self._ended:
+            return False
+        self._ended[job.id] = None
+        if len(self._ended) > ENDED_IDS_KEPT:
+            del self._ended[next(iter(self._ended))]
         self.finished.labels(job.backend, outcome).inc()
         if job.cost_usd:
             self.cost.labels(job.backend).inc(job.cost_usd)
@@ -208,6 +218,7 @@ class Metrics:
             self.polls_per_job.labels(job.backend).observe(
                 sum(self._polls.pop(i, 0) for i in ids if i is not None)
             )
+        return True
 
     # ------------------------------------------------------------ from the transport
     def polled(self, remote_ids: Sequence[str]) -> None:
