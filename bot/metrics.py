@@ -56,6 +56,9 @@ ENDED_IDS_KEPT = 4096  # jobs recently counted as ended, so a relayed repeat is 
 ROUTES = ("release_task", "query_result", "format_input", "health", "models", "stats", "balance")
 DELIVERY_BUCKETS = (10, 20, 30, 45, 60, 90, 120, 180, 300, 600, 1200, 1800, 3600, 7200)
 POLL_BUCKETS = (0, 1, 2, 3, 5, 8, 13, 21, 34, 55, 89)
+# API calls answer within the HTTP timeout (30 s by default); a song's file may take minutes.
+CALL_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+TRANSFER_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 
 
 def route_of(method: str, path: str) -> str:
@@ -116,6 +119,7 @@ class Metrics:
             "acejam_upstream_request_seconds",
             "Backend API calls: time to the answer's headers",
             ["backend", "route"],
+            buckets=CALL_BUCKETS,
             registry=r,
         )
         self.upstream_calls = Counter(
@@ -138,15 +142,20 @@ class Metrics:
             "acejam_download_seconds",
             "Downloads of finished songs, by outcome",
             ["backend", "outcome"],
+            buckets=TRANSFER_BUCKETS,
             registry=r,
         )
         self.upload_bytes = Counter(
-            "acejam_upload_bytes", "Bytes of songs posted to the chats", ["platform"], registry=r
+            "acejam_upload_bytes",
+            "Bytes of finished takes handed to the chats",
+            ["platform"],
+            registry=r,
         )
         self.upload_seconds = Histogram(
             "acejam_upload_seconds",
             "Posting a finished song to its chat (retries included)",
             ["platform"],
+            buckets=TRANSFER_BUCKETS,
             registry=r,
         )
         self.rate_limit_waits = Counter(
