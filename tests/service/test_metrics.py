@@ -6,15 +6,18 @@ prometheus_client's own parser."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from pathlib import Path
 
+import httpx
 import pytest
 
-from bot.app import web_listener
+from bot.app import run_bot, web_listener
 from bot.domain import Destination, JobState
 from bot.service import Accepted, Refused, Requester
 from tests.fakes.acestep import FakeAceStep
+from tests.fakes.telegram import FakeTelegram
 from tests.fakes.wavespeed import FakeWaveSpeed
 from tests.harness import (
     WAVESPEED_KEY,
@@ -188,3 +191,29 @@ async def test_a_scrape_answers_while_the_database_is_away(
     assert value(during, "acejam_store_up") == 0
     assert not [name for name, _ in during if name.startswith(("acejam_jobs", "acejam_queue"))]
     assert value(after, "acejam_store_up") == 1
+
+
+async def test_acejam_run_serves_metrics_on_web_listen(tmp_path: Path) -> None:
+    port = _free_port()
+    async with FakeTelegram() as tg, FakeWaveSpeed(api_key=WAVESPEED_KEY) as ws:
+        settings = wavespeed_settings(
+            tmp_path,
+            ws.base_url,
+            web_listen=f"127.0.0.1:{port}",
+            telegram_token=tg.token,
+            telegram_api_base_url=tg.base_url,
+        )
+        stop = asyncio.Event()
+        bot = asyncio.create_task(run_bot(settings, stop))
+        try:
+            async with asyncio.timeout(30):
+                while True:
+                    with contextlib.suppress(httpx.ConnectError):  # not listening yet
+                        samples = await scrape(f"http://127.0.0.1:{port}")
+                        break
+                    await asyncio.sleep(0.05)
+        finally:
+            stop.set()
+            await bot
+    assert value(samples, "acejam_store_up") == 1
+    assert value(samples, "acejam_queue_length", **WS) == 0
