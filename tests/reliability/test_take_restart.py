@@ -27,6 +27,7 @@ from tests.harness import (
     wait_for_job,
     wavespeed_settings,
 )
+from tests.kit.audit import audit
 from tests.kit.cli import ACEJAM, acejam_env
 
 pytestmark = pytest.mark.faults
@@ -72,7 +73,7 @@ async def test_a_crash_between_two_takes_sends_none_twice_and_loses_none(tmp_pat
         chat = RecordingDelivery("telegram")
         async with running_core(settings, [chat]) as core:
             job = await wait_for_job(core, queued.job.id, {JobState.DELIVERED, JobState.FAILED})
-            balance = await core.store.ledger_balance(job.user_id)
+            balance = await audit(core).ledger_balance(job.user_id)
 
     assert [body["seed"] for body in fake.submits] == [70, 71, 72]  # none sent twice
     assert job.state == JobState.DELIVERED

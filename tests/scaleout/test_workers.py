@@ -16,6 +16,7 @@ from bot.domain import Destination, JobState
 from bot.service import Accepted, Requester
 from tests.fakes.wavespeed import FakeWaveSpeed
 from tests.harness import WAVESPEED_KEY, wavespeed_settings
+from tests.kit.audit import audit
 
 pytestmark = pytest.mark.postgres
 JOBS = 24
@@ -109,7 +110,7 @@ async def test_three_workers_one_killed_no_job_lost_none_twice(
                     assert await asyncio.wait_for(worker.wait(), 30) == 0
 
             final = {j.id: j for j in jobs if j is not None}
-            balances = [await core.store.ledger_balance(j.user_id) for j in final.values()]
+            balances = [await audit(core).ledger_balance(j.user_id) for j in final.values()]
 
     submitted = Counter(body["tags"] for body in fake.submits)
     assert all(count == 1 for count in submitted.values()), "a job was submitted twice"

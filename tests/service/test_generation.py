@@ -25,6 +25,7 @@ from tests.harness import (
     wait_for_job,
     wavespeed_settings,
 )
+from tests.kit.audit import audit
 
 ALICE = Requester("telegram", "111", "alice")
 BOB = Requester("telegram", "222", "bob")
@@ -155,7 +156,9 @@ async def test_a_forgotten_acestep_task_fails_after_the_timeout(tmp_path: Path) 
             fake.restart()  # the server forgets it: status 0 forever
             job = await wait_for_job(core, accepted.job.id, {JobState.FAILED})
     assert job.error_code == "timeout"
-    assert "never finished" in next(e.message for e in chat.events if e.kind.value == "failed")
+    assert "never finished" in next(
+        e.message or "" for e in chat.events if e.kind.value == "failed"
+    )
 
 
 async def test_restart_mid_job_finishes_it_once(tmp_path: Path) -> None:
@@ -297,7 +300,7 @@ async def test_a_stopping_adapter_leaves_the_song_for_later(tmp_path: Path) -> N
         async with running_core(settings, [Stopping()]) as core:
             accepted = await _submit(core, duration=10)
             await wait_for_job(core, accepted.job.id, {JobState.SUCCEEDED})
-            events = await core.store.events(accepted.job.id)
+            events = await audit(core).events(accepted.job.id)
         chat = RecordingDelivery()
         async with running_core(settings, [chat]) as core:
             job = await wait_for_job(core, accepted.job.id, {JobState.DELIVERED})
@@ -376,7 +379,7 @@ async def test_old_job_events_are_pruned_by_the_retention_sweep(tmp_path: Path) 
             old = await wait_for_job(
                 core, (await _submit(core, ALICE)).job.id, {JobState.DELIVERED}
             )
-            assert len(await core.store.events(old.id)) >= 4
+            assert len(await audit(core).events(old.id)) >= 4
         engine = create_engine(settings.resolved_database_url)
         try:
             async with engine.begin() as connection:
@@ -388,10 +391,10 @@ async def test_old_job_events_are_pruned_by_the_retention_sweep(tmp_path: Path) 
             await engine.dispose()
         async with running_core(settings) as core:  # the sweep runs at start
             async with asyncio.timeout(10):
-                while await core.store.events(old.id):
+                while await audit(core).events(old.id):
                     await asyncio.sleep(0.05)
             kept = await core.store.get(old.id)
-            balance = await core.store.ledger_balance(old.user_id)
+            balance = await audit(core).ledger_balance(old.user_id)
             quota = await core.service.quota(ALICE)
     assert kept is not None and kept.state == JobState.DELIVERED
     assert balance == {"reserve": 20, "commit": 20}

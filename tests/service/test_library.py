@@ -13,6 +13,7 @@ from bot.ports import DeliveryReceipt, TrackFile
 from bot.service import Accepted, Done, Refused, Requester
 from tests.fakes.wavespeed import FakeWaveSpeed
 from tests.harness import WAVESPEED_KEY, RecordingDelivery, wait_for_job, wavespeed_settings
+from tests.kit.audit import audit
 from tests.kit.memory_core import Running
 
 ALICE = Requester("telegram", "111", "alice")
@@ -74,13 +75,13 @@ async def test_show_posts_a_song_again_and_changes_nothing(
         async with running(wavespeed_settings(tmp_path, fake.base_url), [chat]) as core:
             song = await _song(core)
             used = (await core.service.quota(ALICE)).used_seconds
-            events = await core.store.events(song.id)
+            events = await audit(core).events(song.id)
             shown = await core.service.show(
                 song.id, ALICE, _dest(ALICE, "555", request_message_id=9, status_message_id=None)
             )
             after = await core.store.get(song.id)
             assert (await core.service.quota(ALICE)).used_seconds == used
-            assert await core.store.events(song.id) == events  # no state change, no ledger row
+            assert await audit(core).events(song.id) == events  # no state change, no ledger row
     assert isinstance(shown, Done) and shown.job.id == song.id
     assert after == song
     again = chat.posted[-1]

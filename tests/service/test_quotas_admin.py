@@ -19,6 +19,7 @@ from tests.harness import (
     wait_for_job,
     wavespeed_settings,
 )
+from tests.kit.audit import audit, rules_of
 from tests.kit.memory_core import Running
 
 GUILD = "guild-1"
@@ -73,7 +74,7 @@ async def test_ledger_balances_under_concurrent_load_with_failures_and_cancels(
                 mine = [j for j in jobs if j.destination.user_id == user.user_id]
                 if not mine:
                     continue
-                balance = await core.store.ledger_balance(mine[0].user_id)
+                balance = await audit(core).ledger_balance(mine[0].user_id)
                 delivered = sum(j.request.duration for j in mine if j.state == JobState.DELIVERED)
                 given_back = sum(j.request.duration for j in mine if j.state != JobState.DELIVERED)
                 assert balance.get("reserve", 0) == delivered + given_back
@@ -332,7 +333,7 @@ async def test_chat_admins_may_only_lower_the_operators_limits(
                 {"quota_seconds_per_day": 4800, "max_active_jobs": 1000, "role_quotas": {}},
                 utcnow(),
             )
-            await core.rules.set_user_rules(
+            await rules_of(core).set_user_rules(
                 "discord", "user-2", GUILD, utcnow(), quota_seconds_per_day=UNLIMITED
             )
             made = [await _ask(core, _user(1), duration=20) for _ in range(4)]

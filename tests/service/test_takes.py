@@ -18,6 +18,7 @@ from tests.harness import (
     wait_for_job,
     wavespeed_settings,
 )
+from tests.kit.audit import audit
 from tests.kit.memory_core import Running
 
 ALICE = Requester("telegram", "111", "alice")
@@ -40,7 +41,7 @@ async def test_three_takes_on_acestep_are_one_task_and_one_delivery(
     async with FakeAceStep(time_scale=0.04) as fake:
         async with running(acestep_settings(tmp_path, fake.base_url), [chat]) as core:
             job = await _song(core, takes="3", seed="500")
-            balance = await core.store.ledger_balance(job.user_id)
+            balance = await audit(core).ledger_balance(job.user_id)
     assert len(fake.submits) == 1 and fake.submits[0]["batch_size"] == 3
     assert job.state == JobState.DELIVERED
     assert [t.state for t in job.takes] == [TakeState.READY] * 3
@@ -62,7 +63,7 @@ async def test_three_takes_on_wavespeed_are_three_submits_with_their_own_seeds(
         async with running(settings, [chat]) as core:
             job = await _song(core, takes="3", seed="41")
             random = await _song(core, takes="2")
-            balance = await core.store.ledger_balance(job.user_id)
+            balance = await audit(core).ledger_balance(job.user_id)
     assert [s["seed"] for s in fake.submits[:3]] == [41, 42, 43]
     random_seeds = [s["seed"] for s in fake.submits[3:]]
     assert len(random_seeds) == 2 and len(set(random_seeds)) == 2 and -1 not in random_seeds
@@ -91,7 +92,7 @@ async def test_a_failed_take_fails_alone_with_its_share_of_quota_and_cost_back(
             assert isinstance(refused, Refused) and refused.code == "quota"  # 33 s > 30 s
             job = await _song(core, takes="3")
             usage = await core.service.quota(ALICE, CHAT.scope)
-            balance = await core.store.ledger_balance(job.user_id)
+            balance = await audit(core).ledger_balance(job.user_id)
     assert job.state == JobState.DELIVERED
     assert [t.state for t in job.takes] == [TakeState.FAILED, TakeState.READY, TakeState.READY]
     assert [t.take for t in chat.tracks[job.id]] == [2, 3]
@@ -109,7 +110,7 @@ async def test_every_take_failed_fails_the_job_as_one_would(
         fake.faults.add_job(fail="boom", times=2)
         async with running(wavespeed_settings(tmp_path, fake.base_url), [chat]) as core:
             job = await _song(core, takes="2")
-            balance = await core.store.ledger_balance(job.user_id)
+            balance = await audit(core).ledger_balance(job.user_id)
     assert job.state == JobState.FAILED and job.error_code == "upstream_failed"
     assert job.cost_usd == 0.0 and chat.delivered == []
     assert balance == {"reserve": 20, "refund": 20}
@@ -142,7 +143,7 @@ async def test_a_take_of_a_batch_that_cannot_be_fetched_fails_alone(
         fake.faults.add("download", malformed=True)  # the first take's file is no audio
         async with running(acestep_settings(tmp_path, fake.base_url), [chat]) as core:
             job = await _song(core, takes="3")
-            balance = await core.store.ledger_balance(job.user_id)
+            balance = await audit(core).ledger_balance(job.user_id)
     assert len(fake.submits) == 1 and job.state == JobState.DELIVERED
     assert [t.state for t in job.takes] == [TakeState.FAILED, TakeState.READY, TakeState.READY]
     assert job.takes[0].billed  # the engine made it: only the fetch failed
@@ -160,7 +161,7 @@ async def test_a_take_still_out_at_the_deadline_fails_alone(
         settings = wavespeed_settings(tmp_path, fake.base_url, job_timeout_seconds=2.0)
         async with running(settings, [chat]) as core:
             job = await _song(core, takes="2")
-            balance = await core.store.ledger_balance(job.user_id)
+            balance = await audit(core).ledger_balance(job.user_id)
     assert job.state == JobState.DELIVERED
     assert [(t.state, t.error_code) for t in job.takes] == [
         (TakeState.FAILED, "timeout"),
@@ -197,7 +198,7 @@ async def test_a_take_whose_submit_may_be_upstream_fails_alone_and_is_not_sent_a
         fake.faults.add("submit", processed=True, drop=True, times=1)  # taken, answer lost
         async with running(wavespeed_settings(tmp_path, fake.base_url), [chat]) as core:
             job = await _song(core, takes="3", seed="5")
-            balance = await core.store.ledger_balance(job.user_id)
+            balance = await audit(core).ledger_balance(job.user_id)
     assert [s["seed"] for s in fake.submits] == [5, 6, 7]
     assert [t.error_code for t in job.takes] == [None, "submit_uncertain", None]
     assert [t.take for t in chat.tracks[job.id]] == [1, 3]

@@ -28,6 +28,7 @@ from tests.harness import (
     wait_for_job,
     wavespeed_settings,
 )
+from tests.kit.audit import audit
 
 ALICE = Requester("telegram", "111", "alice")
 BOB = Requester("telegram", "222", "bob")
@@ -112,7 +113,7 @@ async def test_a_webhook_during_a_poll_round_finishes_the_song_once(tmp_path: Pa
             async with asyncio.timeout(10):  # the webhook's answer, if not in yet
                 while not answers:
                     await asyncio.sleep(0.01)
-            events = await core.store.events(short.id)
+            events = await audit(core).events(short.id)
     assert answers == [204]
     assert fake.downloads.count(short.remote_id or "") == 1
     assert chat.delivered == [(done.id, Path(done.audio_path or ""))]

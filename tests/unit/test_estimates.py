@@ -43,12 +43,17 @@ def test_noise_never_makes_a_longer_song_quicker() -> None:
 
 def test_the_estimate_is_counted_from_submit_and_re_made_when_it_lapses() -> None:
     expected, slow = 10.0, 14.0
-    kwargs = {"submitted_at": T0, "expected": expected, "slow": slow}
-    assert ready_at(now=T0 + timedelta(seconds=3), **kwargs) == T0 + timedelta(seconds=10)
+
+    def at(seconds: float) -> datetime | None:
+        return ready_at(
+            now=T0 + timedelta(seconds=seconds), submitted_at=T0, expected=expected, slow=slow
+        )
+
+    assert at(3) == T0 + timedelta(seconds=10)
     # Past the usual time: the slow end of what was seen, not a lapsed number.
-    assert ready_at(now=T0 + timedelta(seconds=11), **kwargs) == T0 + timedelta(seconds=14)
+    assert at(11) == T0 + timedelta(seconds=14)
     # Past that too: nothing honest left to promise.
-    assert ready_at(now=T0 + timedelta(seconds=15), **kwargs) is None
+    assert at(15) is None
 
 
 def test_the_upstreams_own_progress_beats_the_model() -> None:

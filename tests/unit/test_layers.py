@@ -7,6 +7,7 @@ import pkgutil
 import re
 import tomllib
 from pathlib import Path
+from typing import cast
 
 import bot
 
@@ -18,12 +19,16 @@ def _contracts() -> dict[str, dict[str, object]]:
     return {contract["id"]: contract for contract in config["contracts"]}
 
 
+def _layers() -> list[str]:
+    return cast(list[str], _contracts()["layers"]["layers"])
+
+
 def _modules(layer: str) -> set[str]:
     return {name.strip() for name in re.split(r"[|:]", layer)}
 
 
 def test_every_module_of_bot_is_in_exactly_one_layer() -> None:
-    layers = [_modules(layer) for layer in _contracts()["layers"]["layers"]]  # type: ignore[union-attr]
+    layers = [_modules(layer) for layer in _layers()]
     named = [name for layer in layers for name in layer if name.startswith("bot.")]
     assert len(named) == len(set(named)), "a module is in two layers"
     modules = {f"bot.{m.name}" for m in pkgutil.iter_modules(bot.__path__)}
@@ -32,5 +37,5 @@ def test_every_module_of_bot_is_in_exactly_one_layer() -> None:
 
 def test_the_core_layer_and_the_core_contract_name_the_same_modules() -> None:
     contracts = _contracts()
-    core = _modules(contracts["layers"]["layers"][-1])  # type: ignore[index]
-    assert core == set(contracts["core"]["source_modules"])  # type: ignore[arg-type]
+    core = _modules(_layers()[-1])
+    assert core == set(cast(list[str], contracts["core"]["source_modules"]))

@@ -23,6 +23,7 @@ from tests.adapters.discord.conftest import (
 )
 from tests.fakes.discord import FakeDiscord, FakeInteraction, RecordedMessage
 from tests.harness import wait_for_job
+from tests.kit.audit import rules_of
 
 
 async def _answer(dc: FakeDiscord, command: str, options: dict | None = None) -> RecordedMessage:  # type: ignore[type-arg]
@@ -167,7 +168,7 @@ async def test_a_failure_nobody_can_fix_by_trying_again_has_no_button(world: Wor
 async def test_blocked_user_is_refused_privately(world: World) -> None:
     dc = world.dc
     async with jam(world) as run:
-        await run.core.rules.set_user_rules(
+        await rules_of(run.core).set_user_rules(
             "discord", str(ALICE), str(GUILD), utcnow(), blocked=True
         )
         inter = await dc.invoke_slash(

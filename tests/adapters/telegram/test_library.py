@@ -37,7 +37,7 @@ async def made(rig: Rig, count: int, owner: str | None = None, tags: str = "song
     history is the point here, not the uploads)."""
     owner = owner or str(rig.alice.id)
     rig.ws.output_format = "wav"  # nothing is posted: no need to encode MP3s
-    ids = []
+    ids: list[int] = []
     for n in range(count):
         outcome = await rig.core.service.submit(
             Requester("telegram", owner),
