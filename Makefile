@@ -9,11 +9,14 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install -q -e '.[test]'
 	touch $@
 
-.PHONY: install run test lint
+.PHONY: install run doctor test lint
 install: $(VENV)/.installed
 
 run: $(VENV)/.installed
 	$(VENV)/bin/acejam run
+
+doctor: $(VENV)/.installed
+	$(VENV)/bin/acejam doctor
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
