@@ -73,6 +73,36 @@ class Controls:
 NO_CONTROLS = Controls()
 
 
+class Task(enum.StrEnum):
+    """What a job makes: a new song, or an edit of a track (docs/edits.md)."""
+
+    SONG = "song"
+    EXTEND = "extend"  # the source, longer by ``Edit.seconds`` at its end (or start)
+    REMIX = "remix"  # the source re-performed in another style, keeping its structure
+    REPAINT = "repaint"  # one section of the source made again, the rest kept
+
+
+@dataclass(frozen=True)
+class Edit:
+    """An edit's source and what to do to it. The source is a file of ours (a track's audio,
+    or audio a user sent, decoded and checked) kept at least until the job ends."""
+
+    task: Task  # never Task.SONG
+    source_path: str  # under DATA_DIR/sources (bot/sources.py)
+    source_seconds: float  # its decoded length
+    own_audio: bool = False  # a user's upload, not one of our tracks (the card says so)
+    seconds: int = 0  # EXTEND: the seconds added
+    at_start: bool = False  # EXTEND: before the start rather than after the end
+    start: float | None = None  # REPAINT: the section, in seconds of the source
+    end: float | None = None
+    strength: float = 0.5  # REMIX: 0..1, how closely it keeps the source (cover strength)
+
+    @property
+    def output_seconds(self) -> float:
+        """How long the result is: the whole longer song for an extend."""
+        return self.source_seconds + (self.seconds if self.task == Task.EXTEND else 0)
+
+
 @dataclass(frozen=True)
 class GenerationRequest:
     tags: str
@@ -86,6 +116,14 @@ class GenerationRequest:
     # A song from one sentence: the backend's language model writes tags, lyrics and the
     # rest from it (the tags may then be empty until it has).
     describe: str = ""
+    # An edit of a track (extend, remix, repaint); None for a new song. ``duration`` is then
+    # the seconds it generates, what quota and cost count: the added seconds for an extend,
+    # the whole output for a remix or repaint (Edit.output_seconds is the result's length).
+    edit: Edit | None = None
+
+    @property
+    def task(self) -> Task:
+        return self.edit.task if self.edit is not None else Task.SONG
 
     @property
     def instrumental(self) -> bool:

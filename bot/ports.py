@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from bot.domain import GenerationRequest, Job
+from bot.domain import GenerationRequest, Job, Task
 
 
 # ---------------------------------------------------------------- backends
@@ -97,6 +97,11 @@ class Capabilities:
     controls_as_parameters: bool = False
     # A language model that writes tags, lyrics and the rest from one sentence (/describe).
     describes: bool = False
+    # The edits a request may ask for (bot.domain.Task, never SONG): ACE-Step's
+    # supported_task_types, WaveSpeed's edit models. Empty: none offered.
+    edits: frozenset[Task] = frozenset()
+    # The model each edit runs on, where it is not the song model (named on the card).
+    edit_models: Mapping[Task, str] = field(default_factory=dict)
 
 
 class Backend(Protocol):
