@@ -313,6 +313,9 @@ class ChatRules:
     allow_nsfw: bool = False
     blocked_words: tuple[str, ...] = ()
     monthly_budget_usd: float | None = None
+    # Whether members may edit audio they send (/remix, /extend on an upload); None: the
+    # default, on in direct messages and off in groups (bot/edits.py).
+    own_audio: bool | None = None
     # The operator's (`acejam admin`), not the chat's: how far past QUOTA_SECONDS_PER_DAY and
     # MAX_ACTIVE_JOBS_PER_CHAT this chat may go. The chat's own values above stay within them.
     operator_quota_seconds_per_day: int | None = None

@@ -117,6 +117,10 @@ class JobRow(Base):
     time_signature: Mapped[int | None] = mapped_column(Integer)
     vocal_language: Mapped[str | None] = mapped_column(String(8))
     describe: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # What the job makes (bot.domain.Task), and for an edit its source and what to do to it
+    # (bot.domain.Edit's fields but its task, as one object; NULL for a song).
+    task: Mapped[str] = mapped_column(String(16), default="song", server_default="song")
+    edit: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     state: Mapped[str] = mapped_column(String(16))
     backend: Mapped[str] = mapped_column(String(16))
@@ -213,6 +217,8 @@ class ChatSettingsRow(Base):
     allow_nsfw: Mapped[bool] = mapped_column(Boolean, default=False)
     blocked_words: Mapped[list[str]] = mapped_column(JSON, default=list)
     monthly_budget_usd: Mapped[float | None] = mapped_column(Float)
+    # Whether members may edit audio they send (NULL: on in direct messages, off in groups).
+    own_audio: Mapped[bool | None] = mapped_column(Boolean)
     operator_quota_seconds_per_day: Mapped[int | None] = mapped_column(Integer)  # -1 unlimited
     operator_max_active_jobs: Mapped[int | None] = mapped_column(Integer)
     updated_at: Mapped[datetime]

@@ -13,12 +13,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.domain import (
     Controls,
     Destination,
+    Edit,
     GenerationRequest,
     Job,
     JobId,
     JobState,
     Take,
     TakeState,
+    Task,
     UserId,
 )
 from storage.models import JobRow
@@ -41,6 +43,7 @@ def row_to_job(row: JobRow) -> Job:
                 vocal_language=row.vocal_language,
             ),
             describe=row.describe,
+            edit=_edit(row.task, row.edit),
         ),
         destination=Destination(
             platform=row.platform,
@@ -93,6 +96,32 @@ def _take(stored: dict[str, Any]) -> Take:
         state=TakeState(stored["state"]),
         **{key: stored[key] for key in _TAKE_KEYS if key in stored},
     )
+
+
+# The keys of jobs.edit, as bot.domain.Edit names them (its task is the jobs.task column).
+_EDIT_KEYS = (
+    "source_path",
+    "source_seconds",
+    "own_audio",
+    "seconds",
+    "at_start",
+    "start",
+    "end",
+    "strength",
+)
+
+
+def _edit(task: str, stored: dict[str, Any] | None) -> Edit | None:
+    if stored is None or task == Task.SONG:
+        return None
+    return Edit(task=Task(task), **{key: stored[key] for key in _EDIT_KEYS if key in stored})
+
+
+def edit_columns(edit: Edit | None) -> dict[str, Any]:
+    """A request's edit as the jobs.task and jobs.edit columns."""
+    if edit is None:
+        return {"task": Task.SONG.value, "edit": None}
+    return {"task": edit.task.value, "edit": {key: getattr(edit, key) for key in _EDIT_KEYS}}
 
 
 def as_columns(fields: dict[str, Any]) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from storage.jobs.queue import fair_place, places_of
 from storage.jobs.rows import (
     advisory_lock,
     as_columns,
+    edit_columns,
     is_job_id,
     on_postgres,
     row_to_job,
@@ -148,6 +149,7 @@ class JobWrites(Sessions):
                     time_signature=request.controls.time_signature,
                     vocal_language=request.controls.vocal_language,
                     describe=request.describe,
+                    **edit_columns(request.edit),
                     state=JobState.QUEUED.value,
                     backend=new.backend,
                     attempts=0,

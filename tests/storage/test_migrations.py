@@ -257,3 +257,43 @@ async def test_0004_stores_the_fair_order_the_queue_had(database_url: str) -> No
         assert isinstance(late, Enqueued) and late.position == 2
     finally:
         await engine.dispose()
+
+
+async def test_0007_reads_earlier_jobs_as_songs(database_url: str) -> None:
+    engine = create_engine(database_url)
+    try:
+        await upgrade(engine, "0006")
+        async with engine.begin() as connection:
+            await connection.execute(
+                text(
+                    "INSERT INTO users (id, platform, platform_user_id, created_at)"
+                    " VALUES (1, 'telegram', 'u1', :now)"
+                ),
+                {"now": NOW},
+            )
+            await connection.execute(
+                text(
+                    "INSERT INTO jobs (id, user_id, platform, chat_id, scope_id,"
+                    " platform_user_id, context, tags, lyrics, duration, seed, state,"
+                    " backend, attempts, nsfw, created_at, updated_at) VALUES (1, 1,"
+                    " 'telegram', 'c1', 'c1', 'u1', '{}', 'lo-fi', '', 30, -1, 'delivered',"
+                    " 'wavespeed', 0, false, :now, :now)"
+                ),
+                {"now": NOW},
+            )
+            await connection.execute(
+                text(
+                    "INSERT INTO chat_settings (platform, scope_id, role_quotas,"
+                    " allowed_channels, others_may_press, allow_nsfw, blocked_words,"
+                    " updated_at) VALUES ('telegram', 'c1', '{}', '[]', true, false, '[]', :now)"
+                ),
+                {"now": NOW},
+            )
+        await upgrade(engine)
+        sessions = session_factory(engine)
+        job = await SqlJobStore(sessions).get(1)
+        assert job is not None and job.request.edit is None and job.request.task == "song"
+        rules = await SqlRulesStore(sessions).chat_rules("telegram", "c1")
+        assert rules is not None and rules.others_may_press and rules.own_audio is None
+    finally:
+        await engine.dispose()

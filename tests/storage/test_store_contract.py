@@ -21,10 +21,12 @@ from bot.domain import (
     ChatRules,
     Controls,
     Destination,
+    Edit,
     GenerationRequest,
     JobState,
     Take,
     TakeState,
+    Task,
     UserRules,
 )
 from bot.stores import Enqueued, NewJob, StateCount, UsageRow, UserKey
@@ -249,6 +251,39 @@ async def test_takes_are_stored_with_their_job_and_a_failed_one_is_refunded_alon
     other = (await _queued(store, "u2", 10, takes=2)).job
     await store.update_fields(other.id, {JobState.QUEUED}, now=NOW, takes=ready[::2])
     assert await store.kept_audio() == {"/a/1-1.mp3", "/a/1-3.mp3"}
+
+
+async def test_an_edit_is_stored_with_its_task_and_source(stores: Stores) -> None:
+    store = stores.jobs
+    song = (await _queued(store, "u1", 10)).job
+    assert song.request.edit is None and song.request.task == Task.SONG
+    edits = (
+        Edit(Task.EXTEND, "/data/sources/tg-1.mp3", 61.25, seconds=30, at_start=True),
+        Edit(Task.REMIX, "/data/sources/tg-2.ogg", 12.5, own_audio=True, strength=0.8),
+        Edit(Task.REPAINT, "/data/sources/job-3.flac", 90.0, start=65.0, end=80.5),
+    )
+    for edit in edits:
+        enqueued = await store.enqueue(
+            NewJob(
+                user=UserKey("telegram", "u1", "name u1"),
+                request=GenerationRequest(
+                    tags="jazz", lyrics="[Verse]\nla", duration=30, edit=edit
+                ),
+                destination=Destination("telegram", "c1", "u1"),
+                backend="acestep",
+                parent_id=song.id,
+            ),
+            admit=lambda usage: None,
+            now=NOW,
+        )
+        assert isinstance(enqueued, Enqueued)
+        stored = await store.get(enqueued.job.id)
+        assert stored is not None
+        for job in (enqueued.job, stored):
+            assert job.request.edit == edit and job.request.task == edit.task
+            assert job.parent_id == song.id
+        moved = await store.transition(stored.id, {JobState.QUEUED}, JobState.SUBMITTED, now=NOW)
+        assert moved is not None and moved.request.edit == edit
 
 
 async def test_what_a_language_model_wrote_becomes_the_jobs_request(stores: Stores) -> None:
@@ -590,6 +625,11 @@ async def test_chat_rules_are_created_changed_and_checked(stores: Stores) -> Non
     with pytest.raises(ValueError, match="unknown chat setting"):
         await rules.update_chat_rules("discord", "g1", {"colour": "red"}, NOW)
     assert await rules.chat_rules("discord", "g1") == appended
+    assert appended.own_audio is None  # the default: on in direct messages, off in groups
+    for switch in (True, False, None):
+        turned = await rules.update_chat_rules("discord", "g1", {"own_audio": switch}, NOW)
+        assert turned.own_audio is switch
+        assert await rules.chat_rules("discord", "g1") == turned
 
 
 async def test_user_overrides_per_scope_and_everywhere(stores: Stores) -> None:
