@@ -22,7 +22,8 @@ answered with ``{"ok": true, "result": ...}`` or ``{"ok": false, "error_code", "
 error text so the client raises the same exception it would in production:
 
 * limits: text 4096 / caption 1024 characters (after entity parsing), ``callback_data`` 1-64 bytes,
-  uploads 50 MB (2000 MB in ``local_mode``) -> 413, getFile downloads 20 MB;
+  uploads 50 MB (2000 MB in ``local_mode``) -> 413, getFile downloads 20 MB ("file is too
+  big" past it, as for the audio, voice notes and documents users send with ``send_file``);
 * HTML ``parse_mode`` is parsed with a port of tdlib's ``parse_html`` (same tags, entity decoding
   and error texts), and the stored text is what the user sees (tags stripped, whitespace trimmed);
 * edits: "message is not modified", "message to edit not found"; an edit without
@@ -38,7 +39,7 @@ error text so the client raises the same exception it would in production:
   ``media_group_id`` (``wait_for_album``, ``album_of``), each with its own caption and title,
   and no buttons (it takes no ``reply_markup``).
 
-Tests inject users' actions (``send_message``, ``press_button``, ``set_blocked``), read what
+Tests inject users' actions (``send_message``, ``send_file``, ``press_button``, ``set_blocked``), read what
 the bot did (``chat_log``, ``calls``, ``callback_answers``, ``commands``, ``flood_errors``,
 ``errors``) and wait for it without sleeping (``wait_for_message``, ``wait_for_audio``, ...),
 which fail with a dump of the chat and the last calls. Faults: ``tg.faults.add(...)``, in the

@@ -127,6 +127,7 @@ class RecordedMessage:
     parse_mode: str | None = None
     audio: RecordedFile | None = None
     document: RecordedFile | None = None
+    voice: RecordedFile | None = None  # a voice note (users send them; the bot doesn't)
     thumbnail: bytes | None = None
     sender_chat: FakeChat | None = None  # the chat that spoke; ``sender`` is then a stand-in
     reply_to: RecordedMessage | None = None
@@ -212,6 +213,8 @@ class RecordedMessage:
             data["audio"] = file_api(self.audio, "audio", self._thumbnail_file)
         if self.document is not None:
             data["document"] = file_api(self.document, "document", self._thumbnail_file)
+        if self.voice is not None:
+            data["voice"] = file_api(self.voice, "voice", None)
         if self.caption:
             data["caption"] = self.caption
             if self.caption_entities:
@@ -234,6 +237,8 @@ class RecordedMessage:
             parts.append(f"audio={self.audio.filename!r} title={self.audio.title!r}")
         if self.document:
             parts.append(f"document={self.document.filename!r}")
+        if self.voice:
+            parts.append(f"voice={self.voice.size} bytes")
         if self.buttons:
             parts.append(f"buttons={[b.text for b in self.buttons]}")
         if self.deleted:
@@ -255,13 +260,14 @@ def file_api(file: RecordedFile, kind: str, thumbnail: RecordedFile | None) -> d
         "file_unique_id": file.file_unique_id,
         "file_size": file.size,
     }
-    if kind == "audio":
+    if kind in ("audio", "voice"):
         data["duration"] = file.duration or 0
+    if kind == "audio":
         if file.performer:
             data["performer"] = file.performer
         if file.title:
             data["title"] = file.title
-    if file.filename:
+    if file.filename and kind != "voice":  # a voice note has no file name on Telegram
         data["file_name"] = file.filename
     if file.mime_type:
         data["mime_type"] = file.mime_type

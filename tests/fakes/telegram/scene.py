@@ -136,6 +136,45 @@ class Scene(World):
             self.enqueue("message", payload)
         return payload
 
+    async def send_file(
+        self,
+        chat: FakeChat | int,
+        user: FakeUser,
+        data: bytes,
+        *,
+        kind: str = "audio",
+        filename: str | None = None,
+        mime_type: str | None = None,
+        duration: int | None = None,
+        caption: str | None = None,
+        reply_to: RecordedMessage | int | None = None,
+    ) -> dict[str, Any]:
+        """The user sends a file: ``kind`` "audio" (a music file), "voice" (a voice note: no
+        file name, an .oga path) or "document" (any file). The bot may fetch it with
+        ``getFile`` and the file URL, up to the cloud Bot API's 20 MB. Returns the Message
+        (an update only where the bot would get it: in a group with privacy mode, rarely)."""
+        if kind not in ("audio", "voice", "document"):
+            raise ValueError(f"users send audio, voice or document files, not {kind!r}")
+        target = self.known_chat(chat)
+        self.users[user.id] = user
+        if target.is_group:
+            self.members[target.id].add(user.id)
+        stored_name = "voice.oga" if kind == "voice" else filename
+        file = self.store_file(data, kind, stored_name, mime_type, duration=duration)
+        replied = None if reply_to is None else self.live_message(target, reply_to)
+        message = self.add_message(
+            target,
+            user,
+            caption=caption,
+            source_text=caption,
+            **{kind: file},
+            reply_to=replied,
+        )
+        payload = message.to_api()
+        if self.bot_receives(target, message):
+            self.enqueue("message", payload)
+        return payload
+
     async def press_button(
         self,
         chat: FakeChat | int,

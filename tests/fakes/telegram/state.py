@@ -54,6 +54,7 @@ DEFAULT_UPDATE_TYPES = frozenset(
 _FILE_KINDS = {  # kind -> (folder of its file_path, file_id prefix), as Telegram names them
     "audio": ("music", "CQAC"),
     "document": ("documents", "BQAC"),
+    "voice": ("voice", "AwAC"),
     "thumbnail": ("thumbnails", "AAMC"),
 }
 
@@ -209,7 +210,8 @@ class World:
         mime_type: str | None,
         **meta: Any,
     ) -> RecordedFile:
-        """Keep an uploaded file under a new file_id (``kind``: audio, document, thumbnail)."""
+        """Keep an uploaded file under a new file_id (``kind``: audio, document, voice,
+        thumbnail)."""
         number = next(self.file_ids)
         ext = Path(filename).suffix if filename else ""
         folder, prefix = _FILE_KINDS[kind]
