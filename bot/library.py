@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, cast
 
 from bot.controls import SongFields
 from bot.delivery import tracks_of
-from bot.domain import Destination, Job, JobState, Limits
+from bot.domain import Destination, GenerationRequest, Job, JobState, Limits
 from bot.errors import AudioError, DeliveryRefused, DeliveryUnavailable
 
 if TYPE_CHECKING:
@@ -108,7 +108,7 @@ class Library:
             )
         return HistoryPage(found.jobs, wanted, pages, found.total, size)
 
-    async def _visible(self, job_id: int, requester: Requester, chat_id: str) -> Job | None:
+    async def visible(self, job_id: int, requester: Requester, chat_id: str) -> Job | None:
         """The job, if the requester may see it from ``chat_id``; None hides the difference
         between "not yours" and "no such song"."""
         job = await self._service.get_job(job_id)
@@ -132,7 +132,7 @@ class Library:
         card); the stored job itself is not changed."""
         from bot.service import Done, Refused
 
-        job = await self._visible(job_id, requester, destination.chat_id)
+        job = await self.visible(job_id, requester, destination.chat_id)
         if job is None:
             return Refused(not_found(job_id), "not_found")
         if job.state in (JobState.FAILED, JobState.CANCELLED):
@@ -201,6 +201,59 @@ class Library:
             request,
             idempotency_key=idempotency_key,
             parent_id=parent.id,
+        )
+
+    async def reroll(
+        self,
+        job_id: int,
+        requester: Requester,
+        *,
+        same_seed: bool,
+        destination: Destination | None = None,
+        idempotency_key: str | None = None,
+        allow_others: bool = False,
+    ) -> Accepted | Refused:
+        """A new take of an earlier job (🎲 a new seed, 🔁 the same one), in its chat unless
+        ``destination`` says where; an edit runs again on its source (bot/edits.py)."""
+        from bot.edits import Editing
+        from bot.service import Refused
+
+        service = self._service
+        original = await service.get_job(job_id)
+        if original is None or original.destination.platform != requester.platform:
+            return Refused("I can't find that song any more.", "not_found")
+        if not allow_others:
+            where = (original.destination.platform, original.destination.scope)
+            allow_others = (await service.chat_rules(*where)).others_may_press
+        if not allow_others and original.destination.user_id != requester.user_id:
+            return Refused("That's someone else's song; ask for your own with /song.", "forbidden")
+        seed = original.seed_used if original.seed_used is not None else original.request.seed
+        # Of several takes, the one its owner kept (else the first) is what a new take is of.
+        kept = next((t for t in original.takes if t.number == (original.kept_take or 1)), None)
+        if kept is not None and kept.seed is not None:
+            seed = kept.seed
+        if same_seed and (seed is None or seed < 0):
+            return Refused("That song's seed isn't known yet; try again when it's done.")
+        seed = seed if same_seed and seed is not None else -1
+        target = destination or Destination(
+            platform=original.destination.platform,
+            chat_id=original.destination.chat_id,
+            user_id=requester.user_id,
+            scope_id=original.destination.scope_id,
+        )
+        if original.request.edit is not None:
+            return await Editing(service).rerun(
+                original, requester, target, seed=seed, idempotency_key=idempotency_key
+            )
+        request = GenerationRequest(
+            tags=original.request.tags,
+            lyrics=original.request.lyrics,
+            duration=min(original.request.duration, service.limits.max_duration),
+            seed=seed,
+            controls=original.request.controls,  # the tempo, key and the rest it was made with
+        )
+        return await service.submit(
+            requester, target, request, idempotency_key=idempotency_key, parent_id=original.id
         )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from bot.domain import Job, JobState
+from bot.domain import Job, JobState, Task
 from bot.quotas import QuotaStatus
 from bot.settlement import refunds_quota
 from bot.units import humanize_seconds
@@ -31,6 +31,10 @@ FAILURE_TEXT = {
     "poll_failed": "The music engine stopped answering about this song, so I gave up on it.",
     "download_interrupted": (
         "The finished song kept breaking off while I fetched it, until it was too late."
+    ),
+    "source_gone": (
+        "The audio this edit starts from is gone; ask again (with /extend, /remix or /repaint "
+        "on a track that is still kept, or send your audio again)."
     ),
     "no_language_model": (
         "The music engine has no language model right now, so it couldn't write a song from "
@@ -226,3 +230,22 @@ def quota_value(seconds: int | None, default: int) -> str:
     if seconds < 0:
         return "unlimited"
     return f"{humanize_seconds(seconds)} a day"
+
+
+# ---------------------------------------------------------------- edits (docs/edits.md)
+OWN_AUDIO_OFF = (
+    "Editing audio you send isn't switched on in this chat; an admin can turn it on with "
+    "/admin (own_audio on), or send it to me in a direct message."
+)
+_LINEAGE = {Task.EXTEND: "extended from", Task.REMIX: "remix of", Task.REPAINT: "repaint of"}
+
+
+def lineage(job: Job) -> str | None:
+    """Where an edit came from, for its card, /history and `acejam jobs`: "extended from
+    #12", "remix of your audio"; None for a song made from scratch (or a re-roll of one)."""
+    edit = job.request.edit
+    if edit is None:
+        return None
+    if edit.own_audio or job.parent_id is None:
+        return f"{_LINEAGE[edit.task]} your audio"
+    return f"{_LINEAGE[edit.task]} #{job.parent_id}"

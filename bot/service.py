@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Unpack
 
 from bot import messages, quotas
@@ -27,13 +28,16 @@ from bot.domain import (
     JobState,
     Limits,
     TakeState,
+    Task,
     UserId,
     UserRules,
 )
+from bot.edits import EditAsk, Editing
 from bot.library import Library
 from bot.messages import until
 from bot.notify import Notifier
 from bot.ports import Capabilities, Delivery, EventKind, JobEvent
+from bot.sources import SourceFiles
 from bot.stores import NewJob, RulesStore, ServiceStore, UserKey
 
 if TYPE_CHECKING:
@@ -53,6 +57,9 @@ class Requester:
     roles: frozenset[str] = frozenset()  # Discord role ids; "admins" for chat admins
     # Where the admin rights hold: a guild or chat id, or EVERYWHERE for the operator.
     admin_scope: str | None = None
+    # Asking in a one-to-one chat with the bot (Telegram private chat, Discord DM): where a
+    # chat has not chosen, members may edit their own audio only there (bot/edits.py).
+    private_chat: bool = False
 
     def administers(self, job: Job) -> bool:
         return self.is_admin and self.admin_scope in (EVERYWHERE, job.destination.scope)
@@ -69,7 +76,8 @@ class Accepted:
 class Refused:
     message: str
     # invalid | quota | active_jobs | scope_busy | budget | blocked | channel | not_found
-    # | forbidden | no_language_model
+    # | forbidden | no_language_model; edits (bot/edits.py): not_offered | own_audio
+    # | source_gone | in_progress | not_finished
     code: str = "invalid"
 
 
@@ -98,6 +106,8 @@ class GenerationService:
         price_per_second_usd: float = 0.0,
         blocked_words: tuple[str, ...] = (),
         capabilities: Callable[[], Capabilities] = Capabilities,
+        sources: SourceFiles | None = None,
+        max_extended_duration: int = 600,
     ) -> None:
         self._store = store
         self._rules = rules
@@ -109,11 +119,19 @@ class GenerationService:
         self.policy = policy
         self._wakers: list[Any] = []
         self._capabilities = capabilities
+        self.sources = sources or SourceFiles(Path("data"), max_seconds=limits.max_duration)
+        # The longest an edit's result may be (MAX_EXTENDED_DURATION, within the backend's).
+        self.max_extended_duration = max_extended_duration
 
     @property
     def capabilities(self) -> Capabilities:
         """What the backend lets a request ask for now (adapters offer only that)."""
         return self._capabilities()
+
+    @property
+    def edits_offered(self) -> frozenset[Task]:
+        """The edits (bot/edits.py) the backend takes now: adapters offer only these."""
+        return self.capabilities.edits
 
     @property
     def store(self) -> ServiceStore:
@@ -279,38 +297,29 @@ class GenerationService:
         idempotency_key: str | None = None,
         allow_others: bool = False,
     ) -> Accepted | Refused:
-        """Queue a new take of an earlier job: a new seed, or the very same one."""
-        original = await self._store.get(job_id)
-        if original is None or original.destination.platform != requester.platform:
-            return Refused("I can't find that song any more.", "not_found")
-        if not allow_others:
-            chat = await self.chat_rules(original.destination.platform, original.destination.scope)
-            allow_others = chat.others_may_press
-        if not allow_others and original.destination.user_id != requester.user_id:
-            return Refused("That's someone else's song; ask for your own with /song.", "forbidden")
-        seed = original.seed_used if original.seed_used is not None else original.request.seed
-        # Of several takes, the one its owner kept (else the first) is what a new take is of.
-        kept = next((t for t in original.takes if t.number == (original.kept_take or 1)), None)
-        if kept is not None and kept.seed is not None:
-            seed = kept.seed
-        if same_seed and (seed is None or seed < 0):
-            return Refused("That song's seed isn't known yet; try again when it's done.")
-        request = GenerationRequest(
-            tags=original.request.tags,
-            lyrics=original.request.lyrics,
-            duration=min(original.request.duration, self.limits.max_duration),
-            seed=seed if same_seed and seed is not None else -1,
-            controls=original.request.controls,  # the tempo, key and the rest it was made with
+        """Queue a new take of an earlier job: a new seed, or the very same one (an edit
+        runs again on its source)."""
+        return await Library(self).reroll(
+            job_id, requester, same_seed=same_seed, destination=destination,
+            idempotency_key=idempotency_key, allow_others=allow_others,
+        )  # fmt: skip
+
+    # Edits of a track (bot/edits.py holds the rules).
+    async def edit(
+        self,
+        requester: Requester,
+        destination: Destination,
+        ask: EditAsk,
+        *,
+        idempotency_key: str | None = None,
+    ) -> Accepted | Refused:
+        return await Editing(self).edit(
+            requester, destination, ask, idempotency_key=idempotency_key
         )
-        target = destination or Destination(
-            platform=original.destination.platform,
-            chat_id=original.destination.chat_id,
-            user_id=requester.user_id,
-            scope_id=original.destination.scope_id,
-        )
-        return await self.submit(
-            requester, target, request, idempotency_key=idempotency_key, parent_id=original.id
-        )
+
+    async def may_use_own_audio(self, requester: Requester, destination: Destination) -> bool:
+        """May the requester edit audio they send, here? Adapters ask before downloading."""
+        return await Editing(self).may_use_own_audio(requester, destination)
 
     async def keep_take(self, job_id: JobId, take: int, presser: Requester) -> Done | Refused:
         """▶ Keep N: the take history, 🎲 and 🔁 build on (who may press as for a re-roll).

@@ -22,6 +22,10 @@ Quirks this class absorbs (``/work/shared/docs/upstreams.md`` §2):
 - a failure carries no reason (newer servers: an ``error``), and an unknown id (e.g. after a
   restart) reads "queued" for ever: only the caller's own deadline can end such a job.
 
+An edit (``request.edit``) is a multipart submit with the source file; the result is the whole
+song. Which edits the server offers is its default model's ``supported_task_types``, read by the
+same probe as the language model (:mod:`bot.backends.acestep_edits`).
+
 Whether the server has its language model (``capabilities.describes``) is probed, never
 assumed: ``GET /health`` says ``llm_initialized`` on newer servers; where it does not (the
 published wheel), ``POST /format_input`` answers 200 with a language model and 500/503
@@ -58,9 +62,17 @@ from bot.backends._http import (
     json_or_none,
     transport_error,
 )
+from bot.backends.acestep_edits import (
+    check_edit,
+    edit_fields,
+    form_value,
+    offered_edits,
+    open_upload,
+    server_task_types,
+)
 from bot.backends.acestep_results import status_from
 from bot.backends.download import Downloader, normalize_host
-from bot.domain import GenerationRequest
+from bot.domain import Edit, GenerationRequest
 from bot.errors import (
     BackendError,
     ConfigError,
@@ -129,6 +141,8 @@ class AceStepBackend:
         self._lm: bool | None = None
         self._lm_checked: float | None = None  # monotonic time of the last answer
         self._probe: asyncio.Task[bool | None] | None = None
+        # The default model's supported_task_types once the server said; None: not said.
+        self._task_types: frozenset[str] | None = None
         self._probe_timeout = httpx.Timeout(probe_timeout)
 
     @property
@@ -138,12 +152,15 @@ class AceStepBackend:
     # ------------------------------------------------------------ capabilities
     @property
     def capabilities(self) -> Capabilities:
-        """Takes as ``batch_size``, controls as parameters, and a language model once the
+        """Takes as ``batch_size``, controls as parameters, edits, and a language model once the
         server has shown one (a stale answer starts a probe in the background)."""
         if self._lm_stale():
             self._probe_soon()
         return Capabilities(
-            takes_per_task=MAX_BATCH, controls_as_parameters=True, describes=self._lm is True
+            takes_per_task=MAX_BATCH,
+            controls_as_parameters=True,
+            describes=self._lm is True,
+            edits=offered_edits(self._task_types),
         )
 
     async def refresh_capabilities(self) -> Capabilities:
@@ -178,6 +195,9 @@ class AceStepBackend:
             loaded = await self._lm_from_health()
             if loaded is None:
                 loaded = await self._lm_from_format_input()
+            asked = {"headers": self._headers, "timeout": self._probe_timeout}
+            found = await server_task_types(self._http, self._base_url, asked)
+            self._task_types = found or self._task_types  # kept when a probe learns nothing
         except (httpx.HTTPError, RuntimeError) as exc:
             # RuntimeError: the client closed under a background probe (the process is
             # ending, e.g. a short CLI command): nothing learned, nothing to report.
@@ -218,31 +238,55 @@ class AceStepBackend:
     # ------------------------------------------------------------ submit
     async def submit(self, request: GenerationRequest) -> RemoteTask:
         _validate(request)
+        if request.edit is not None:
+            return await self._submit_edit(request, request.edit)
         if request.describe:
             if self._lm is None:
                 await self.refresh_capabilities()
             if self._lm is not True:
                 raise PermanentBackendError(NO_LM_MESSAGE, code="no_language_model")
+        body = {
+            **self._common(request),
+            "audio_duration": request.duration,
+            "task_type": "text2music",
+            "thinking": self._thinking,
+            **_description(request),
+        }
+        return await self._release(request, json=body)
+
+    async def _submit_edit(self, request: GenerationRequest, edit: Edit) -> RemoteTask:
+        """The source streamed as ``src_audio``, every other field a form value."""
+        check_edit(request, edit, self._task_types)
+        # No thinking: the engine skips its language model for edits but would demand one.
+        fields = {name: form_value(value) for name, value in self._common(request).items()}
+        fields |= {"thinking": "false", **edit_fields(edit)}
+        upload = await open_upload(fields, Path(edit.source_path))
+        try:
+            headers = {**self._headers, **upload.headers}
+            return await self._release(request, content=upload.body(), headers=headers)
+        finally:
+            upload.close()
+
+    def _common(self, request: GenerationRequest) -> dict[str, Any]:
+        """What a song and an edit both send."""
         body: dict[str, Any] = {
             "prompt": request.tags,
             "lyrics": request.lyrics,
-            "audio_duration": request.duration,
             "batch_size": request.takes,  # the server's default is 2 takes
             "audio_format": self._audio_format,
-            "task_type": "text2music",
-            "thinking": self._thinking,
             "use_random_seed": request.seed < 0,
             **_controls(request),
-            **_description(request),
         }
         if request.seed >= 0:
             body["seed"] = request.seed
         if self._inference_steps is not None:
             body["inference_steps"] = self._inference_steps
+        return body
+
+    async def _release(self, request: GenerationRequest, **sent: Any) -> RemoteTask:
+        sent.setdefault("headers", self._headers)
         try:
-            response = await self._http.post(
-                f"{self._base_url}/release_task", json=body, headers=self._headers
-            )
+            response = await self._http.post(f"{self._base_url}/release_task", **sent)
         except httpx.TransportError as exc:
             raise transport_error(SERVICE, exc, submitting=True) from None
         data = self._data(response, unclear=SubmitUncertain)
@@ -375,8 +419,9 @@ def _joined(lead: str, separator: str, extra: str, end: str = "") -> str:
 
 
 def _validate(request: GenerationRequest) -> None:
-    problems = []
-    if not request.tags.strip() and not request.describe.strip():
+    problems = []  # an edit's own: check_edit (its prompt may be empty, its source sizes it)
+    song = request.edit is None
+    if song and not request.tags.strip() and not request.describe.strip():
         problems.append("the prompt is empty")
     if len(request.tags) >= PROMPT_LIMIT:
         problems.append(f"the prompt must be shorter than {PROMPT_LIMIT} characters")
@@ -386,7 +431,7 @@ def _validate(request: GenerationRequest) -> None:
         problems.append(f"takes must be 1..{MAX_BATCH}")
     if len(request.lyrics) >= LYRICS_LIMIT:
         problems.append(f"the lyrics must be shorter than {LYRICS_LIMIT} characters")
-    if not AceStepBackend.min_duration <= request.duration <= AceStepBackend.max_duration:
+    if song and not AceStepBackend.min_duration <= request.duration <= AceStepBackend.max_duration:
         problems.append(
             f"the duration must be {AceStepBackend.min_duration}..{AceStepBackend.max_duration} s"
         )

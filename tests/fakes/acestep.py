@@ -12,6 +12,12 @@ Routes (``/work/shared/docs/upstreams.md`` §2), answers in the envelope
   server. The language model's part (``sample_mode``/``sample_query``, ``use_format``,
   ``thinking``) is :mod:`tests.fakes.acestep_lm`. ``data = {task_id, status: "queued", queue_position}``; 429
   ``{"detail": "Server busy: queue is full"}`` when ``max_queue`` jobs already wait.
+  As ``multipart/form-data`` it is an edit (:mod:`tests.fakes.acestep_edits`): the source in
+  ``src_audio``, every field a string the server's parser reads back; checked strictly (an
+  unknown field, task type or unreadable number is a 400 naming it), measured (the decoded
+  source), recorded in ``edits``, and answered with audio as long as the engine makes it
+  (a repaint past either end: the source plus that much). A JSON repaint or cover is a 400:
+  our client never names a file on the server's disk.
 - ``POST /query_result`` ``{"task_id_list": [...]}`` → one item per id, in order:
   ``{task_id, status: 0|1|2, result: <JSON string>, progress_text}``. Queued: ``result`` is
   ``"[]"``; running: ``[{"progress": x, "stage": s}]``; succeeded: one entry per take with
@@ -26,13 +32,17 @@ Routes (``/work/shared/docs/upstreams.md`` §2), answers in the envelope
 - ``GET /health`` (no auth), ``GET /v1/stats`` (``queue_size``, ``avg_job_seconds``: the mean
   real run time of finished jobs, or ``5 × time_scale`` before the first).
 - ``GET /v1/models`` (Bearer header only): the newer servers' inventory, ``models`` (name,
-  ``is_default``, ``is_loaded``), ``default_model``, ``lm_models``, ``loaded_lm_model`` and
-  ``llm_initialized``; ``/health`` says the last two as well.
+  ``is_default``, ``is_loaded``, ``supported_task_types``), ``default_model``, ``lm_models``,
+  ``loaded_lm_model`` and ``llm_initialized``; ``/health`` says the last two as well. With
+  ``models_shape="openrouter"`` it is the OpenRouter-style list instead (no envelope, no auth,
+  no task types), as on real servers whose OpenRouter route shadows it; the inventory is then
+  at ``GET /v1/model_inventory`` (served either way). ``task_types=None``: a server that does
+  not say (the documented ``name``/``is_default`` entries, no ``/v1/model_inventory``).
 
 One job runs at a time; the rest wait in FIFO order. ``fake.restart()`` forgets every task and
 the queue (files already written stay downloadable, as on a real disk).
 
-Knobs: ``runtime`` (nominal seconds or ``f(body) -> seconds``; default ``2 + duration / 30``),
+Knobs: ``task_types`` (the default model's; turbo's by default), ``models_shape``, ``runtime`` (nominal seconds or ``f(body) -> seconds``; default ``2 + duration / 30``),
 ``max_queue``, ``avg_job_seconds`` (None = measured), ``models`` (DiT names, the first is the
 default), ``lm_model`` (the loaded 5 Hz LM; None: started without one: jobs that need it
 fail), ``lm_writes`` (what it writes), ``old_server`` (the published wheel: ``/health``
@@ -42,7 +52,8 @@ model). Fault routes:
 (True), ``hang``, ``bad_result`` (``result`` not JSON), ``output_url`` (the ``file`` value),
 ``runtime`` (see :mod:`tests.fakes.backend_common`).
 
-Records: ``submits`` (every JSON body received), ``format_calls`` (bodies), ``tasks`` (id → :class:`AceTask`, cleared
+Records: ``submits`` (every JSON body received; a multipart form's fields), ``edits`` (each
+multipart submit read: :class:`tests.fakes.acestep_edits.EditReceived`), ``format_calls`` (bodies), ``tasks`` (id → :class:`AceTask`, cleared
 by ``restart``), ``query_calls`` ((task_id_list, monotonic time) per call), ``completed_at``
 (id → monotonic time the job ended, failed ones too), ``downloads`` (``path`` per request).
 """
@@ -62,6 +73,14 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from tests.fakes.acestep_edits import (
+    SOURCE_TASKS,
+    TURBO_TASK_TYPES,
+    EditReceived,
+    inventory,
+    openrouter_list,
+    read_form,
+)
 from tests.fakes.acestep_lm import NO_LM_ERROR, Written, format_answer, needs_lm, written_for
 from tests.fakes.audio import make_audio
 from tests.fakes.backend_common import AUDIO_CONTENT_TYPES, BackendFaults, JobFault, Runtime
@@ -150,8 +169,13 @@ class FakeAceStep(LoopbackServer):
         models: tuple[str, ...] = ("acestep-v15-turbo",),
         lm_model: str | None = "acestep-5Hz-lm-1.7B",
         old_server: bool = False,
+        task_types: tuple[str, ...] | None = TURBO_TASK_TYPES,
+        models_shape: str = "inventory",
     ) -> None:
         super().__init__(time_scale)
+        self.task_types = task_types
+        self.models_shape = models_shape  # "inventory" | "openrouter"
+        self.edits: list[EditReceived] = []
         self.models = models
         self.lm_model = lm_model
         self.lm_writes = Written()
@@ -178,6 +202,7 @@ class FakeAceStep(LoopbackServer):
         router.add_get("/health", self._health)
         router.add_get("/v1/stats", self._stats)
         router.add_get("/v1/models", self._models)
+        router.add_get("/v1/model_inventory", self._model_inventory)
         router.add_post("/format_input", self._format_input)
 
     async def start(self) -> None:
@@ -264,7 +289,18 @@ class FakeAceStep(LoopbackServer):
             return raw.decode(errors="replace"), _detail(400, "Invalid JSON body")
 
     async def _release_task(self, request: web.Request) -> web.StreamResponse:
-        body, problem = await self._json_body(request)
+        received: EditReceived | None = None
+        if request.content_type == "multipart/form-data":
+            form = await read_form(request)
+            if isinstance(form, web.Response):
+                body, problem = {}, form
+            else:
+                received, body, problem = form, form.fields, None
+                self.edits.append(form)
+        else:
+            body, problem = await self._json_body(request)
+            if problem is None and isinstance(body, dict) and body.get("task_type") in SOURCE_TASKS:
+                problem = _detail(400, "the fake takes a source only as an upload (src_audio)")
         self.submits.append(body)
 
         async def handle() -> web.StreamResponse:
@@ -276,14 +312,14 @@ class FakeAceStep(LoopbackServer):
                 return _detail(400, "Body must be a JSON object")
             if self._queue.qsize() >= self.max_queue:
                 return _detail(429, "Server busy: queue is full")
-            task = self._create(body)
+            task = self._create(body, received)
             data = {"task_id": task.id, "status": "queued", "queue_position": self._queue.qsize()}
             return web.json_response(_envelope(data))
 
         fault = self.faults.take("submit")
         return await self._answer(request, fault, handle, _malformed)
 
-    def _create(self, body: dict[str, Any]) -> AceTask:
+    def _create(self, body: dict[str, Any], edit: EditReceived | None = None) -> AceTask:
         fault = self.faults.take_job() or JobFault(times=None)
         batch = max(1, int(_number(body.get("batch_size"), 2)))
         if _flag(body.get("use_random_seed"), True):
@@ -299,6 +335,10 @@ class FakeAceStep(LoopbackServer):
         error = None
         if self.lm_model is None and (needs_lm(body) or self.old_server):
             error = NO_LM_ERROR
+        if edit is not None:  # the (padded) source sizes the result, not audio_duration
+            duration = edit.output_seconds or duration
+            if edit.task_type in SOURCE_TASKS and edit.output_seconds is None:
+                error = "the source audio could not be read"
         nominal = fault.runtime if fault.runtime is not None else _runtime_of(self.runtime, body)
         task = AceTask(
             id=str(uuid.uuid4()),
@@ -428,20 +468,19 @@ class FakeAceStep(LoopbackServer):
         return await self._answer(request, self.faults.take("health"), handle, _malformed)
 
     async def _models(self, request: web.Request) -> web.StreamResponse:
+        if self.models_shape == "openrouter":  # the real OpenRouter route asks for no key
+            return web.json_response(openrouter_list(self.models))
         if not self._bearer_ok(request):
             return _detail(401)
-        default = self.models[0] if self.models else None
-        models = [
-            {"name": name, "is_default": name == default, "is_loaded": True} for name in self.models
-        ]
-        lm = [{"name": self.lm_model, "is_loaded": True}] if self.lm_model else []
-        data = {
-            "models": models,
-            "default_model": default,
-            "lm_models": lm,
-            "loaded_lm_model": self.lm_model,
-            "llm_initialized": self.lm_model is not None,
-        }
+        data = inventory(self.models, self.lm_model, self.task_types)
+        return web.json_response(_envelope(data))
+
+    async def _model_inventory(self, request: web.Request) -> web.StreamResponse:
+        if self.task_types is None:  # a server from before the route
+            return _detail(404, "Not Found")
+        if not self._bearer_ok(request):
+            return _detail(401)
+        data = inventory(self.models, self.lm_model, self.task_types)
         return web.json_response(_envelope(data))
 
     async def _format_input(self, request: web.Request) -> web.StreamResponse:
