@@ -131,6 +131,19 @@ async def test_a_remix_is_a_cover_with_the_strength_asked_and_its_own_seed(
     assert seconds == pytest.approx(SOURCE_SECONDS, abs=0.2)
 
 
+async def test_a_big_source_is_streamed_whole(
+    backend: AceStepBackend, acestep: FakeAceStep, tmp_path: Path
+) -> None:
+    big = tmp_path / "sources" / "long.wav"
+    big.parent.mkdir()
+    big.write_bytes(make_audio(60.0, "wav"))  # 11.5 MB, past a default 1 MB body limit
+    acestep.runtime = 10_000.0  # never made: only the upload matters here
+    await backend.submit(edit_request(big, Task.REMIX))
+    (got,) = acestep.edits
+    assert got.source_bytes == big.stat().st_size and got.source_type == "audio/x-wav"
+    assert got.source_seconds == pytest.approx(60.0)
+
+
 async def test_a_missing_source_file_fails_for_good_before_anything_is_sent(
     backend: AceStepBackend, acestep: FakeAceStep, tmp_path: Path
 ) -> None:

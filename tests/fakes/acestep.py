@@ -172,7 +172,8 @@ class FakeAceStep(LoopbackServer):
         task_types: tuple[str, ...] | None = TURBO_TASK_TYPES,
         models_shape: str = "inventory",
     ) -> None:
-        super().__init__(time_scale)
+        # The real server sets no body limit; a source upload may be 20 MB (bot/sources.py).
+        super().__init__(time_scale, client_max_size=64 * 1024**2)
         self.task_types = task_types
         self.models_shape = models_shape  # "inventory" | "openrouter"
         self.edits: list[EditReceived] = []
