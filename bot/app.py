@@ -24,12 +24,14 @@ from bot.backends.acestep import AceStepBackend
 from bot.backends.download import Downloader, DownloadPolicy
 from bot.backends.probe import probe_acestep, probe_wavespeed
 from bot.backends.wavespeed import WaveSpeedBackend
+from bot.backends.wavespeed_edits import wavespeed_prices
 from bot.config import Settings
 from bot.domain import Limits
 from bot.errors import ConfigError, StoreUnavailable
 from bot.metrics import MeasuredDownloader, Metrics
 from bot.notify import Notifier
 from bot.ports import Backend
+from bot.pricing import Prices
 from bot.relay import EventRelay
 from bot.service import GenerationService
 from bot.sources import SourceFiles
@@ -78,15 +80,19 @@ def backend_client(settings: Settings, metrics: Metrics) -> httpx.AsyncClient:
 def build_backend(settings: Settings, http: httpx.AsyncClient, downloads: Downloader) -> Backend:
     if settings.backend_name == "wavespeed":
         assert settings.wavespeed_api_key is not None  # checked by Settings
-        return WaveSpeedBackend(
-            http,
-            api_key=settings.wavespeed_api_key.get_secret_value(),
-            base_url=settings.wavespeed_base_url,
-            model=settings.wavespeed_model,
-            downloads=downloads,
-            max_concurrency=settings.wavespeed_max_concurrency,
-            webhook_url=settings.wavespeed_webhook_url,
-        )
+        try:
+            return WaveSpeedBackend(
+                http,
+                api_key=settings.wavespeed_api_key.get_secret_value(),
+                base_url=settings.wavespeed_base_url,
+                model=settings.wavespeed_model,
+                downloads=downloads,
+                max_concurrency=settings.wavespeed_max_concurrency,
+                webhook_url=settings.wavespeed_webhook_url,
+                edit_models=settings.wavespeed_edit_models,
+            )
+        except ValueError as exc:  # a model it has no schema for
+            raise ConfigError(f"Invalid setting WAVESPEED_EDIT_MODELS: {exc}") from None
     return AceStepBackend(
         http,
         base_url=settings.acestep_api_url,
@@ -182,7 +188,12 @@ def assemble_core(
     metrics = metrics or Metrics()
     notifier = Notifier({}, watchers=(metrics,))
     metrics.watch(store, notifier)
-    price = settings.wavespeed_price_per_second if backend.name == "wavespeed" else 0.0
+    # Each edit at its own model's price where it runs on one (WaveSpeed's edit models).
+    prices = (
+        wavespeed_prices(settings, backend.capabilities.edit_models)
+        if backend.name == "wavespeed"
+        else Prices()
+    )
     service = GenerationService(
         store=store,
         rules=rules,
@@ -203,7 +214,7 @@ def assemble_core(
             max_active_jobs_per_scope=settings.max_active_jobs_per_chat,
             total_budget_usd=settings.monthly_budget_usd,
         ),
-        price_per_second_usd=price,
+        price_per_second_usd=prices.song,
         blocked_words=tuple(settings.blocked_words),
         capabilities=lambda: backend.capabilities,
         sources=SourceFiles(settings.data_dir, max_seconds=settings.max_duration),

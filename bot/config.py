@@ -63,6 +63,18 @@ class Settings(BaseSettings):
     max_active_jobs_per_chat: int = Field(default=10, ge=1)
     # Cost accounting and budgets (WaveSpeed bills per second of audio).
     wavespeed_price_per_second: float = Field(default=0.0003, ge=0)
+    # WaveSpeed's ACE-Step edit models offered (extend, repaint, remix), comma-separated;
+    # empty: no edits on WaveSpeed. Each is priced per second it generates, by its own setting.
+    wavespeed_edit_models: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: [
+            "wavespeed-ai/ace-step/audio-outpaint",
+            "wavespeed-ai/ace-step/audio-inpaint",
+            "wavespeed-ai/ace-step/audio-to-audio",
+        ]
+    )
+    wavespeed_outpaint_price_per_second: float = Field(default=0.0002, ge=0)
+    wavespeed_inpaint_price_per_second: float = Field(default=0.0002, ge=0)
+    wavespeed_audio_to_audio_price_per_second: float = Field(default=0.0002, ge=0)
     monthly_budget_usd: float | None = Field(default=None, ge=0)
     # Words refused in tags and lyrics everywhere, comma-separated (chats add their own).
     blocked_words: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -103,7 +115,7 @@ class Settings(BaseSettings):
         hosts = _split_commas(value)
         return [h.lower() for h in hosts] if isinstance(hosts, list) else hosts
 
-    @field_validator("blocked_words", mode="before")
+    @field_validator("blocked_words", "wavespeed_edit_models", mode="before")
     @classmethod
     def _words(cls, value: object) -> object:
         return _split_commas(value)

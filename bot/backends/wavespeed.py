@@ -9,6 +9,9 @@ Polls always use ``{base_url}/api/v3/predictions/{id}/result`` rather than the `
 the API hands out: it is the same endpoint, it works for ids recovered after a restart, and it
 guarantees the API key only ever goes to ``base_url``.
 
+Edits (extend, repaint, remix) run on WaveSpeed's ACE-Step edit models after an upload of the
+source (bot/backends/wavespeed_edits.py); their prediction submit follows the same rule.
+
 Poll error policy: an id whose request failed transiently (network, 429, 5xx, malformed JSON)
 is left out of the answer, which the Protocol counts as transient for that id; when *every*
 id failed that way the call raises :class:`TransientBackendError` instead, so the worker can
@@ -22,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +36,13 @@ from bot.backends._http import (
     transport_error,
 )
 from bot.backends.download import Downloader
+from bot.backends.wavespeed_edits import (
+    EDIT_MODELS,
+    check_edit,
+    edit_body,
+    models_by_task,
+    upload_source,
+)
 from bot.controls import tags_with_controls
 from bot.domain import LYRICS_MAX, TAGS_MAX, GenerationRequest
 from bot.errors import BackendError, PermanentBackendError, SubmitUncertain, TransientBackendError
@@ -59,10 +69,6 @@ class WaveSpeedBackend:
     bills_failed_jobs = False  # WaveSpeed refunds failed generations
     accounts_gpu_seconds = False  # its GPUs, its bill
     moderation_error_codes = frozenset({"1200"})
-    # One take per prediction (the worker submits each take of a request on its own, with
-    # its own seed); no control fields, so controls go into the tags as words, and they
-    # count against max_tags_chars (bot.controls.read_request); no language model.
-    capabilities = Capabilities()
 
     def __init__(
         self,
@@ -74,6 +80,7 @@ class WaveSpeedBackend:
         downloads: Downloader,
         max_concurrency: int = 2,
         webhook_url: str | None = None,
+        edit_models: Iterable[str] = tuple(EDIT_MODELS),
     ) -> None:
         self._http = http
         self._api_key = api_key
@@ -83,6 +90,14 @@ class WaveSpeedBackend:
         self._webhook_verifiable = False  # set once webhook_secret() succeeded
         self._downloads = downloads
         self.max_concurrency = max_concurrency
+        self._edit_models = models_by_task(edit_models)
+        # One take per prediction (the worker submits each take of a request on its own,
+        # with its own seed); no control fields, so controls go into the tags as words, and
+        # they count against max_tags_chars (bot.controls.read_request); no language model.
+        # Edits: those whose model is switched on (WAVESPEED_EDIT_MODELS), named on the card.
+        self.capabilities = Capabilities(
+            edits=frozenset(self._edit_models), edit_models=dict(self._edit_models)
+        )
 
     @property
     def _headers(self) -> dict[str, str]:
@@ -99,16 +114,36 @@ class WaveSpeedBackend:
                 f"{SERVICE}'s model has no language model to write a song from a description",
                 code="no_language_model",
             )
+        if request.edit is not None:
+            return await self._submit_edit(request)
         body = {
             "tags": tags_with_controls(request.tags, request.controls),
             "lyrics": request.lyrics,
             "duration": request.duration,
             "seed": request.seed,
         }
+        return await self._predict(self._model, body, request.seed)
+
+    async def _submit_edit(self, request: GenerationRequest) -> RemoteTask:
+        edit = check_edit(request)
+        model = self._edit_models.get(edit.task)
+        if model is None:
+            raise PermanentBackendError(
+                f"{SERVICE} has no {edit.task} model switched on (WAVESPEED_EDIT_MODELS)",
+                code="edit_unsupported",
+            )
+        # Not billed: a failure here is an ordinary transient or permanent error.
+        audio_url = await upload_source(
+            self._http, base_url=self._base_url, api_key=self._api_key, path=Path(edit.source_path)
+        )
+        return await self._predict(model, edit_body(request, audio_url), request.seed)
+
+    async def _predict(self, model: str, body: Mapping[str, Any], seed: int) -> RemoteTask:
+        """Create one (billed) prediction: never sent twice when its outcome is unclear."""
         params = {"webhook": self._webhook_url} if self._webhook_url else None
         try:
             response = await self._http.post(
-                f"{self._base_url}/api/v3/{self._model}",
+                f"{self._base_url}/api/v3/{model}",
                 json=body,
                 params=params,
                 headers=self._headers,
@@ -119,10 +154,8 @@ class WaveSpeedBackend:
         remote_id = data.get("id")
         if not isinstance(remote_id, str) or not remote_id:
             raise SubmitUncertain(f"{SERVICE} accepted the submit but sent no prediction id")
-        logger.info("wavespeed submitted remote=%s", remote_id)
-        return RemoteTask(
-            remote_id=remote_id, seed_used=request.seed if request.seed >= 0 else None
-        )
+        logger.info("wavespeed submitted remote=%s model=%s", remote_id, model)
+        return RemoteTask(remote_id=remote_id, seed_used=seed if seed >= 0 else None)
 
     # ------------------------------------------------------------ poll
     async def poll(self, remote_ids: Sequence[str]) -> Mapping[str, RemoteStatus]:

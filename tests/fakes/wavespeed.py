@@ -20,6 +20,13 @@ Routes (``/work/shared/docs/upstreams.md`` §1):
   outputs say ``localhost`` where its API says ``127.0.0.1`` (``cdn_url``), and asking for a file
   under the API's host name gets the 404 an API would give.
 - ``GET /api/v3/webhook/secret`` → ``data.secret``; ``GET /api/v3/balance`` → ``data.balance``.
+- Edits (:mod:`tests.fakes.wavespeed_edits`): ``POST /api/v3/media/upload/binary`` (multipart
+  ``file``; not audio: 400, over 50 MB: 413) answers ``data.download_url`` on the CDN host, where
+  ``GET /media/{id}/{filename}`` serves the file back (the API host gives a 404); the three edit
+  models ``POST /api/v3/wavespeed-ai/ace-step/audio-{outpaint,inpaint,to-audio}`` check their
+  fields (400 with the reason) and make audio as long as the source (plus what an outpaint
+  adds). An ``audio`` URL that is not one of the fake's uploads, or an inpaint section outside
+  the source, makes a prediction that fails, as a fetch or run would upstream.
 
 A job is ``created`` for one nominal second (or half its runtime if shorter), then
 ``processing``, then ``completed``/``failed`` after ``runtime`` nominal seconds, all times
@@ -27,11 +34,13 @@ A job is ``created`` for one nominal second (or half its runtime if shorter), th
 
 Knobs (attributes, change them any time): ``runtime`` (seconds or ``f(body) -> seconds``;
 default ``2 + duration / 10``), ``output_format`` ("mp3" | "wav" | "flac", read when a job
-completes), ``balance``. Fault routes: ``"submit"``, ``"poll"``, ``"download"``, ``"secret"``,
-``"balance"``; job faults: ``fail``, ``error_code``, ``fail_status``, ``nsfw``, ``hang``,
+completes), ``balance``. Fault routes: ``"submit"`` (songs and edits), ``"poll"``, ``"download"``,
+``"secret"``, ``"balance"``, ``"upload"``, ``"media"``; job faults: ``fail``, ``error_code``, ``fail_status``, ``nsfw``, ``hang``,
 ``output_url``, ``output_as_object``, ``runtime`` (see :mod:`tests.fakes.backend_common`).
 
-Records: ``submits`` (every JSON body received, faulted ones included), ``predictions``
+Records: ``submits`` (every song JSON body received, faulted ones included),
+``edit_submits`` ((model, body) per edit submit, likewise), ``uploads`` (id → :class:`Upload`,
+each file accepted), ``upload_requests`` (count, faulted ones included), ``predictions``
 (id → :class:`Prediction`), ``polls`` ((id, monotonic time) per poll request), ``completed_at``
 (id → monotonic time the job ended, failed ones too), ``downloads`` (id per output request),
 ``webhook_deliveries``.
@@ -51,11 +60,21 @@ from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
+import av
 from aiohttp import web
 
-from tests.fakes.audio import make_audio
+from tests.fakes.audio import make_audio, probe_audio
 from tests.fakes.backend_common import AUDIO_CONTENT_TYPES, BackendFaults, JobFault, Runtime
 from tests.fakes.common import Fault, LoopbackServer, answer
+from tests.fakes.wavespeed_edits import (
+    EDIT_MODELS,
+    INPAINT,
+    UPLOAD_MAX_BYTES,
+    Upload,
+    output_seconds,
+    section_problem,
+    validate_edit,
+)
 
 SEED_MAX = 2_147_483_647
 CDN_HOST = "localhost"  # resolves to the loopback address the API listens on
@@ -92,10 +111,12 @@ class Prediction:
     nsfw: list[bool] = field(default_factory=list)
     inference_ms: int | None = None
     output_format: str = "mp3"
+    seconds: float | None = None  # an edit's output length (a song's is its duration)
+    problem: str | None = None  # an edit that will fail: why
 
     @property
     def duration(self) -> float:
-        return float(self.body.get("duration", 60))
+        return self.seconds if self.seconds is not None else float(self.body.get("duration", 60))
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -165,15 +186,21 @@ class FakeWaveSpeed(LoopbackServer):
         webhook_secret: str = "whsec_fake-webhook-secret",
         balance: float = 10.0,
     ) -> None:
-        super().__init__(time_scale)
+        # Room for an upload over the documented limit, so the fake itself answers its 413.
+        super().__init__(time_scale, client_max_size=2 * UPLOAD_MAX_BYTES)
         self.api_key = api_key
         self.model = model
         self.runtime: Runtime = runtime if runtime is not None else _default_runtime
         self.output_format = output_format
         self.webhook_secret = webhook_secret
         self.balance = balance
-        self.faults = BackendFaults(("submit", "poll", "download", "secret", "balance"))
+        self.faults = BackendFaults(
+            ("submit", "poll", "download", "secret", "balance", "upload", "media")
+        )
         self.submits: list[Any] = []
+        self.edit_submits: list[tuple[str, Any]] = []
+        self.uploads: dict[str, Upload] = {}
+        self.upload_requests = 0
         self.predictions: dict[str, Prediction] = {}
         self.polls: list[tuple[str, float]] = []
         self.completed_at: dict[str, float] = {}
@@ -187,6 +214,10 @@ class FakeWaveSpeed(LoopbackServer):
         router.add_get("/predictions/{id}/{name}", self._download)
         router.add_get("/api/v3/webhook/secret", self._secret)
         router.add_get("/api/v3/balance", self._balance)
+        router.add_post("/api/v3/media/upload/binary", self._upload)
+        router.add_get("/media/{id}/{name}", self._media)
+        for edit_model in EDIT_MODELS:
+            router.add_post(f"/api/v3/{edit_model}", self._edit_route(edit_model))
 
     async def close(self) -> None:
         await super().close()
@@ -242,14 +273,24 @@ class FakeWaveSpeed(LoopbackServer):
         fault = self.faults.take("submit")
         return await self._answer(request, fault, handle, _malformed)
 
-    def _create(self, body: dict[str, Any], webhook: str | None) -> Prediction:
+    def _create(
+        self,
+        body: dict[str, Any],
+        webhook: str | None,
+        *,
+        model: str | None = None,
+        seconds: float | None = None,
+        problem: str | None = None,
+    ) -> Prediction:
         prediction = Prediction(
             id=uuid.uuid4().hex,
             body=body,
-            model=self.model,
+            model=model or self.model,
             base_url=self.base_url,
             fault=self.faults.take_job(),
             webhook=webhook,
+            seconds=seconds,
+            problem=problem,
         )
         self.predictions[prediction.id] = prediction
         self._finished[prediction.id] = asyncio.Event()
@@ -264,7 +305,7 @@ class FakeWaveSpeed(LoopbackServer):
         # Render the output while the job "runs", as the real service has its file ready
         # at completion: a slow encode on a busy machine must not stall the download.
         rendering = asyncio.ensure_future(
-            asyncio.to_thread(make_audio, p.duration, self.output_format)
+            asyncio.to_thread(make_audio, max(p.duration, 1.0), self.output_format)
         )
         await self.sleep(min(self.scaled(1.0), total / 2))
         p.status = "processing"
@@ -275,7 +316,9 @@ class FakeWaveSpeed(LoopbackServer):
         if self.closing.is_set():
             return
         p.inference_ms = round((time.monotonic() - started) * 1000)
-        if fault.fail:
+        if p.problem:
+            p.status, p.error = "failed", p.problem
+        elif fault.fail:
             p.status = fault.fail_status
             message = fault.fail if isinstance(fault.fail, str) else "generation failed"
             p.error = f"{message} (code {fault.error_code})" if fault.error_code else message
@@ -364,6 +407,100 @@ class FakeWaveSpeed(LoopbackServer):
             return web.json_response(_envelope({"balance": self.balance}))
 
         return await self._answer(request, self.faults.take("balance"), handle, _malformed)
+
+    # ------------------------------------------------------------ edits
+    def _edit_route(self, model: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        async def route(request: web.Request) -> web.StreamResponse:
+            return await self._submit_edit(request, model)
+
+        return route
+
+    async def _submit_edit(self, request: web.Request, model: str) -> web.StreamResponse:
+        raw = await request.read()
+        try:
+            body: Any = json.loads(raw)
+        except ValueError:
+            body = raw.decode(errors="replace")
+        self.edit_submits.append((model, body))
+
+        async def handle() -> web.StreamResponse:
+            if not self._authorized(request):
+                return _error(401)
+            problem = validate_edit(model, body)
+            if problem:
+                return _error(400, problem)
+            upload = self._upload_at(body["audio"])
+            failure: str | None
+            if upload is None:
+                seconds, failure = 0.0, "failed to download the audio from its URL"
+            else:
+                seconds = output_seconds(model, body, upload.seconds)
+                failure = section_problem(body, upload.seconds) if model == INPAINT else None
+            prediction = self._create(
+                body, request.query.get("webhook"), model=model, seconds=seconds, problem=failure
+            )
+            return web.json_response(_envelope(prediction.to_json()))
+
+        return await self._answer(request, self.faults.take("submit"), handle, _malformed)
+
+    def _upload_at(self, url: str) -> Upload | None:
+        prefix = f"{self.cdn_url}/media/"
+        if not url.startswith(prefix):
+            return None
+        upload_id, _, name = url.removeprefix(prefix).partition("/")
+        upload = self.uploads.get(upload_id)
+        return upload if upload is not None and upload.filename == name else None
+
+    async def _upload(self, request: web.Request) -> web.StreamResponse:
+        self.upload_requests += 1
+
+        async def handle() -> web.StreamResponse:
+            if not self._authorized(request):
+                return _error(401)
+            if (request.content_length or 0) > UPLOAD_MAX_BYTES:
+                return _error(413, "File too large")
+            if not request.content_type.startswith("multipart/"):
+                return _error(400, "file is required")
+            reader = await request.multipart()
+            async for part in reader:
+                if isinstance(part, aiohttp.BodyPartReader) and part.name == "file":
+                    content = await part.read(decode=False)
+                    return await self._accept(bytes(content), part.filename or "file")
+            return _error(400, "file is required")
+
+        return await self._answer(request, self.faults.take("upload"), handle, _malformed)
+
+    async def _accept(self, content: bytes, filename: str) -> web.StreamResponse:
+        if len(content) > UPLOAD_MAX_BYTES:
+            return _error(413, "File too large")
+        try:
+            seconds, _rate, codec = await asyncio.to_thread(probe_audio, content)
+        except (av.FFmpegError, IndexError, ZeroDivisionError):
+            return _error(400, "Invalid file or format not supported")
+        name = "".join(c if c.isalnum() or c in "._-" else "_" for c in filename) or "file"
+        kind = {"mp3": "audio/mpeg", "flac": "audio/flac"}.get(codec, "audio/wav")
+        upload = Upload(uuid.uuid4().hex, name, content, kind, seconds)
+        self.uploads[upload.id] = upload
+        data = {
+            "type": "audio",
+            "download_url": f"{self.cdn_url}/media/{upload.id}/{name}",
+            "filename": name,
+            "size": len(content),
+        }
+        return web.json_response(_envelope(data))
+
+    async def _media(self, request: web.Request) -> web.StreamResponse:
+        if request.host.partition(":")[0] != CDN_HOST:
+            return _error(404, "not found")  # the API host serves no files
+
+        async def handle() -> web.StreamResponse:
+            upload = self.uploads.get(request.match_info["id"])
+            if upload is None or upload.filename != request.match_info["name"]:
+                return _cdn_denied()
+            return web.Response(body=upload.content, content_type=upload.content_type)
+
+        fault = self.faults.take("media", [request.match_info["id"]])
+        return await self._answer(request, fault, handle, _html_page)
 
 
 def _default_runtime(body: dict[str, Any]) -> float:
