@@ -50,16 +50,17 @@ def backend(
 
 @pytest.fixture
 def source(tmp_path: Path) -> Path:
-    """A 10-second track of ours, as DATA_DIR/sources keeps it."""
+    """A 4-second track of ours, as DATA_DIR/sources keeps it (short: encoding is the slow
+    part of these tests on a busy machine)."""
     path = tmp_path / "sources" / "job-7.mp3"
     path.parent.mkdir()
-    path.write_bytes(make_audio(10.0, "mp3"))
+    path.write_bytes(make_audio(4.0, "mp3"))
     return path
 
 
 def edit_of(source: Path, task: Task, **fields: object) -> GenerationRequest:
-    edit = Edit(task=task, source_path=str(source), source_seconds=10.0, **fields)  # type: ignore[arg-type]
-    duration = edit.seconds if task == Task.EXTEND else 10
+    edit = Edit(task=task, source_path=str(source), source_seconds=4.0, **fields)  # type: ignore[arg-type]
+    duration = edit.seconds if task == Task.EXTEND else 4
     return GenerationRequest(
         tags="lo-fi, rainy piano", lyrics="[Verse]\nla la", duration=duration, seed=7, edit=edit
     )
@@ -68,7 +69,7 @@ def edit_of(source: Path, task: Task, **fields: object) -> GenerationRequest:
 async def test_an_extend_uploads_the_source_then_outpaints_from_its_cdn_url(
     backend: WaveSpeedBackend, wavespeed: FakeWaveSpeed, source: Path, tmp_path: Path
 ) -> None:
-    task = await backend.submit(edit_of(source, Task.EXTEND, seconds=20))
+    task = await backend.submit(edit_of(source, Task.EXTEND, seconds=6))
 
     [upload] = wavespeed.uploads.values()
     assert upload.content == source.read_bytes() and upload.filename == "source.mp3"
@@ -78,7 +79,7 @@ async def test_an_extend_uploads_the_source_then_outpaints_from_its_cdn_url(
         "audio": f"{wavespeed.cdn_url}/media/{upload.id}/source.mp3",
         "tags": "lo-fi, rainy piano",
         "extend_before_duration": 0.0,
-        "extend_after_duration": 20.0,
+        "extend_after_duration": 6.0,
         "lyrics": "[Verse]\nla la",
         "seed": 7,
     }
@@ -89,33 +90,33 @@ async def test_an_extend_uploads_the_source_then_outpaints_from_its_cdn_url(
     assert status.state is RemoteState.SUCCEEDED and status.output_url
     got = await backend.download(status.output_url, tmp_path / "out", max_bytes=MAX)
     seconds, _rate, _codec = probe_audio(got.path)
-    assert seconds == pytest.approx(30.0, abs=0.1)  # the whole longer song
+    assert seconds == pytest.approx(10.0, abs=0.1)  # the whole longer song
 
 
 async def test_an_extend_at_the_start_adds_before(
     backend: WaveSpeedBackend, wavespeed: FakeWaveSpeed, source: Path
 ) -> None:
-    await backend.submit(edit_of(source, Task.EXTEND, seconds=15, at_start=True))
+    await backend.submit(edit_of(source, Task.EXTEND, seconds=5, at_start=True))
     [(_, body)] = wavespeed.edit_submits
-    assert (body["extend_before_duration"], body["extend_after_duration"]) == (15.0, 0.0)
+    assert (body["extend_before_duration"], body["extend_after_duration"]) == (5.0, 0.0)
 
 
 async def test_a_repaint_goes_to_inpaint_with_its_section(
     backend: WaveSpeedBackend, wavespeed: FakeWaveSpeed, source: Path, tmp_path: Path
 ) -> None:
-    task = await backend.submit(edit_of(source, Task.REPAINT, start=2.5, end=6.0))
+    task = await backend.submit(edit_of(source, Task.REPAINT, start=1.5, end=3.0))
     [(model, body)] = wavespeed.edit_submits
     assert model == INPAINT
     assert {k: body[k] for k in body if k.startswith(("start", "end"))} == {
-        "start_time": 2.5,
+        "start_time": 1.5,
         "start_time_relative_to": "start",
-        "end_time": 6.0,
+        "end_time": 3.0,
         "end_time_relative_to": "start",
     }
     status = await poll_until_final(backend, task.remote_id)
     assert status.state is RemoteState.SUCCEEDED and status.output_url
     got = await backend.download(status.output_url, tmp_path / "out", max_bytes=MAX)
-    assert probe_audio(got.path)[0] == pytest.approx(10.0, abs=0.1)  # the track's own length
+    assert probe_audio(got.path)[0] == pytest.approx(4.0, abs=0.1)  # the track's own length
 
 
 async def test_a_remix_goes_to_audio_to_audio_without_a_strength_it_has_no_field_for(
@@ -165,12 +166,12 @@ async def test_a_failed_upload_is_transient_and_creates_nothing(
 ) -> None:
     wavespeed.faults.add("upload", status=503)
     with pytest.raises(TransientBackendError) as failed:
-        await backend.submit(edit_of(source, Task.EXTEND, seconds=20))
+        await backend.submit(edit_of(source, Task.EXTEND, seconds=5))
     assert not isinstance(failed.value, SubmitUncertain)
     assert wavespeed.edit_submits == [] and wavespeed.predictions == {}
 
     # Nothing was billed, so the worker may simply try again: upload and submit, once each.
-    await backend.submit(edit_of(source, Task.EXTEND, seconds=20))
+    await backend.submit(edit_of(source, Task.EXTEND, seconds=5))
     assert len(wavespeed.edit_submits) == len(wavespeed.predictions) == 1
 
 
@@ -202,7 +203,7 @@ async def test_a_submit_after_the_upload_keeps_the_never_twice_rule(
 ) -> None:
     wavespeed.faults.add("submit", status=502, processed=True)  # created, then a 502
     with pytest.raises(SubmitUncertain):
-        await backend.submit(edit_of(source, Task.EXTEND, seconds=20))
+        await backend.submit(edit_of(source, Task.EXTEND, seconds=5))
     assert len(wavespeed.predictions) == 1
 
 
@@ -327,8 +328,8 @@ def test_an_edit_costs_its_own_models_price(tmp_path: Path, source: Path) -> Non
         wavespeed_audio_to_audio_price_per_second=0.002,
     )
     prices = wavespeed_prices(settings, {Task.EXTEND: OUTPAINT, Task.REMIX: AUDIO_TO_AUDIO})
-    assert prices.cost(edit_of(source, Task.EXTEND, seconds=20)) == pytest.approx(0.02)
-    assert prices.cost(edit_of(source, Task.REMIX)) == pytest.approx(0.02)  # 10 s at 0.002
+    assert prices.cost(edit_of(source, Task.EXTEND, seconds=5)) == pytest.approx(0.005)
+    assert prices.cost(edit_of(source, Task.REMIX)) == pytest.approx(0.008)  # 4 s at 0.002
     song = GenerationRequest(tags="jazz", duration=30, takes=2)
     assert prices.cost(song) == pytest.approx(0.018)  # every take at the song model's price
     # An edit whose model is switched off is never run; were it asked, the song price stands.
