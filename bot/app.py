@@ -227,6 +227,7 @@ def assemble_core(
         notifier=notifier,
         config=WorkerConfig(
             audio_dir=settings.audio_dir,
+            sources_dir=service.sources.root,
             lease_seconds=settings.lease_seconds,
             job_timeout_seconds=settings.job_timeout_seconds,
             max_download_bytes=settings.max_download_mb * 1024 * 1024,

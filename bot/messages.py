@@ -32,7 +32,9 @@ FAILURE_TEXT = {
     "download_interrupted": (
         "The finished song kept breaking off while I fetched it, until it was too late."
     ),
-    "source_gone": (
+    # An edit whose source file vanished before it was sent (bot/worker/submit.py, and the
+    # backends when it goes while they read it).
+    "source_missing": (
         "The audio this edit starts from is gone; ask again (with /extend, /remix or /repaint "
         "on a track that is still kept, or send your audio again)."
     ),
@@ -80,6 +82,7 @@ _NOT_WORTH_RETRYING = frozenset(
         "bot_blocked",
         "chat_gone",
         "no_language_model",
+        "source_missing",  # the same source is still gone
     }
 )
 

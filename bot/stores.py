@@ -194,7 +194,8 @@ class JobStore(Protocol):
         ...
 
     async def kept_audio(self) -> set[str]:
-        """Audio files that must not be deleted: their jobs are not delivered yet."""
+        """Audio files that must not be deleted: their jobs are not delivered yet (their
+        takes, and an edit's source)."""
         ...
 
 

@@ -46,6 +46,9 @@ class WorkerConfig:
     # same sweep; jobs and the ledger, the accounting, are kept.
     event_retention: timedelta = timedelta(days=30)
     retention_sweep_seconds: float = 3600.0
+    # The sources of edits (bot/sources.py, DATA_DIR/sources): swept with the audio once
+    # their jobs have ended; what never became a job's (sources/incoming) after a day.
+    sources_dir: Path | None = None
     # False in a chat-only process (`acejam run --role adapters`): deliver finished jobs,
     # never claim or poll.
     generates: bool = True

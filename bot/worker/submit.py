@@ -6,6 +6,7 @@ import asyncio
 import logging
 import secrets
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from bot.clock import utcnow
@@ -32,6 +33,11 @@ class Submitter:
 
     async def submit(self, owned: Owned) -> Outcome:
         job = owned.job
+        edit = job.request.edit
+        # An edit's source is kept until its job ends, but a disk can be cleaned by hand:
+        # then nothing is sent and the job fails for good, its seconds back (docs/edits.md).
+        if edit is not None and not Path(edit.source_path).is_file():
+            return Fail("source_missing", f"the edit's source {edit.source_path} is gone")
         if job.request.takes > self.backend.capabilities.takes_per_task:
             return await self._submit_each(owned)
         seed = job.request.seed if job.request.seed >= 0 else secrets.randbelow(SEED_MAX + 1)

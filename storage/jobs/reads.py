@@ -81,15 +81,21 @@ class JobReads(Sessions):
 
     async def kept_audio(self) -> set[str]:
         """Audio files that must not be deleted: their jobs are not delivered yet (every
-        take of a job with several)."""
+        take of a job with several, and an edit's source)."""
         async with self._reads() as session:
             rows = await session.execute(
-                select(JobRow.audio_path, JobRow.take_states).where(
-                    or_(JobRow.audio_path.is_not(None), JobRow.take_states.is_not(None)),
+                select(JobRow.audio_path, JobRow.take_states, JobRow.edit).where(
+                    or_(
+                        JobRow.audio_path.is_not(None),
+                        JobRow.take_states.is_not(None),
+                        JobRow.edit.is_not(None),
+                    ),
                     JobRow.state.in_(state_values(ACTIVE_STATES)),
                 )
             )
             paths: set[str] = set()
-            for path, takes in rows.all():
+            for path, takes, edit in rows.all():
                 paths.update(p for p in (path, *(t.get("audio_path") for t in takes or ())) if p)
+                if edit and edit.get("source_path"):
+                    paths.add(edit["source_path"])
             return paths

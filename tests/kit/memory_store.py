@@ -383,6 +383,7 @@ class MemoryJobStore:
     async def kept_audio(self) -> set[str]:
         active = [r.job for r in self._rows.values() if r.job.state in ACTIVE_STATES]
         paths = {j.audio_path for j in active} | {t.audio_path for j in active for t in j.takes}
+        paths |= {j.request.edit.source_path for j in active if j.request.edit is not None}
         return {p for p in paths if p}
 
     # ------------------------------------------------------------ the fair queue

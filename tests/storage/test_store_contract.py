@@ -284,6 +284,11 @@ async def test_an_edit_is_stored_with_its_task_and_source(stores: Stores) -> Non
             assert job.parent_id == song.id
         moved = await store.transition(stored.id, {JobState.QUEUED}, JobState.SUBMITTED, now=NOW)
         assert moved is not None and moved.request.edit == edit
+    # A source is kept from the retention sweep until its job ends.
+    assert await store.kept_audio() == {e.source_path for e in edits}
+    ended = (await store.list_jobs(states={JobState.SUBMITTED}, newest_first=False))[0]
+    await store.transition(ended.id, {JobState.SUBMITTED}, JobState.FAILED, now=NOW)
+    assert await store.kept_audio() == {e.source_path for e in edits[1:]}
 
 
 async def test_what_a_language_model_wrote_becomes_the_jobs_request(stores: Stores) -> None:
