@@ -1,20 +1,25 @@
 """The Discord fake takes a message with several attachments (multipart ``files[n]``) from the
 real discord.py client and records them in order; and it holds the message to Discord's
-limits: each file within the guild's upload limit, all of them within one request's 25 MiB."""
+limits: each file within the guild's upload limit, all of them within one request's 25 MiB.
+A file a user attaches to a command option arrives resolved, as Discord sends it, and is
+fetched from the fake's CDN."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 from collections.abc import AsyncIterator
 
 import discord
 import pytest
+from discord import app_commands
 
 from tests.fakes.discord import FakeDiscord, point_discord_at
 
 APP_ID = 1_180_000_000_000_000_001
 GUILD = 1_180_000_000_000_000_100
 CHANNEL = 1_180_000_000_000_000_101
+USER = 1_180_000_000_000_000_201
 MIB = 1024 * 1024
 
 
@@ -60,3 +65,51 @@ async def test_files_each_within_the_limit_may_still_pass_the_request_limit(
     assert (refused.value.status, refused.value.code) == (413, 40005)
     fitted = await target.send(files=files(8 * MIB, 8 * MIB, 8 * MIB))  # 24 MiB
     assert len(dc.message(fitted.id).attachments) == 3
+
+
+class UploadBot(discord.Client):
+    """A command with an attachment option (type 11), as /remix's ``audio`` is."""
+
+    def __init__(self) -> None:
+        super().__init__(intents=discord.Intents(guilds=True), guild_ready_timeout=0.05)
+        self.tree = app_commands.CommandTree(self)
+        self.seen: list[discord.Attachment] = []
+        self.read: list[bytes] = []
+
+        @self.tree.command(name="upload", description="Send a file")
+        async def upload(interaction: discord.Interaction, audio: discord.Attachment) -> None:
+            self.seen.append(audio)
+            await interaction.response.defer(ephemeral=True, thinking=True)
+            self.read.append(await audio.read())
+            await interaction.followup.send("got it", ephemeral=True)
+
+    async def setup_hook(self) -> None:
+        self.tree.copy_global_to(guild=discord.Object(GUILD))
+        await self.tree.sync(guild=discord.Object(GUILD))
+
+
+async def test_an_attachment_option_arrives_resolved_and_downloads_from_the_fake_cdn() -> None:
+    async with FakeDiscord(application_id=APP_ID) as dc:
+        dc.add_user(USER, "alice")
+        dc.add_guild(GUILD, "Jam Club", channels=[(CHANNEL, "general")], members=[USER])
+        bot = UploadBot()
+        with point_discord_at(dc):
+            task = asyncio.create_task(bot.start(dc.token))
+            try:
+                await dc.wait_until_ready()
+                await dc.wait_for_commands_synced("upload", guild_id=GUILD)
+                (option,) = dc.command("upload", GUILD)["options"]
+                assert (option["name"], option["type"]) == ("audio", 11)
+                inter = await dc.invoke_slash(
+                    GUILD, CHANNEL, USER, "upload", {"audio": ("take.mp3", b"ID3" * 100)}
+                )
+                answer = await inter.wait_for_original(lambda m: not m.loading)
+            finally:
+                await bot.close()
+                await asyncio.wait_for(task, 10)
+    assert answer.content == "got it"
+    (audio,) = bot.seen
+    # What Discord says of the file, before anyone fetches it: the real payload's fields.
+    assert (audio.filename, audio.size, audio.content_type) == ("take.mp3", 300, "audio/mpeg")
+    assert audio.ephemeral and audio.url.startswith(dc.base_url + "/attachments/")
+    assert bot.read == [b"ID3" * 100] and dc.cdn_downloads == [audio.id]

@@ -135,7 +135,10 @@ class Options:
             att = self.messages.store_attachment(channel_id, upload, {})
             if ctype:
                 att.content_type = ctype[0]
-            resolved.setdefault("attachments", {})[str(att.id)] = att.payload()
+            # An upload into a command option lives only for the interaction (Discord marks
+            # it so); its url is on the fake's CDN like any other attachment.
+            payload = {**att.payload(), "ephemeral": True}
+            resolved.setdefault("attachments", {})[str(att.id)] = payload
             value = str(att.id)
         elif kind in (6, 8, 9):
             raise FakeDiscordError(f"{where}: {value!r} is not a known user/role")

@@ -168,6 +168,7 @@ class Server(LoopbackServer):
         att = self.state.attachments.get(int(request.match_info["attachment_id"]))
         if att is None or att.filename != request.match_info["filename"]:
             return web.Response(status=404, text="Not Found")
+        self.state.cdn_downloads.append(att.id)
         return web.Response(
             body=att.data, content_type=att.content_type or "application/octet-stream"
         )

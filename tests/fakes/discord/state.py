@@ -85,6 +85,7 @@ class State:
         self.messages: dict[int, RecordedMessage] = {}
         self.channel_order: dict[int, list[int]] = {}
         self.attachments: dict[int, RecordedAttachment] = {}
+        self.cdn_downloads: list[int] = []  # attachment ids fetched from the CDN, in order
         self.nonces: dict[tuple[int, int, str], tuple[int, float]] = {}
         # What one message's files may have together (Discord's docs: 25 MiB); a test may
         # lower it to see a bot share it out without uploading megabytes.
