@@ -243,12 +243,13 @@ OWN_AUDIO_OFF = (
 _LINEAGE = {Task.EXTEND: "extended from", Task.REMIX: "remix of", Task.REPAINT: "repaint of"}
 
 
-def lineage(job: Job) -> str | None:
+def lineage(job: Job, *, own_audio: str = "your audio") -> str | None:
     """Where an edit came from, for its card, /history and `acejam jobs`: "extended from
-    #12", "remix of your audio"; None for a song made from scratch (or a re-roll of one)."""
+    #12", "remix of your audio" (``own_audio`` names a user's upload: the operator reads
+    "the user's audio"); None for a song made from scratch (or a re-roll of one)."""
     edit = job.request.edit
     if edit is None:
         return None
     if edit.own_audio or job.parent_id is None:
-        return f"{_LINEAGE[edit.task]} your audio"
+        return f"{_LINEAGE[edit.task]} {own_audio}"
     return f"{_LINEAGE[edit.task]} #{job.parent_id}"

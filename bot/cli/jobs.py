@@ -17,12 +17,14 @@ from rich.table import Column, Table
 from bot.app import open_core
 from bot.cli.common import console, db_app, err_console, jobs_app, load, run_async
 from bot.config import Settings
-from bot.domain import Job, JobState
+from bot.domain import Job, JobState, Task
+from bot.messages import lineage
 from storage.jobs import SqlJobStore
 from storage.jobs.events import Transition
 
 SINCE = re.compile(r"([0-9]+)\s*([mhdw])")
 SINCE_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+UPLOAD = "the user's audio"  # an edit of audio a user sent, as the operator reads it
 
 
 def parse_since(text: str) -> timedelta:
@@ -90,6 +92,12 @@ def _seed_of(job: Job) -> int | None:
     return job.request.seed if job.request.seed >= 0 else None
 
 
+def _tags_of(job: Job) -> str:
+    """The tags, after where an edit came from: "(remix of #7) bossa nova"."""
+    origin = lineage(job, own_audio=UPLOAD)
+    return f"({origin}) {job.request.tags}" if origin else job.request.tags
+
+
 def _jobs_table(rows: list[Job]) -> Table:
     """id, state and seed are never cut (the seed is what makes a song again): in a narrow
     terminal or a pipe (80 columns) the tags and details wrap instead."""
@@ -101,7 +109,7 @@ def _jobs_table(rows: list[Job]) -> Table:
             f"{job.request.duration} s",
             job.destination.platform,
             job.created_at.strftime("%Y-%m-%d %H:%M"),
-            job.request.tags,
+            _tags_of(job),
             job.error_code or (Path(job.audio_path).name if job.audio_path else ""),
         )
         for job in rows
@@ -142,6 +150,10 @@ def _job_json(job: Job) -> dict[str, object]:
         "duration": job.request.duration,
         "tags": job.request.tags,
         "lyrics": job.request.lyrics,
+        "task": job.request.task.value,
+        "parent_id": job.parent_id,
+        "lineage": lineage(job, own_audio=UPLOAD),
+        "edit": _edit_json(job),
         "backend": job.backend,
         "platform": job.destination.platform,
         "chat_id": job.destination.chat_id,
@@ -156,6 +168,39 @@ def _job_json(job: Job) -> dict[str, object]:
         "audio_format": job.audio_format,
         "audio_duration": job.audio_duration,
     }
+
+
+def _edit_json(job: Job) -> dict[str, object] | None:
+    edit = job.request.edit
+    if edit is None:
+        return None
+    return {
+        "source_path": edit.source_path,
+        "source_seconds": edit.source_seconds,
+        "own_audio": edit.own_audio,
+        "seconds": edit.seconds,
+        "at_start": edit.at_start,
+        "start": edit.start,
+        "end": edit.end,
+        "strength": edit.strength,
+        "output_seconds": edit.output_seconds,
+    }
+
+
+def _edit_line(job: Job) -> str | None:
+    """What an edit did, on one line: "edit: extended from #12, 30 s added at the end"."""
+    edit = job.request.edit
+    if edit is None:
+        return None
+    done = {
+        Task.EXTEND: f"{edit.seconds} s added at the {'start' if edit.at_start else 'end'}",
+        Task.REMIX: f"strength {edit.strength:g}",
+        Task.REPAINT: f"{edit.start or 0:g} s to {edit.end or 0:g} s made again",
+    }[edit.task]
+    return (
+        f"edit: {lineage(job, own_audio=UPLOAD)}, {done} "
+        f"(source {edit.source_seconds:g} s: {edit.source_path})"
+    )
 
 
 @jobs_app.command("show")
@@ -208,6 +253,8 @@ def _job_lines(job: Job, timeline: list[Transition]) -> list[str]:
         f"from: {where.platform} chat {where.chat_id}, user {where.user_id}",
         f"backend: {job.backend}, upstream id {job.remote_id or '(none yet)'}",
     ]
+    if (edit := _edit_line(job)) is not None:
+        lines.append(edit)
     lines += [
         f"take {take.number}: {take.state.value}, upstream id {take.remote_id or '(none)'}"
         for take in job.takes
