@@ -42,6 +42,14 @@ EDIT_MODELS: Mapping[str, Task] = {
 UPLOAD_PATH = "/api/v3/media/upload/binary"
 # Each of extend_before/after_duration and the inpaint times is documented as 0..240 s.
 SIDE_MAX = 240.0
+# The formats bot/sources.py keeps, named the same wherever the system's MIME list is thin.
+_AUDIO_TYPES = {
+    ".mp3": "audio/mpeg",
+    ".wav": "audio/wav",
+    ".flac": "audio/flac",
+    ".ogg": "audio/ogg",
+    ".m4a": "audio/mp4",
+}
 
 
 def models_by_task(models: Iterable[str]) -> dict[Task, str]:
@@ -152,11 +160,11 @@ async def upload_source(http: httpx.AsyncClient, *, base_url: str, api_key: str,
         ) from None
     # A neutral name: the stored file's own name is ours, not WaveSpeed's business.
     suffix = path.suffix.lower() or ".bin"
-    kind = mimetypes.guess_type(f"source{suffix}")[0] or "application/octet-stream"
+    kind = _AUDIO_TYPES.get(suffix) or mimetypes.guess_type(f"source{suffix}")[0]
     try:
         response = await http.post(
             f"{base_url}{UPLOAD_PATH}",
-            files={"file": (f"source{suffix}", content, kind)},
+            files={"file": (f"source{suffix}", content, kind or "application/octet-stream")},
             headers={"Authorization": f"Bearer {api_key}"},
         )
     except httpx.TransportError as exc:

@@ -73,6 +73,7 @@ async def test_an_extend_uploads_the_source_then_outpaints_from_its_cdn_url(
 
     [upload] = wavespeed.uploads.values()
     assert upload.content == source.read_bytes() and upload.filename == "source.mp3"
+    assert upload.declared_type == "audio/mpeg"
     [(model, body)] = wavespeed.edit_submits
     assert model == OUTPAINT and wavespeed.submits == []  # not the song model
     assert body == {

@@ -465,12 +465,13 @@ class FakeWaveSpeed(LoopbackServer):
             async for part in reader:
                 if isinstance(part, aiohttp.BodyPartReader) and part.name == "file":
                     content = await part.read(decode=False)
-                    return await self._accept(bytes(content), part.filename or "file")
+                    declared = part.headers.get("Content-Type", "")
+                    return await self._accept(bytes(content), part.filename or "file", declared)
             return _error(400, "file is required")
 
         return await self._answer(request, self.faults.take("upload"), handle, _malformed)
 
-    async def _accept(self, content: bytes, filename: str) -> web.StreamResponse:
+    async def _accept(self, content: bytes, filename: str, declared: str) -> web.StreamResponse:
         if len(content) > UPLOAD_MAX_BYTES:
             return _error(413, "File too large")
         try:
@@ -479,7 +480,7 @@ class FakeWaveSpeed(LoopbackServer):
             return _error(400, "Invalid file or format not supported")
         name = "".join(c if c.isalnum() or c in "._-" else "_" for c in filename) or "file"
         kind = {"mp3": "audio/mpeg", "flac": "audio/flac"}.get(codec, "audio/wav")
-        upload = Upload(uuid.uuid4().hex, name, content, kind, seconds)
+        upload = Upload(uuid.uuid4().hex, name, content, kind, seconds, declared)
         self.uploads[upload.id] = upload
         data = {
             "type": "audio",

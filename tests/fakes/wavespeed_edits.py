@@ -35,8 +35,9 @@ class Upload:
     id: str
     filename: str
     content: bytes
-    content_type: str
+    content_type: str  # what the fake serves it back as (from its codec)
     seconds: float  # decoded length
+    declared_type: str = ""  # the Content-Type of the multipart part as sent
 
 
 def validate_edit(model: str, body: Any) -> str | None:
