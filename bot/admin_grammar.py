@@ -9,7 +9,8 @@ accepted, so no spelling that worked anywhere stops working:
 - an amount of time: ``600``, ``600s``, ``10m``, ``10 min``, ``2h``, ``1:30``;
 - a quota: an amount, ``unlimited`` (``infinite``, ``∞``, ``-1``), or back to the default;
 - back to the default: ``default``, ``reset``, ``none``, ``off``, or nothing;
-- on/off: ``on yes true 1 allow`` / ``off no false 0 deny``;
+- on/off: ``on yes true 1 allow`` / ``off no false 0 deny``; ``own_audio`` also takes
+  ``default`` (on in direct messages, off in groups), so ``off`` is off there, not a reset;
 - a list: comma-separated (a chat may also split words on spaces);
 - role quotas: ``role:quota`` or ``role=quota`` pairs, separated by ``,`` or ``;``.
 
@@ -190,6 +191,27 @@ def parse_switch(text: str) -> bool:
     raise BadValue(f"“{quoted(text)}” isn't on or off: say `on` or `off`.")
 
 
+# What own_audio's "default" is: whether the chat is one-to-one (bot/edits.py).
+OWN_AUDIO_DEFAULT = "default (on in direct messages, off in groups)"
+OWN_AUDIO_HINT = "Say `on`, `off`, or `default` (on in direct messages, off in groups)."
+
+
+def parse_own_audio(text: str) -> bool | None:
+    """``own_audio``: may members edit audio they send? on, off, or None for the default."""
+    word = _word(text)
+    if word in RESET_WORDS - OFF_WORDS:  # "off" turns it off; it resets nothing here
+        return None
+    try:
+        return parse_switch(word)
+    except BadValue:
+        raise BadValue(f"“{quoted(text)}” isn't on, off or default. {OWN_AUDIO_HINT}") from None
+
+
+def own_audio_word(value: bool | None) -> str:
+    """``own_audio`` as admins read it back: on, off, or what the default means."""
+    return OWN_AUDIO_DEFAULT if value is None else "on" if value else "off"
+
+
 def parse_words(
     text: str, *, spaces_separate: bool = False, at_least_one: bool = False
 ) -> list[str]:
@@ -261,6 +283,8 @@ def parse_setting(item: str) -> tuple[str, object]:
         value = parse_length(raw)
     elif name in _SWITCHES:  # both are off unless a chat turns them on
         value = False if _word(raw) in RESET_WORDS else parse_switch(raw)
+    elif name == "own_audio":
+        value = parse_own_audio(raw)
     elif name in _LISTS:
         value = tuple(parse_words(raw))
     elif name == "role_quotas":

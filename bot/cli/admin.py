@@ -166,7 +166,8 @@ def admin_settings(
             "quota_seconds_per_day=10m role_quotas=admins:1h,vip:unlimited allow_nsfw=on. "
             "Quotas: seconds (600, 10m, 1h, 10:00), unlimited or default; lengths: seconds "
             "(90, 1:30) or default; songs at once: a number or default; budget: dollars or "
-            "none; switches: on or off; lists: comma-separated (empty clears); role_quotas: "
+            "none; switches: on or off (own_audio: on, off or default, which is on in direct "
+            "messages and off in groups); lists: comma-separated (empty clears); role_quotas: "
             "role:quota pairs split by commas (role=quota;... works too), empty clears."
         ),
     ] = None,
@@ -186,7 +187,8 @@ def admin_settings(
         err_console.print(str(exc))
         raise typer.Exit(2) from None
     for name, value in vars(rules).items():
-        console.print(f"{name} = {value}")
+        shown = grammar.own_audio_word(value) if name == "own_audio" else value
+        console.print(f"{name} = {shown}")
 
 
 def _parsed(parse: Callable[[str], T], value: str) -> T:

@@ -202,10 +202,12 @@ async def test_admin_commands_block_set_quota_and_report(tmp_path: Path) -> None
             "-100",
             "max_duration=90",
             "blocked_words=foo,bar",
+            "own_audio=on",
             env=env,
             cwd=tmp_path,
         )
         assert code == 0 and "max_duration = 90" in out and "('foo', 'bar')" in out
+        assert "own_audio = on" in out
         code, _, err = await run_acejam(
             "admin",
             "settings",

@@ -219,6 +219,11 @@ def test_days() -> None:
         ("allow_nsfw=", ("allow_nsfw", False)),  # both switches are off by default
         ("monthly_budget_usd=2.5", ("monthly_budget_usd", 2.5)),
         (" monthly_budget_usd = none ", ("monthly_budget_usd", None)),
+        ("own_audio=on", ("own_audio", True)),
+        ("own_audio=off", ("own_audio", False)),  # off, not the default
+        ("own_audio=no", ("own_audio", False)),
+        ("own_audio=default", ("own_audio", None)),
+        ("own_audio=", ("own_audio", None)),
     ],
 )
 def test_settings_by_name(item: str, parsed: tuple[str, object]) -> None:
@@ -234,3 +239,14 @@ def test_what_isnt_a_setting() -> None:
         grammar.parse_setting("allow_nsfw=maybe")
     with pytest.raises(BadValue, match=r"^“ninety” isn't a length"):
         grammar.parse_setting("max_duration=ninety")
+    with pytest.raises(BadValue) as refused:
+        grammar.parse_setting("own_audio=sometimes")
+    assert str(refused.value) == (
+        "“sometimes” isn't on, off or default. Say `on`, `off`, or `default` (on in direct "
+        "messages, off in groups)."
+    )
+    assert [grammar.own_audio_word(v) for v in (True, False, None)] == [
+        "on",
+        "off",
+        "default (on in direct messages, off in groups)",
+    ]
