@@ -108,10 +108,12 @@ class GenerationService:
         capabilities: Callable[[], Capabilities] = Capabilities,
         sources: SourceFiles | None = None,
         max_extended_duration: int = 600,
+        # USD per second of one request, where it is not the song price (bot/pricing.py).
+        price_of: Callable[[GenerationRequest], float] | None = None,
     ) -> None:
         self._store = store
         self._rules = rules
-        self._price = price_per_second_usd
+        self._price_of = price_of or (lambda request: price_per_second_usd)
         self._blocked_words = blocked_words
         self._notifier = notifier
         self._backend_name = backend_name
@@ -129,8 +131,7 @@ class GenerationService:
         return self._capabilities()
 
     @property
-    def edits_offered(self) -> frozenset[Task]:
-        """The edits (bot/edits.py) the backend takes now: adapters offer only these."""
+    def edits_offered(self) -> frozenset[Task]:  # adapters offer only these (bot/edits.py)
         return self.capabilities.edits
 
     @property
@@ -209,8 +210,9 @@ class GenerationService:
                 return checked
             request = checked
         seconds = request.duration * request.takes  # quota and cost count every take
+        price = self._price_of(request)
         policy = quotas.effective_policy(
-            replace(self.policy, job_cost_usd=seconds * self._price),
+            replace(self.policy, job_cost_usd=seconds * price),
             chat,
             overrides,
             requester.roles,
@@ -225,7 +227,7 @@ class GenerationService:
                 backend=self._backend_name,
                 idempotency_key=idempotency_key,
                 parent_id=parent_id,
-                cost_usd=seconds * self._price if self._price else None,
+                cost_usd=seconds * price if price else None,
             ),
             admit=(
                 (lambda usage: quotas.admit(usage, seconds, policy))

@@ -66,6 +66,8 @@ async def bot(tmp_path: Path) -> AsyncIterator[Bot]:
         capabilities=lambda: Capabilities(edits=frozenset(made.offered)),
         sources=SourceFiles(tmp_path, max_seconds=240),
         max_extended_duration=LONGEST,
+        # An edit on a model of its own, at its own price (WaveSpeed's edit models).
+        price_of=lambda request: 0.002 if request.edit is not None else 0.001,
     )
     try:
         yield made
@@ -124,6 +126,7 @@ async def test_extend_makes_the_track_longer_from_a_source_of_its_own(bot: Bot) 
     assert edit.output_seconds == 50.0
     # The quota counts the seconds it generates; the words are the parent's.
     assert job.request.duration == 30 and await _used(bot) == before + 30
+    assert job.cost_usd == 30 * 0.002 and song.cost_usd == 20 * 0.001
     assert (job.request.tags, job.request.lyrics) == ("lo-fi piano", "[Verse]\nrain")
     assert job.parent_id == song.id and job.state == JobState.QUEUED
     assert messages.lineage(job) == f"extended from #{song.id}"
