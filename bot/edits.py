@@ -152,7 +152,12 @@ class Editing:
         from bot.service import Refused
 
         own = ask.own_audio
-        outcome = await self._edit(requester, destination, ask, idempotency_key)
+        try:
+            outcome = await self._edit(requester, destination, ask, idempotency_key)
+        except BaseException:  # the database away, a cancelled request: no job took it
+            if own is not None:
+                self._service.sources.remove(own.path)
+            raise
         if own is not None:
             self._settle_source(Path(own.path), outcome)
         if isinstance(outcome, Invalid):
@@ -190,7 +195,11 @@ class Editing:
             return Refused(source_gone(source.parent.id), "source_gone")
         assert request.edit is not None
         request = replace(request, edit=replace(request.edit, source_path=str(copied)))
-        outcome = await self._submit(requester, destination, request, key, source.parent.id)
+        try:
+            outcome = await self._submit(requester, destination, request, key, source.parent.id)
+        except BaseException:
+            self._service.sources.remove(copied)
+            raise
         self._settle_source(copied, outcome)
         return outcome
 
@@ -281,20 +290,29 @@ class Editing:
             return edit
         tags = ask.tags if not _blank(ask.tags) else parent.request.tags if parent else None
         lyrics = ask.lyrics if not _blank(ask.lyrics) else parent.request.lyrics if parent else ""
-        checked = self._service.validate(tags=tags, lyrics=lyrics)
+        keeps_controls = parent is not None and ask.task != Task.REMIX
+        controls = parent.request.controls if keeps_controls and parent else NO_CONTROLS
+        # The controls go through the same check as a song's (their words may count against
+        # the tags' length where the backend reads them from the tags).
+        checked = self._service.validate(
+            tags=tags,
+            lyrics=lyrics,
+            bpm=controls.bpm,
+            key=controls.key_scale,
+            time_signature=controls.time_signature,
+            language=controls.vocal_language,
+        )
         if isinstance(checked, Invalid):
             if parent is None and _blank(ask.tags):
                 return Invalid(
                     f"Tell me the style too, e.g. `/{_VERB[ask.task]} lo-fi piano, rain`."
                 )
             return checked
-        keeps_controls = parent is not None and ask.task != Task.REMIX
         generated = edit.seconds if edit.task == Task.EXTEND else math.ceil(edit.source_seconds)
         return replace(
             checked,
             duration=max(generated, 1),
             explicit_duration=True,  # a chat's default length is for songs, not edits
-            controls=parent.request.controls if keeps_controls and parent else NO_CONTROLS,
             edit=edit,
         )
 

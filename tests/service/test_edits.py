@@ -14,7 +14,7 @@ import pytest
 
 from bot import messages, quotas
 from bot.clock import utcnow
-from bot.domain import Destination, Edit, Job, JobState, Limits, Task
+from bot.domain import NO_CONTROLS, Destination, Edit, Job, JobState, Limits, Task
 from bot.edits import EDIT_SOURCE_GONE, NO_SONG_YET, EditAsk
 from bot.notify import Notifier
 from bot.ports import Capabilities
@@ -80,10 +80,20 @@ def _dest(requester: Requester, chat: str = GROUP) -> Destination:
 
 
 async def _song(
-    bot: Bot, requester: Requester = ALICE, *, seconds: float = 20.0, chat: str = GROUP
+    bot: Bot,
+    requester: Requester = ALICE,
+    *,
+    seconds: float = 20.0,
+    chat: str = GROUP,
+    **controls: str,
 ) -> Job:
     """A song as the worker leaves it: delivered, its audio on disk, its length recorded."""
-    request = bot.service.validate(tags="lo-fi piano", lyrics="[Verse]\nrain", duration="20")
+    request = bot.service.validate(
+        tags="lo-fi piano",
+        lyrics="[Verse]\nrain",
+        duration="20",
+        **controls,  # type: ignore[arg-type]
+    )
     queued = await bot.service.submit(requester, _dest(requester, chat), request)
     assert isinstance(queued, Accepted), queued
     audio = bot.data / "audio" / f"{queued.job.id}.mp3"
@@ -209,7 +219,8 @@ async def test_what_cant_be_made_gets_a_sentence_and_costs_nothing(bot: Bot) -> 
 
 
 async def test_remix_and_repaint_count_the_whole_track(bot: Bot) -> None:
-    song = await _song(bot, seconds=61.2)
+    song = await _song(bot, seconds=61.2, bpm="90", key="F# minor")
+    assert song.request.controls.bpm == 90
     await bot.rules.update_chat_rules("telegram", GROUP, {"others_may_press": True}, utcnow())
     remix = await bot.service.edit(
         BOB, _dest(BOB), EditAsk(Task.REMIX, of_job=song.id, tags="bossa nova", strength="70%")
@@ -220,6 +231,7 @@ async def test_remix_and_repaint_count_the_whole_track(bot: Bot) -> None:
     edit = remix.job.request.edit
     assert edit is not None and edit.strength == 0.7 and edit.task == Task.REMIX
     assert messages.lineage(remix.job) == f"remix of #{song.id}"
+    assert remix.job.request.controls == NO_CONTROLS  # a new style: the model decides
     repaint = await bot.service.edit(
         ALICE, _dest(ALICE), EditAsk(Task.REPAINT, of_job=song.id, start="0:30", end="45.5")
     )
@@ -227,6 +239,7 @@ async def test_remix_and_repaint_count_the_whole_track(bot: Bot) -> None:
     edit = repaint.job.request.edit
     assert edit is not None and (edit.start, edit.end) == (30.0, 45.5)
     assert repaint.job.request.duration == 62
+    assert repaint.job.request.controls == song.request.controls  # the same song, a part anew
     assert messages.lineage(repaint.job) == f"repaint of #{song.id}"
 
 
