@@ -20,6 +20,7 @@ from discord.ext import commands
 
 from adapters.discord import admin_text, embeds
 from adapters.discord.admin_calls import answer, scope_of
+from adapters.discord.admin_switches import Switches
 from adapters.discord.delivery import PLATFORM
 from adapters.discord.songs import requester_of
 from bot import admin_grammar as grammar
@@ -43,6 +44,7 @@ class NotAllowed(app_commands.CheckFailure):
 @app_commands.guild_only()
 @app_commands.default_permissions(manage_guild=True)
 class AdminCommands(
+    Switches,
     commands.GroupCog,
     group_name="admin",
     group_description="Manage AceJam in this server (Manage Server)",
@@ -265,34 +267,6 @@ class AdminCommands(
         async def run() -> str:
             return "✅ " + admin_text.channels_text(
                 await self._update(interaction, allowed_channels=())
-            )
-
-        await answer(interaction, run)
-
-    @app_commands.command(name="buttons", description="May others press 🎲 / 🔁 under your songs?")
-    @app_commands.describe(others_may_press="True: anyone here may make new takes of any song")
-    async def buttons(self, interaction: discord.Interaction[Any], others_may_press: bool) -> None:
-        async def run() -> str:
-            await self._update(interaction, others_may_press=others_may_press)
-            if others_may_press:
-                return (
-                    "✅ Anyone here may press 🎲 / 🔁 under any song (the new take is theirs). "
-                    "✖ Cancel stays with a song's owner and the admins."
-                )
-            return "✅ Only a song's owner may press 🎲 / 🔁 under it."
-
-        await answer(interaction, run)
-
-    @app_commands.command(name="nsfw", description="Post songs the engine flags as NSFW anywhere?")
-    @app_commands.describe(allow="False: flagged songs only go to age-restricted channels")
-    async def nsfw(self, interaction: discord.Interaction[Any], allow: bool) -> None:
-        async def run() -> str:
-            await self._update(interaction, allow_nsfw=allow)
-            if allow:
-                return "✅ Songs the music engine flags as NSFW are posted in every channel here."
-            return (
-                "✅ Songs the music engine flags as NSFW are held back (and the quota given "
-                "back), except in age-restricted channels."
             )
 
         await answer(interaction, run)

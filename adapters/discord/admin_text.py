@@ -101,6 +101,9 @@ def settings_text(guild_name: str, rules: ChatRules, policy: QuotaPolicy, limits
             if rules.allow_nsfw
             else "held back outside age-restricted channels"
         ),
+        "Members' own audio in /remix and /extend: "
+        + ("allowed" if rules.own_audio else "not allowed")
+        + ("" if rules.own_audio is not None else " (the default in servers)"),
         f"Blocked words: {len(rules.blocked_words) or 'none'}"
         + (" (`/admin words list`)" if rules.blocked_words else ""),
         "Monthly budget: "

@@ -36,6 +36,8 @@ from adapters.discord import embeds
 from adapters.discord.admin import AdminCommands, NotAllowed
 from adapters.discord.commands import JamCommands
 from adapters.discord.delivery import DiscordDelivery
+from adapters.discord.edit_commands import EditCommands
+from adapters.discord.edits import EditStarter
 from adapters.discord.keeping import TakeKeeper
 from adapters.discord.posting import MAX_REQUEST_BYTES
 from adapters.discord.replies import reply_privately
@@ -123,16 +125,20 @@ class AceJamBot(commands.AutoShardedBot):
             reword_before=self.tuning.reword_before,
             request_limit=self.tuning.request_limit,
             clock=self.tuning.clock,
+            edits_offered=lambda: service.edits_offered,
+            edit_models=lambda: service.capabilities.edit_models,
         )
         # The views' ButtonHandler, with the one PressGuard of this adapter.
         self.buttons = SongStarter(service, self.delivery, PressGuard())
         self.takes = TakeKeeper(service)  # ▶ Keep under a song's takes
+        self.edits = EditStarter(service, self.buttons)  # /extend, /remix, /repaint
 
     async def setup_hook(self) -> None:
         if self.api_base != DEFAULT_API_BASE:
             _, url, _ = await self.http.get_bot_gateway()
             discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url)
         await self.add_cog(JamCommands(self, self.service, self.buttons))
+        await self.add_cog(EditCommands(self, self.service, self.edits))
         await self.add_cog(AdminCommands(self.service))
         self.add_dynamic_items(*PERSISTENT_ITEMS, KeepButton)
         await self._sync_commands()

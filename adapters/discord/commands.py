@@ -223,7 +223,11 @@ class JamCommands(commands.Cog):
     @app_commands.command(name="help", description="What AceJam can do")
     async def help(self, interaction: discord.Interaction[Any]) -> None:
         await interaction.response.send_message(
-            embeds.help_text(self._service.limits, describes=self._service.capabilities.describes),
+            embeds.help_text(
+                self._service.limits,
+                describes=self._service.capabilities.describes,
+                edits=self._service.edits_offered,
+            ),
             ephemeral=True,
             allowed_mentions=discord.AllowedMentions.none(),
         )

@@ -24,7 +24,7 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
 import discord
@@ -43,7 +43,7 @@ from adapters.discord.posting import (
 from adapters.discord.views import status_view
 from bot import messages
 from bot.delivery import DeliveryPipeline
-from bot.domain import Job
+from bot.domain import Job, Task
 from bot.ports import DeliveryReceipt, EventKind, JobEvent, TrackFile
 
 logger = logging.getLogger(__name__)
@@ -68,8 +68,14 @@ class DiscordDelivery:
         reword_before: float = 5.0,
         request_limit: int = MAX_REQUEST_BYTES,
         clock: Callable[[], float] = time.monotonic,
+        edits_offered: Callable[[], frozenset[Task]] = frozenset,
+        edit_models: Callable[[], Mapping[Task, str]] = dict,
     ) -> None:
+        """``edits_offered`` and ``edit_models``: the core's, read when a track is posted
+        (➕ under it where extending is offered, an edit's own model named on its card)."""
         self.client = client
+        self.edits_offered = edits_offered
+        self.edit_models = edit_models
         self.interaction_ttl = interaction_ttl
         self.edit_interval = edit_interval
         self.settle = settle  # a state must stand this long before the card shows it

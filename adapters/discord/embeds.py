@@ -15,10 +15,11 @@ from datetime import datetime
 import discord
 
 from adapters.discord.drafts import LINE_EXAMPLE
+from adapters.discord.lineage import edit_help, lineage_line, result_seconds
 from bot import messages
 from bot.audio import TrackTags, tags_for
 from bot.controls import BPM_MAX, BPM_MIN, as_tags
-from bot.domain import DEFAULT_DURATION, UNLIMITED, ChatRules, Job, Limits
+from bot.domain import DEFAULT_DURATION, UNLIMITED, ChatRules, Job, Limits, Task
 from bot.library import HistoryPage
 from bot.quotas import QuotaPolicy, QuotaStatus
 from bot.service import QueueEntry
@@ -170,16 +171,14 @@ def status_embed(job: Job, status: Status, *, eta_shown: bool = True) -> discord
         when = discord.utils.format_dt(status.eta, "R") if eta_shown else "any moment now"
         lines.append(f"Ready {when}")
     lines.append("")
-    take = take_line(job)
-    if take:
-        lines.append(take)
+    lines.extend(line for line in (take_line(job), lineage_line(job)) if line)
     lines.append(safe(job.request.tags, TAGS_SHOWN))
     embed = discord.Embed(
         title=f"🎵 {safe(track_tags(job, None).title, TITLE_MAX - 2)}",
         description=clip("\n".join(lines), DESCRIPTION_MAX),
         colour=_COLOURS[status.kind],
     )
-    _song_fields(embed, job, messages.humanize_seconds(job.request.duration))
+    _song_fields(embed, job, messages.humanize_seconds(result_seconds(job)))
     embed.set_footer(text=f"Job #{job.id}")
     return embed
 
@@ -194,12 +193,12 @@ class TrackCard:
     is_preview: bool
     limit_bytes: int
     with_image: bool
+    model: str | None = None  # an edit's own model, where it is not the song model (#15)
 
 
 def track_embed(job: Job, card: TrackCard) -> discord.Embed:
     title = f"🎵 {safe(card.title, TITLE_MAX - 2)}"
-    take = take_line(job)
-    lines = [take] if take else []
+    lines = [line for line in (take_line(job), lineage_line(job)) if line]
     if job.request.describe:
         # A song from one sentence: the sentence, then the tags its model wrote for it.
         lines.append(f"✍️ “{safe(job.request.describe, TAGS_SHOWN)}”")
@@ -219,6 +218,8 @@ def track_embed(job: Job, card: TrackCard) -> discord.Embed:
     if card.is_preview:
         shown = f"{messages.humanize_seconds(card.duration)} preview of {shown}"
     _song_fields(embed, job, shown)
+    if card.model:
+        embed.add_field(name="Model", value=safe(card.model, FIELD_MAX), inline=False)
     if job.request.lyrics:
         embed.add_field(name="Lyrics", value=safe(job.request.lyrics, LYRICS_SHOWN), inline=False)
     if card.with_image:
@@ -242,10 +243,12 @@ def failure_embed(job: Job) -> discord.Embed:
     """Which song failed: its title and tags."""
     embed = discord.Embed(
         title=f"🎵 {safe(track_tags(job, None).title, TITLE_MAX - 2)}",
-        description=safe(job.request.tags, TAGS_SHOWN),
+        description="\n".join(
+            line for line in (lineage_line(job), safe(job.request.tags, TAGS_SHOWN)) if line
+        ),
         colour=_COLOURS["failed"],
     )
-    _song_fields(embed, job, messages.humanize_seconds(job.request.duration))
+    _song_fields(embed, job, messages.humanize_seconds(result_seconds(job)))
     embed.set_footer(text=f"Job #{job.id}")
     return embed
 
@@ -301,7 +304,12 @@ def history_text(page: HistoryPage) -> str:
     for job in page.jobs:
         line = f"#{job.id} {safe(job.request.tags, LIST_TAGS_SHOWN)}"
         seed = seed_of(job)
-        line += f" — {job.request.duration} s" + (f", seed {seed}" if seed is not None else "")
+        line += f" — {round(result_seconds(job))} s" + (
+            f", seed {seed}" if seed is not None else ""
+        )
+        lineage = lineage_line(job)
+        if lineage:
+            line += f" — {lineage}"
         link = message_link(job)
         if link:
             line += f" — [listen]({link})"
@@ -372,9 +380,12 @@ def limits_text(place: str | None, rules: ChatRules, policy: QuotaPolicy, limits
     return clip("\n".join(lines), CONTENT_MAX)
 
 
-def help_text(limits: Limits, *, describes: bool = False) -> str:
+def help_text(
+    limits: Limits, *, describes: bool = False, edits: frozenset[Task] = frozenset()
+) -> str:
     """/help; ``describes``: whether the backend has a language model to make a song from one
-    sentence right now (the option is there either way, and says so when it hasn't)."""
+    sentence right now (the option is there either way, and says so when it hasn't);
+    ``edits``: the edit commands it offers (#15)."""
     shortest = messages.humanize_seconds(limits.min_duration)
     longest = messages.humanize_seconds(limits.max_duration)
     described = (
@@ -408,6 +419,7 @@ def help_text(limits: Limits, *, describes: bool = False) -> str:
                 "again) · ✏️ Edit (the form, filled in with that song: change anything and "
                 "make it again). ✖ Cancel, or `/cancel`, stops a song in the works and gives "
                 "its quota back.",
+                *edit_help(edits),
                 "`/queue` your songs in the works · `/quota` what you have left · "
                 "`/history` all your songs with their numbers, a page at a time · "
                 "`/show 12` posts song #12 here again · `/limits` what anyone can make here.",

@@ -21,12 +21,13 @@ import discord
 from adapters.discord import embeds
 from adapters.discord.cards import LiveToken, StatusMessage
 from adapters.discord.embeds import TrackCard
+from adapters.discord.lineage import edit_model
 from adapters.discord.takes import take_filename, takes_embed, takes_view
 from adapters.discord.views import failure_view, track_view
 from bot import messages
 from bot.audio import PreparedTrack, TrackTags
 from bot.delivery import FittedTake, UploadLimits
-from bot.domain import Job
+from bot.domain import Job, Task
 from bot.ports import DeliveryReceipt
 
 if TYPE_CHECKING:
@@ -91,7 +92,7 @@ class TrackPost:
             ]
 
         numbers = [fitted.take for fitted in takes]
-        view = takes_view(job.id, numbers, job.kept_take)
+        view = takes_view(job.id, numbers, job.kept_take, extend=self._extends())
         message = await self._send(job, takes_embed(job, takes, limit), files, view)
         return DeliveryReceipt(str(message.id))
 
@@ -100,6 +101,11 @@ class TrackPost:
             # The track is the song's one message.
             await self._status.retire(keep=int(receipt.message_id))
         logger.info("job %s posted to discord message %s", job.id, receipt.message_id)
+
+    def _extends(self) -> bool:
+        """➕ only where the backend extends now (it may have changed since the job was
+        asked for)."""
+        return Task.EXTEND in self._owner.edits_offered()
 
     def _known_limit(self, job: Job) -> int:
         """The upload limit without a live interaction: the guild's (discord.py's table by
@@ -125,6 +131,7 @@ class TrackPost:
             is_preview=prepared.is_preview,
             limit_bytes=limit,
             with_image=with_image,
+            model=edit_model(job, self._owner.edit_models()),
         )
 
         def files() -> list[discord.File]:
@@ -134,7 +141,8 @@ class TrackPost:
                 found.append(discord.File(prepared.waveform_png, filename=embeds.WAVEFORM_NAME))
             return found
 
-        return await self._send(job, embeds.track_embed(job, card), files, track_view(job.id))
+        view = track_view(job.id, extend=self._extends())
+        return await self._send(job, embeds.track_embed(job, card), files, view)
 
     async def _send(
         self,

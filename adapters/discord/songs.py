@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import discord
@@ -24,7 +25,8 @@ from adapters.discord.modals import EDIT_TITLE, ComposeModal, FixView
 from adapters.discord.replies import reply_privately
 from adapters.discord.views import custom_id, used_view
 from bot import messages
-from bot.domain import Destination, Invalid, JobId
+from bot.domain import Destination, Invalid, JobId, Task
+from bot.edits import EditAsk
 from bot.presses import PressGuard
 from bot.service import Accepted, Done, GenerationService, Refused, Requester
 
@@ -47,7 +49,10 @@ def requester_of(interaction: discord.Interaction[Any]) -> Requester:
             admin_scope=scope_of(interaction),
             roles=frozenset(str(role.id) for role in user.roles if not role.is_default()),
         )
-    return Requester(PLATFORM, str(user.id), user.display_name)
+    # A one-to-one chat with the bot (a DM; a group DM is not): own audio is on there by
+    # default (#15).
+    private = interaction.guild_id is None and isinstance(interaction.channel, discord.DMChannel)
+    return Requester(PLATFORM, str(user.id), user.display_name, private_chat=private)
 
 
 def destination_of(interaction: discord.Interaction[Any], message_id: int | None) -> Destination:
@@ -137,7 +142,7 @@ class SongStarter:
         except Exception:
             logger.exception("interaction %s: submit failed", interaction.id)
             outcome = Refused(messages.UNEXPECTED_ERROR, "error")
-        await self._settle(
+        await self.settle(
             interaction, status, outcome, has_placeholder=message_id is not None, draft=draft
         )
 
@@ -181,6 +186,19 @@ class SongStarter:
         before its seed was known is asked again as it was, with a new one)."""
         await self._take(interaction, job_id, "retry", None)
 
+    async def extend(self, interaction: discord.Interaction[Any], job_id: int) -> None:
+        """➕ under a track: the core's extend with its defaults (#15), like a new take."""
+
+        async def submit(destination: Destination) -> Accepted | Refused:
+            return await self._service.edit(
+                requester_of(interaction),
+                destination,
+                EditAsk(Task.EXTEND, of_job=job_id),
+                idempotency_key=f"discord:{interaction.id}",
+            )
+
+        await self.press(interaction, job_id, "extend", submit)
+
     async def _take(
         self,
         interaction: discord.Interaction[Any],
@@ -188,39 +206,54 @@ class SongStarter:
         action: str,
         same_seed: bool | None,
     ) -> None:
-        if not await self._first_press(interaction, action, job_id):
-            return
-        try:
-            # Type 6: nothing shows until we know whether this press is allowed.
-            await interaction.response.defer()
+        async def submit(destination: Destination) -> Accepted | Refused:
             original = await self._service.get_job(job_id)
-            if same_seed is None:
-                same_seed = original is not None and embeds.seed_of(original) is not None
-            status = self._delivery.open(interaction, None)
-            destination = destination_of(interaction, None)
+            seed = same_seed
+            if seed is None:
+                seed = original is not None and embeds.seed_of(original) is not None
             if original is not None and original.destination.user_id != str(interaction.user.id):
                 # Someone else's song (the chat lets members press): the new take says whose.
                 destination.context[embeds.TAKE_OF] = {
                     "user_id": original.destination.user_id,
                     "job_id": job_id,
-                    "same_seed": same_seed,
+                    "same_seed": seed,
                 }
+            return await self._service.reroll(
+                job_id,
+                requester_of(interaction),
+                same_seed=seed,
+                destination=destination,
+                idempotency_key=f"discord:{interaction.id}",
+            )
+
+        await self.press(interaction, job_id, action, submit)
+
+    async def press(
+        self,
+        interaction: discord.Interaction[Any],
+        job_id: int,
+        action: str,
+        submit: Callable[[Destination], Awaitable[Accepted | Refused]],
+    ) -> None:
+        """A button under a track that makes a new job (``submit``, given where its news
+        goes): once per press, with a new status message in the channel, the button shown
+        used once the job is made."""
+        if not await self._first_press(interaction, action, job_id):
+            return
+        try:
+            # Type 6: nothing shows until we know whether this press is allowed.
+            await interaction.response.defer()
+            status = self._delivery.open(interaction, None)
             try:
-                outcome = await self._service.reroll(
-                    job_id,
-                    requester_of(interaction),
-                    same_seed=same_seed,
-                    destination=destination,
-                    idempotency_key=f"discord:{interaction.id}",
-                )
+                outcome = await submit(destination_of(interaction, None))
             except Exception:
-                logger.exception("interaction %s: reroll failed", interaction.id)
+                logger.exception("interaction %s: %s failed", interaction.id, action)
                 outcome = Refused(messages.UNEXPECTED_ERROR, "error")
             if isinstance(outcome, Accepted) and not outcome.duplicate:
                 await self._show_used(interaction, custom_id(action, job_id))
             else:
                 self._presses.forget(self._press_key(interaction, action, job_id))
-            await self._settle(interaction, status, outcome, has_placeholder=False)
+            await self.settle(interaction, status, outcome, has_placeholder=False)
         except Exception:
             logger.exception("interaction %s: button failed", interaction.id)
             await reply_privately(interaction, embeds.problem(messages.UNEXPECTED_ERROR))
@@ -273,7 +306,7 @@ class SongStarter:
         except discord.HTTPException as exc:
             logger.info("interaction %s: could not mark %s used: %s", interaction.id, pressed, exc)
 
-    async def _settle(
+    async def settle(
         self,
         interaction: discord.Interaction[Any],
         status: StatusMessage,
@@ -282,6 +315,8 @@ class SongStarter:
         has_placeholder: bool,
         draft: Draft | None = None,
     ) -> None:
+        """What the core said about a new job, shown: a refusal privately (the public
+        "thinking" message, if any, removed), an accepted job on its status card."""
         if isinstance(outcome, Refused) or outcome.duplicate:
             self._delivery.abandon(status)
             if has_placeholder:

@@ -109,13 +109,15 @@ class KeepButton(
         await keeper.keep(interaction, self.job_id, self.take)
 
 
-def takes_view(job_id: int, takes: Sequence[int], kept: int | None = None) -> discord.ui.View:
+def takes_view(
+    job_id: int, takes: Sequence[int], kept: int | None = None, *, extend: bool = False
+) -> discord.ui.View:
     """Under a message with several takes: ▶ Keep per take (five to a row), then the
-    track's own buttons in a row of their own."""
+    track's own buttons in a row of their own (➕ extends the kept take, where offered)."""
     view = discord.ui.View(timeout=None)
     for index, take in enumerate(takes):
         view.add_item(KeepButton(job_id, take, kept=take == kept, row=index // ROW_WIDTH))
-    for item in track_view(job_id).children:
+    for item in track_view(job_id, extend=extend).children:
         item.row = (len(takes) - 1) // ROW_WIDTH + 1
         view.add_item(item)
     return view

@@ -35,6 +35,8 @@ class ButtonHandler(Protocol):
 
     async def edit(self, interaction: discord.Interaction[Any], job_id: int) -> None: ...
 
+    async def extend(self, interaction: discord.Interaction[Any], job_id: int) -> None: ...
+
 
 def _handler(interaction: discord.Interaction[Any]) -> ButtonHandler:
     handler: ButtonHandler | None = getattr(interaction.client, "buttons", None)
@@ -119,6 +121,17 @@ class EditButton(_JobButton, template=r"acejam:edit:(?P<id>\d+)"):
         await _handler(interaction).edit(interaction, self.job_id)
 
 
+class ExtendButton(_JobButton, template=r"acejam:extend:(?P<id>\d+)"):
+    """➕ Extend: the track longer by the core's default, continuing its style (#15)."""
+
+    ACTION = "extend"
+    LABEL = "Extend"
+    EMOJI = "➕"
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        await _handler(interaction).extend(interaction, self.job_id)
+
+
 class CancelButton(_JobButton, template=r"acejam:cancel:(?P<id>\d+)"):
     ACTION = "cancel"
     LABEL = "Cancel"
@@ -135,6 +148,7 @@ PERSISTENT_ITEMS: tuple[type[_JobButton], ...] = (
     RetryButton,
     CancelButton,
     EditButton,
+    ExtendButton,
 )
 _BY_ACTION = {item.ACTION: item for item in PERSISTENT_ITEMS}
 
@@ -150,12 +164,14 @@ def status_view(job_id: int) -> discord.ui.View:
     return view
 
 
-def track_view(job_id: int) -> discord.ui.View:
-    """Under a finished track."""
+def track_view(job_id: int, *, extend: bool = False) -> discord.ui.View:
+    """Under a finished track; ``extend``: ➕ too, where the backend offers extending."""
     view = discord.ui.View(timeout=None)
     view.add_item(RerollButton(job_id))
     view.add_item(SameSeedButton(job_id))
     view.add_item(EditButton(job_id))
+    if extend:
+        view.add_item(ExtendButton(job_id))
     return view
 
 

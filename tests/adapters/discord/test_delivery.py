@@ -65,7 +65,7 @@ async def test_within_the_token_window_the_song_is_a_channel_reply_to_its_status
     assert track.via == "channel" and track.nonce == "acejam-1"
     assert track.pings.users == {ALICE} and not track.pings.everyone and not track.pings.roles
     assert abs(probe_audio(mp3_of(track).data)[0] - 5) <= 0.1
-    assert [b.emoji for b in track.buttons] == ["🎲", "🔁", "✏️"]
+    assert [b.emoji for b in track.buttons] == ["🎲", "🔁", "✏️", "➕"]  # ➕: WaveSpeed extends
     assert all(e.via == "interaction" for e in status.edits)
     assert removed_via(dc, status) == ["token"]
     assert all(not m.attachments for m in inter.followups)
@@ -163,7 +163,7 @@ async def test_past_the_token_window_the_song_arrives_as_a_channel_reply(world: 
     assert track.content == f"<@{ALICE}> your song is ready."
     assert track.pings.users == {ALICE} and not track.pings.everyone and not track.pings.roles
     assert field_value(track, "Requested by") == f"<@{ALICE}>"
-    assert [b.emoji for b in track.buttons] == ["🎲", "🔁", "✏️"]
+    assert [b.emoji for b in track.buttons] == ["🎲", "🔁", "✏️", "➕"]  # ➕: WaveSpeed extends
     assert abs(probe_audio(mp3_of(track).data)[0] - 5) <= 0.1
     assert all(e.via == "interaction" for e in status.edits[:within])  # through the token
     assert all(e.via == "channel" for e in status.edits[within:])  # then with the bot's own

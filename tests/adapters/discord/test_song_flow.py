@@ -56,6 +56,7 @@ async def test_song_is_made_and_posted_with_its_embed_and_buttons(world: World) 
         ("🎲", "acejam:reroll:1"),
         ("🔁", "acejam:same:1"),
         ("✏️", "acejam:edit:1"),
+        ("➕", "acejam:extend:1"),  # WaveSpeed extends (its outpaint model)
     ]
     assert status.buttons == []  # ✖ only while it can still be stopped
     assert job.delivered_message_id == str(track.id)
@@ -102,10 +103,13 @@ async def test_commands_are_synced_to_the_configured_guilds_with_their_ranges(wo
             "show",
             "help",
             "admin",
+            "extend",  # the edits WaveSpeed offers (#15)
+            "remix",
+            "repaint",
         )
         commands = await dc.wait_for_commands_synced(*names, guild_id=GUILD)
     assert dc.global_commands() == [] and dc.guild_commands(OTHER_GUILD) == []
-    assert len(commands) == 10
+    assert len(commands) == 13
     song = dc.command("song", GUILD)
     options = {o["name"]: o for o in song["options"]}
     assert list(options) == [
