@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from adapters.discord.lineage import result_seconds
 from bot.controls import SongFields
 from bot.domain import Invalid, Job
 
@@ -126,7 +127,9 @@ def draft_of(job: Job) -> Draft:
     return Draft(
         tags=request.tags or request.describe,
         lyrics=request.lyrics,
-        duration=str(request.duration),
+        # An edit's own duration counts what it generated (an extend: the seconds added);
+        # a song made again from its form is as long as the whole track was.
+        duration=str(round(result_seconds(job))),
         seed=str(seed) if seed is not None and seed >= 0 else "",
         bpm=_text(controls.bpm),
         key=_text(controls.key_scale),

@@ -216,6 +216,31 @@ async def test_extend_button_pressed_twice_makes_one_job(
     assert pressed.button("acejam:extend:1").style == 3  # shown used (green)
 
 
+async def test_a_new_take_of_an_edit_edits_again_and_its_form_is_the_whole_song(
+    ace_world: tuple[World, FakeAceStep],
+) -> None:
+    world, ace = ace_world
+    dc = world.dc
+    async with _jam(world) as core:
+        await _song(dc, core)
+        await dc.invoke_slash(GUILD, CHANNEL, ALICE, "extend", {"seconds": "10"})  # the latest
+        longer = await _track(dc, 2)
+        await dc.click_button(longer.id, "acejam:reroll:2", ALICE)
+        again = await _track(dc, 3)
+        job = await wait_for_job(core, 3, {JobState.DELIVERED})
+        press = await dc.click_button(longer.id, "acejam:edit:2", ALICE)
+        form = await press.wait_for_modal()
+    assert job.request.task == Task.EXTEND and job.parent_id == 1
+    assert "extended from #1" in again.embeds[0]["description"]
+    assert len(ace.edits) == 2  # the edit ran again, on its own copy of the source
+    inputs = {
+        c["custom_id"]: c.get("value", "")
+        for row in form["components"]
+        for c in row.get("components") or [row.get("component") or {}]
+    }
+    assert inputs["duration"] == "20"  # the whole song, not the 10 s the extend added
+
+
 @pytest.mark.parametrize(
     ("name", "data", "content_type", "sentence", "fetched"),
     [
