@@ -26,6 +26,7 @@ import hashlib
 import logging
 import os
 import re
+import secrets
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,13 +96,12 @@ class SourceFiles:
         self.max_seconds = max_seconds
 
     def incoming(self, key: str) -> Path:
-        """Where the adapter downloads the file for event ``key`` (the folder exists; the
-        file does not yet: a leftover of an earlier try is removed)."""
+        """Where the adapter downloads the file for event ``key``: a new name each time (an
+        event handled twice at once never writes into the other's download), in a folder
+        that exists."""
         # 0700: users' audio, like the database beside it.
         self.incoming_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        path = self.incoming_dir / safe_key(key)
-        path.unlink(missing_ok=True)
-        return path
+        return self.incoming_dir / f"{safe_key(key)}.{secrets.token_hex(4)}"
 
     async def take_in(self, path: Path, *, key: str) -> SourceAudio | Invalid:
         """Check the downloaded ``path`` and keep it as the source for ``key``, or say why
@@ -137,7 +137,10 @@ class SourceFiles:
             info, _ = analyse(path)
         except AudioError as error:
             logger.info("source %s refused: %s", safe_key(key), error)
-            return Invalid(damaged())
+            # bot/audio's own words: the first bytes looked right, but there is no audio
+            # behind them (a video without sound, a mislabelled file), or it breaks off.
+            missing = ("not an audio file", "not audio", "no audio samples")
+            return Invalid(not_audio() if any(m in str(error) for m in missing) else damaged())
         if info.duration > self.max_seconds + 0.5:  # a rounding's grace, not a second more
             return Invalid(too_long(info.duration, self.max_seconds))
         kept = self.root / f"{safe_key(key)}.{fmt}"
