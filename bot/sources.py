@@ -167,6 +167,10 @@ class SourceFiles:
                 raise
             except OSError:  # another filesystem, or links not allowed: copy the bytes
                 shutil.copyfile(track, temporary)
+            # Its age starts now: the sweep keeps a source for the audio retention after its
+            # job ends (🎲 under an edit runs it again). A link shares the track's times, so
+            # the track itself is kept that long too, which an edited track deserves.
+            os.utime(temporary)
             os.replace(temporary, kept)
         finally:
             temporary.unlink(missing_ok=True)

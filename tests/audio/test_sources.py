@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -122,10 +123,12 @@ async def test_a_source_from_our_track_outlives_the_track(tmp_path: Path) -> Non
     files = SourceFiles(tmp_path)
     (tmp_path / "audio").mkdir()
     track = write_audio(tmp_path / "audio" / "7.mp3", 3.0, "mp3")
+    os.utime(track, (1_000_000_000, 1_000_000_000))  # a track made years ago
     source = await files.copy_of(track, "telegram:1:2")
     again = await files.copy_of(track, "telegram:1:2")  # the same event: the same file
     assert source == again and source.parent == files.root and source.suffix == ".mp3"
     assert source.read_bytes() == track.read_bytes()
+    assert source.stat().st_mtime > time.time() - 60  # its age starts with the edit
     track.unlink()  # the parent's audio swept: the edit's source stays
     assert source.is_file()
     with pytest.raises(FileNotFoundError):
