@@ -157,13 +157,12 @@ class SourceFiles:
         kept = self.root / f"{safe_key(key)}{suffix}"
         # Made beside its final name, then renamed over it: a repeated event replaces the
         # file whole, never leaves half a copy.
-        temporary = self.incoming_dir / f"{kept.name}.part"
+        temporary = self.incoming_dir / f"{kept.name}.{secrets.token_hex(4)}.part"
         self.incoming_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        temporary.unlink(missing_ok=True)
         try:
             try:
                 os.link(track, temporary)
-            except FileNotFoundError:
+            except FileNotFoundError:  # the track is gone: the caller says so
                 raise
             except OSError:  # another filesystem, or links not allowed: copy the bytes
                 shutil.copyfile(track, temporary)
