@@ -1,8 +1,8 @@
 """Edits through the service (bot/edits.py): extend, remix and repaint a finished track or a
 user's own audio, with the sentences a user reads when one can't be made. The service runs
-on real SQLite stores with no worker, so an accepted edit stays queued for the test to read;
-the backend's abilities are what ``Capabilities.edits`` says (the backends' own tests check
-that each reports its real ones)."""
+on real stores (SQLite, and PostgreSQL where the tests have one) with no worker, so an
+accepted edit stays queued for the test to read; the backend's abilities are what
+``Capabilities.edits`` says (the backends' own tests check that each reports its real ones)."""
 
 from __future__ import annotations
 
@@ -49,8 +49,8 @@ class Bot:
 
 
 @pytest.fixture
-async def bot(tmp_path: Path) -> AsyncIterator[Bot]:
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'acejam.db'}")
+async def bot(tmp_path: Path, database_url: str) -> AsyncIterator[Bot]:
+    engine = create_engine(database_url)
     await upgrade(engine)
     sessions, reads = session_factory(engine), read_session_factory(engine)
     store, rules = SqlJobStore(sessions, reads), SqlRulesStore(sessions, reads)
