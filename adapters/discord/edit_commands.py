@@ -15,17 +15,21 @@ from discord import app_commands
 from discord.ext import commands
 
 from adapters.discord.edits import EditStarter
+from adapters.discord.embeds import clip
+from adapters.discord.songs import requester_of
 from bot.domain import LYRICS_MAX, TAGS_MAX, Task
 from bot.edits import EditAsk
 from bot.service import GenerationService
 
 TIME_INPUT_MAX = 12  # "1:05", "65", "65.5"
+CHOICES_MAX = 25  # Discord's limit for autocomplete answers
+CHOICE_NAME_MAX = 100
 SPOTS = [
     app_commands.Choice(name="end", value="end"),
     app_commands.Choice(name="start", value="start"),
 ]
 AUDIO_HINT = "Your own audio instead of a track (MP3, WAV, FLAC, OGG, M4A; up to 20 MB)"
-ID_HINT = "The track's #number, as /history lists it; empty: your latest"
+ID_HINT = "The track's #number, as /history lists it (suggested as you type); empty: your latest"
 
 Tags = app_commands.Range[str, 1, TAGS_MAX]
 Lyrics = app_commands.Range[str, 1, LYRICS_MAX]
@@ -114,6 +118,22 @@ def repaint_command(edits: EditStarter) -> app_commands.Command[Any, ..., None]:
     )
 
 
+async def song_choices(
+    service: GenerationService, interaction: discord.Interaction[Any], current: str
+) -> list[app_commands.Choice[int]]:
+    """``id`` suggestions: the member's newest songs whose number holds what was typed."""
+    page = await service.history(requester_of(interaction), page=1, page_size=CHOICES_MAX)
+    typed = current.strip().lstrip("#")
+    return [
+        # Plain text: Discord shows a choice's name as typed, markdown and all.
+        app_commands.Choice(
+            name=clip(f"#{job.id} {job.request.tags}", CHOICE_NAME_MAX), value=job.id
+        )
+        for job in page.jobs
+        if typed in str(job.id)
+    ]
+
+
 class EditCommands(commands.Cog):
     """The edit commands the backend offers."""
 
@@ -130,6 +150,14 @@ class EditCommands(commands.Cog):
             Task.REMIX: remix_command(edits),
             Task.REPAINT: repaint_command(edits),
         }
+
+        async def songs(
+            interaction: discord.Interaction[Any], current: str
+        ) -> list[app_commands.Choice[int]]:
+            return await song_choices(service, interaction, current)
+
+        for command in self._commands.values():
+            command.autocomplete("id")(songs)
 
     def offered(self) -> list[app_commands.Command[Any, ..., None]]:
         edits = self._service.edits_offered

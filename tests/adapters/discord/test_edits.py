@@ -178,6 +178,8 @@ async def test_repaint_takes_times_as_typed(ace_world: tuple[World, FakeAceStep]
     dc = world.dc
     async with _jam(world) as core:
         await _song(dc, core)
+        typing = await dc.autocomplete(GUILD, CHANNEL, ALICE, "repaint", "id", "")
+        await typing.wait_for_response()
         await dc.invoke_slash(
             GUILD,
             CHANNEL,
@@ -190,6 +192,7 @@ async def test_repaint_takes_times_as_typed(ace_world: tuple[World, FakeAceStep]
     edit = job.request.edit
     assert edit is not None and (edit.start, edit.end) == (2.0, 6.0)
     assert "repaint of #1" in repainted.embeds[0]["description"]
+    assert typing.autocomplete_choices == [{"name": "#1 lo-fi piano", "value": 1}]
 
 
 async def test_extend_button_pressed_twice_makes_one_job(
