@@ -25,7 +25,8 @@ queue and delivery as a song. The rules, once for both platforms:
 - Quota and cost count the seconds the job generates (``request.duration``): the added
   seconds of an extend, the whole source for a remix or repaint. One take.
 - A re-roll of an edit runs the same edit again on the same source (a copy of its own),
-  while that source is still kept.
+  while that source is still kept. A user's own audio counts as allowed then too: the chat
+  allowed it when it was sent, and nothing new is sent now.
 """
 
 from __future__ import annotations
