@@ -17,6 +17,7 @@ import pytest
 
 from bot.app import Core
 from bot.domain import JobState, Task
+from bot.edits import not_offered
 from tests.adapters.discord.conftest import (
     ALICE,
     APP_ID,
@@ -221,6 +222,21 @@ async def test_extend_button_pressed_twice_after_a_restart_makes_one_job(
     assert "extended from #1" in longer.embeds[0]["description"]
     pressed = dc.message(first.id)
     assert pressed.button("acejam:extend:1").style == 3  # shown used (green)
+
+
+async def test_an_edit_the_engine_no_longer_offers_gets_the_cores_sentence(
+    ace_world: tuple[World, FakeAceStep],
+) -> None:
+    world, ace = ace_world
+    dc = world.dc
+    async with _jam(world) as core:
+        ace.task_types = ("text2music", "repaint")  # another model loaded: no covers
+        await core.backend.refresh_capabilities()
+        inter = await dc.invoke_slash(GUILD, CHANNEL, ALICE, "remix", {"tags": "jazz"})
+        said = await _refusal(inter)
+    offered = frozenset({Task.EXTEND, Task.REPAINT})
+    assert said == f"⚠️ {not_offered(Task.REMIX, offered)}"
+    assert ace.submits == []
 
 
 async def test_a_new_take_of_an_edit_edits_again_and_its_form_is_the_whole_song(
