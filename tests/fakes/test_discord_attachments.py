@@ -10,6 +10,7 @@ import asyncio
 import io
 from collections.abc import AsyncIterator
 
+import aiohttp
 import discord
 import pytest
 from discord import app_commands
@@ -104,6 +105,9 @@ async def test_an_attachment_option_arrives_resolved_and_downloads_from_the_fake
                     GUILD, CHANNEL, USER, "upload", {"audio": ("take.mp3", b"ID3" * 100)}
                 )
                 answer = await inter.wait_for_original(lambda m: not m.loading)
+                on_api = bot.seen[0].url.replace(dc.cdn_url, dc.base_url)
+                async with aiohttp.ClientSession() as http, http.get(on_api) as resp:
+                    api_answer = resp.status
             finally:
                 await bot.close()
                 await asyncio.wait_for(task, 10)
@@ -111,5 +115,6 @@ async def test_an_attachment_option_arrives_resolved_and_downloads_from_the_fake
     (audio,) = bot.seen
     # What Discord says of the file, before anyone fetches it: the real payload's fields.
     assert (audio.filename, audio.size, audio.content_type) == ("take.mp3", 300, "audio/mpeg")
-    assert audio.ephemeral and audio.url.startswith(dc.base_url + "/attachments/")
+    assert audio.ephemeral and audio.url.startswith(dc.cdn_url + "/attachments/")
     assert bot.read == [b"ID3" * 100] and dc.cdn_downloads == [audio.id]
+    assert api_answer == 404  # the API host serves no files, as discord.com doesn't

@@ -168,7 +168,7 @@ async def test_remix_of_an_attachment_once_the_server_allows_own_audio(
     assert accepted.response_type == 5  # deferred publicly, like /song
     assert len(dc.cdn_downloads) == 1  # fetched once, by the bot, through discord.py
     (sent,) = ace.submits
-    assert dc.base_url not in repr(sent)  # the file went upstream, never its Discord url
+    assert dc.cdn_url not in repr(sent)  # the file went upstream, never its Discord url
     assert job.request.task == Task.REMIX and job.request.edit is not None
     assert job.request.edit.own_audio and job.request.edit.strength == 0.7
     assert "jazz trio" in remix.embeds[0]["description"]

@@ -143,7 +143,7 @@ class Messages:
             content_type=guessed,
             upload_content_type=upload.content_type,
             description=spec.get("description"),
-            url=f"{self.state.base_url}/attachments/{channel_id}/{aid}/{filename}",
+            url=f"{self.state.cdn_url}/attachments/{channel_id}/{aid}/{filename}",
             spoiler=filename.startswith("SPOILER_"),
         )
         self.state.attachments[aid] = att

@@ -13,6 +13,9 @@ from aiohttp import web
 Json = dict[str, Any]
 
 API_PREFIX = "/api/v10"
+# Attachments live on the CDN (cdn.discordapp.com), not the API host: the fake serves them
+# under this host name, which resolves to the loopback address it listens on.
+CDN_HOST = "localhost"
 DISCORD_EPOCH_MS = 1_420_070_400_000
 MIB = 1024 * 1024
 

@@ -17,6 +17,7 @@ from tests.fakes.discord.faults import DiscordFault, render_error
 from tests.fakes.discord.gateway import Gateway
 from tests.fakes.discord.protocol import (
     API_PREFIX,
+    CDN_HOST,
     MIB,
     DiscordAPIError,
     api_error,
@@ -166,7 +167,8 @@ class Server(LoopbackServer):
 
     async def _handle_cdn(self, request: web.Request) -> web.StreamResponse:
         att = self.state.attachments.get(int(request.match_info["attachment_id"]))
-        if att is None or att.filename != request.match_info["filename"]:
+        on_cdn = request.host.partition(":")[0] == CDN_HOST  # the API host serves no files
+        if att is None or att.filename != request.match_info["filename"] or not on_cdn:
             return web.Response(status=404, text="Not Found")
         self.state.cdn_downloads.append(att.id)
         return web.Response(

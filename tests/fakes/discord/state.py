@@ -14,6 +14,7 @@ from tests.fakes.discord.clock import Clock
 from tests.fakes.discord.guild import FakeGuild
 from tests.fakes.discord.payloads import role_payload
 from tests.fakes.discord.protocol import (
+    CDN_HOST,
     DISCORD_EPOCH_MS,
     DM_FILESIZE_LIMIT,
     MAX_REQUEST_BYTES,
@@ -103,6 +104,12 @@ class State:
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def cdn_url(self) -> str:
+        """Where attachments live, as on cdn.discordapp.com: the same loopback server under
+        another host name, so a test can tell a CDN address from an API one."""
+        return f"http://{CDN_HOST}:{self.port}"
 
     @property
     def gateway_url(self) -> str:
