@@ -215,6 +215,7 @@ def assemble_core(
             total_budget_usd=settings.monthly_budget_usd,
         ),
         price_per_second_usd=prices.song,
+        price_of=prices.per_second,
         blocked_words=tuple(settings.blocked_words),
         capabilities=lambda: backend.capabilities,
         sources=SourceFiles(settings.data_dir, max_seconds=settings.max_duration),

@@ -29,6 +29,13 @@ from tests.harness import (
 ALICE = Requester("telegram", "111", "alice")
 CHAT = Destination("telegram", "chat-1", "111")
 FINAL = {JobState.DELIVERED, JobState.FAILED}
+# USD per second: the song model's, and each edit model's own (one setting each).
+PRICES = {
+    "wavespeed_price_per_second": 0.0003,
+    "wavespeed_outpaint_price_per_second": 0.001,
+    "wavespeed_audio_to_audio_price_per_second": 0.002,
+    "wavespeed_inpaint_price_per_second": 0.003,
+}
 SCALE = 0.02  # the fake's time: a nominal 3 s job takes 60 ms
 
 
@@ -39,7 +46,8 @@ async def edits_of_a_song(
     (the fake, the chat, the song, the edit jobs, the quota seconds used)."""
     chat = RecordingDelivery()
     async with FakeWaveSpeed(time_scale=SCALE, api_key=WAVESPEED_KEY) as fake:
-        async with running_core(wavespeed_settings(tmp_path, fake.base_url), [chat]) as core:
+        settings = wavespeed_settings(tmp_path, fake.base_url, **PRICES)
+        async with running_core(settings, [chat]) as core:
             assert core.service.edits_offered == {Task.EXTEND, Task.REPAINT, Task.REMIX}
             song = await core.service.submit(
                 ALICE, CHAT, GenerationRequest(tags="synthwave", lyrics="[Verse]\nneon", duration=6)
@@ -77,6 +85,8 @@ async def test_an_extend_uploads_the_track_and_comes_back_longer(tmp_path: Path)
     assert (body["tags"], body["lyrics"]) == ("synthwave", "[Verse]\nneon")  # inherited
     assert seconds_of(chat, job) == pytest.approx(parent.audio_duration + 5, abs=0.25)
     assert used == 6 + 5  # the song, then the seconds the extend added
+    # Each at its own model's price: the outpaint's for the seconds it added.
+    assert (parent.cost_usd, job.cost_usd) == (pytest.approx(6 * 0.0003), pytest.approx(5 * 0.001))
 
 
 async def test_a_remix_and_a_repaint_run_on_their_models_and_keep_the_length(
@@ -100,8 +110,14 @@ async def test_a_remix_and_a_repaint_run_on_their_models_and_keep_the_length(
     assert parent.audio_duration
     for job in jobs:
         assert seconds_of(chat, job) == pytest.approx(parent.audio_duration, abs=0.25)
-    # Each counts the whole track it makes (its length rounded up).
-    assert used == 6 + 2 * math.ceil(parent.audio_duration)
+    # Each counts the whole track it makes (its length rounded up), at its model's price.
+    whole = math.ceil(parent.audio_duration)
+    assert used == 6 + 2 * whole
+    remix, repaint = jobs
+    assert (remix.cost_usd, repaint.cost_usd) == (
+        pytest.approx(whole * 0.002),
+        pytest.approx(whole * 0.003),
+    )
 
 
 async def test_an_upload_that_fails_is_tried_again_and_submitted_once(tmp_path: Path) -> None:
