@@ -94,6 +94,8 @@ class TelegramAdmin:
             "maxjobs": self._max_jobs,
             "buttons": self._buttons,
             "nsfw": self._nsfw,
+            "own_audio": self._own_audio,
+            "ownaudio": self._own_audio,
             "words": self._words,
             "budget": self._budget,
             "queue": self._queue,
@@ -267,6 +269,13 @@ class TelegramAdmin:
             "Songs the music engine flags as not safe for work will be held back here "
             "(their quota is given back)."
         )
+
+    async def _own_audio(self, call: _Call) -> str:
+        allow = grammar.parse_switch(_one(call, "/admin own_audio on or /admin own_audio off"))
+        await self._core.update_chat_rules(PLATFORM, call.scope, own_audio=allow)
+        if allow:
+            return admin_texts.done("Members may now /remix and /extend audio they send here.")
+        return admin_texts.done("Audio members send can't be edited here now; my tracks can.")
 
     async def _words(self, call: _Call) -> str:
         usage = (

@@ -31,6 +31,7 @@ HELP = (
     "/admin maxjobs &lt;number|default&gt; — songs in the works at once in this chat\n"
     "/admin buttons on|off — may others press 🎲 / 🔁 under someone's song\n"
     "/admin nsfw on|off — post songs the music engine flags as not safe for work\n"
+    "/admin own_audio on|off — may members /remix and /extend audio they send\n"
     "/admin words add|remove grim, dark · /admin words list — words refused in tags and "
     "lyrics\n"
     "/admin budget &lt;dollars|none&gt; — this chat's monthly spending limit\n"
@@ -64,6 +65,9 @@ def overview(title: str | None, rules: ChatRules, policy: QuotaPolicy, limits: L
         + _default_mark(rules.max_active_jobs),
         f"Others may press 🎲 / 🔁: {'yes' if rules.others_may_press else 'no'}",
         "Songs flagged as not safe for work: " + ("posted" if rules.allow_nsfw else "held back"),
+        "Members may edit audio they send: "
+        + ("yes" if rules.own_audio else "no")
+        + _default_mark(rules.own_audio),
         f"Blocked words: {words or 'none'}" + (" (/admin words list)" if words else ""),
         f"Monthly budget: {budget}",
         "",

@@ -22,13 +22,16 @@ from telegram.constants import ParseMode
 from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import Application, ApplicationBuilder, Defaults
 
+from adapters.telegram import edit_texts
 from adapters.telegram.admin import ADMIN_COMMAND, TelegramAdmin
 from adapters.telegram.delivery import TelegramDelivery
+from adapters.telegram.edits import COMMANDS as EDIT_COMMANDS
 from adapters.telegram.flood import FloodGate
 from adapters.telegram.handlers import TelegramHandlers
 from adapters.telegram.permissions import ChatAdmins
 from adapters.telegram.status import StatusBoard
 from bot.config import Settings
+from bot.domain import Task
 from bot.service import GenerationService
 
 logger = logging.getLogger(__name__)
@@ -36,6 +39,9 @@ logger = logging.getLogger(__name__)
 COMMANDS = (
     BotCommand("song", "Make a song: /song tags | duration | seed, lyrics below"),
     BotCommand("describe", "A song from one sentence: /describe a sad song about rain"),
+    BotCommand("extend", edit_texts.COMMAND_HINTS[Task.EXTEND]),
+    BotCommand("remix", edit_texts.COMMAND_HINTS[Task.REMIX]),
+    BotCommand("repaint", edit_texts.COMMAND_HINTS[Task.REPAINT]),
     BotCommand("show", "Post one of your songs again: /show 12"),
     BotCommand("history", "All your songs, with their numbers"),
     BotCommand("queue", "Your songs in line"),
@@ -44,6 +50,7 @@ COMMANDS = (
     BotCommand("limits", "This chat's limits: song length, daily music, songs at once"),
     BotCommand("help", "How to use AceJam"),
 )
+OPTIONAL = {"describe", *EDIT_COMMANDS}  # listed only where the engine can
 POLL_TIMEOUT = 30  # seconds a getUpdates long poll may wait for news
 MAX_STARTUP_BACKOFF = 60.0
 
@@ -84,6 +91,7 @@ def build_application(
         application.bot,
         StatusBoard(application.bot, time_scale=scale),
         local_mode=settings.telegram_local_mode,
+        capabilities=lambda: service.capabilities,
     )
     admins = ChatAdmins(service, delivery)  # one admin-list cache for every handler
     handlers = TelegramHandlers(service, delivery, admins, time_scale=scale)
@@ -99,9 +107,14 @@ async def serve(settings: Settings, service: GenerationService, stop: asyncio.Ev
     if not await _initialize(application, stop):
         return
     try:
-        # Offered only where the engine can: its language model is known by now (acejam run
-        # asks the backend before the adapters start); /describe still answers either way.
-        await _register_commands(application, describes=service.capabilities.describes)
+        # Offered only where the engine can: its language model and edits are known by now
+        # (acejam run asks the backend before the adapters start); the commands still
+        # answer either way.
+        await _register_commands(
+            application,
+            describes=service.capabilities.describes,
+            edits=service.edits_offered,
+        )
         await application.start()
         assert application.updater is not None  # the builder makes one by default
         await application.updater.start_polling(
@@ -141,8 +154,13 @@ async def _initialize(application: TelegramApp, stop: asyncio.Event) -> bool:
         delay = min(delay * 2, MAX_STARTUP_BACKOFF)
 
 
-async def _register_commands(application: TelegramApp, *, describes: bool) -> None:
-    commands = [c for c in COMMANDS if describes or c.command != "describe"]
+async def _register_commands(
+    application: TelegramApp, *, describes: bool, edits: frozenset[Task]
+) -> None:
+    """The menu lists what this engine can do now (the commands answer either way)."""
+    offered = {"describe"} if describes else set()
+    offered |= {name for name, task in EDIT_COMMANDS.items() if task in edits}
+    commands = [c for c in COMMANDS if c.command in offered or c.command not in OPTIONAL]
     try:
         await application.bot.set_my_commands(commands)
         # Admins see this list instead of the default one in groups, so it repeats it; the

@@ -26,7 +26,7 @@ import datetime as dtm
 import logging
 import re
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,15 +34,15 @@ from telegram import Bot, ReplyParameters
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden
 
-from adapters.telegram import keyboards, texts
+from adapters.telegram import edit_texts, keyboards, texts
 from adapters.telegram.flood import Priority, sending
 from adapters.telegram.status import StatusBoard
 from adapters.telegram.takes import Album, send_takes
 from bot import audio, messages
 from bot.delivery import DeliveryPipeline, FittedTake, UploadLimits
-from bot.domain import Job
+from bot.domain import Job, Task
 from bot.errors import DeliveryRefused, DeliveryUnavailable
-from bot.ports import DeliveryReceipt, EventKind, JobEvent, TrackFile
+from bot.ports import Capabilities, DeliveryReceipt, EventKind, JobEvent, TrackFile
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +60,9 @@ _NOTICES_REMEMBERED = 1000  # failed jobs told about, so a repeated event isn't 
 class TelegramDelivery:
     """bot: an initialized PTB bot. board: the status messages. local_mode: the Bot API
     server is a local ``telegram-bot-api --local`` that reads files by path. upload_limit:
-    bytes an audio upload may have (default: the server's limit for the mode)."""
+    bytes an audio upload may have (default: the server's limit for the mode).
+    capabilities: the engine's, as they stand (➕ under a track where it can extend, and
+    an edit's model on its card); none known: no ➕."""
 
     platform = PLATFORM
 
@@ -71,8 +73,10 @@ class TelegramDelivery:
         *,
         local_mode: bool = False,
         upload_limit: int | None = None,
+        capabilities: Callable[[], Capabilities] | None = None,
     ) -> None:
         self._bot = bot
+        self._capabilities = capabilities or Capabilities
         self.board = board
         self._local_mode = local_mode
         default_limit = LOCAL_UPLOAD_LIMIT if local_mode else CLOUD_UPLOAD_LIMIT
@@ -222,6 +226,7 @@ class TelegramDelivery:
             track.path if self._local_mode else await asyncio.to_thread(track.path.read_bytes)
         )
         request_id = _context_int(job, "request_message_id")
+        engine = self._capabilities()
         with sending(Priority.DELIVERY):
             message = await self._bot.send_audio(
                 chat_id,
@@ -236,6 +241,7 @@ class TelegramDelivery:
                     seconds=track.duration,
                     full_seconds=track.full_duration,
                     is_preview=track.is_preview,
+                    made_from=edit_texts.made_from(job, engine.edit_models),
                 ),
                 parse_mode=ParseMode.HTML,
                 thumbnail=thumbnail,
@@ -245,7 +251,7 @@ class TelegramDelivery:
                     else None
                 ),
                 message_thread_id=_context_int(job, "thread_id"),
-                reply_markup=keyboards.track_keyboard(job.id),
+                reply_markup=keyboards.track_keyboard(job.id, extend=Task.EXTEND in engine.edits),
                 write_timeout=max(60.0, track.size / _UPLOAD_BYTES_PER_SECOND),
                 read_timeout=60.0,
             )

@@ -27,6 +27,7 @@ from telegram.ext import (
 
 from adapters.telegram import keyboards, texts
 from adapters.telegram.delivery import PLATFORM, TelegramDelivery
+from adapters.telegram.edits import EditCommands
 from adapters.telegram.flood import answer_turn, answering
 from adapters.telegram.keeping import TakeChoices
 from adapters.telegram.library import LibraryCommands
@@ -86,6 +87,9 @@ class TelegramHandlers:
         self._library = LibraryCommands(
             service, self._admins, asked=self._asked, personal=self._personal
         )
+        self._edits = EditCommands(  # /extend, /remix, /repaint and ➕
+            service, self._admins, self._presses, asked=self._asked, queued=self._queued
+        )
 
     def register(self, application: Application[Any, Any, Any, Any, Any, Any]) -> None:
         # New messages only: an edited "/song" must not look like a second request.
@@ -97,6 +101,7 @@ class TelegramHandlers:
         application.add_handler(CommandHandler("song", self.song, filters=only_new))
         application.add_handler(CommandHandler("describe", self.describe, filters=only_new))
         self._library.register(application)  # /history, /show and their buttons
+        self._edits.register(application)
         for name, callback in (
             ("quota", self.quota),
             ("queue", self.queue),
@@ -246,7 +251,8 @@ class TelegramHandlers:
         message = update.effective_message
         if message is not None:
             describes = self._service.capabilities.describes
-            await message.reply_text(texts.help_text(self._service.limits, describes))
+            edits = self._service.edits_offered
+            await message.reply_text(texts.help_text(self._service.limits, describes, edits))
 
     async def start(self, update: Update, context: Context) -> None:
         message, _, user = parts(update)
@@ -254,8 +260,10 @@ class TelegramHandlers:
             speaker = sender_of(message)
             # A person is greeted by name; a chat speaking as itself is not "Hi Group!".
             first_name = user.first_name if user and speaker and speaker.is_person else None
-            describes = self._service.capabilities.describes
-            await message.reply_text(texts.start_text(self._service.limits, first_name, describes))
+            describes, edits = self._service.capabilities.describes, self._service.edits_offered
+            await message.reply_text(
+                texts.start_text(self._service.limits, first_name, describes, edits)
+            )
 
     async def cancel(self, update: Update, context: Context) -> None:
         """``/cancel`` (your latest unfinished song), ``/cancel 12``, or as a reply to a

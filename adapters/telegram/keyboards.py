@@ -13,11 +13,13 @@ REROLL = "rr"  # 🎲 same tags and lyrics, new seed
 SAME_SEED = "ss"  # 🔁 same tags, lyrics and seed
 CANCEL = "cx"  # ✖ cancel a queued or running job
 KEEP = "kp"  # ▶ keep take N of a job with several: kp:<job id>:<take>
+EXTEND = "ex"  # ➕ the track, longer by the default seconds
 
 MAX_JOB_ID = 2**63 - 1  # ids are 64-bit integers in the database
 # What CallbackQueryHandler routes to the button handler.
 PATTERN = re.compile(rf"^({REROLL}|{SAME_SEED}|{CANCEL}):(\d{{1,19}})$")
 KEEP_PATTERN = re.compile(rf"^{KEEP}:(\d{{1,19}}):([1-9])$")
+EXTEND_PATTERN = re.compile(rf"^{EXTEND}:(\d{{1,19}})$")
 
 
 @dataclass(frozen=True)
@@ -39,22 +41,30 @@ def cancel_keyboard(job_id: int) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup([[button]])
 
 
+def parse_extend(data: str | None) -> int | None:
+    """The job a ➕ press extends."""
+    match = EXTEND_PATTERN.match(data or "")
+    if match is None or int(match.group(1)) > MAX_JOB_ID:
+        return None
+    return int(match.group(1))
+
+
 NEW_TAKE_LABEL = "🎲 New take"
 SAME_SEED_LABEL = "🔁 Same seed"
 TRY_AGAIN_LABEL = "🔁 Try again"
+EXTEND_LABEL = "➕ Extend"
 USED_MARK = " ✓"  # a used button says so (pressing it again changes nothing)
 
 
-def track_keyboard(job_id: int) -> InlineKeyboardMarkup:
-    """Under a delivered track."""
-    return InlineKeyboardMarkup(
-        [
-            [
-                InlineKeyboardButton(NEW_TAKE_LABEL, callback_data=f"{REROLL}:{job_id}"),
-                InlineKeyboardButton(SAME_SEED_LABEL, callback_data=f"{SAME_SEED}:{job_id}"),
-            ]
-        ]
-    )
+def track_keyboard(job_id: int, *, extend: bool = False) -> InlineKeyboardMarkup:
+    """Under a delivered track; ``extend``: the engine can make it longer (➕)."""
+    row = [
+        InlineKeyboardButton(NEW_TAKE_LABEL, callback_data=f"{REROLL}:{job_id}"),
+        InlineKeyboardButton(SAME_SEED_LABEL, callback_data=f"{SAME_SEED}:{job_id}"),
+    ]
+    if extend:
+        row.append(InlineKeyboardButton(EXTEND_LABEL, callback_data=f"{EXTEND}:{job_id}"))
+    return InlineKeyboardMarkup([row])
 
 
 KEEP_LABEL = "▶ Keep {take}"

@@ -161,7 +161,11 @@ class ChatAdmins:
                 admin = await self.is_admin(bot, chat, sender)
             except TelegramError as error:
                 logger.warning("Telegram: could not list the admins of %s: %s", chat.id, error)
-        return _as_admin(sender, chat) if admin and chat is not None else as_requester(sender)
+        requester = _as_admin(sender, chat) if admin and chat is not None else as_requester(sender)
+        # A private chat is one-to-one with the bot: what a chat hasn't chosen may differ
+        # there (members' own audio, bot/edits.py).
+        private = chat is not None and chat.type == Chat.PRIVATE
+        return dataclasses.replace(requester, private_chat=private) if private else requester
 
     async def acting_for(self, bot: Bot, user: User, chat: Chat | None, job_id: int) -> Sender:
         """Who a button press by ``user`` in ``chat`` acts as: the group's anonymous admins

@@ -13,10 +13,11 @@ import math
 import re
 from datetime import datetime
 
+from adapters.telegram import edit_texts
 from bot import messages
 from bot.clock import utcnow
 from bot.controls import BPM_MAX, BPM_MIN, as_tags
-from bot.domain import DEFAULT_DURATION, ChatRules, Job, Limits
+from bot.domain import DEFAULT_DURATION, ChatRules, Job, Limits, Task
 from bot.library import HistoryPage
 from bot.quotas import QuotaPolicy, QuotaStatus
 from bot.service import QueueEntry
@@ -75,8 +76,9 @@ def what_is_made(job: Job) -> str:
 
 
 def status(icon: str, line: str, job: Job) -> str:
-    whose = take_line(job)
-    return f"{icon} {rich(line)}\n{summary(job)}" + (f"\n{whose}" if whose else "")
+    """A status card: the line, what is made, what an edit is made from, whose take it is."""
+    extra = [part for part in (edit_texts.lineage_line(job), take_line(job)) if part]
+    return "\n".join([f"{icon} {rich(line)}", summary(job), *extra])
 
 
 def take_line(job: Job) -> str | None:
@@ -184,7 +186,9 @@ def describe_format(describes: bool = True) -> str:
     )
 
 
-def help_text(limits: Limits, describes: bool = True) -> str:
+def help_text(limits: Limits, describes: bool = True, edits: frozenset[Task] = frozenset()) -> str:
+    """``edits``: what the engine can do to a track now (/extend, /remix, /repaint)."""
+    building = edit_texts.help_section(edits)
     return (
         "🎵 <b>AceJam</b> makes songs with the ACE-Step music model.\n\n"
         f"{song_format(limits)}\n\n"
@@ -196,7 +200,8 @@ def help_text(limits: Limits, describes: bool = True) -> str:
         "Reply <code>/song</code> to one of my tracks to change it: what you give replaces "
         "its part (e.g. <code>/song jazz, brushed drums</code> for new tags), the rest — "
         "tags, lyrics, duration, seed — stays.\n\n"
-        "/show — post a song again, e.g. <code>/show 12</code>\n"
+        + (f"{building}\n\n" if building else "")
+        + "/show — post a song again, e.g. <code>/show 12</code>\n"
         "/history — all your songs with their numbers, e.g. <code>/history 2</code> for the "
         "second page\n"
         "/queue — your songs in the works\n"
@@ -210,9 +215,15 @@ def help_text(limits: Limits, describes: bool = True) -> str:
     )
 
 
-def start_text(limits: Limits, first_name: str | None, describes: bool = True) -> str:
+def start_text(
+    limits: Limits,
+    first_name: str | None,
+    describes: bool = True,
+    edits: frozenset[Task] = frozenset(),
+) -> str:
     hello = f"Hi {esc(first_name)}! " if first_name else "Hi! "
-    return f"👋 {hello}Tell me a style and I'll make you a song.\n\n{help_text(limits, describes)}"
+    help_ = help_text(limits, describes, edits)
+    return f"👋 {hello}Tell me a style and I'll make you a song.\n\n{help_}"
 
 
 def limits_text(title: str | None, rules: ChatRules, policy: QuotaPolicy, limits: Limits) -> str:
@@ -259,7 +270,7 @@ def queue_text(entries: list[QueueEntry]) -> str:
 def history_text(page: HistoryPage) -> str:
     if not page.jobs:
         return f"📭 {rich(messages.NO_HISTORY)} Ask for one with /song."
-    lines = [f"• #{job.id} {esc(messages.describe(_short(job)))}" for job in page.jobs]
+    lines = [f"• #{job.id} {esc(_listed(job))}" for job in page.jobs]
     where = f" — page {page.page} of {page.pages}, {page.total} in all" if page.pages > 1 else ""
     newest = page.jobs[0].id
     return (
@@ -277,9 +288,11 @@ def caption(
     seconds: float,
     full_seconds: float,
     is_preview: bool,
+    made_from: str | None = None,
 ) -> str:
     """The track's caption: what was made, for whom, and how to make it again. Every emoji
-    has a word beside it (screen readers read emoji names)."""
+    has a word beside it (screen readers read emoji names). ``made_from``: an edit's line
+    (:func:`adapters.telegram.edit_texts.made_from`), HTML."""
     seed = job.seed_used if job.seed_used is not None else job.request.seed
     owner = job.destination.context.get("take_of")
     name = requester_name(job)
@@ -294,6 +307,7 @@ def caption(
     lines = [
         f"🎵 <b>{esc(title)}</b>",
         asked,
+        made_from or "",
         f"💬 Described as: “{esc(clip(described, 200))}”" if described else "",
         "" if described and sung else words,
         f"🏷 Style: {esc(clip(job.request.tags, 500))}" if job.request.tags else "",
@@ -314,6 +328,13 @@ def caption(
         lyrics = clip(job.request.lyrics, room)
         text += f"\n📝 Lyrics:\n<blockquote expandable>{esc(lyrics)}</blockquote>"
     return text
+
+
+def _listed(job: Job) -> str:
+    """A /history line: the song, and what an edit was made from."""
+    lineage = messages.lineage(job)
+    described = messages.describe(_short(job))
+    return f"{described} · {lineage}" if lineage else described
 
 
 def _short(job: Job) -> Job:

@@ -125,6 +125,8 @@ async def telegram_bot(
     """
     core_context = running_core(settings) if worker else open_core(settings)
     async with core_context as core:
+        # As `acejam run` does before the adapters start: they offer what the backend can.
+        await core.backend.refresh_capabilities()
         stop = asyncio.Event()
         task = asyncio.create_task(serve(settings, core.service, stop))
         try:

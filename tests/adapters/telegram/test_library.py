@@ -108,7 +108,11 @@ async def test_show_posts_the_song_again_with_its_card_and_working_buttons(rig: 
     asked = await rig.say(f"/show {job_id}")
     again = await rig.reply_to(asked, also=lambda m: m.audio is not None)
     assert again.caption == original.caption  # the same card: owner, lyrics, seed, number
-    assert [b.callback_data for b in again.buttons] == [f"rr:{job_id}", f"ss:{job_id}"]
+    assert [b.callback_data for b in again.buttons] == [
+        f"rr:{job_id}",
+        f"ss:{job_id}",
+        f"ex:{job_id}",
+    ]
     assert again.audio is not None and original.audio is not None
     assert again.audio.title == original.audio.title
     assert await rig.core.service.get_job(job_id) == job  # nothing on the job changed

@@ -54,7 +54,8 @@ async def test_a_song_asked_in_a_group_arrives_as_an_mp3_under_the_request(
         "🏷 Style: lo-fi, chill\n⏱ Length 0:30 · 🌱 Seed 1234 · #1"
     )
     assert track.thumbnail is not None and track.thumbnail[:2] == b"\xff\xd8"  # a JPEG
-    assert [b.text for b in track.buttons] == ["🎲 New take", "🔁 Same seed"]
+    # ➕ too: WaveSpeed's edit models can extend it.
+    assert [b.text for b in track.buttons] == ["🎲 New take", "🔁 Same seed", "➕ Extend"]
     assert not track.warnings  # in the music player, thumbnail accepted
     id3 = ID3(io.BytesIO(track.audio.data))
     assert (str(id3["TALB"]), str(id3["TPE1"])) == ("Jam room", "AceJam")  # album: the chat
@@ -135,7 +136,7 @@ async def test_same_seed_and_reroll_buttons_make_new_takes(rig: Rig) -> None:
             20,
         )
     assert request_id < first.message_id < second.message_id
-    assert [b.text for b in first.buttons] == ["🎲 New take ✓", "🔁 Same seed ✓"]
+    assert [b.text for b in first.buttons] == ["🎲 New take ✓", "🔁 Same seed ✓", "➕ Extend"]
 
 
 async def test_a_double_tap_makes_one_song_and_the_button_shows_it_was_used(rig: Rig) -> None:
@@ -150,7 +151,7 @@ async def test_a_double_tap_makes_one_song_and_the_button_shows_it_was_used(rig:
     answers = [(await rig.tg.wait_for_callback_answer(q, timeout=WAIT)).text for q in taps]
     assert answers == ["🎲 New take — queued.", "Already done — see above."]
     await rig.tg.wait_until(
-        lambda: [b.text for b in track.buttons] == ["🎲 New take ✓", "🔁 Same seed"],
+        lambda: [b.text for b in track.buttons] == ["🎲 New take ✓", "🔁 Same seed", "➕ Extend"],
         what="the pressed button marked",
         timeout=WAIT,
     )
@@ -189,6 +190,9 @@ async def test_acejam_run_starts_telegram_and_registers_its_commands(
         await tg.wait_until(lambda: tg.commands, what="setMyCommands", timeout=WAIT)
         assert tg.command_names() == [
             "song",  # no /describe: WaveSpeed's model has no language model
+            "extend",  # its edit models
+            "remix",
+            "repaint",
             "show",
             "history",
             "queue",
