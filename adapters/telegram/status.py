@@ -263,9 +263,14 @@ class StatusBoard:
             if entry.chat_id != chat_id:
                 continue
             due = self._due(entry, now)
+            if due is None:
+                # Nothing to show for it (a frozen card: its track is on the way), so its
+                # refresh can't wake us: a refresh time already past would never move on,
+                # and waiting 0 s for it spun the event loop (starving the track's decode).
+                continue
             if entry.refresh_at is not None:
                 wake = entry.refresh_at if wake is None else min(wake, entry.refresh_at)
-            if due is None or not self._behind(entry):
+            if not self._behind(entry):
                 continue
             # Final texts first; otherwise the card edited longest ago (fair between jobs).
             key = (0.0 if entry.final else due, not entry.final, entry.job_id, entry)
