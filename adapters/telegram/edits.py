@@ -162,13 +162,13 @@ class EditCommands:
                 return Invalid(too_big(file.file_size))
             await file.download_to_drive(path)
         except BadRequest as error:
-            path.unlink(missing_ok=True)
+            self._service.sources.remove(path)  # a partial download
             if "too big" in error.message.lower():  # Telegram's own 20 MB limit
                 return Invalid(too_big(size or MAX_UPLOAD_BYTES + 1))
             logger.warning("could not fetch a user's file for %s: %s", key, error.message)
             return Invalid(not_received())
         except TelegramError as error:  # network trouble: nothing was taken, nothing paid
-            path.unlink(missing_ok=True)
+            self._service.sources.remove(path)  # a partial download
             logger.warning("could not fetch a user's file for %s: %s", key, type(error).__name__)
             return Invalid(not_received())
         return await self._service.sources.take_in(path, key=key)
