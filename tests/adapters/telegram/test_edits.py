@@ -184,6 +184,9 @@ async def test_a_bad_upload_gets_a_sentence_and_costs_nothing(
         assert "at most 0:30" in long
         voice = await remix_of(b"\x00" * 1000, kind="voice", mime_type="audio/ogg")
         assert voice.startswith("⚠️")
+        rig.tg.faults.add("getFile", status=502)  # Telegram's front end, for a moment
+        unfetched = await remix_of(make_audio(12.0, "mp3"), filename="fine.mp3")
+        assert "couldn't get that file" in unfetched
 
         assert fake.edits == []
         assert await used_seconds(rig, rig.alice, dm) == before
