@@ -9,7 +9,9 @@ bot's ``/readyz`` asks them when no job has talked to the backend lately.
   ``{"models": [{"name", "is_default"}], "default_model"}``, newer ones add ``lm_models``,
   ``loaded_lm_model`` and ``llm_initialized`` (``/health`` says the last two as well), and an
   OpenAI-style ``{"object": "list", "data": [{"id"}]}`` exists too. Each is read; what a
-  server does not say is reported as unknown, never guessed.
+  server does not say is reported as unknown, never guessed. The edits it offers are its
+  default model's ``supported_task_types`` (newer inventories; where ``/v1/models`` is the
+  OpenAI-style list, ``GET /v1/model_inventory``), else a turbo model's, as the bot assumes.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from bot.backends._http import error_text, json_or_none, scrub
+from bot.backends.acestep_edits import offered_edits, task_types_from
 
 WAVESPEED_KEYS_PAGE = "https://wavespeed.ai/accesskey"
 
@@ -179,7 +182,27 @@ async def probe_acestep(
             )
         )
     found.append(_language_model(models))
+    types = task_types_from(payload) if response.status_code == 200 else None
+    if types is None:
+        try:  # the OpenAI-style /v1/models hides the inventory newer servers also serve
+            inventory = await http.get(f"{base_url}/v1/model_inventory", headers=headers)
+        except httpx.HTTPError:
+            inventory = None
+        if inventory is not None and inventory.status_code == 200:
+            types = task_types_from(json_or_none(inventory))
+    found.append(_edits(types))
     return found
+
+
+def _edits(task_types: frozenset[str] | None) -> Finding:
+    """What /extend, /repaint and /remix can do here (information: edits are optional)."""
+    offered = sorted(task.value for task in offered_edits(task_types))
+    if task_types is None:
+        said = "not reported by this server version: assuming a turbo model's"
+        return Finding("ACE-Step edits", True, f"{', '.join(offered)} ({said})")
+    if not offered:
+        return Finding("ACE-Step edits", True, "none: its model does neither repaint nor cover")
+    return Finding("ACE-Step edits", True, f"{', '.join(offered)} (its model's task types)")
 
 
 def _language_model(models: AceStepModels) -> Finding:

@@ -12,6 +12,7 @@ import pytest
 
 from bot.backends.acestep import AceStepBackend
 from bot.backends.acestep_edits import task_types_from
+from bot.backends.probe import probe_acestep
 from bot.domain import Edit, GenerationRequest, Task
 from bot.errors import PermanentBackendError
 from bot.ports import RemoteState
@@ -282,3 +283,26 @@ async def test_the_fake_refuses_a_field_or_task_the_server_would_silently_ignore
     json_repaint = {"prompt": "x", "task_type": "repaint", "src_audio_path": "/tmp/a.mp3"}
     assert (await http.post(url, json=json_repaint, headers=auth)).status_code == 400
     assert acestep.tasks == {}
+
+
+@pytest.mark.parametrize(
+    ("fake_says", "detail"),
+    [
+        ({}, "extend, remix, repaint (its model's task types)"),
+        ({"models_shape": "openrouter"}, "extend, remix, repaint (its model's task types)"),
+        ({"task_types": ("text2music", "cover")}, "remix (its model's task types)"),
+        ({"task_types": ("text2music",)}, "none: its model does neither repaint nor cover"),
+        (
+            {"task_types": None, "models_shape": "openrouter"},
+            "extend, remix, repaint (not reported by this server version: assuming a turbo "
+            "model's)",
+        ),
+    ],
+)
+async def test_doctor_says_which_edits_the_server_offers(
+    http: httpx.AsyncClient, fake_says: dict[str, Any], detail: str
+) -> None:
+    async with FakeAceStep(time_scale=TIME_SCALE, api_key=ACE_KEY, **fake_says) as fake:
+        found = await probe_acestep(http, base_url=fake.base_url, api_key=ACE_KEY)
+    edits = {f.name: f for f in found}["ACE-Step edits"]
+    assert edits.ok and edits.detail == detail
