@@ -9,7 +9,7 @@ import logging
 import re
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Literal
 from urllib.parse import urlsplit
@@ -30,9 +30,9 @@ from bot.domain import Limits
 from bot.errors import ConfigError, StoreUnavailable
 from bot.metrics import MeasuredDownloader, Metrics
 from bot.notify import Notifier
-from bot.ports import Backend
+from bot.ports import Backend, Nudge, Nudges
 from bot.pricing import Prices
-from bot.relay import EventRelay
+from bot.relay import EventRelay, NoNudges, forward_events
 from bot.service import GenerationService
 from bot.sources import SourceFiles
 from bot.stores import CoreStore, RulesStore
@@ -45,6 +45,7 @@ from storage.db import (
     upgrade,
 )
 from storage.jobs import SqlJobStore
+from storage.nudges import open_nudges
 from storage.rules import SqlRulesStore
 
 logger = logging.getLogger(__name__)
@@ -111,6 +112,8 @@ class Core:
     worker: Worker
     backend: Backend
     metrics: Metrics
+    # How this process and the others on its database wake each other (bot.ports.Nudge).
+    nudges: Nudges = field(default_factory=NoNudges)
 
     @property
     def admin(self) -> AdminService:
@@ -162,13 +165,20 @@ async def open_core(settings: Settings, *, generates: bool = True) -> AsyncItera
             async with (
                 backend_client(settings, metrics) as http,
                 build_downloader(settings, http.timeout, metrics) as downloads,
+                open_nudges(engine) as nudges,
             ):
                 backend = build_backend(settings, http, downloads)
                 sessions, reads = session_factory(engine), read_session_factory(engine)
                 store = SqlJobStore(sessions, reads)
                 rules = SqlRulesStore(sessions, reads)
                 yield assemble_core(
-                    settings, backend, store, rules, generates=generates, metrics=metrics
+                    settings,
+                    backend,
+                    store,
+                    rules,
+                    generates=generates,
+                    metrics=metrics,
+                    nudges=nudges,
                 )
     finally:
         await engine.dispose()
@@ -182,11 +192,14 @@ def assemble_core(
     *,
     generates: bool = True,
     metrics: Metrics | None = None,
+    nudges: Nudges | None = None,
 ) -> Core:
     """The service and the worker on these stores and this backend (tests assemble the
     same core on in-memory stores: tests/kit/memory_core.py)."""
     metrics = metrics or Metrics()
-    notifier = Notifier({}, watchers=(metrics,))
+    nudges = nudges or NoNudges()
+    # Events for chats another process serves go to it as nudges (bot/relay.py).
+    notifier = Notifier({}, watchers=(metrics,), elsewhere=forward_events(nudges))
     metrics.watch(store, notifier)
     # Each edit at its own model's price where it runs on one (WaveSpeed's edit models).
     prices = (
@@ -238,9 +251,12 @@ def assemble_core(
             generates=generates,
             secrets=tuple(settings.secrets()),
         ),
+        nudges=nudges,
     )
     service.on_new_work(worker.nudge)
-    return Core(settings, store, rules, service, worker, backend, metrics)
+    # A song queued here may be claimed by a worker process (and its place told by ours).
+    service.on_new_work(lambda: nudges.send(Nudge.WORK, backend.name))
+    return Core(settings, store, rules, service, worker, backend, metrics, nudges)
 
 
 @contextlib.asynccontextmanager
@@ -388,14 +404,36 @@ async def run_bot(
             ),
             asyncio.TaskGroup() as group,
         ):
-            group.create_task(_until_stopped(core.worker.run(stop), stop))
-            if role == "adapters":
-                relay = EventRelay(store=core.store, notifier=core.service.notifier)
-                group.create_task(_until_stopped(relay.run(stop), stop))
+            group.create_task(serve_role(core, stop, role=role, platforms=adapters))
             for name, serve in adapters.items():
                 group.create_task(
                     _until_stopped(serve(settings, core.service, stop), stop), name=name
                 )
+
+
+async def serve_role(
+    core: Core, stop: asyncio.Event, *, role: Role, platforms: Iterable[str]
+) -> None:
+    """The worker (and for ``adapters`` the event relay) until ``stop``, woken by the
+    other processes on the database for what this role acts on (bot.ports.Nudge); their
+    timers stay the safety net. ``platforms``: the chats this process delivers to."""
+    nudges, worker = core.nudges, core.worker
+
+    def work(_: str) -> None:  # a song queued, or one in flight handed back
+        worker.nudge()
+        worker.adopt_soon()
+
+    if role != "adapters":
+        nudges.on(Nudge.WORK, core.backend.name, work)
+    for platform in platforms:
+        nudges.on(Nudge.DELIVER, platform, lambda _: worker.adopt_soon())
+    async with asyncio.TaskGroup() as group:
+        group.create_task(_until_stopped(worker.run(stop), stop))
+        if role == "adapters":
+            relay = EventRelay(store=core.store, notifier=core.service.notifier)
+            for platform in platforms:
+                nudges.on(Nudge.EVENT, platform, relay.hear)
+            group.create_task(_until_stopped(relay.run(stop), stop))
 
 
 async def _until_stopped(coro: Awaitable[None], stop: asyncio.Event) -> None:

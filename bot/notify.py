@@ -34,10 +34,17 @@ class Watcher(Protocol):
 
 class Notifier:
     def __init__(
-        self, deliveries: Mapping[str, Delivery], watchers: Iterable[Watcher] = ()
+        self,
+        deliveries: Mapping[str, Delivery],
+        watchers: Iterable[Watcher] = (),
+        *,
+        elsewhere: Callable[[JobEvent], None] | None = None,
     ) -> None:
         self._deliveries = dict(deliveries)
         self._watchers = tuple(watchers)
+        # An event for a platform served by another process (`--role adapters`) goes to it
+        # this way (bot/relay.py, forward_events); quick, and never raises.
+        self._elsewhere = elsewhere
 
     @property
     def platforms(self) -> frozenset[str]:
@@ -53,6 +60,8 @@ class Notifier:
         """Best effort: a chat that can't show progress must not stop the job."""
         delivery = self._deliveries.get(event.job.destination.platform)
         if delivery is None:
+            if self._elsewhere is not None:
+                self._elsewhere(event)
             return
         self._watch(lambda watcher: watcher.on_event(event))
         destination = event.job.destination

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -220,4 +220,37 @@ class Delivery(Protocol):
         """Post the finished takes (one for most songs) in one message. Raise to have the
         worker try again later. Adapters do it through :class:`bot.delivery.DeliveryPipeline`,
         posting what it fits."""
+        ...
+
+
+# ---------------------------------------------------------------- other processes
+class Nudge(enum.StrEnum):
+    """What one process tells the others the moment it happens (``acejam run --role``
+    beside other roles on one PostgreSQL). A nudge is only a hint to look now: the database
+    holds what changed, and every listener's timers find the same change later when a
+    nudge is lost (docs/jobs.md, "Across processes")."""
+
+    # Key: a backend. A job was queued, or one in flight handed back: claim, adopt.
+    WORK = "work"
+    # Key: a platform. A job is ready to deliver (succeeded, or handed back): adopt it.
+    DELIVER = "deliver"
+    # Key: a platform. A job event for one of its chats: relay it (the payload is a
+    # progress report, or empty for "read the event feed now").
+    EVENT = "event"
+
+
+class Nudges(Protocol):
+    """Nudges between the processes sharing one database. Implemented in ``storage/``
+    (PostgreSQL's LISTEN/NOTIFY); a process alone on its database has nothing to tell
+    (:class:`bot.relay.NoNudges`)."""
+
+    def send(self, nudge: Nudge, key: str, payload: str = "") -> None:
+        """Tell every process listening for ``(nudge, key)``, this one included, once what
+        it is about is committed. Returns at once; best effort (may be lost)."""
+        ...
+
+    def on(self, nudge: Nudge, key: str, hear: Callable[[str], None]) -> None:
+        """Call ``hear(payload)`` for each ``(nudge, key)`` told from now on, and
+        ``hear("")`` when listening starts again after a break, since what was told
+        meanwhile is lost. ``hear`` must be quick and must not raise."""
         ...

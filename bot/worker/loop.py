@@ -24,7 +24,7 @@ from bot.domain import LOCAL_PLATFORM, Job, JobState, TakeState
 from bot.logs import job_context
 from bot.notify import Notifier
 from bot.polling import PollPlanner
-from bot.ports import Backend, EventKind, JobEvent, RemoteStatus
+from bot.ports import Backend, EventKind, JobEvent, Nudge, Nudges, RemoteStatus
 from bot.retry import DB_ERRORS, STORE_OUTAGE, outage
 from bot.stores import RulesStore, WorkerStore
 from bot.worker import retention
@@ -39,7 +39,7 @@ from bot.worker.outcomes import (
     Refused,
     Submitted,
 )
-from bot.worker.owned import Owned, Phase
+from bot.worker.owned import Owned, Phase, tell_handed_back
 from bot.worker.phases import Phases
 from bot.worker.takes import own_tasks, remote_ids, with_take
 
@@ -60,8 +60,10 @@ class Worker:
         notifier: Notifier,
         config: WorkerConfig,
         planner: PollPlanner | None = None,
+        nudges: Nudges | None = None,
     ) -> None:
         self._store = store
+        self._nudges = nudges
         self._backend = backend
         self._notifier = notifier
         self._config = config
@@ -82,6 +84,10 @@ class Worker:
         # something may be waiting (a nudge, a job leaving, or a lease round for other
         # processes' changes).
         self._claim_due = True
+        # Adopting, too, between lease rounds only when another process says a job was
+        # handed back (bot.ports.Nudge): a released lease, a song ready to deliver.
+        self._adopt_due = False
+        self._adopt_paused_until = 0.0
         self._next_lease_round = 0.0
         self._next_sweep = 0.0
         # Queue positions are told at most once per interval: a chat can't show more, and a
@@ -98,6 +104,12 @@ class Worker:
         """Something changed (a job was queued or cancelled): look again now."""
         self._claim_due = True
         self._positions_moved = True  # a new song's expected wait is worth telling
+        self._wake.set()
+
+    def adopt_soon(self) -> None:
+        """Another process handed a job back (bot.ports.Nudge): take it up now rather than
+        at the next lease round."""
+        self._adopt_due = True
         self._wake.set()
 
     # ------------------------------------------------------------ main loop
@@ -131,6 +143,11 @@ class Worker:
             self._claim_due = True
             await self._renew()
             await self._adopt()
+        elif self._adopt_due and now >= self._adopt_paused_until:
+            self._adopt_due = False
+            # Songs finishing together in other processes share one adoption.
+            self._adopt_paused_until = now + CLAIM_COALESCE_SECONDS
+            await self._adopt()
         if self._config.generates and self._claim_due and now >= self._submit_paused_until:
             self._claim_due = False
             # Jobs ending or arriving within a few milliseconds share one claim.
@@ -155,6 +172,8 @@ class Worker:
             wake_at = min(wake_at, self._next_announcement)
         if self._claim_due and self._config.generates:
             wake_at = min(wake_at, max(now, self._submit_paused_until))
+        if self._adopt_due:
+            wake_at = min(wake_at, max(now, self._adopt_paused_until))
         timeout = max(0.0, wake_at - now)
         self._wake.clear()
         waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
@@ -174,6 +193,7 @@ class Worker:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
         await self._store.release(self.owner, list(self._owned))
+        tell_handed_back(self._nudges, self._owned.values())
         logger.info("worker %s stopped; released %d job(s)", self.owner, len(self._owned))
         self._owned.clear()
 
@@ -192,6 +212,7 @@ class Worker:
                     self._owned.pop(owned.job.id, None)
                     with contextlib.suppress(*DB_ERRORS):
                         await self._store.release(self.owner, [owned.job.id])
+                        tell_handed_back(self._nudges, [owned])
                 finally:
                     owned.busy = False
                     self._wake.set()
@@ -209,6 +230,7 @@ class Worker:
             case Leave(release):
                 if release:
                     await self._store.release(self.owner, [job_id])
+                    tell_handed_back(self._nudges, [owned])
                 await self._drop(job_id)
             case Refused(pause, reason, fail):
                 self._submit_paused_until = time.monotonic() + pause
@@ -275,7 +297,7 @@ class Worker:
             # We can't know whether the submit reached upstream.
             if self._backend.resubmit_safe:
                 await self._requeue(job.id, "requeued after a crash during submit")
-                self.nudge()
+                self._queued_again(job)
             else:
                 await self._fail(job.id, "submit_uncertain", "crashed while submitting")
             return
@@ -294,7 +316,7 @@ class Worker:
         pending = next((t for t in job.takes if t.state == TakeState.PENDING), None)
         if not job.takes:
             await self._requeue(job.id, "requeued after a crash before its takes were sent")
-            self.nudge()
+            self._queued_again(job)
             return
         if pending is not None and not self._backend.resubmit_safe:
             uncertain = replace(pending, state=TakeState.FAILED, error_code="submit_uncertain")
@@ -310,6 +332,13 @@ class Worker:
         owned = Owned(job, Phase.SUBMITTING)
         self._owned[job.id] = owned
         self._spawn(owned, self._phases.submitter.submit(owned))
+
+    def _queued_again(self, job: Job) -> None:
+        """A crashed worker's job back in line: any worker of its backend may take it.
+        (A submit refused for a while, 429, is not told: the others would be refused too.)"""
+        self.nudge()
+        if self._nudges is not None:
+            self._nudges.send(Nudge.WORK, job.backend)
 
     async def _requeue(self, job_id: int, detail: str) -> None:
         """Back in line: only for a submit that surely didn't reach the upstream (or may

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from bot.domain import Job
-from bot.ports import RemoteStatus
+from bot.domain import Job, JobState
+from bot.ports import Nudge, Nudges, RemoteStatus
 
 
 class Phase(StrEnum):
@@ -48,3 +49,16 @@ class Owned:
     # A job whose takes are tasks of their own: each finished take's answer (by take
     # number), for the download once every take is done.
     finished_takes: dict[int, RemoteStatus] = field(default_factory=dict)
+
+
+def tell_handed_back(nudges: Nudges | None, released: Iterable[Owned]) -> None:
+    """Tell the processes that may take up jobs whose leases were just given back: a song
+    ready to deliver goes to its platform's, one in flight to its backend's workers."""
+    if nudges is None:
+        return
+    for owned in released:
+        job = owned.job
+        if owned.phase == Phase.DELIVERING or job.state == JobState.SUCCEEDED:
+            nudges.send(Nudge.DELIVER, job.destination.platform)
+        else:
+            nudges.send(Nudge.WORK, job.backend)
