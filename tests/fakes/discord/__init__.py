@@ -35,6 +35,10 @@ What it is faithful to (each point checked against discord.py 2.7.1's source):
 * Gateway: HELLO, IDENTIFY/READY/GUILD_CREATE per shard (``(guild_id >> 22) % shard_count``),
   heartbeats, RESUME with replay of missed dispatches then RESUMED, op 7/op 9 on demand, server
   side closes; zlib-stream compressed frames when the URL asks for them.
+* Threads (``routes/threads.py``): ``POST /channels/{id}/threads`` answers the thread channel
+  (201, Create Public/Private Threads checked) and sends THREAD_CREATE; a thread then takes
+  messages and interactions like a channel, with its parent's permissions (Send Messages in
+  Threads for posting); ``dc.threads_of(channel_id)``.
 * After a type-5 defer the first follow-up *edits* the "thinking" message (it stays ``@original``
   and keeps the defer's ephemerality); after a component's type-6/7 answer ``@original`` is the
   message the component is on.

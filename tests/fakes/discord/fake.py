@@ -24,6 +24,7 @@ from tests.fakes.discord.routes.channels import ChannelRoutes
 from tests.fakes.discord.routes.commands import CommandRoutes, find_command, no_command_message
 from tests.fakes.discord.routes.guilds import GuildRoutes
 from tests.fakes.discord.routes.interactions import InteractionRoutes
+from tests.fakes.discord.routes.threads import ThreadRoutes
 from tests.fakes.discord.routes.users import UserRoutes
 from tests.fakes.discord.server import Server
 from tests.fakes.discord.state import State
@@ -71,6 +72,7 @@ class FakeDiscord(State):
             *InteractionRoutes(self, messages).routes(),
             *ChannelRoutes(self, messages).routes(),
             *GuildRoutes(self, messages).routes(),
+            *ThreadRoutes(self, messages).routes(),
         ]
         self._server = Server(self, self._gateway, self.faults, routes)
         # What a user does, and what the server does to the bot's gateway connection: the
@@ -252,6 +254,13 @@ class FakeDiscord(State):
         """Recorded requests matching ``"METHOD /path/{placeholder}"``."""
         pattern = route_regex(route)
         return [r for r in self.requests if pattern.match(f"{r.method} {r.path}")]
+
+    def threads_of(self, channel_id: int) -> list[Json]:
+        """The threads started in ``channel_id``, oldest first."""
+        found = self.find_channel(channel_id)
+        if found is None or found[1] is None:
+            raise FakeDiscordError(f"no guild channel {channel_id}")
+        return [t for t in found[1].threads() if t["parent_id"] == str(channel_id)]
 
     def global_commands(self) -> list[Json]:
         return list(self.commands.get(None, []))

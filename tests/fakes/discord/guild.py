@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 from tests.fakes.discord.protocol import FILESIZE_BY_PREMIUM_TIER, MIB, FakeDiscordError, Json, Perm
 
+THREAD_TYPES = (10, 11, 12)  # announcement, public and private threads
+
 
 @dataclass
 class FakeGuild:
@@ -32,8 +34,22 @@ class FakeGuild:
                 return cid
         raise FakeDiscordError(f"guild {self.id} has no channel named {name!r}")
 
+    def is_thread(self, channel_id: int) -> bool:
+        channel = self.channels.get(channel_id)
+        return channel is not None and channel["type"] in THREAD_TYPES
+
+    def listed_channels(self) -> list[Json]:
+        """The guild's channels as Discord lists them: threads are not among them."""
+        return [c for c in self.channels.values() if c["type"] not in THREAD_TYPES]
+
+    def threads(self) -> list[Json]:
+        return [c for c in self.channels.values() if c["type"] in THREAD_TYPES]
+
     def permissions(self, user_id: int, channel_id: int | None = None) -> int:
-        """Effective permissions like Discord computes them (roles, then channel overwrites)."""
+        """Effective permissions like Discord computes them (roles, then channel overwrites;
+        a thread has its parent channel's)."""
+        if channel_id is not None and self.is_thread(channel_id):
+            channel_id = int(self.channels[channel_id]["parent_id"])
         if user_id == self.owner_id:
             return Perm.ALL
         member = self.members.get(user_id)

@@ -77,7 +77,9 @@ class ChannelRoutes(RouteArea):
         channel, guild = self._channel(req)
         cid = int(channel["id"])
         payload = req.json if isinstance(req.json, dict) else {}
-        needed = Perm.VIEW_CHANNEL | Perm.SEND_MESSAGES | (Perm.ATTACH_FILES if req.files else 0)
+        in_thread = guild is not None and guild.is_thread(cid)
+        send = Perm.SEND_MESSAGES_IN_THREADS if in_thread else Perm.SEND_MESSAGES
+        needed = Perm.VIEW_CHANNEL | send | (Perm.ATTACH_FILES if req.files else 0)
         self._require(guild, cid, needed)
         errors = FormErrors()
         validate_message(payload, req.files, errors, [])

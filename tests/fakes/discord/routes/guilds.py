@@ -35,7 +35,7 @@ class GuildRoutes(RouteArea):
 
     async def channels(self, req: Req) -> tuple[int, Any]:
         g = self._guild(req)
-        return 200, list(g.channels.values())
+        return 200, g.listed_channels()
 
     async def roles(self, req: Req) -> tuple[int, Any]:
         g = self._guild(req)
