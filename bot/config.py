@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     # The bot's HTTP listener (/healthz, /readyz, and the webhooks when set); None: only
     # when the webhooks are set, on WAVESPEED_WEBHOOK_LISTEN.
     web_listen: str | None = None
+    # Where people reach the bot's listener from the internet (https://jams.example.org):
+    # the jam board's links start with it; None: no jam board (docs/jamboard.md).
+    public_url: str | None = None
 
     acestep_api_url: str = "http://127.0.0.1:8001"
     acestep_api_key: SecretStr | None = None
@@ -139,6 +142,15 @@ class Settings(BaseSettings):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
 
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://, e.g. https://jams.example.org")
+        return value.rstrip("/")
+
     @field_validator("wavespeed_api_key", "acestep_api_key", "discord_token", "telegram_token")
     @classmethod
     def _blank_is_unset(cls, value: SecretStr | None) -> SecretStr | None:
@@ -163,6 +175,7 @@ class Settings(BaseSettings):
         "wavespeed_webhook_url",
         "discord_shard_count",
         "web_listen",
+        "public_url",
         mode="before",
     )
     @classmethod

@@ -17,6 +17,10 @@ No chat platform is configured, so AceJam only works through its queue.
 Put one or both of these in .env (see .env.example) and run `acejam run` again:
   TELEGRAM_TOKEN=...   (from @BotFather)
   DISCORD_TOKEN=...    (from the Discord developer portal)"""
+NO_LISTENER = """\
+PUBLIC_URL is set, so the jam board is on, but WEB_LISTEN is not, so nothing serves it.
+Put the listener's address in .env, and have {url} reach it (docs/jamboard.md):
+  WEB_LISTEN=0.0.0.0:8080"""
 THEN = "Then `acejam doctor` checks them, and `acejam run` starts the bot."
 
 
@@ -41,6 +45,8 @@ def first_run_hint(settings: Settings, *, backend: bool, platforms: bool) -> tup
         parts.append(NO_BACKEND.format(url=settings.acestep_api_url))
     if platforms:
         parts.append(NO_PLATFORM)
+    if settings.public_url is not None and settings.web_listen is None:
+        parts.append(NO_LISTENER.format(url=settings.public_url))
     if stop:
         parts.append(THEN)
     return "\n".join(parts), stop

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from bot.cli.first_run import first_run_hint
 from tests.fakes.wavespeed import FakeWaveSpeed
-from tests.harness import WAVESPEED_KEY
+from tests.harness import WAVESPEED_KEY, wavespeed_settings
 from tests.kit.cli import ACEJAM, acejam_env, run_acejam
 
 MIGRATIONS = sorted(p.name[:4] for p in Path("storage/migrations/versions").glob("0*.py"))
@@ -68,3 +69,21 @@ async def test_a_fresh_database_start_prints_one_line_per_migration(tmp_path: Pa
     assert [line.split(":")[0] for line in logged] == ["INFO storage.db"] * len(MIGRATIONS)
     assert [line.split()[5] for line in logged] == [f"{rev}:" for rev in MIGRATIONS]
     assert logged[0] == "INFO storage.db: database migrated to 0001: initial schema"
+
+
+def test_a_jam_board_without_a_listener_says_to_set_web_listen(tmp_path: Path) -> None:
+    settings = wavespeed_settings(
+        tmp_path, "http://127.0.0.1:9", public_url="https://jams.example.org/"
+    )
+    hint, stop = first_run_hint(settings, backend=True, platforms=False)
+    assert hint.splitlines() == [
+        "PUBLIC_URL is set, so the jam board is on, but WEB_LISTEN is not, so nothing serves it.",
+        "Put the listener's address in .env, and have https://jams.example.org reach it "
+        "(docs/jamboard.md):",
+        "  WEB_LISTEN=0.0.0.0:8080",
+    ]
+    assert not stop  # the bot runs; only the board is not reachable
+    listening = wavespeed_settings(
+        tmp_path, "http://127.0.0.1:9", public_url="https://jams.example.org", web_listen=":8080"
+    )
+    assert first_run_hint(listening, backend=True, platforms=False) == ("", False)

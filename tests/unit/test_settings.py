@@ -29,6 +29,7 @@ def test_the_example_file_itself_loads(monkeypatch: pytest.MonkeyPatch, tmp_path
     settings = Settings()
     assert settings.backend_name == "acestep"  # no key in the example
     assert settings.monthly_budget_usd is None and settings.download_allowed_hosts == []
+    assert settings.public_url is None  # an empty line: no jam board
 
 
 @pytest.mark.parametrize(
@@ -41,6 +42,7 @@ def test_the_example_file_itself_loads(monkeypatch: pytest.MonkeyPatch, tmp_path
             {"ACESTEP_API_URL": "gpu-box:8001"},
             "Invalid setting ACESTEP_API_URL: must start with http",
         ),
+        ({"PUBLIC_URL": "jams.example.org"}, "Invalid setting PUBLIC_URL: must start with http"),
     ],
 )
 def test_bad_settings_stop_with_one_line(
