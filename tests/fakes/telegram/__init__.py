@@ -37,7 +37,12 @@ error text so the client raises the same exception it would in production:
   not a JPEG <= 200 kB and <= 320 px is silently dropped. Both are noted in ``warnings``;
 * ``sendMediaGroup`` sends up to 10 audio files (or documents) as an album: messages sharing a
   ``media_group_id`` (``wait_for_album``, ``album_of``), each with its own caption and title,
-  and no buttons (it takes no ``reply_markup``).
+  and no buttons (it takes no ``reply_markup``);
+* forum topics (``group_chat(..., forum=True)``, ``forum_topic``): a message written in a
+  topic (``send_message(..., thread=)``) carries ``message_thread_id`` and
+  ``is_topic_message`` and replies to the topic's opening message; the bot's messages go to
+  the topic ``message_thread_id`` names ("message thread not found" otherwise), or to the
+  topic of the message they reply to, or to General.
 
 Tests inject users' actions (``send_message``, ``send_file``, ``press_button``, ``set_blocked``), read what
 the bot did (``chat_log``, ``calls``, ``callback_answers``, ``commands``, ``flood_errors``,

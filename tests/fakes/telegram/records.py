@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+TOPIC_COLOR = 7322096  # the blue Telegram gives a topic made without choosing
+
 
 @dataclass(frozen=True)
 class FakeUser:
@@ -26,7 +28,8 @@ class FakeUser:
 
 @dataclass(frozen=True)
 class FakeChat:
-    """A chat: ``type`` is "private", "group", "supergroup" or "channel"."""
+    """A chat: ``type`` is "private", "group", "supergroup" or "channel"; ``is_forum``: a
+    supergroup with topics (its messages live in a topic, or in General)."""
 
     id: int
     type: str
@@ -34,13 +37,16 @@ class FakeChat:
     username: str | None = None
     first_name: str | None = None
     last_name: str | None = None
+    is_forum: bool = False
 
     @property
     def is_group(self) -> bool:
         return self.type in ("group", "supergroup")
 
     def to_api(self) -> dict[str, Any]:
-        data = {"id": self.id, "type": self.type}
+        data: dict[str, Any] = {"id": self.id, "type": self.type}
+        if self.is_forum:
+            data["is_forum"] = True
         return _with_set_fields(data, self, ("title", "username", "first_name", "last_name"))
 
 
@@ -133,6 +139,8 @@ class RecordedMessage:
     reply_to: RecordedMessage | None = None
     keyboard: list[list[dict[str, Any]]] | None = None  # inline_keyboard as Telegram returns it
     media_group_id: str | None = None  # the album it belongs to (sendMediaGroup)
+    thread_id: int | None = None  # the forum topic it is in (None: General, or no forum)
+    topic_name: str | None = None  # set on the service message that opened a topic
     edits: list[MessageEdit] = field(default_factory=list)
     edit_date: int | None = None
     deleted: bool = False
@@ -199,6 +207,11 @@ class RecordedMessage:
         }
         if self.sender_chat is not None:
             data["sender_chat"] = self.sender_chat.to_api()
+        if self.thread_id is not None:
+            data["message_thread_id"] = self.thread_id
+            data["is_topic_message"] = True
+        if self.topic_name is not None:
+            data["forum_topic_created"] = {"name": self.topic_name, "icon_color": TOPIC_COLOR}
         if self.edit_date is not None:
             data["edit_date"] = self.edit_date
         if include_reply and self.reply_to is not None:
@@ -241,6 +254,8 @@ class RecordedMessage:
             parts.append(f"voice={self.voice.size} bytes")
         if self.buttons:
             parts.append(f"buttons={[b.text for b in self.buttons]}")
+        if self.thread_id is not None:
+            parts.append(f"(topic {self.thread_id})")
         if self.deleted:
             parts.append("(deleted)")
         return " ".join(parts)

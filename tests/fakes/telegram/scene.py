@@ -54,13 +54,18 @@ class Scene(World):
         *,
         username: str | None = None,
         supergroup: bool | None = None,
+        forum: bool = False,
     ) -> FakeChat:
-        """A group the bot is in. Ids are negative; "-100..." ids are supergroups."""
+        """A group the bot is in. Ids are negative; "-100..." ids are supergroups.
+        ``forum``: a supergroup with topics (open them with ``forum_topic``)."""
         if id >= 0:
             raise ValueError("group chat ids are negative on Telegram")
         if supergroup is None:
             supergroup = str(id).startswith("-100")
-        chat = FakeChat(id, "supergroup" if supergroup else "group", title=title, username=username)
+        if forum and not supergroup:
+            raise ValueError("only supergroups have topics")
+        kind = "supergroup" if supergroup else "group"
+        chat = FakeChat(id, kind, title=title, username=username, is_forum=forum)
         self.chats[id] = chat
         return chat
 
@@ -71,6 +76,17 @@ class Scene(World):
         chat = FakeChat(id, "channel", title=title, username=username)
         self.chats[id] = chat
         return chat
+
+    def forum_topic(self, chat: FakeChat | int, name: str, creator: FakeUser) -> int:
+        """``creator`` opens a topic in a forum; returns its ``message_thread_id`` (the id
+        of the service message that opened it, as on Telegram)."""
+        target = self.known_chat(chat)
+        if not target.is_forum:
+            raise AssertionError(f"chat {target.id} is no forum: group_chat(..., forum=True)")
+        self.users[creator.id] = creator
+        opening = self.add_message(target, creator, topic_name=name)
+        opening.thread_id = opening.message_id
+        return opening.message_id
 
     def set_admins(
         self,
@@ -107,6 +123,7 @@ class Scene(World):
         reply_to: RecordedMessage | int | None = None,
         *,
         sender_chat: FakeChat | None = None,
+        thread: int | None = None,
     ) -> dict[str, Any]:
         """The user sends ``text``; returns the Message (queued as an update when the bot
         would receive it, which in a group with privacy mode means a command, a reply to the
@@ -114,7 +131,10 @@ class Scene(World):
 
         ``sender_chat``: the user writes on a chat's behalf, and Telegram hides who: the
         group itself (``user`` must be one of its anonymous admins; ``from`` is then
-        @GroupAnonymousBot) or a channel (``from`` is @Channel_Bot)."""
+        @GroupAnonymousBot) or a channel (``from`` is @Channel_Bot).
+
+        ``thread``: the forum topic it is written in (a reply is in its message's topic);
+        it then replies to the topic's opening message unless it replies to another."""
         target = self.known_chat(chat)
         self.users[user.id] = user
         if target.is_group:
@@ -123,6 +143,13 @@ class Scene(World):
         if sender_chat is not None:
             sender = self._stand_in(target, user, sender_chat)
         replied = None if reply_to is None else self.live_message(target, reply_to)
+        if replied is not None and thread is None:
+            thread = replied.thread_id
+        if thread is not None:
+            root = self.live_message(target, thread)
+            if root.topic_name is None:
+                raise AssertionError(f"message {thread} opened no topic: use forum_topic()")
+            replied = replied or root
         message = self.add_message(
             target,
             sender,
@@ -130,6 +157,7 @@ class Scene(World):
             entities=command_entities(text),
             reply_to=replied,
             sender_chat=sender_chat,
+            thread_id=thread,
         )
         payload = message.to_api()
         if self.bot_receives(target, message):

@@ -19,7 +19,7 @@ from typing import Any
 from tests.fakes.telegram.protocol import Params, bad
 from tests.fakes.telegram.records import RecordedFile, UploadedFile
 from tests.fakes.telegram.routes.media import audio_file, input_file, thumbnail_file
-from tests.fakes.telegram.routes.messages import render_caption, reply_target
+from tests.fakes.telegram.routes.messages import placed, render_caption
 from tests.fakes.telegram.state import World
 
 MAX_ITEMS = 10
@@ -37,7 +37,7 @@ async def send_media_group(world: World, params: Params) -> list[dict[str, Any]]
     for kind in _KINDS:
         if kind in kinds and any(other != kind for other in kinds):
             raise bad(f"{kind} can't be mixed with other media types")
-    reply_to = reply_target(world, params, chat)
+    reply_to, thread = placed(world, params, chat)
     shared: list[str] = []
     if params.get("reply_markup") is not None:
         shared.append("reply_markup ignored: sendMediaGroup takes none")
@@ -55,6 +55,7 @@ async def send_media_group(world: World, params: Params) -> list[dict[str, Any]]
             chat,
             world.bot_user,
             reply_to=reply_to,
+            thread_id=thread,
             media_group_id=group_id,
             **item,
         )

@@ -22,7 +22,7 @@ import aiohttp
 
 from tests.fakes.telegram.protocol import MB, Params, bad
 from tests.fakes.telegram.records import RecordedFile, UploadedFile
-from tests.fakes.telegram.routes.messages import parse_reply_markup, render_caption, reply_target
+from tests.fakes.telegram.routes.messages import parse_reply_markup, placed, render_caption
 from tests.fakes.telegram.state import World
 
 DOWNLOAD_LIMIT = 20 * MB  # getFile and sending by URL on the cloud Bot API
@@ -61,7 +61,7 @@ async def _send_media(world: World, params: Params, kind: str) -> dict[str, Any]
     data, filename, content_type, stored = await input_file(world, params, kind)
     caption, caption_entities = render_caption(world, params, warnings)
     markup = parse_reply_markup(params, inline_only=False)
-    reply_to = reply_target(world, params, chat)
+    reply_to, thread = placed(world, params, chat)
     thumbnail = await thumbnail_file(world, params, warnings)
     if kind == "audio":
         file, as_audio = await audio_file(world, params, data, filename, content_type, stored)
@@ -84,6 +84,7 @@ async def _send_media(world: World, params: Params, kind: str) -> dict[str, Any]
         thumbnail=thumbnail.data if thumbnail else None,
         keyboard=markup.keyboard,
         reply_to=reply_to,
+        thread_id=thread,
         warnings=warnings,
         _thumbnail_file=thumbnail,
     )

@@ -171,6 +171,30 @@ def reply_target(world: World, params: Params, chat: FakeChat) -> RecordedMessag
     return target
 
 
+def placed(
+    world: World, params: Params, chat: FakeChat
+) -> tuple[RecordedMessage | None, int | None]:
+    """Where a new bot message goes: the message it replies to and its forum topic.
+
+    In a forum a message goes to ``message_thread_id``'s topic (it must be one: "message
+    thread not found"), or, without one, where the message it replies to is, or else to
+    General. As on Telegram, a message in a topic that replies to nothing else replies to
+    the topic's opening message. Outside forums ``message_thread_id`` names a reply thread,
+    which the fake does not model."""
+    reply_to = reply_target(world, params, chat)
+    if not chat.is_forum:
+        return reply_to, None
+    thread = params.get_int("message_thread_id")
+    if thread is None and reply_to is not None:
+        thread = reply_to.thread_id
+    if thread is None:
+        return reply_to, None
+    root = world.find_message(chat.id, thread)
+    if root is None or root.topic_name is None:
+        raise bad("message thread not found")
+    return reply_to or root, thread
+
+
 # -- the methods ---------------------------------------------------------------------------
 
 
@@ -179,6 +203,7 @@ def send_message(world: World, params: Params) -> dict[str, Any]:
     warnings: list[str] = []
     text, entities = render_text(world, params, warnings)
     markup = parse_reply_markup(params, inline_only=False)
+    reply_to, thread = placed(world, params, chat)
     message = world.add_message(
         chat,
         world.bot_user,
@@ -187,7 +212,8 @@ def send_message(world: World, params: Params) -> dict[str, Any]:
         source_text=params.get_str("text"),
         parse_mode=params.get_str("parse_mode"),
         keyboard=markup.keyboard,
-        reply_to=reply_target(world, params, chat),
+        reply_to=reply_to,
+        thread_id=thread,
         warnings=warnings,
     )
     return message.to_api()
