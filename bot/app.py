@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -15,8 +14,6 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 import httpx
-from sqlalchemy.exc import ArgumentError, DBAPIError, InvalidRequestError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import quotas
 from bot.admin import AdminService
@@ -28,6 +25,7 @@ from bot.backends.wavespeed_edits import wavespeed_prices
 from bot.config import Settings
 from bot.domain import Limits
 from bot.errors import ConfigError, StoreUnavailable
+from bot.jams.service import JamService
 from bot.metrics import MeasuredDownloader, Metrics
 from bot.notify import Notifier
 from bot.ports import Backend, Nudge, Nudges
@@ -35,15 +33,11 @@ from bot.pricing import Prices
 from bot.relay import EventRelay, NoNudges, forward_events
 from bot.service import GenerationService
 from bot.sources import SourceFiles
-from bot.stores import CoreStore, RulesStore
+from bot.stores import CoreStore, JamStore, RulesStore
 from bot.worker import Worker, WorkerConfig
-from storage.db import (
-    create_engine,
-    private_dir,
-    read_session_factory,
-    session_factory,
-    upgrade,
-)
+from storage.connect import open_database
+from storage.db import read_session_factory, session_factory, upgrade
+from storage.jams import SqlJamStore
 from storage.jobs import SqlJobStore
 from storage.nudges import open_nudges
 from storage.rules import SqlRulesStore
@@ -121,38 +115,6 @@ class Core:
         return self.service.operator_admin
 
 
-async def open_database(settings: Settings) -> AsyncEngine:
-    """An engine on a database that answers, or a :class:`ConfigError` in one line naming
-    the setting to look at (a traceback of the driver's internals helps nobody)."""
-    setting = "DATABASE_URL" if settings.database_url else "DATA_DIR"
-    try:
-        private_dir(settings.data_dir)  # 0700: the database and every song live there
-        engine = create_engine(settings.resolved_database_url)
-    except (ArgumentError, InvalidRequestError, ImportError, ValueError) as exc:
-        raise ConfigError(
-            f"Invalid setting DATABASE_URL: {_reason(exc)} (expected sqlite+aiosqlite:///PATH "
-            "or postgresql+asyncpg://USER:PASSWORD@HOST:PORT/DATABASE)"
-        ) from None
-    except OSError as exc:
-        raise ConfigError(f"Invalid setting {setting}: {_reason(exc)}") from None
-    try:
-        async with engine.connect():
-            pass
-    except (OSError, DBAPIError) as exc:
-        await engine.dispose()
-        where = engine.url.render_as_string(hide_password=True)
-        raise ConfigError(
-            f"Invalid setting {setting}: cannot open the database at {where}: {_reason(exc)}"
-        ) from None
-    return engine
-
-
-def _reason(exc: BaseException) -> str:
-    """The first line of an error, without SQLAlchemy's "(driver.Error) " prefix."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return re.sub(r"^\([\w.]+\) ", "", text)
-
-
 @contextlib.asynccontextmanager
 async def open_core(settings: Settings, *, generates: bool = True) -> AsyncIterator[Core]:
     """Database (migrated), backend client, service and worker, closed on exit."""
@@ -179,6 +141,7 @@ async def open_core(settings: Settings, *, generates: bool = True) -> AsyncItera
                     generates=generates,
                     metrics=metrics,
                     nudges=nudges,
+                    jams=SqlJamStore(sessions, reads),
                 )
     finally:
         await engine.dispose()
@@ -193,6 +156,7 @@ def assemble_core(
     generates: bool = True,
     metrics: Metrics | None = None,
     nudges: Nudges | None = None,
+    jams: JamStore | None = None,
 ) -> Core:
     """The service and the worker on these stores and this backend (tests assemble the
     same core on in-memory stores: tests/kit/memory_core.py)."""
@@ -254,6 +218,9 @@ def assemble_core(
         nudges=nudges,
     )
     service.on_new_work(worker.nudge)
+    if jams is not None:  # PUBLIC_URL (JAM-BOARD's setting) switches the jam board on
+        public_url = getattr(settings, "public_url", None)
+        service.attach_jams(JamService(service, jams, rules, public_url=public_url))
     # A song queued here may be claimed by a worker process (and its place told by ours).
     service.on_new_work(lambda: nudges.send(Nudge.WORK, backend.name))
     return Core(settings, store, rules, service, worker, backend, metrics, nudges)

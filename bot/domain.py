@@ -316,6 +316,9 @@ class ChatRules:
     # Whether members may edit audio they send (/remix, /extend on an upload); None: the
     # default, on in direct messages and off in groups (bot/edits.py).
     own_audio: bool | None = None
+    # Who pays for a jam's takes (bot/jams/render.py): "host" (their daily seconds) or
+    # "chat" (the chat's monthly budget only; allowed where the chat has one).
+    jam_pays: str = "host"
     # The operator's (`acejam admin`), not the chat's: how far past QUOTA_SECONDS_PER_DAY and
     # MAX_ACTIVE_JOBS_PER_CHAT this chat may go. The chat's own values above stay within them.
     operator_quota_seconds_per_day: int | None = None

@@ -51,6 +51,7 @@ from bot.domain import (
     Task,
 )
 from bot.library import FINISHED, did_not_finish, not_finished, not_found
+from bot.quotas import Charge
 from bot.sources import SourceAudio
 
 if TYPE_CHECKING:
@@ -147,6 +148,7 @@ class Editing:
         ask: EditAsk,
         *,
         idempotency_key: str | None = None,
+        charge: Charge | None = None,  # a jam's take (bot/jams/render.py)
     ) -> Accepted | Refused:
         """Queue ``ask``, or say why not. A user's file in ``ask.own_audio`` is the job's
         from here on: removed when no job takes it."""
@@ -154,7 +156,7 @@ class Editing:
 
         own = ask.own_audio
         try:
-            outcome = await self._edit(requester, destination, ask, idempotency_key)
+            outcome = await self._edit(requester, destination, ask, idempotency_key, charge)
         except BaseException:  # the database away, a cancelled request: no job took it
             if own is not None:
                 self._service.sources.remove(own.path)
@@ -171,6 +173,7 @@ class Editing:
         destination: Destination,
         ask: EditAsk,
         key: str | None,
+        charge: Charge | None = None,
     ) -> Accepted | Refused | Invalid:
         from bot.service import Refused
 
@@ -186,7 +189,7 @@ class Editing:
         if isinstance(request, Invalid):
             return request
         if source.own_audio:
-            return await self._submit(requester, destination, request, key, None)
+            return await self._submit(requester, destination, request, key, None, charge)
         # One of our tracks: the job gets a source of its own before it is queued.
         assert source.parent is not None
         name = key or f"edit-{secrets.token_hex(8)}"
@@ -197,7 +200,9 @@ class Editing:
         assert request.edit is not None
         request = replace(request, edit=replace(request.edit, source_path=str(copied)))
         try:
-            outcome = await self._submit(requester, destination, request, key, source.parent.id)
+            outcome = await self._submit(
+                requester, destination, request, key, source.parent.id, charge
+            )
         except BaseException:
             self._service.sources.remove(copied)
             raise
@@ -211,6 +216,7 @@ class Editing:
         request: GenerationRequest,
         key: str | None,
         parent_id: int | None,
+        charge: Charge | None = None,
     ) -> Accepted | Refused:
         from bot.domain import JobId
 
@@ -220,6 +226,7 @@ class Editing:
             request,
             idempotency_key=key,
             parent_id=JobId(parent_id) if parent_id is not None else None,
+            charge=charge,
         )
 
     def _settle_source(self, path: Path, outcome: Accepted | Refused | Invalid) -> None:

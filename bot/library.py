@@ -24,9 +24,10 @@ import math
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, cast
 
+from bot.clock import utcnow
 from bot.controls import SongFields
 from bot.delivery import tracks_of
-from bot.domain import Destination, GenerationRequest, Job, JobState, Limits
+from bot.domain import Destination, GenerationRequest, Job, JobId, JobState, Limits, TakeState
 from bot.errors import AudioError, DeliveryRefused, DeliveryUnavailable
 
 if TYPE_CHECKING:
@@ -202,6 +203,30 @@ class Library:
             idempotency_key=idempotency_key,
             parent_id=parent.id,
         )
+
+    async def keep_take(self, job_id: JobId, take: int, presser: Requester) -> Done | Refused:
+        """▶ Keep N: the take history, 🎲 and 🔁 build on (who may press as for a re-roll).
+        The job's own audio and seed become that take's, so whatever reads "the track" does."""
+        from bot.service import Done, Refused
+
+        job = await self._service.store.get(job_id)
+        if job is None or job.destination.platform != presser.platform:
+            return Refused("I can't find that song any more.", "not_found")
+        where = (job.destination.platform, job.destination.scope)
+        mine = job.destination.user_id == presser.user_id
+        if not mine and not (await self._service.chat_rules(*where)).others_may_press:
+            return Refused("That's someone else's song; ask for your own with /song.", "forbidden")
+        chosen = next((t for t in job.takes if t.number == take), None)
+        if chosen is None or chosen.state != TakeState.READY:
+            return Refused(f"That song has no take {take} to keep.", "not_found")
+        main = {"audio_path": chosen.audio_path, "audio_format": chosen.audio_format}
+        kept = await self._service.store.update_fields(
+            job.id, {JobState.SUCCEEDED, JobState.DELIVERED}, now=utcnow(), kept_take=take,
+            audio_duration=chosen.audio_duration, seed_used=chosen.seed, **main,
+        )  # fmt: skip
+        if kept is None:
+            return Refused("That song can't be changed any more.", "not_found")
+        return Done(kept, f"Kept take {take}: 🎲 and 🔁 start from it now.")
 
     async def reroll(
         self,

@@ -255,6 +255,32 @@ def effective_policy(
     )
 
 
+@dataclass(frozen=True)
+class Charge:
+    """How a song asked for on a group's behalf is charged (a jam's takes, bot/jams/):
+    the takes of one render count as one request against the active-job limits, and where
+    the chat pays (``jam_pays=chat``) the requester's daily seconds are neither checked nor
+    counted, while the chat's monthly budget is."""
+
+    extra_active_jobs: int = 0
+    chat_pays: bool = False
+
+
+def charged(policy: QuotaPolicy, charge: Charge | None) -> QuotaPolicy:
+    if charge is None:
+        return policy
+    return replace(
+        policy,
+        max_active_jobs=policy.max_active_jobs + charge.extra_active_jobs,
+        max_active_jobs_per_scope=(
+            None
+            if policy.max_active_jobs_per_scope is None
+            else policy.max_active_jobs_per_scope + charge.extra_active_jobs
+        ),
+        seconds_per_day=UNLIMITED if charge.chat_pays else policy.seconds_per_day,
+    )
+
+
 def is_blocked(overrides: Sequence[UserRules], scope_id: str) -> bool:
     return any(r.blocked and r.scope_id in (EVERYWHERE, scope_id) for r in overrides)
 

@@ -27,7 +27,6 @@ from bot.domain import (
     JobId,
     JobState,
     Limits,
-    TakeState,
     Task,
     UserId,
     UserRules,
@@ -42,6 +41,7 @@ from bot.stores import NewJob, RulesStore, ServiceStore, UserKey
 
 if TYPE_CHECKING:
     from bot.admin import AdminService
+    from bot.jams.service import JamService
     from bot.library import HistoryPage
 
 logger = logging.getLogger(__name__)
@@ -124,6 +124,7 @@ class GenerationService:
         self.sources = sources or SourceFiles(Path("data"), max_seconds=limits.max_duration)
         # The longest an edit's result may be (MAX_EXTENDED_DURATION, within the backend's).
         self.max_extended_duration = max_extended_duration
+        self._jams: JamService | None = None
 
     @property
     def capabilities(self) -> Capabilities:
@@ -162,6 +163,16 @@ class GenerationService:
 
         return AdminService(service=self, store=self._store, rules=self._rules, operator=True)
 
+    @property
+    def jams(self) -> JamService:
+        """Community jams (bot/jams/service.py), attached by the shell."""
+        if self._jams is None:
+            raise RuntimeError("no jam store was attached to this service")
+        return self._jams
+
+    def attach_jams(self, jams: JamService) -> None:
+        self._jams = jams
+
     def on_new_work(self, waker: Any) -> None:
         """Register a callable (a worker's ``nudge``) to run when work is queued."""
         self._wakers.append(waker)
@@ -194,6 +205,7 @@ class GenerationService:
         idempotency_key: str | None = None,
         parent_id: JobId | None = None,
         enforce_quota: bool = True,
+        charge: quotas.Charge | None = None,  # a jam's take (bot/jams/render.py)
     ) -> Accepted | Refused:
         """Queue a song. ``enforce_quota=False`` is for the operator's own CLI."""
         if isinstance(request, Invalid):
@@ -218,6 +230,7 @@ class GenerationService:
             requester.roles,
             scope,
         )
+        policy = quotas.charged(policy, charge)
         now = utcnow()
         outcome = await self._store.enqueue(
             NewJob(
@@ -228,6 +241,7 @@ class GenerationService:
                 idempotency_key=idempotency_key,
                 parent_id=parent_id,
                 cost_usd=seconds * price if price else None,
+                quota_seconds=0 if charge is not None and charge.chat_pays else None,
             ),
             admit=(
                 (lambda usage: quotas.admit(usage, seconds, policy))
@@ -314,9 +328,10 @@ class GenerationService:
         ask: EditAsk,
         *,
         idempotency_key: str | None = None,
+        charge: quotas.Charge | None = None,
     ) -> Accepted | Refused:
         return await Editing(self).edit(
-            requester, destination, ask, idempotency_key=idempotency_key
+            requester, destination, ask, idempotency_key=idempotency_key, charge=charge
         )
 
     async def may_use_own_audio(self, requester: Requester, destination: Destination) -> bool:
@@ -324,26 +339,8 @@ class GenerationService:
         return await Editing(self).may_use_own_audio(requester, destination)
 
     async def keep_take(self, job_id: JobId, take: int, presser: Requester) -> Done | Refused:
-        """▶ Keep N: the take history, 🎲 and 🔁 build on (who may press as for a re-roll).
-        The job's own audio and seed become that take's, so whatever reads "the track" does."""
-        job = await self._store.get(job_id)
-        if job is None or job.destination.platform != presser.platform:
-            return Refused("I can't find that song any more.", "not_found")
-        where = (job.destination.platform, job.destination.scope)
-        mine = job.destination.user_id == presser.user_id
-        if not mine and not (await self.chat_rules(*where)).others_may_press:
-            return Refused("That's someone else's song; ask for your own with /song.", "forbidden")
-        chosen = next((t for t in job.takes if t.number == take), None)
-        if chosen is None or chosen.state != TakeState.READY:
-            return Refused(f"That song has no take {take} to keep.", "not_found")
-        main = {"audio_path": chosen.audio_path, "audio_format": chosen.audio_format}
-        kept = await self._store.update_fields(
-            job.id, {JobState.SUCCEEDED, JobState.DELIVERED}, now=utcnow(), kept_take=take,
-            audio_duration=chosen.audio_duration, seed_used=chosen.seed, **main,
-        )  # fmt: skip
-        if kept is None:
-            return Refused("That song can't be changed any more.", "not_found")
-        return Done(kept, f"Kept take {take}: 🎲 and 🔁 start from it now.")
+        """▶ Keep N: the take history, 🎲 and 🔁 build on (bot/library.py)."""
+        return await Library(self).keep_take(job_id, take, presser)
 
     async def cancel(self, job_id: int, requester: Requester) -> Done | Refused:
         job = await self._store.get(job_id)

@@ -9,7 +9,8 @@ Each Protocol is one responsibility of the database, as the core sees it:
 - :class:`Leases`: who holds which unfinished job, and taking over a dead worker's;
 - :class:`EventFeed`: the job events other processes follow (``acejam run --role adapters``);
 - :class:`Reports`: what admins list (usage per user, the active jobs);
-- :class:`RulesStore`: a chat's rules and a user's overrides.
+- :class:`RulesStore`: a chat's rules and a user's overrides;
+- :class:`JamStore`: community jams, their rounds, contributions, takes and votes.
 
 A store raises :class:`bot.errors.StoreUnavailable` when the database can't answer for a
 moment, never its driver's exceptions. The values they exchange are frozen dataclasses.
@@ -33,6 +34,15 @@ from bot.domain import (
     UserId,
     UserRules,
 )
+from bot.jams.model import (
+    Contribution,
+    Jam,
+    JamState,
+    JamStats,
+    JamTakeRef,
+    NewJam,
+    Part,
+)
 from bot.quotas import Refusal, UsageNeeds, UsageSnapshot
 
 
@@ -53,6 +63,9 @@ class NewJob:
     idempotency_key: str | None = None
     parent_id: JobId | None = None
     cost_usd: float | None = None  # reserved against budgets until the job ends
+    # Seconds the ledger reserves against the user's daily quota; None: what it generates
+    # (0 for a jam's take the chat pays for, bot.quotas.Charge).
+    quota_seconds: int | None = None
 
 
 @dataclass(frozen=True)
@@ -301,6 +314,121 @@ class RulesStore(Protocol):
     ) -> UserRules:
         """Apply ``changes(current override)`` under the row lock."""
         ...
+
+
+# A jam's rule checked inside the store's transaction, on the jam as it is then (and the
+# contribution about to be added or removed): None lets it through, a sentence says why not.
+JamCheck = Callable[[Jam, Contribution], str | None]
+
+
+class JamStore(Protocol):
+    """Community jams (bot/jams/). Every write takes the jam's row first (its lock), so
+    what one decides from the jam it read holds until it commits: two processes never
+    render, close or count a vote twice."""
+
+    async def create_jam(
+        self, new: NewJam, *, now: datetime, collect_ends_at: datetime
+    ) -> Jam | None:
+        """A jam with its first round collecting, unless a jam not ended lives in (or was
+        started from) ``new.chat_id`` and is open: None then. Closed ones there end."""
+        ...
+
+    async def get_jam(self, jam_id: int) -> Jam | None: ...
+
+    async def jam_at(self, platform: str, chat_id: str) -> Jam | None:
+        """The newest jam not ended whose chat_id or origin_id is ``chat_id``."""
+        ...
+
+    async def jam_by_token(self, token: str) -> Jam | None: ...
+
+    async def open_jams(self) -> list[Jam]:
+        """Every jam collecting, rendering or voting (what the clock looks at)."""
+        ...
+
+    async def update_jam(
+        self,
+        jam_id: int,
+        *,
+        now: datetime,
+        chat_id: str | None = None,
+        context: Mapping[str, Any] | None = None,  # merged into the jam's
+        token: str | None = None,
+        revoke_token: bool = False,
+    ) -> Jam | None: ...
+
+    async def add_contribution(
+        self,
+        jam_id: int,
+        *,
+        part: Part,
+        text: str,
+        author_id: str,
+        author_name: str | None,
+        now: datetime,
+        check: JamCheck,
+    ) -> tuple[Jam, Contribution] | str | None:
+        """Number it (the jam's next), ``check`` the jam with it added, then keep it; a
+        sentence when ``check`` refuses, None when there is no such jam."""
+        ...
+
+    async def remove_contribution(
+        self, jam_id: int, number: int, *, now: datetime, check: JamCheck
+    ) -> Jam | str | None:
+        """Mark contribution ``number`` removed if ``check`` lets it (None: not found)."""
+        ...
+
+    async def advance(
+        self,
+        jam_id: int,
+        round: int,
+        from_states: Collection[JamState],
+        to_state: JamState,
+        *,
+        now: datetime,
+        **round_fields: Any,
+    ) -> Jam | None:
+        """Compare-and-set: round ``round``, the jam's current, from ``from_states`` to
+        ``to_state`` (with Round fields: collect_ends_at, vote_ends_at, winner_take);
+        None when it was not so (another process or person acted first)."""
+        ...
+
+    async def start_round(
+        self,
+        jam_id: int,
+        after: int,
+        *,
+        now: datetime,
+        collect_ends_at: datetime,
+        base_job_id: JobId | None,
+        extended: bool,
+    ) -> Jam | None:
+        """Compare-and-set: round ``after`` closed and current → round ``after + 1``
+        collecting."""
+        ...
+
+    async def end_jam(self, jam_id: int, *, now: datetime) -> Jam | None: ...
+
+    async def record_take(self, jam_id: int, round: int, take: int, job_id: JobId) -> Jam | None:
+        """Remember a take's job (the same again changes nothing)."""
+        ...
+
+    async def vote(
+        self,
+        jam_id: int,
+        round: int,
+        take: int,
+        voter_id: str,
+        *,
+        now: datetime,
+        check: Callable[[Jam], str | None],
+    ) -> tuple[Jam, bool] | str | None:
+        """The voter's one vote in this round is for ``take`` (an upsert), if ``check``
+        lets it; True when that changed something."""
+        ...
+
+    async def take_of(self, job_id: int) -> JamTakeRef | None: ...
+
+    async def jam_stats(self, platform: str, scope_id: str) -> JamStats: ...
 
 
 # What each part of the core is handed.

@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # The newest revision in migrations/versions (tests/storage check it): a database stamped
 # with it is current, and starting on it never imports alembic.
-HEAD_REVISION = "0007"
+HEAD_REVISION = "0008"
 READ_ONLY = "acejam_read_only"  # execution option of the engine behind read-only sessions
 
 

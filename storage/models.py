@@ -219,6 +219,8 @@ class ChatSettingsRow(Base):
     monthly_budget_usd: Mapped[float | None] = mapped_column(Float)
     # Whether members may edit audio they send (NULL: on in direct messages, off in groups).
     own_audio: Mapped[bool | None] = mapped_column(Boolean)
+    # Who pays for a jam's takes: "host" or "chat" (NULL: the host).
+    jam_pays: Mapped[str | None] = mapped_column(String(8))
     operator_quota_seconds_per_day: Mapped[int | None] = mapped_column(Integer)  # -1 unlimited
     operator_max_active_jobs: Mapped[int | None] = mapped_column(Integer)
     updated_at: Mapped[datetime]
@@ -243,3 +245,97 @@ class UserOverrideRow(Base):
     blocked: Mapped[bool] = mapped_column(Boolean, default=False)
     note: Mapped[str | None] = mapped_column(String(200))
     updated_at: Mapped[datetime]
+
+
+class JamRow(Base):
+    """A community jam (bot/jams/): where it lives, who hosts it, its current round."""
+
+    __tablename__ = "jams"
+    __table_args__ = (
+        # One jam not ended per place it was started from: a second /jam start racing the
+        # first fails here.
+        Index(
+            "ux_jams_origin_live",
+            "platform",
+            "origin_id",
+            unique=True,
+            sqlite_where=text("state <> 'ended'"),
+            postgresql_where=text("state <> 'ended'"),
+        ),
+        Index("ix_jams_chat", "platform", "chat_id", "state"),
+        Index("ix_jams_scope", "platform", "scope_id"),  # /jam stats
+        Index("ix_jams_state", "state"),  # the clock's open jams
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    chat_id: Mapped[str] = mapped_column(String(64))
+    origin_id: Mapped[str] = mapped_column(String(64))
+    scope_id: Mapped[str] = mapped_column(String(64))
+    host_id: Mapped[str] = mapped_column(String(64))
+    host_name: Mapped[str | None] = mapped_column(String(128))
+    theme: Mapped[str] = mapped_column(Text)
+    takes: Mapped[int] = mapped_column(Integer)
+    collect_minutes: Mapped[int] = mapped_column(Integer)
+    vote_minutes: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16))  # the current round's, or "ended"
+    round: Mapped[int] = mapped_column(Integer)
+    token: Mapped[str | None] = mapped_column(String(64), unique=True)  # the board's
+    context: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class JamRoundRow(Base):
+    __tablename__ = "jam_rounds"
+
+    jam_id: Mapped[int] = mapped_column(BigId, ForeignKey("jams.id"), primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))
+    # Which render of the round its takes are (one that made nothing may be tried again).
+    attempt: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    collect_ends_at: Mapped[datetime | None]
+    vote_ends_at: Mapped[datetime | None]
+    winner_take: Mapped[int | None] = mapped_column(Integer)
+    base_job_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("jobs.id"))
+    extended: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    updated_at: Mapped[datetime]
+
+
+class JamContributionRow(Base):
+    __tablename__ = "jam_contributions"
+
+    jam_id: Mapped[int] = mapped_column(BigId, ForeignKey("jams.id"), primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, primary_key=True)  # per jam, from 1
+    round: Mapped[int] = mapped_column(Integer)
+    part: Mapped[str] = mapped_column(String(8))  # tag | line
+    # Before ``text`` below, which hides sqlalchemy's text() in the rest of the class body.
+    removed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    text: Mapped[str] = mapped_column(Text)
+    author_id: Mapped[str] = mapped_column(String(64))
+    author_name: Mapped[str | None] = mapped_column(String(128))
+    at: Mapped[datetime]
+
+
+class JamTakeRow(Base):
+    """A take's job (an ordinary job, jam:<jam>:<round>:<take> its idempotency key)."""
+
+    __tablename__ = "jam_takes"
+
+    jam_id: Mapped[int] = mapped_column(BigId, ForeignKey("jams.id"), primary_key=True)
+    round: Mapped[int] = mapped_column(Integer, primary_key=True)
+    attempt: Mapped[int] = mapped_column(Integer, primary_key=True)
+    take: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[int] = mapped_column(BigId, ForeignKey("jobs.id"), unique=True)
+
+
+class JamVoteRow(Base):
+    """One vote per member and round: the key makes a second press an update, not a vote."""
+
+    __tablename__ = "jam_votes"
+
+    jam_id: Mapped[int] = mapped_column(BigId, ForeignKey("jams.id"), primary_key=True)
+    round: Mapped[int] = mapped_column(Integer, primary_key=True)
+    voter_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    take: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime]

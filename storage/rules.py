@@ -31,6 +31,7 @@ def _to_rules(row: ChatSettingsRow) -> ChatRules:
         blocked_words=tuple(row.blocked_words or ()),
         monthly_budget_usd=row.monthly_budget_usd,
         own_audio=row.own_audio,
+        jam_pays=row.jam_pays or "host",
         operator_quota_seconds_per_day=row.operator_quota_seconds_per_day,
         operator_max_active_jobs=row.operator_max_active_jobs,
     )

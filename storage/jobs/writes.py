@@ -169,7 +169,11 @@ class JobWrites(Sessions):
                     user_id=user_id,
                     job_id=job.id,
                     kind="reserve",
-                    seconds=request.duration * request.takes,
+                    seconds=(
+                        new.quota_seconds
+                        if new.quota_seconds is not None
+                        else request.duration * request.takes
+                    ),
                     created_at=now,
                 )
             )

@@ -206,6 +206,8 @@ class MemoryJobStore:
         row.fair_served = served.timestamp() if served is not None else float("-inf")
         self._rows[job_id] = row
         seconds = new.request.duration * new.request.takes
+        if new.quota_seconds is not None:  # a jam's take the chat pays for: 0
+            seconds = new.quota_seconds
         self._ledger.append(_Ledger(user_id, job_id, "reserve", seconds, now))
         self._audit([job_id], None, JobState.QUEUED, now)
         return Enqueued(row.out(), True, self._places([job]).get(job_id, 0))

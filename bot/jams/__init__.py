@@ -1,0 +1,1 @@
+"""Community jams (docs/jams.md): a chat writes a song together, votes on its takes."""
