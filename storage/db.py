@@ -14,6 +14,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
 
+from storage import sqlite_driver
+
 if TYPE_CHECKING:
     from alembic.config import Config
 
@@ -24,6 +26,7 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # with it is current, and starting on it never imports alembic.
 HEAD_REVISION = "0008"
 READ_ONLY = "acejam_read_only"  # execution option of the engine behind read-only sessions
+BUSY_TIMEOUT_S = 30.0  # SQLite: how long a statement waits for another process's lock
 
 
 def is_sqlite(url: str) -> bool:
@@ -37,9 +40,14 @@ def create_engine(url: str) -> AsyncEngine:
             private_database_file(Path(path))
         # One connection per process: SQLite has a single writer anyway, and sessions waiting
         # in the pool (an asyncio queue) cost far less than connections sleeping in SQLite's
-        # busy handler for each other's write lock. Other processes still meet the busy timeout.
+        # busy handler for each other's write lock. Other processes still meet the busy timeout
+        # (30 s), waited for off the event loop (storage/sqlite_driver.py).
         engine = create_async_engine(
-            url, connect_args={"timeout": 30}, pool_size=1, max_overflow=0, pool_timeout=60
+            url,
+            async_creator=sqlite_driver.connector(url, BUSY_TIMEOUT_S),
+            pool_size=1,
+            max_overflow=0,
+            pool_timeout=60,
         )
         _tune_sqlite(engine)
         return engine
@@ -85,7 +93,6 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
