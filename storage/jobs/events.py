@@ -7,14 +7,20 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import cast
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import Table, delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain import Job, JobState
 from storage.db import Sessions
 from storage.jobs.rows import is_job_id, row_to_job
 from storage.models import JobEventRow, JobRow
+
+# Built once, on the table rather than the mapped class: the ORM's bulk-insert path and
+# building the statement anew cost more than SQLite's own work for the row (a state change
+# writes one, so every job writes five).
+EVENT_INSERT = insert(cast(Table, JobEventRow.__table__))
 
 
 @dataclass(frozen=True)
@@ -35,20 +41,18 @@ async def audit(
     now: datetime,
     detail: str | None = None,
 ) -> None:
-    if job_ids:
-        await session.execute(
-            insert(JobEventRow),
-            [
-                {
-                    "job_id": job_id,
-                    "at": now,
-                    "from_state": from_state,
-                    "to_state": to_state.value,
-                    "detail": detail,
-                }
-                for job_id in job_ids
-            ],
-        )
+    rows = [
+        {
+            "job_id": job_id,
+            "at": now,
+            "from_state": from_state,
+            "to_state": to_state.value,
+            "detail": detail,
+        }
+        for job_id in job_ids
+    ]
+    if rows:
+        await session.execute(EVENT_INSERT, rows[0] if len(rows) == 1 else rows)
 
 
 class EventQueries(Sessions):

@@ -13,14 +13,22 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import BindParameter, and_, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain import IN_FLIGHT_STATES, Job, JobId, JobState
 from bot.scheduler import fair_round
 from storage.db import Sessions
 from storage.jobs.events import audit
-from storage.jobs.rows import QUEUED, advisory_lock, on_postgres, row_to_job, state_values
+from storage.jobs.rows import (
+    JOBS,
+    QUEUED,
+    USERS,
+    advisory_lock,
+    on_postgres,
+    row_to_job,
+    state_values,
+)
 from storage.models import JobRow, UserRow
 
 SERVING_ORDER = (JobRow.fair_round, JobRow.fair_served, JobRow.chat_turn, JobRow.id)
@@ -30,19 +38,50 @@ def _queued(backend: str) -> Any:
     return and_(JobRow.state == QUEUED, JobRow.backend == backend)
 
 
+# The statements of every new song's place, built once (values bound when they run), on the
+# table rather than the mapped class: the same SQL without building it, or the ORM's layers,
+# for each song (docs/performance.md, section 3).
+_BACKEND: BindParameter[str] = bindparam("backend")
+_QUEUED_ON = and_(JOBS.c.state == QUEUED, JOBS.c.backend == _BACKEND)
+_IN_LINE = (JOBS.c.fair_round, JOBS.c.fair_served, JOBS.c.chat_turn, JOBS.c.id)
+FLYING_ROUND = select(func.max(JOBS.c.fair_round)).where(
+    JOBS.c.state.in_(state_values(IN_FLIGHT_STATES)), JOBS.c.backend == _BACKEND
+)
+FIRST_ROUND = select(JOBS.c.fair_round).where(_QUEUED_ON).order_by(*_IN_LINE).limit(1)
+LATEST_ROUND = select(func.max(JOBS.c.fair_round)).where(
+    JOBS.c.state.in_([QUEUED, *state_values(IN_FLIGHT_STATES)]),
+    JOBS.c.backend == _BACKEND,
+    JOBS.c.user_id == bindparam("user_id"),
+)
+CHAT_TURN = select(func.count()).where(
+    _QUEUED_ON,
+    JOBS.c.fair_round == bindparam("round"),
+    JOBS.c.platform == bindparam("platform"),
+    JOBS.c.chat_id == bindparam("chat_id"),
+)
+LAST_SERVED = select(USERS.c.last_served_at).where(USERS.c.id == bindparam("user_id"))
+LATEST_QUEUED = (
+    select(JOBS.c.backend, func.max(JOBS.c.fair_round))
+    .where(JOBS.c.id.in_(bindparam("ids", expanding=True)), JOBS.c.state == QUEUED)
+    .group_by(JOBS.c.backend)
+)
+_LINE = (
+    select(JOBS.c.id, func.row_number().over(order_by=_IN_LINE).label("place"))
+    .where(_QUEUED_ON, JOBS.c.fair_round <= bindparam("latest"))
+    .subquery("line")
+)
+PLACES = select(_LINE.c.id, _LINE.c.place).where(
+    _LINE.c.id.in_(bindparam("wanted", expanding=True))
+)
+
+
 async def _serving(session: AsyncSession, backend: str) -> int:
     """The round being served: the latest among the jobs in flight (few, at most the
     backend's concurrency), else the first queued one's (one index entry), else 0."""
-    flying = await session.scalar(
-        select(func.max(JobRow.fair_round)).where(
-            JobRow.state.in_(state_values(IN_FLIGHT_STATES)), JobRow.backend == backend
-        )
-    )
+    flying = await session.scalar(FLYING_ROUND, {"backend": backend})
     if flying is not None:
         return int(flying)
-    first = await session.scalar(
-        select(JobRow.fair_round).where(_queued(backend)).order_by(*SERVING_ORDER).limit(1)
-    )
+    first = await session.scalar(FIRST_ROUND, {"backend": backend})
     return int(first or 0)
 
 
@@ -52,23 +91,12 @@ async def fair_place(
     """(round, turn, served) of a job this user is about to queue (:mod:`bot.scheduler`). Called
     after the user's row was written, so one user's enqueues compute it one at a time; two
     users of one chat may get the same turn on PostgreSQL, and then arrival (id) decides."""
-    latest = await session.scalar(
-        select(func.max(JobRow.fair_round)).where(
-            JobRow.state.in_([QUEUED, *state_values(IN_FLIGHT_STATES)]),
-            JobRow.backend == backend,
-            JobRow.user_id == user_id,
-        )
-    )
+    latest = await session.scalar(LATEST_ROUND, {"backend": backend, "user_id": user_id})
     round_ = fair_round(None if latest is None else int(latest), await _serving(session, backend))
     turn = await session.scalar(
-        select(func.count()).where(
-            _queued(backend),
-            JobRow.fair_round == round_,
-            JobRow.platform == platform,
-            JobRow.chat_id == chat_id,
-        )
+        CHAT_TURN, {"backend": backend, "round": round_, "platform": platform, "chat_id": chat_id}
     )
-    served = await session.scalar(select(UserRow.last_served_at).where(UserRow.id == user_id))
+    served = await session.scalar(LAST_SERVED, {"user_id": user_id})
     return round_, int(turn or 0), served_mark(served)
 
 
@@ -93,19 +121,12 @@ async def places_of(session: AsyncSession, jobs: Collection[Job]) -> dict[JobId,
     wanted = [job.id for job in jobs if job.state == JobState.QUEUED]
     if not wanted:
         return {}
-    rows = await session.execute(
-        select(JobRow.backend, func.max(JobRow.fair_round))
-        .where(JobRow.id.in_(wanted), JobRow.state == QUEUED)
-        .group_by(JobRow.backend)
-    )
+    rows = await session.execute(LATEST_QUEUED, {"ids": wanted})
     places: dict[JobId, int] = {}
     for backend, latest in rows.all():
-        line = (
-            select(JobRow.id, func.row_number().over(order_by=SERVING_ORDER).label("place"))
-            .where(_queued(backend), JobRow.fair_round <= latest)
-            .subquery("line")
+        found = await session.execute(
+            PLACES, {"backend": backend, "latest": latest, "wanted": wanted}
         )
-        found = await session.execute(select(line.c.id, line.c.place).where(line.c.id.in_(wanted)))
         places.update({JobId(job_id): int(place) for job_id, place in found.all()})
     return places
 
@@ -148,19 +169,18 @@ class FairQueueQueries(Sessions):
             if not chosen:
                 return []
             result = await session.execute(
-                update(JobRow)
-                .where(JobRow.id.in_(chosen), JobRow.state == JobState.QUEUED.value)
+                update(JOBS)  # Core, not ORM: the same UPDATE for a fraction of the CPU
+                .where(JOBS.c.id.in_(chosen), JOBS.c.state == JobState.QUEUED.value)
                 .values(
                     state=JobState.SUBMITTING.value,
                     updated_at=now,
                     lease_owner=owner,
                     lease_expires_at=lease_until,
-                    attempts=JobRow.attempts + 1,
+                    attempts=JOBS.c.attempts + 1,
                 )
-                .returning(JobRow)
-                .execution_options(synchronize_session=False)
+                .returning(*JOBS.c)
             )
-            rows = {row.id: row for row in result.scalars().all()}
+            rows = {row.id: row for row in result.all()}
             await audit(session, list(rows), JobState.QUEUED.value, JobState.SUBMITTING, now)
             served = {row.user_id for row in rows.values()}
             if served:  # what a user's next songs are ranked by within their round

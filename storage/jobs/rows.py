@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import text
+from sqlalchemy import Row, Table, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain import (
@@ -23,10 +23,15 @@ from bot.domain import (
     Task,
     UserId,
 )
-from storage.models import JobRow
+from storage.models import JobRow, UserRow
+
+# The jobs table itself, for Core statements (built once, cheaper to run than ORM ones).
+JOBS = cast(Table, JobRow.__table__)
+USERS = cast(Table, UserRow.__table__)
 
 
-def row_to_job(row: JobRow) -> Job:
+def row_to_job(row: JobRow | Row[Any]) -> Job:
+    """A job from a mapped row or a Core row of all the table's columns."""
     return Job(
         id=JobId(row.id),
         user_id=UserId(row.user_id),

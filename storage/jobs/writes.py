@@ -8,14 +8,14 @@ change writes its `job_events` row and its ledger row in the same transaction.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, func, insert, literal, select, update
+from sqlalchemy import Row, Table, and_, bindparam, func, insert, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from bot.domain import ACTIVE_STATES, FINAL_STATES, Controls, Job, JobState, UserId
 from bot.quotas import QUOTA_WINDOW, Refusal, UsageNeeds, UsageSnapshot
@@ -24,6 +24,8 @@ from storage.db import Sessions
 from storage.jobs.events import audit
 from storage.jobs.queue import fair_place, places_of
 from storage.jobs.rows import (
+    JOBS,
+    USERS,
     advisory_lock,
     as_columns,
     edit_columns,
@@ -34,6 +36,45 @@ from storage.jobs.rows import (
 )
 from storage.models import JobRow, LedgerRow, UserRow
 
+# The statements of every new song, built once (their values are bound when they run): on
+# the table, not the mapped classes, so neither building them nor the ORM's layers are paid
+# for each song (docs/performance.md, section 3).
+LEDGER = cast(Table, LedgerRow.__table__)
+TOUCH_USER = (
+    update(USERS)
+    .where(
+        USERS.c.platform == bindparam("b_platform"),
+        USERS.c.platform_user_id == bindparam("b_user_id"),
+    )
+    .values(last_request_at=bindparam("b_now", type_=USERS.c.last_request_at.type))
+    .returning(USERS.c.id)
+)
+ACTIVE_JOBS = (
+    select(func.count())
+    .select_from(JOBS)
+    .where(JOBS.c.user_id == bindparam("user_id"), JOBS.c.state.in_(state_values(ACTIVE_STATES)))
+)
+# What each reservation still holds: all of it, none once refunded, or the takes that were
+# delivered when some of a job's takes failed alone.
+_REFUND = LEDGER.alias("refund")
+_HELD = LEDGER.c.seconds - func.coalesce(
+    select(_REFUND.c.seconds)
+    .where(_REFUND.c.job_id == LEDGER.c.job_id, _REFUND.c.kind == "refund")
+    .scalar_subquery(),
+    0,
+)
+RESERVATIONS = (
+    select(LEDGER.c.created_at, _HELD)
+    .where(
+        LEDGER.c.user_id == bindparam("user_id"),
+        LEDGER.c.kind == "reserve",
+        LEDGER.c.created_at > bindparam("since"),
+        _HELD > 0,
+    )
+    .order_by(LEDGER.c.created_at)
+)
+LEDGER_INSERT = insert(LEDGER)
+
 
 class JobWrites(Sessions):
     # ------------------------------------------------------------ users
@@ -41,13 +82,8 @@ class JobWrites(Sessions):
         """The user's id, creating the row on first sight. Writing the row first serialises
         one user's enqueues (a row lock on PostgreSQL, the write lock on SQLite), so two
         requests can't both pass the quota."""
-        touch = (
-            update(UserRow)
-            .where(UserRow.platform == who.platform, UserRow.platform_user_id == who.user_id)
-            .values(last_request_at=now)
-            .returning(UserRow.id)
-        )
-        found = (await session.execute(touch)).scalar_one_or_none()
+        touch = {"b_platform": who.platform, "b_user_id": who.user_id, "b_now": now}
+        found = (await session.execute(TOUCH_USER, touch)).scalar_one_or_none()
         if found is not None:
             return UserId(found)
         try:
@@ -65,7 +101,7 @@ class JobWrites(Sessions):
                 )
                 return UserId(created.scalar_one())
         except IntegrityError:  # created meanwhile by a concurrent request (PostgreSQL)
-            return UserId((await session.execute(touch)).scalar_one())
+            return UserId((await session.execute(TOUCH_USER, touch)).scalar_one())
 
     async def find_user(self, platform: str, platform_user_id: str) -> UserId | None:
         async with self._reads() as session:
@@ -129,7 +165,7 @@ class JobWrites(Sessions):
                 chat_id=new.destination.chat_id,
             )
             inserted = await session.execute(
-                insert(JobRow)
+                insert(JOBS)  # Core, not ORM: the same INSERT for a fraction of the CPU
                 .values(
                     idempotency_key=new.idempotency_key,
                     user_id=user_id,
@@ -161,21 +197,22 @@ class JobWrites(Sessions):
                     created_at=now,
                     updated_at=now,
                 )
-                .returning(JobRow)
+                .returning(*JOBS.c)
             )
-            job = row_to_job(inserted.scalar_one())
+            job = row_to_job(inserted.one())
             await session.execute(
-                insert(LedgerRow).values(
-                    user_id=user_id,
-                    job_id=job.id,
-                    kind="reserve",
-                    seconds=(
+                LEDGER_INSERT,
+                {
+                    "user_id": user_id,
+                    "job_id": job.id,
+                    "kind": "reserve",
+                    "seconds": (
                         new.quota_seconds
                         if new.quota_seconds is not None
                         else request.duration * request.takes
                     ),
-                    created_at=now,
-                )
+                    "created_at": now,
+                },
             )
             await audit(session, [job.id], None, JobState.QUEUED, now)
             return Enqueued(job, True, (await places_of(session, [job])).get(job.id, 0))
@@ -201,31 +238,11 @@ class JobWrites(Sessions):
         scope: str | None = None,
         needs: UsageNeeds = EVERYTHING,
     ) -> UsageSnapshot:
-        active = await session.scalar(
-            select(func.count())
-            .select_from(JobRow)
-            .where(JobRow.user_id == user_id, JobRow.state.in_(state_values(ACTIVE_STATES)))
-        )
+        active = await session.scalar(ACTIVE_JOBS, {"user_id": user_id})
         reservations: tuple[tuple[datetime, int], ...] = ()
         if needs.reservations:
-            # What each reservation still holds: all of it, none once refunded, or the
-            # takes that were delivered when some of a job's takes failed alone.
-            refund = aliased(LedgerRow)
-            refunded = (
-                select(refund.seconds)
-                .where(refund.job_id == LedgerRow.job_id, refund.kind == "refund")
-                .scalar_subquery()
-            )
-            held = LedgerRow.seconds - func.coalesce(refunded, 0)
             rows = await session.execute(
-                select(LedgerRow.created_at, held)
-                .where(
-                    LedgerRow.user_id == user_id,
-                    LedgerRow.kind == "reserve",
-                    LedgerRow.created_at > now - QUOTA_WINDOW,
-                    held > 0,
-                )
-                .order_by(LedgerRow.created_at)
+                RESERVATIONS, {"user_id": user_id, "since": now - QUOTA_WINDOW}
             )
             reservations = tuple((at, seconds) for at, seconds in rows.all())
         month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
@@ -350,23 +367,44 @@ class JobWrites(Sessions):
         *,
         detail: str | None = None,
         **fields: Any,
-    ) -> JobRow | None:
+    ) -> Row[Any] | None:
         if len(from_states) == 1:
             (only,) = from_states
             current: str | None = only.value
         else:  # for the audit row: which of them it was
             current = await session.scalar(select(JobRow.state).where(JobRow.id == job_id))
-        result = await session.execute(
-            update(JobRow)
-            .where(JobRow.id == job_id, JobRow.state.in_(state_values(from_states)))
-            .values(state=to_state.value, updated_at=now, **as_columns(fields))
-            .returning(JobRow)
-            .execution_options(synchronize_session=False)
-        )
-        row = result.scalar_one_or_none()
+        values = {"state": to_state.value, "updated_at": now, **as_columns(fields)}
+        statement = self._cas_statement(tuple(state_values(from_states)), tuple(sorted(values)))
+        params = {f"set_{name}": value for name, value in values.items()}
+        row = (await session.execute(statement, {"cas_id": job_id, **params})).one_or_none()
         if row is not None:
             await audit(session, [job_id], current, to_state, now, detail)
         return row
+
+    @functools.cached_property
+    def _cas_statements(self) -> dict[tuple[tuple[str, ...], tuple[str, ...]], Any]:
+        return {}
+
+    def _cas_statement(self, from_states: tuple[str, ...], columns: tuple[str, ...]) -> Any:
+        """The compare-and-set UPDATE for these source states and columns, built once per
+        store (a handful of shapes): a Core statement on the table, its values bound at
+        execution, costs a fraction of building an ORM one for every state change."""
+        key = (from_states, columns)
+        statement = self._cas_statements.get(key)
+        if statement is None:
+            statement = (
+                update(JOBS)
+                .where(
+                    JOBS.c.id == bindparam("cas_id"),
+                    or_(*(JOBS.c.state == state for state in from_states)),
+                )
+                .values(
+                    {name: bindparam(f"set_{name}", type_=JOBS.c[name].type) for name in columns}
+                )
+                .returning(*JOBS.c)
+            )
+            self._cas_statements[key] = statement
+        return statement
 
 
 async def _settle(
