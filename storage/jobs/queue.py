@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import BindParameter, and_, bindparam, func, select, update
+from sqlalchemy import BindParameter, and_, bindparam, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain import IN_FLIGHT_STATES, Job, JobId, JobState
@@ -29,14 +28,6 @@ from storage.jobs.rows import (
     row_to_job,
     state_values,
 )
-from storage.models import JobRow, UserRow
-
-SERVING_ORDER = (JobRow.fair_round, JobRow.fair_served, JobRow.chat_turn, JobRow.id)
-
-
-def _queued(backend: str) -> Any:
-    return and_(JobRow.state == QUEUED, JobRow.backend == backend)
-
 
 # The statements of every new song's place, built once (values bound when they run), on the
 # table rather than the mapped class: the same SQL without building it, or the ORM's layers,
@@ -75,6 +66,74 @@ PLACES = select(_LINE.c.id, _LINE.c.place).where(
 )
 
 
+# A new song's place: the queued entries up to its own in serving order, counted from the
+# index (a range of ix_jobs_fair) rather than numbered by a window over the line, which cost
+# ~1 µs per song queued ahead on every new song (docs/performance.md, section 3).
+PLACE_OF = select(func.count()).where(
+    _QUEUED_ON,
+    tuple_(*_IN_LINE)
+    <= tuple_(bindparam("b_round"), bindparam("b_served"), bindparam("b_turn"), bindparam("b_id")),
+)
+
+
+async def place_of(session: AsyncSession, job: Job, round_: int, served: int, turn: int) -> int:
+    """The place in line (1 = next) of ``job``, queued with this round, mark and turn."""
+    found = await session.scalar(
+        PLACE_OF,
+        {
+            "backend": job.backend,
+            "b_round": round_,
+            "b_served": served,
+            "b_turn": turn,
+            "b_id": job.id,
+        },
+    )
+    return int(found or 0)
+
+
+# A claim's statements, built once like the above.
+IN_FLIGHT = (
+    select(func.count())
+    .select_from(JOBS)
+    .where(JOBS.c.backend == _BACKEND, JOBS.c.state.in_(state_values(IN_FLIGHT_STATES)))
+)
+LINE = select(JOBS.c.id).where(_QUEUED_ON).order_by(*_IN_LINE)
+LINE_HEAD = LINE.limit(bindparam("first"))
+CLAIM = (
+    update(JOBS)
+    .where(JOBS.c.id.in_(bindparam("ids", expanding=True)), JOBS.c.state == QUEUED)
+    .values(
+        state=JobState.SUBMITTING.value,
+        updated_at=bindparam("b_now", type_=JOBS.c.updated_at.type),
+        lease_owner=bindparam("b_owner"),
+        lease_expires_at=bindparam("b_until", type_=JOBS.c.lease_expires_at.type),
+        attempts=JOBS.c.attempts + 1,
+    )
+    .returning(*JOBS.c)
+)
+SERVED = (
+    update(USERS)
+    .where(USERS.c.id.in_(bindparam("ids", expanding=True)))
+    .values(last_served_at=bindparam("b_now", type_=USERS.c.last_served_at.type))
+)
+# A served user's next song: one index seek (a user's queued songs are in order by id).
+NEXT_MARK = (
+    update(JOBS)
+    .where(
+        JOBS.c.id
+        == select(func.min(JOBS.c.id))
+        .where(
+            JOBS.c.state == QUEUED,
+            # Not "backend": an UPDATE of jobs keeps its column names for its own values.
+            JOBS.c.backend == bindparam("b_backend"),
+            JOBS.c.user_id == bindparam("b_user"),
+        )
+        .scalar_subquery()
+    )
+    .values(fair_served=bindparam("b_mark"))
+)
+
+
 async def _serving(session: AsyncSession, backend: str) -> int:
     """The round being served: the latest among the jobs in flight (few, at most the
     backend's concurrency), else the first queued one's (one index entry), else 0."""
@@ -108,10 +167,9 @@ def served_mark(served: datetime | None) -> int:
 
 async def head(session: AsyncSession, backend: str, first: int | None) -> list[int]:
     """The first ``first`` places of the line (all of it with None): an index scan."""
-    query = select(JobRow.id).where(_queued(backend)).order_by(*SERVING_ORDER)
-    if first is not None:
-        query = query.limit(first)
-    return list((await session.scalars(query)).all())
+    if first is None:
+        return list((await session.scalars(LINE, {"backend": backend})).all())
+    return list((await session.scalars(LINE_HEAD, {"backend": backend, "first": first})).all())
 
 
 async def places_of(session: AsyncSession, jobs: Collection[Job]) -> dict[JobId, int]:
@@ -157,11 +215,7 @@ class FairQueueQueries(Sessions):
                 # One claimer per backend at a time, so the concurrency limit holds across
                 # processes; rows themselves are protected by the compare-and-set below.
                 await advisory_lock(session, f"acejam-claim:{backend}")
-            in_flight = await session.scalar(
-                select(func.count())
-                .select_from(JobRow)
-                .where(JobRow.backend == backend, JobRow.state.in_(state_values(IN_FLIGHT_STATES)))
-            )
+            in_flight = await session.scalar(IN_FLIGHT, {"backend": backend})
             slots = max_in_flight - int(in_flight or 0)
             if slots <= 0:
                 return []
@@ -169,36 +223,18 @@ class FairQueueQueries(Sessions):
             if not chosen:
                 return []
             result = await session.execute(
-                update(JOBS)  # Core, not ORM: the same UPDATE for a fraction of the CPU
-                .where(JOBS.c.id.in_(chosen), JOBS.c.state == JobState.QUEUED.value)
-                .values(
-                    state=JobState.SUBMITTING.value,
-                    updated_at=now,
-                    lease_owner=owner,
-                    lease_expires_at=lease_until,
-                    attempts=JOBS.c.attempts + 1,
-                )
-                .returning(*JOBS.c)
+                CLAIM, {"ids": chosen, "b_now": now, "b_owner": owner, "b_until": lease_until}
             )
             rows = {row.id: row for row in result.all()}
             await audit(session, list(rows), JobState.QUEUED.value, JobState.SUBMITTING, now)
             served = {row.user_id for row in rows.values()}
             if served:  # what a user's next songs are ranked by within their round
-                await session.execute(
-                    update(UserRow).where(UserRow.id.in_(served)).values(last_served_at=now)
-                )
+                await session.execute(SERVED, {"ids": sorted(served), "b_now": now})
             for user_id in served:
                 # Their next song waits behind those of users served before them: its mark
-                # becomes now (one index seek: a user's queued songs are in order by id).
-                following = (
-                    select(func.min(JobRow.id))
-                    .where(_queued(backend), JobRow.user_id == user_id)
-                    .scalar_subquery()
-                )
+                # becomes now.
                 await session.execute(
-                    update(JobRow)
-                    .where(JobRow.id == following)
-                    .values(fair_served=served_mark(now))
-                    .execution_options(synchronize_session=False)
+                    NEXT_MARK,
+                    {"b_backend": backend, "b_user": user_id, "b_mark": served_mark(now)},
                 )
             return [row_to_job(rows[job_id]) for job_id in chosen if job_id in rows]

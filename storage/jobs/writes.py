@@ -22,7 +22,7 @@ from bot.quotas import QUOTA_WINDOW, Refusal, UsageNeeds, UsageSnapshot
 from bot.stores import EVERYTHING, Admission, Enqueued, NewJob, UserKey
 from storage.db import Sessions
 from storage.jobs.events import audit
-from storage.jobs.queue import fair_place, places_of
+from storage.jobs.queue import fair_place, place_of, places_of
 from storage.jobs.rows import (
     JOBS,
     USERS,
@@ -215,7 +215,7 @@ class JobWrites(Sessions):
                 },
             )
             await audit(session, [job.id], None, JobState.QUEUED, now)
-            return Enqueued(job, True, (await places_of(session, [job])).get(job.id, 0))
+            return Enqueued(job, True, await place_of(session, job, round_, served, turn))
 
     async def usage(
         self,
