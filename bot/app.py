@@ -25,6 +25,7 @@ from bot.backends.wavespeed_edits import wavespeed_prices
 from bot.config import Settings
 from bot.domain import Limits
 from bot.errors import ConfigError, StoreUnavailable
+from bot.jams.clock import JamClock
 from bot.jams.service import JamService
 from bot.metrics import MeasuredDownloader, Metrics
 from bot.notify import Notifier
@@ -108,6 +109,8 @@ class Core:
     metrics: Metrics
     # How this process and the others on its database wake each other (bot.ports.Nudge).
     nudges: Nudges = field(default_factory=NoNudges)
+    # Renders, opens voting and closes jams on time (run where the adapters run).
+    jam_clock: JamClock | None = None
 
     @property
     def admin(self) -> AdminService:
@@ -218,12 +221,14 @@ def assemble_core(
         nudges=nudges,
     )
     service.on_new_work(worker.nudge)
-    if jams is not None:  # PUBLIC_URL (JAM-BOARD's setting) switches the jam board on
-        public_url = getattr(settings, "public_url", None)
-        service.attach_jams(JamService(service, jams, rules, public_url=public_url))
+    clock = None
+    if jams is not None:  # PUBLIC_URL switches the jam board on
+        service.attach_jams(JamService(service, jams, rules, public_url=settings.public_url))
+        clock = JamClock(service.jams)
+        notifier.watch(clock)  # a jam's take delivered or failed here wakes it
     # A song queued here may be claimed by a worker process (and its place told by ours).
     service.on_new_work(lambda: nudges.send(Nudge.WORK, backend.name))
-    return Core(settings, store, rules, service, worker, backend, metrics, nudges)
+    return Core(settings, store, rules, service, worker, backend, metrics, nudges, clock)
 
 
 @contextlib.asynccontextmanager
@@ -396,6 +401,8 @@ async def serve_role(
         nudges.on(Nudge.DELIVER, platform, lambda _: worker.adopt_soon())
     async with asyncio.TaskGroup() as group:
         group.create_task(_until_stopped(worker.run(stop), stop))
+        if role != "worker" and core.jam_clock is not None:  # where the adapters run
+            group.create_task(_until_stopped(core.jam_clock.run(stop), stop))
         if role == "adapters":
             relay = EventRelay(store=core.store, notifier=core.service.notifier)
             for platform in platforms:

@@ -56,6 +56,10 @@ class Notifier:
     def add(self, delivery: Delivery) -> None:
         self._deliveries[delivery.platform] = delivery
 
+    def watch(self, watcher: Watcher) -> None:
+        """Another watcher, from now on (the jam clock: a jam's take ended)."""
+        self._watchers = (*self._watchers, watcher)
+
     async def emit(self, event: JobEvent) -> None:
         """Best effort: a chat that can't show progress must not stop the job."""
         delivery = self._deliveries.get(event.job.destination.platform)

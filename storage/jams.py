@@ -16,26 +16,24 @@ from typing import Any
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.domain import JobId, JobState
+from bot.domain import JobId
 from bot.jams.model import (
     OPEN_STATES,
     Contribution,
     Jam,
     JamState,
     JamStats,
-    JamTake,
     JamTakeRef,
     MemberStats,
     NewJam,
     Part,
-    Round,
     winner,
 )
 from bot.stores import JamCheck
 from storage.db import Sessions
 from storage.errors import raises_store_unavailable
+from storage.jam_rows import fields_of, has_takes, load, lock
 from storage.jobs.rows import is_job_id
 from storage.models import (
     JamContributionRow,
@@ -43,7 +41,6 @@ from storage.models import (
     JamRow,
     JamTakeRow,
     JamVoteRow,
-    JobRow,
 )
 
 _OPEN = [s.value for s in OPEN_STATES]
@@ -58,7 +55,7 @@ class SqlJamStore(Sessions):
             return None
         async with self._reads() as session:
             row = await session.get(JamRow, jam_id)
-            return await _load(session, row) if row is not None else None
+            return await load(session, row) if row is not None else None
 
     async def jam_at(self, platform: str, chat_id: str) -> Jam | None:
         async with self._reads() as session:
@@ -72,17 +69,17 @@ class SqlJamStore(Sessions):
                 .order_by(JamRow.id.desc())
                 .limit(1)
             )
-            return await _load(session, row) if row is not None else None
+            return await load(session, row) if row is not None else None
 
     async def jam_by_token(self, token: str) -> Jam | None:
         async with self._reads() as session:
             row = await session.scalar(select(JamRow).where(JamRow.token == token))
-            return await _load(session, row) if row is not None else None
+            return await load(session, row) if row is not None else None
 
     async def open_jams(self) -> list[Jam]:
         async with self._reads() as session:
             rows = await session.scalars(select(JamRow).where(JamRow.state.in_(_OPEN)))
-            return [await _load(session, row) for row in rows.all()]
+            return [await load(session, row) for row in rows.all()]
 
     async def take_of(self, job_id: int) -> JamTakeRef | None:
         if not is_job_id(job_id):
@@ -188,7 +185,7 @@ class SqlJamStore(Sessions):
                     )
                 )
                 await session.flush()
-                return await _load(session, row)
+                return await load(session, row)
         except IntegrityError:  # another /jam start in the same place committed first
             return None
 
@@ -203,7 +200,7 @@ class SqlJamStore(Sessions):
         revoke_token: bool = False,
     ) -> Jam | None:
         async with self._sessions.begin() as session:
-            row = await _lock(session, jam_id)
+            row = await lock(session, jam_id)
             if row is None:
                 return None
             if chat_id is not None:
@@ -216,7 +213,7 @@ class SqlJamStore(Sessions):
                 row.token = token
             row.updated_at = now
             await session.flush()
-            return await _load(session, row)
+            return await load(session, row)
 
     async def add_contribution(
         self,
@@ -230,13 +227,13 @@ class SqlJamStore(Sessions):
         check: JamCheck,
     ) -> tuple[Jam, Contribution] | str | None:
         async with self._sessions.begin() as session:
-            row = await _lock(session, jam_id)
+            row = await lock(session, jam_id)
             if row is None:
                 return None
-            jam = await _load(session, row)
+            jam = await load(session, row)
             number = max((c.number for c in jam.contributions), default=0) + 1
             added = Contribution(number, jam.round, part, text, author_id, author_name, False, now)
-            with_it = Jam(**{**_fields(jam), "contributions": (*jam.contributions, added)})
+            with_it = Jam(**{**fields_of(jam), "contributions": (*jam.contributions, added)})
             refusal = check(with_it, added)
             if refusal is not None:
                 return refusal
@@ -255,16 +252,16 @@ class SqlJamStore(Sessions):
             )
             row.updated_at = now
             await session.flush()
-            return await _load(session, row), added
+            return await load(session, row), added
 
     async def remove_contribution(
         self, jam_id: int, number: int, *, now: datetime, check: JamCheck
     ) -> Jam | str | None:
         async with self._sessions.begin() as session:
-            row = await _lock(session, jam_id)
+            row = await lock(session, jam_id)
             if row is None:
                 return None
-            jam = await _load(session, row)
+            jam = await load(session, row)
             found = next((c for c in jam.contributions if c.number == number), None)
             if found is None:
                 return None
@@ -278,7 +275,7 @@ class SqlJamStore(Sessions):
             )
             row.updated_at = now
             await session.flush()
-            return await _load(session, row)
+            return await load(session, row)
 
     async def advance(
         self,
@@ -295,18 +292,18 @@ class SqlJamStore(Sessions):
         if unknown:
             raise ValueError(f"not a round's field: {', '.join(sorted(unknown))}")
         async with self._sessions.begin() as session:
-            row = await _lock(session, jam_id)
+            row = await lock(session, jam_id)
             if row is None or row.round != round or JamState(row.state) not in from_states:
                 return None
             current = await session.get(JamRoundRow, (jam_id, round))
             assert current is not None
             if pick_winner:  # on the votes as they are under the lock: none is missed
-                jam = await _load(session, row)
+                jam = await load(session, row)
                 current.winner_take = winner(jam.current)
             if (
                 to_state == JamState.RENDERING
                 and JamState(current.state) == JamState.COLLECTING
-                and await _has_takes(session, jam_id, round, current.attempt)
+                and await has_takes(session, jam_id, round, current.attempt)
             ):
                 current.attempt += 1  # a render again after one that made nothing
             for name, value in round_fields.items():
@@ -315,7 +312,7 @@ class SqlJamStore(Sessions):
             current.updated_at = now
             row.state, row.updated_at = to_state.value, now
             await session.flush()
-            return await _load(session, row)
+            return await load(session, row)
 
     async def start_round(
         self,
@@ -328,7 +325,7 @@ class SqlJamStore(Sessions):
         extended: bool,
     ) -> Jam | None:
         async with self._sessions.begin() as session:
-            row = await _lock(session, jam_id)
+            row = await lock(session, jam_id)
             if row is None or row.round != after or row.state != JamState.CLOSED.value:
                 return None
             session.add(
@@ -345,20 +342,20 @@ class SqlJamStore(Sessions):
             )
             row.round, row.state, row.updated_at = after + 1, JamState.COLLECTING.value, now
             await session.flush()
-            return await _load(session, row)
+            return await load(session, row)
 
     async def end_jam(self, jam_id: int, *, now: datetime) -> Jam | None:
         async with self._sessions.begin() as session:
-            row = await _lock(session, jam_id)
+            row = await lock(session, jam_id)
             if row is None:
                 return None
             row.state, row.updated_at = JamState.ENDED.value, now
             await session.flush()
-            return await _load(session, row)
+            return await load(session, row)
 
     async def record_take(self, jam_id: int, round: int, take: int, job_id: JobId) -> Jam | None:
         async with self._sessions.begin() as session:
-            row = await _lock(session, jam_id)
+            row = await lock(session, jam_id)
             if row is None:
                 return None
             current = await session.get(JamRoundRow, (jam_id, round))
@@ -376,7 +373,7 @@ class SqlJamStore(Sessions):
                     )
                 )
                 await session.flush()
-            return await _load(session, row)
+            return await load(session, row)
 
     async def vote(
         self,
@@ -389,10 +386,10 @@ class SqlJamStore(Sessions):
         check: Callable[[Jam], str | None],
     ) -> tuple[Jam, bool] | str | None:
         async with self._sessions.begin() as session:
-            row = await _lock(session, jam_id)
+            row = await lock(session, jam_id)
             if row is None:
                 return None
-            refusal = check(await _load(session, row))
+            refusal = check(await load(session, row))
             if refusal is not None:
                 return refusal
             vote = await session.get(JamVoteRow, (jam_id, round, voter_id))
@@ -404,116 +401,4 @@ class SqlJamStore(Sessions):
             elif changed:
                 vote.take, vote.at = take, now
             await session.flush()
-            return await _load(session, row), changed
-
-
-# ---------------------------------------------------------------- rows → values
-async def _lock(session: AsyncSession, jam_id: int) -> JamRow | None:
-    if not is_job_id(jam_id):
-        return None
-    return await session.get(JamRow, jam_id, with_for_update=True, populate_existing=True)
-
-
-async def _has_takes(session: AsyncSession, jam_id: int, round: int, attempt: int) -> bool:
-    found = await session.scalar(
-        select(func.count())
-        .select_from(JamTakeRow)
-        .where(
-            JamTakeRow.jam_id == jam_id, JamTakeRow.round == round, JamTakeRow.attempt == attempt
-        )
-    )
-    return bool(found)
-
-
-def _fields(jam: Jam) -> dict[str, Any]:
-    return {name: getattr(jam, name) for name in Jam.__dataclass_fields__}
-
-
-async def _load(session: AsyncSession, row: JamRow) -> Jam:
-    """The whole jam: its rounds with their takes (their jobs' state) and votes, and every
-    contribution in order."""
-    jam_id = row.id
-    rounds = (
-        await session.scalars(
-            select(JamRoundRow).where(JamRoundRow.jam_id == jam_id).order_by(JamRoundRow.number)
-        )
-    ).all()
-    contributions = (
-        await session.scalars(
-            select(JamContributionRow)
-            .where(JamContributionRow.jam_id == jam_id)
-            .order_by(JamContributionRow.number)
-        )
-    ).all()
-    takes = (
-        await session.execute(
-            select(JamTakeRow, JobRow)
-            .join(JobRow, JobRow.id == JamTakeRow.job_id)
-            .where(JamTakeRow.jam_id == jam_id)
-            .order_by(JamTakeRow.round, JamTakeRow.take)
-        )
-    ).all()
-    votes = (
-        await session.execute(
-            select(JamVoteRow.round, JamVoteRow.take, func.count())
-            .where(JamVoteRow.jam_id == jam_id)
-            .group_by(JamVoteRow.round, JamVoteRow.take)
-        )
-    ).all()
-    counted = {(r, t): int(n) for r, t, n in votes}
-    made: list[Round] = []
-    for r in rounds:
-        own = tuple(
-            JamTake(
-                round=t.round,
-                take=t.take,
-                job_id=JobId(t.job_id),
-                state=JobState(job.state),
-                seed=job.seed_used,
-                audio_path=job.audio_path,
-                audio_format=job.audio_format,
-                duration=job.audio_duration,
-                votes=counted.get((t.round, t.take), 0),
-            )
-            for t, job in takes
-            if t.round == r.number and t.attempt == r.attempt
-        )
-        made.append(
-            Round(
-                number=r.number,
-                state=JamState(r.state),
-                collect_ends_at=r.collect_ends_at,
-                vote_ends_at=r.vote_ends_at,
-                winner_take=r.winner_take,
-                base_job_id=JobId(r.base_job_id) if r.base_job_id is not None else None,
-                extended=r.extended,
-                takes=own,
-                votes_cast=sum(n for (rn, _), n in counted.items() if rn == r.number),
-                attempt=r.attempt,
-            )
-        )
-    return Jam(
-        id=jam_id,
-        platform=row.platform,
-        chat_id=row.chat_id,
-        origin_id=row.origin_id,
-        scope_id=row.scope_id,
-        host_id=row.host_id,
-        host_name=row.host_name,
-        theme=row.theme,
-        takes=row.takes,
-        collect_minutes=row.collect_minutes,
-        vote_minutes=row.vote_minutes,
-        state=JamState(row.state),
-        round=row.round,
-        token=row.token,
-        context=dict(row.context or {}),
-        created_at=row.created_at,
-        contributions=tuple(
-            Contribution(
-                c.number, c.round, Part(c.part), c.text, c.author_id, c.author_name, c.removed, c.at
-            )
-            for c in contributions
-        ),
-        rounds=tuple(made),
-    )
+            return await load(session, row), changed

@@ -55,11 +55,16 @@ async def running_core(
             core.service.register_delivery(delivery)
         stop = asyncio.Event()
         task = asyncio.create_task(core.worker.run(stop))
+        # The jam clock runs where the adapters do (bot.app.serve_role), so here too.
+        clock = core.jam_clock
+        ticking = asyncio.create_task(clock.run(stop)) if clock is not None else None
         try:
             yield core
         finally:
             stop.set()
             await task
+            if ticking is not None:
+                await ticking
 
 
 async def wait_for_job(

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from bot.domain import Task
 from bot.jams import texts
-from bot.jams.model import Jam, JamChanged, JamNewsKind, JamState
+from bot.jams.model import Due, Jam, JamChanged, JamNewsKind, JamState
 from bot.jams.render import Renderer
 
 if TYPE_CHECKING:
@@ -82,7 +82,6 @@ class Rounds:
         jam, refusal = await Renderer(self._jams.service, self._jams.store).submit_missing(
             jam, requester
         )
-        self._jams.wake()
         if refusal is None:
             return JamChanged(jam, texts.rendering(jam))
         if jam.current.takes:  # some takes are on their way: the clock tries the rest later
@@ -155,3 +154,45 @@ class Rounds:
             return _refused(texts.not_now(fresh, "start a new round"), "jam_state")
         self._jams.wake()
         return JamChanged(started, texts.next_round(started))
+
+    async def settle(self, jam: Jam, due: Due) -> JamChanged | Refused | None:
+        """What the clock does for ``due`` (bot.jams.model.due), told to the listeners."""
+        store, now = self._jams.store, self._jams.now()
+        if due == Due.RENDER:
+            return await self.render(None, jam.id)
+        if due == Due.CLOSE:
+            return await self.close(None, jam.id)
+        if due == Due.SUBMIT:
+            done = await self.submit_missing(jam)
+            recorded = done.jam.current.takes if isinstance(done, JamChanged) else ()
+            if len(recorded) >= jam.takes or not all(t.ended for t in recorded):
+                return done
+            # Refused for the rest, and every take queued has ended: vote on those.
+            due = Due.OPEN_VOTING if any(t.made for t in recorded) else Due.RENDER_FAILED
+        if due == Due.OPEN_VOTING:
+            voting = await store.advance(
+                jam.id,
+                jam.round,
+                {JamState.RENDERING},
+                JamState.VOTING,
+                now=now,
+                vote_ends_at=now + timedelta(minutes=jam.vote_minutes),
+            )
+            if voting is None:
+                return None
+            message = texts.voting(voting, now)
+            await self._jams.tell(JamNewsKind.VOTING, voting, message)
+            return JamChanged(voting, message)
+        back = await store.advance(
+            jam.id,
+            jam.round,
+            {JamState.RENDERING},
+            JamState.COLLECTING,
+            now=now,
+            collect_ends_at=None,
+        )
+        if back is None:
+            return None
+        message = texts.render_failed(back)
+        await self._jams.tell(JamNewsKind.RENDER_FAILED, back, message)
+        return JamChanged(back, message)

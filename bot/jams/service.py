@@ -330,7 +330,9 @@ class JamService:
             if round != jam.round or jam.state not in VOTABLE_STATES:
                 return texts.vote_closed(jam)
             found = jam.current.take(take)
-            if found is None or not found.posted:
+            # Made: its track is posted, or being posted (the button may be pressed
+            # before the job is marked delivered).
+            if found is None or not found.made:
                 return texts.no_take(round, take)
             return None
 
