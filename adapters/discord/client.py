@@ -38,6 +38,10 @@ from adapters.discord.commands import JamCommands
 from adapters.discord.delivery import DiscordDelivery
 from adapters.discord.edit_commands import EditCommands
 from adapters.discord.edits import EditStarter
+from adapters.discord.jam_commands import JamGroup
+from adapters.discord.jam_messages import JamPoster
+from adapters.discord.jam_votes import VoteButton
+from adapters.discord.jams import JamDesk
 from adapters.discord.keeping import TakeKeeper
 from adapters.discord.posting import MAX_REQUEST_BYTES
 from adapters.discord.replies import reply_privately
@@ -117,6 +121,9 @@ class AceJamBot(commands.AutoShardedBot):
         self.service = service
         self.guild_ids = tuple(guild_ids)
         self.api_base = api_base.rstrip("/")
+        # /jam and 🗳 (#16); the poster is the core's JamListener for Discord.
+        self.jam_poster = JamPoster(self, service.jams, edit_interval=self.tuning.edit_interval)
+        self.jams = JamDesk(service.jams, self.jam_poster)
         self.delivery = DiscordDelivery(
             self,
             interaction_ttl=self.tuning.interaction_ttl,
@@ -127,6 +134,7 @@ class AceJamBot(commands.AutoShardedBot):
             clock=self.tuning.clock,
             edits_offered=lambda: service.edits_offered,
             edit_models=lambda: service.capabilities.edit_models,
+            jams=self.jams,
         )
         # The views' ButtonHandler, with the one PressGuard of this adapter.
         self.buttons = SongStarter(service, self.delivery, PressGuard())
@@ -140,7 +148,8 @@ class AceJamBot(commands.AutoShardedBot):
         await self.add_cog(JamCommands(self, self.service, self.buttons))
         await self.add_cog(EditCommands(self, self.service, self.edits))
         await self.add_cog(AdminCommands(self.service))
-        self.add_dynamic_items(*PERSISTENT_ITEMS, KeepButton)
+        self.tree.add_command(JamGroup(self.jams), override=True)
+        self.add_dynamic_items(*PERSISTENT_ITEMS, KeepButton, VoteButton)
         await self._sync_commands()
 
     async def _sync_commands(self) -> None:
@@ -165,6 +174,7 @@ class AceJamBot(commands.AutoShardedBot):
 
     async def close(self) -> None:
         await self.delivery.close()
+        await self.jam_poster.close()
         await super().close()
 
 
@@ -210,6 +220,7 @@ async def serve(
                 await asyncio.wait({runner, stopping, ready}, return_when=asyncio.FIRST_COMPLETED)
                 if ready.done() and not runner.done():
                     service.register_delivery(bot.delivery)
+                    service.jams.register_listener(bot.jam_poster)
                     logger.info("discord bot ready as %s", bot.user)
                     await asyncio.wait({runner, stopping}, return_when=asyncio.FIRST_COMPLETED)
             finally:

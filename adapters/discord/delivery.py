@@ -25,7 +25,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import discord
 
@@ -44,6 +44,7 @@ from adapters.discord.views import status_view
 from bot import messages
 from bot.delivery import DeliveryPipeline
 from bot.domain import Job, Task
+from bot.jams.model import JamTakeRef
 from bot.ports import DeliveryReceipt, EventKind, JobEvent, TrackFile
 
 logger = logging.getLogger(__name__)
@@ -51,6 +52,14 @@ logger = logging.getLogger(__name__)
 FINISHED_REMEMBERED = 1000  # job ids whose final state we showed (late or relayed echoes)
 
 __all__ = ["CAN_POST", "PLATFORM", "DiscordDelivery", "StatusMessage"]
+
+
+class JamTakes(Protocol):
+    """Which jobs are a jam's takes (#16), and telling the jam one was posted."""
+
+    async def take_of(self, job_id: int) -> JamTakeRef | None: ...
+
+    def take_posted(self, ref: JamTakeRef) -> None: ...
 
 
 class DiscordDelivery:
@@ -70,10 +79,13 @@ class DiscordDelivery:
         clock: Callable[[], float] = time.monotonic,
         edits_offered: Callable[[], frozenset[Task]] = frozenset,
         edit_models: Callable[[], Mapping[Task, str]] = dict,
+        jams: JamTakes | None = None,
     ) -> None:
         """``edits_offered`` and ``edit_models``: the core's, read when a track is posted
-        (➕ under it where extending is offered, an edit's own model named on its card)."""
+        (➕ under it where extending is offered, an edit's own model named on its card);
+        ``jams``: a jam's take gets its 🗳 vote button instead of a song's buttons."""
         self.client = client
+        self.jams = jams
         self.edits_offered = edits_offered
         self.edit_models = edit_models
         self.interaction_ttl = interaction_ttl
@@ -173,6 +185,12 @@ class DiscordDelivery:
         """The core's pipeline fits the track to the limit and has :class:`TrackPost` post it."""
         post = TrackPost(self, self._status_for(job))
         return await DeliveryPipeline(post).deliver(job, tracks)
+
+    async def jam_take(self, job: Job) -> JamTakeRef | None:
+        """The jam take ``job`` is, if any (only jobs a jam queued carry ``jam_id``)."""
+        if self.jams is None or "jam_id" not in job.destination.context:
+            return None
+        return await self.jams.take_of(job.id)
 
     async def close(self) -> None:
         for task in list(self._tasks):

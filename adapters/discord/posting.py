@@ -21,6 +21,8 @@ import discord
 from adapters.discord import embeds
 from adapters.discord.cards import LiveToken, StatusMessage
 from adapters.discord.embeds import TrackCard
+from adapters.discord.jam_cards import take_content
+from adapters.discord.jam_votes import vote_view
 from adapters.discord.lineage import edit_model
 from adapters.discord.takes import take_filename, takes_embed, takes_view
 from adapters.discord.views import failure_view, track_view
@@ -28,6 +30,7 @@ from bot import messages
 from bot.audio import PreparedTrack, TrackTags
 from bot.delivery import FittedTake, UploadLimits
 from bot.domain import Job, Task
+from bot.jams.model import JamTakeRef
 from bot.ports import DeliveryReceipt
 
 if TYPE_CHECKING:
@@ -44,6 +47,7 @@ UPLOAD_ATTEMPTS = 3  # a 413 despite the limit we read: shrink and try again
 MAX_REQUEST_BYTES = 25 * 1024 * 1024
 REQUEST_OVERHEAD = 256 * 1024
 CAN_POST = "bot_can_post"  # context: the bot may post the track in the channel itself
+NO_PINGS = discord.AllowedMentions.none()
 
 
 class TrackPost:
@@ -76,7 +80,10 @@ class TrackPost:
         return isinstance(error, discord.HTTPException) and error.status == 413
 
     async def post_track(self, job: Job, track: PreparedTrack, limit: int) -> DeliveryReceipt:
-        message = await self._post_track(job, track, limit)
+        jam_take = await self._owner.jam_take(job)
+        message = await self._post_track(job, track, limit, jam_take)
+        if jam_take is not None and self._owner.jams is not None:
+            self._owner.jams.take_posted(jam_take)
         return DeliveryReceipt(str(message.id))
 
     async def post_takes(
@@ -120,7 +127,9 @@ class TrackPost:
             known.append(hint)
         return min(known) if known else DEFAULT_UPLOAD_LIMIT
 
-    async def _post_track(self, job: Job, prepared: PreparedTrack, limit: int) -> discord.Message:
+    async def _post_track(
+        self, job: Job, prepared: PreparedTrack, limit: int, jam_take: JamTakeRef | None = None
+    ) -> discord.Message:
         picture_size = prepared.waveform_png.stat().st_size
         with_image = prepared.size + picture_size <= limit
         title = embeds.track_tags(job, None).title
@@ -141,6 +150,11 @@ class TrackPost:
                 found.append(discord.File(prepared.waveform_png, filename=embeds.WAVEFORM_NAME))
             return found
 
+        if jam_take is not None:
+            # The jam's take: members vote on it; it names nobody (every member made it).
+            view = vote_view(jam_take)
+            content = take_content(jam_take)
+            return await self._send(job, embeds.track_embed(job, card), files, view, content)
         view = track_view(job.id, extend=self._extends())
         return await self._send(job, embeds.track_embed(job, card), files, view)
 
@@ -150,19 +164,23 @@ class TrackPost:
         embed: discord.Embed,
         files: Callable[[], list[discord.File]],
         view: discord.ui.View,
+        jam_content: str | None = None,
     ) -> discord.Message:
         """The song's message: through the bot token where the bot may post, else (or when
-        the bot may no longer post) as the interaction's follow-up while its token lives."""
+        the bot may no longer post) as the interaction's follow-up while its token lives.
+        ``jam_content``: a jam's take, whose text pings nobody."""
+        content = jam_content if jam_content is not None else embeds.fallback_content(job)
+        pings = NO_PINGS if jam_content is not None else requester_only(job)
 
         async def follow_up(token: LiveToken) -> discord.Message | None:
             return await token.call(
                 self._owner.clock,
                 lambda: token.interaction.followup.send(
-                    embeds.fallback_content(job),
+                    content,
                     embed=embed,
                     files=files(),
                     view=view,
-                    allowed_mentions=requester_only(job),
+                    allowed_mentions=pings,
                     wait=True,
                 ),
             )
@@ -174,7 +192,7 @@ class TrackPost:
                 return sent
             # The token died on the way: a post of the bot's own is the one way left.
         try:
-            return await self._post_to_channel(job, embed, files(), view)
+            return await self._post_to_channel(job, embed, files(), view, content, pings)
         except discord.Forbidden as exc:
             # Permissions changed since the job was asked for: the follow-up needs none.
             token = self._token()
@@ -197,6 +215,8 @@ class TrackPost:
         embed: discord.Embed,
         files: list[discord.File],
         view: discord.ui.View,
+        content: str,
+        pings: discord.AllowedMentions,
     ) -> discord.Message:
         """The track as an ordinary bot message that mentions (and pings) only the requester;
         not a reply: the status card it would reply to goes once the track is there. The
@@ -205,11 +225,11 @@ class TrackPost:
         guild_id = guild_id_of(job)
         channel_id = int(job.destination.chat_id)
         return await self._owner.channel(channel_id, guild_id).send(
-            content=embeds.fallback_content(job),
+            content=content,
             embed=embed,
             files=files,
             view=view,
-            allowed_mentions=requester_only(job),
+            allowed_mentions=pings,
             nonce=f"acejam-{job.id}",
         )
 

@@ -106,10 +106,11 @@ async def test_commands_are_synced_to_the_configured_guilds_with_their_ranges(wo
             "extend",  # the edits WaveSpeed offers (#15)
             "remix",
             "repaint",
+            "jam",  # community jams (#16)
         )
         commands = await dc.wait_for_commands_synced(*names, guild_id=GUILD)
     assert dc.global_commands() == [] and dc.guild_commands(OTHER_GUILD) == []
-    assert len(commands) == 13
+    assert len(commands) == 14
     song = dc.command("song", GUILD)
     options = {o["name"]: o for o in song["options"]}
     assert list(options) == [
