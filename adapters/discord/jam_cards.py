@@ -11,6 +11,7 @@ characters, a description 4096, an embed 6000 together) with a note of what was 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -29,13 +30,14 @@ NAME_SHOWN = 64  # a member's name beside their line
 THREAD_NAME_MAX = 100  # Discord's limit for a thread's name
 STATS_SHOWN = 15  # members in /jam stats
 COLOUR = discord.Colour.from_rgb(0xE0, 0x6C, 0x9F)
+_BRACKET = re.compile(r"(?<!\\)[\[\]]")  # a bracket not escaped yet
 
 
 def user_text(text: str, limit: int) -> str:
     """What a member typed, shown as typed: no markdown (nor a masked link, ``[text](url)``),
     no mention (it would show as a ping even where nobody is notified), cut to ``limit``."""
     escaped = discord.utils.escape_markdown(text, as_needed=False)
-    escaped = escaped.replace("[", "\\[").replace("]", "\\]")
+    escaped = _BRACKET.sub(r"\\\g<0>", escaped)  # discord.py escapes a link's "[" alone
     return clip(discord.utils.escape_mentions(escaped), limit)
 
 
