@@ -52,6 +52,13 @@ def check_rules(rules: ChatRules, limits: Limits) -> None:
             raise ValueError("The songs-at-once limit must be at least 1.")
     if rules.monthly_budget_usd is not None and rules.monthly_budget_usd < 0:
         raise ValueError("A budget can't be negative.")
+    if rules.jam_pays not in ("host", "chat"):
+        raise ValueError("jam_pays is host (the jam's host pays) or chat (the chat's budget).")
+    if rules.jam_pays == "chat" and rules.monthly_budget_usd is None:
+        raise ValueError(
+            "jam_pays=chat takes the jams' takes from the chat's monthly budget: set "
+            "monthly_budget_usd first."
+        )
     for name in ("blocked_words", "allowed_channels"):
         items = getattr(rules, name)
         if len(items) > MAX_LIST_ITEMS:

@@ -12,7 +12,8 @@ accepted, so no spelling that worked anywhere stops working:
 - on/off: ``on yes true 1 allow`` / ``off no false 0 deny``; ``own_audio`` also takes
   ``default`` (on in direct messages, off in groups), so ``off`` is off there, not a reset;
 - a list: comma-separated (a chat may also split words on spaces);
-- role quotas: ``role:quota`` or ``role=quota`` pairs, separated by ``,`` or ``;``.
+- role quotas: ``role:quota`` or ``role=quota`` pairs, separated by ``,`` or ``;``;
+- who pays for a jam's takes: ``host`` or ``chat`` (``jam_pays``; reset: host).
 
 Pure functions, no I/O. Ranges that depend on the bot's settings (song lengths) take
 :class:`~bot.domain.Limits`; the ceilings an operator sets are checked by `bot.admin`.
@@ -207,6 +208,16 @@ def parse_own_audio(text: str) -> bool | None:
         raise BadValue(f"“{quoted(text)}” isn't on, off or default. {OWN_AUDIO_HINT}") from None
 
 
+def parse_jam_pays(text: str) -> str:
+    """``jam_pays``: who pays for a jam's takes, ``host`` or ``chat`` (default: host)."""
+    word = _word(text)
+    if word in RESET_WORDS or word == "host":
+        return "host"
+    if word == "chat":
+        return "chat"
+    raise BadValue(f"“{quoted(text)}” isn't host or chat: `jam_pays=host` or `jam_pays=chat`.")
+
+
 def own_audio_word(value: bool | None) -> str:
     """``own_audio`` as admins read it back: on, off, or what the default means."""
     return OWN_AUDIO_DEFAULT if value is None else "on" if value else "off"
@@ -291,6 +302,8 @@ def parse_setting(item: str) -> tuple[str, object]:
         value = parse_role_quotas(raw)
     elif name == "monthly_budget_usd":
         value = parse_budget(raw)
+    elif name == "jam_pays":
+        value = parse_jam_pays(raw)
     else:  # a new setting needs its grammar here first
         raise BadValue(f"{name} can't be set from here.")
     return name, value
