@@ -17,7 +17,7 @@ import httpx
 
 from bot import quotas
 from bot.admin import AdminService
-from bot.backends.acestep import AceStepBackend
+from bot.backends.acestep_build import build_acestep, pool_hosts
 from bot.backends.download import Downloader, DownloadPolicy
 from bot.backends.probe import probe_acestep, probe_wavespeed
 from bot.backends.wavespeed import WaveSpeedBackend
@@ -49,14 +49,15 @@ logger = logging.getLogger(__name__)
 def backend_url(settings: Settings) -> str:
     if settings.backend_name == "wavespeed":
         return settings.wavespeed_base_url
-    return settings.acestep_api_url
+    return settings.acestep_urls[0]  # a pool's others: pool_hosts
 
 
 def build_downloader(
     settings: Settings, timeout: httpx.Timeout, metrics: Metrics | None = None
 ) -> Downloader:
     """Downloads obey the policy for the configured backend's origin (see DownloadPolicy)."""
-    policy = DownloadPolicy(backend_url(settings), settings.download_allowed_hosts)
+    allowed = [*settings.download_allowed_hosts, *pool_hosts(settings)]
+    policy = DownloadPolicy(backend_url(settings), allowed)
     deadline = settings.download_timeout_seconds
     if metrics is None:
         return Downloader(policy, timeout=timeout, deadline=deadline)
@@ -89,13 +90,7 @@ def build_backend(settings: Settings, http: httpx.AsyncClient, downloads: Downlo
             )
         except ValueError as exc:  # a model it has no schema for
             raise ConfigError(f"Invalid setting WAVESPEED_EDIT_MODELS: {exc}") from None
-    return AceStepBackend(
-        http,
-        base_url=settings.acestep_api_url,
-        api_key=settings.acestep_api_key.get_secret_value() if settings.acestep_api_key else None,
-        downloads=downloads,
-        max_concurrency=settings.acestep_max_concurrency,
-    )
+    return build_acestep(settings, http, downloads)  # one server, or a pool of them
 
 
 @dataclass
@@ -311,9 +306,9 @@ async def backend_answers(http: httpx.AsyncClient, settings: Settings) -> bool:
             api_key=settings.wavespeed_api_key.get_secret_value(),
         )
         return found.ok
-    key = settings.acestep_api_key.get_secret_value() if settings.acestep_api_key else None
-    [first, *_] = await probe_acestep(http, base_url=settings.acestep_api_url, api_key=key)
-    return first.ok
+    servers = settings.acestep_servers  # a pool is ready while any of its servers answers
+    probes = [probe_acestep(http, base_url=s.url, api_key=s.api_key) for s in servers]
+    return any(found[0].ok for found in await asyncio.gather(*probes))
 
 
 # An adapter runs until ``stop`` is set; it registers its Delivery with the service once
@@ -418,9 +413,6 @@ async def _until_stopped(coro: Awaitable[None], stop: asyncio.Event) -> None:
 
 
 def _host_of(settings: Settings) -> str:
-    url = (
-        settings.wavespeed_base_url
-        if settings.backend_name == "wavespeed"
-        else settings.acestep_api_url
-    )
-    return urlsplit(url).netloc
+    if settings.backend_name == "wavespeed":
+        return urlsplit(settings.wavespeed_base_url).netloc
+    return ", ".join(urlsplit(url).netloc for url in settings.acestep_urls)

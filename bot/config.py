@@ -6,6 +6,7 @@ add new ones, never rename. Secrets are ``SecretStr`` so they never print.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -15,6 +16,15 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from bot.errors import ConfigError
 
 BackendName = Literal["wavespeed", "acestep"]
+
+
+@dataclass(frozen=True)
+class AceStepServer:
+    """One server of ACESTEP_API_URL, with its own key and concurrency."""
+
+    url: str
+    api_key: str | None
+    max_concurrency: int
 
 
 def _split_commas(value: object) -> object:
@@ -45,9 +55,17 @@ class Settings(BaseSettings):
     # the jam board's links start with it; None: no jam board (docs/jamboard.md).
     public_url: str | None = None
 
+    # One ACE-Step API server, or a pool of them, comma-separated: each job goes to the one
+    # that will finish it soonest (docs/operations.md, "A pool of ACE-Step servers").
     acestep_api_url: str = "http://127.0.0.1:8001"
     acestep_api_key: SecretStr | None = None
-    acestep_max_concurrency: int = Field(default=1, ge=1, le=100)
+    # A pool's keys, comma-separated in ACESTEP_API_URL's order (one for all, or one per
+    # server, empty for a server without one); unset: ACESTEP_API_KEY for every server.
+    acestep_api_keys: SecretStr | None = None
+    # Jobs in flight at once on each server: one number for all, or one per server.
+    acestep_max_concurrency: Annotated[list[int], NoDecode] = Field(default_factory=lambda: [1])
+    # A pool's server that refuses connections this long has died: its jobs go to another.
+    acestep_failover_seconds: float = Field(default=60.0, gt=0)
 
     data_dir: Path = Path("./data")
     database_url: str | None = None
@@ -133,14 +151,34 @@ class Settings(BaseSettings):
     def _shard_ids(cls, value: object) -> object:
         return _split_commas(value)
 
-    @field_validator(
-        "wavespeed_base_url", "acestep_api_url", "discord_api_base_url", "telegram_api_base_url"
-    )
+    @field_validator("wavespeed_base_url", "discord_api_base_url", "telegram_api_base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @field_validator("acestep_api_url")
+    @classmethod
+    def _http_urls(cls, value: str) -> str:
+        urls = [cls._http_url(url.strip()) for url in value.split(",") if url.strip()]
+        if not urls:
+            raise ValueError("must name a server, e.g. http://127.0.0.1:8001")
+        if len(set(urls)) != len(urls):
+            raise ValueError("names a server twice")
+        return ",".join(urls)
+
+    @field_validator("acestep_max_concurrency", mode="before")
+    @classmethod
+    def _concurrencies(cls, value: object) -> object:
+        return [value] if isinstance(value, int) else _split_commas(value)
+
+    @field_validator("acestep_max_concurrency")
+    @classmethod
+    def _concurrency_range(cls, value: list[int]) -> list[int]:
+        if not value or not all(1 <= each <= 100 for each in value):
+            raise ValueError("each must be 1..100")
+        return value
 
     @field_validator("public_url")
     @classmethod
@@ -151,7 +189,13 @@ class Settings(BaseSettings):
             raise ValueError("must start with http:// or https://, e.g. https://jams.example.org")
         return value.rstrip("/")
 
-    @field_validator("wavespeed_api_key", "acestep_api_key", "discord_token", "telegram_token")
+    @field_validator(
+        "wavespeed_api_key",
+        "acestep_api_key",
+        "acestep_api_keys",
+        "discord_token",
+        "telegram_token",
+    )
     @classmethod
     def _blank_is_unset(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and not value.get_secret_value().strip():
@@ -199,6 +243,20 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _check_pool(self) -> Settings:
+        servers = len(self.acestep_urls)
+        for name, count in (
+            ("ACESTEP_API_KEYS", len(self._acestep_keys_given())),
+            ("ACESTEP_MAX_CONCURRENCY", len(self.acestep_max_concurrency)),
+        ):
+            if count not in (0, 1, servers):
+                raise ValueError(
+                    f"{name} names {count} values for {servers} servers in ACESTEP_API_URL "
+                    "(give one for all, or one per server)"
+                )
+        return self
+
+    @model_validator(mode="after")
     def _pick_backend(self) -> Settings:
         if self.backend is None:
             self.backend = "wavespeed" if self.wavespeed_api_key else "acestep"
@@ -210,6 +268,36 @@ class Settings(BaseSettings):
     def backend_name(self) -> BackendName:
         assert self.backend is not None  # resolved by _pick_backend
         return self.backend
+
+    @property
+    def acestep_urls(self) -> list[str]:
+        """ACESTEP_API_URL's servers, in order (one for a single server)."""
+        return self.acestep_api_url.split(",")
+
+    @property
+    def acestep_servers(self) -> list[AceStepServer]:
+        """Each ACE-Step server with its key and concurrency (a value given once: for all)."""
+        urls = self.acestep_urls
+        keys = self._acestep_keys_given()
+        if not keys:
+            common = self.acestep_api_key.get_secret_value() if self.acestep_api_key else None
+            keys = [common] * len(urls)
+        limits = self.acestep_max_concurrency
+        return [
+            AceStepServer(
+                url=url,
+                api_key=keys[0 if len(keys) == 1 else i] or None,
+                max_concurrency=limits[0 if len(limits) == 1 else i],
+            )
+            for i, url in enumerate(urls)
+        ]
+
+    def _acestep_keys_given(self) -> list[str | None]:
+        if self.acestep_api_keys is None:
+            return []
+        return [
+            part.strip() or None for part in self.acestep_api_keys.get_secret_value().split(",")
+        ]
 
     @property
     def resolved_database_url(self) -> str:
@@ -229,7 +317,8 @@ class Settings(BaseSettings):
             self.discord_token,
             self.telegram_token,
         ]
-        return [v.get_secret_value() for v in values if v is not None]
+        found = [v.get_secret_value() for v in values if v is not None]
+        return found + [key for key in self._acestep_keys_given() if key]
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -27,6 +27,9 @@ class RemoteState(enum.StrEnum):
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    # The upstream no longer knows the task (an ACE-Step server of a pool restarted or died
+    # with it): where ``Backend.resubmit_safe``, the worker submits the job again.
+    LOST = "lost"
 
 
 @dataclass(frozen=True)

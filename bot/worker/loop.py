@@ -37,6 +37,7 @@ from bot.worker.outcomes import (
     Outcome,
     PollLater,
     Refused,
+    SubmitAgain,
     Submitted,
 )
 from bot.worker.owned import Owned, Phase, tell_handed_back
@@ -244,6 +245,9 @@ class Worker:
                 owned.due = time.monotonic() + self._forecast.poll_delay(job)
                 owned.eta_shown = self._forecast.eta(job)
                 await self._notifier.emit(JobEvent(EventKind.STARTED, job, eta=owned.eta_shown))
+            case SubmitAgain(job):  # the upstream forgot it: send it again
+                owned.job, owned.phase = job, Phase.SUBMITTING
+                self._spawn(owned, self._phases.submitter.submit(owned))
             case PollLater(delay):
                 owned.phase = Phase.POLLING
                 owned.due = time.monotonic() + delay

@@ -47,6 +47,14 @@ class Submitted:
 
 
 @dataclass(frozen=True)
+class SubmitAgain:
+    """The upstream forgot the job it took; ``job`` is back in ``submitting`` (recorded):
+    send it again, to whichever server the backend picks now."""
+
+    job: Job
+
+
+@dataclass(frozen=True)
 class PollLater:
     """Poll the job again in ``delay`` seconds."""
 
@@ -66,4 +74,4 @@ class Deliver:
     """The audio is stored and the job succeeded: post it to the chat now."""
 
 
-Outcome = Fail | Leave | Refused | Submitted | PollLater | Fetch | Deliver
+Outcome = Fail | Leave | Refused | Submitted | SubmitAgain | PollLater | Fetch | Deliver

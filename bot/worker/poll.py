@@ -22,7 +22,7 @@ from bot.ports import Backend, EventKind, JobEvent, RemoteState, RemoteStatus
 from bot.retry import RetryPolicy
 from bot.stores import WorkerStore
 from bot.worker.forecast import Forecast
-from bot.worker.outcomes import Fail, Fetch, Leave, Outcome, PollLater
+from bot.worker.outcomes import Fail, Fetch, Leave, Outcome, PollLater, SubmitAgain
 from bot.worker.owned import Owned, Phase
 from bot.worker.takes import remote_ids, with_take
 
@@ -137,6 +137,8 @@ class Poller:
         if status.state == RemoteState.FAILED:
             code = self._failure_code(status)
             return Fail(code, status.error_message or "upstream reported failure")
+        if status.state == RemoteState.LOST:
+            return await self._submit_again(owned, status)
         # Succeeded upstream: remember how long it took, then fetch the audio.
         runtime = self._forecast.runtime(job, owned.seen_unfinished, pushed=pushed)
         self._forecast.observe(job.request.duration, runtime)
@@ -155,7 +157,11 @@ class Poller:
             if take.state != TakeState.SUBMITTED or take.number in owned.finished_takes:
                 continue
             status = statuses.get(take.remote_id or "")
-            if status is None or status.state in (RemoteState.PENDING, RemoteState.RUNNING):
+            if status is not None and status.state == RemoteState.LOST:
+                # Takes sent one by one come from a backend that never loses one; should
+                # it, the take waits out the deadline like one nobody answers about.
+                waiting.append(None)
+            elif status is None or status.state in (RemoteState.PENDING, RemoteState.RUNNING):
                 waiting.append(status)
             elif status.state == RemoteState.FAILED:
                 code = self._failure_code(status)
@@ -188,6 +194,33 @@ class Poller:
         runtime = self._forecast.runtime(job, owned.seen_unfinished, pushed=False)
         self._forecast.observe(job.request.duration, runtime)
         return Fetch(made[0], runtime)
+
+    async def _submit_again(self, owned: Owned, status: RemoteStatus) -> Outcome:
+        """The upstream forgot the task (a pool's server restarted or died): where a second
+        submit costs nothing, the job goes back to ``submitting`` and is sent again; the
+        old task, should its server ever finish it, is never asked about again, so the
+        chat gets one track. Elsewhere the job ends as one that never finished."""
+        job = owned.job
+        reason = status.error_message or "the upstream forgot the task"
+        if not self._backend.resubmit_safe:
+            return Fail("timeout", reason)
+        again = await self._store.transition(
+            job.id,
+            {JobState.SUBMITTED, JobState.RUNNING},
+            JobState.SUBMITTING,
+            now=utcnow(),
+            detail=f"remote={job.remote_id} lost ({reason}); submitting again",
+            progress=None,
+            progress_text=None,
+        )
+        if again is None:
+            return Leave()  # cancelled or taken over meanwhile
+        logger.warning(
+            "job %s: remote=%s lost (%s); submitting again", job.id, job.remote_id, reason
+        )
+        owned.poll_failures = 0
+        owned.seen_unfinished = None
+        return SubmitAgain(again)
 
     def _failure_code(self, status: RemoteStatus) -> str:
         if status.error_code in self._backend.moderation_error_codes:

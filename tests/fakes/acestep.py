@@ -40,7 +40,9 @@ Routes (``/work/shared/docs/upstreams.md`` §2), answers in the envelope
   not say (the documented ``name``/``is_default`` entries, no ``/v1/model_inventory``).
 
 One job runs at a time; the rest wait in FIFO order. ``fake.restart()`` forgets every task and
-the queue (files already written stay downloadable, as on a real disk).
+the queue (files already written stay downloadable, as on a real disk); ``await fake.crash()``
+does too and refuses connections until ``await fake.come_back()`` (same port: one server of a
+pool dying and coming back).
 
 Knobs: ``task_types`` (the default model's; turbo's by default), ``models_shape``, ``runtime`` (nominal seconds or ``f(body) -> seconds``; default ``2 + duration / 30``),
 ``max_queue``, ``avg_job_seconds`` (None = measured), ``models`` (DiT names, the first is the
@@ -218,6 +220,20 @@ class FakeAceStep(LoopbackServer):
         self.tasks.clear()
         self._queue = asyncio.Queue()
         self._worker = self.spawn(self._work())
+
+    async def crash(self) -> None:
+        """The server process dies: connections are refused and, like :meth:`restart`,
+        every queued and running task is forgotten. :meth:`come_back` starts it again."""
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+        self.restart()
+
+    async def come_back(self) -> None:
+        """Listen again on the same port after :meth:`crash` (a fresh, empty server)."""
+        self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=1.0)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, self.host, self.port).start()
 
     async def wait_finished(self, task_id: str, within: float = 5.0) -> AceTask:
         """Wait until the task succeeded or failed."""
