@@ -1,17 +1,15 @@
 """A jam's round on Discord (#16), after the words are in: the takes arrive in the thread,
-each with 🗳; members vote (one presses twice, one changes their mind); the host closes
-the round and the winner is announced crediting every contributor; /jam next opens round
-two. The real discord.py client against the fake Discord, the real core with its jam clock,
-FakeWaveSpeed making the takes."""
+each with 🗳; the jam clock opens the voting; the bot restarts, and its buttons still count:
+members vote (one presses twice, one changes their mind); the host closes the round and the
+winner is announced crediting every contributor; /jam next opens round two. The real
+discord.py client against the fake Discord, the real core with its jam clock, FakeWaveSpeed
+making the takes."""
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
-
 from bot.jams import texts
 from bot.jams.model import JamState
-from tests.adapters.discord.conftest import FAST, GUILD, World, jam, wait_for
+from tests.adapters.discord.conftest import GUILD, World, bot_on, wait_for
 from tests.adapters.discord.test_jams import (
     ALICE,
     BOB,
@@ -23,78 +21,77 @@ from tests.adapters.discord.test_jams import (
     world,
 )
 from tests.fakes.discord import FakeDiscord, RecordedMessage
+from tests.harness import running_core
 
 __all__ = ["world"]  # the fixture, shared with test_jams
 
 
 async def test_takes_arrive_with_vote_buttons_and_the_winner_is_announced(world: World) -> None:
-    async with jam(world, tuning=FAST) as run:
-        dc = run.dc
-        jams = run.core.service.jams
+    dc = world.dc
+    async with running_core(world.settings) as core:
+        jams = core.service.jams
         # The Jam Club's songs are 5 s unless asked otherwise: the takes come quickly.
-        await run.core.service.admin.update_chat_rules("discord", str(GUILD), default_duration=5)
-        thread_id, started = await start_jam(run, takes=3, minutes=60, vote_minutes=60)
-        for user, sub, options in (
-            (BOB, "tag", {"tags": "dreamy synths"}),
-            (CAROL, "line", {"text": "Stay up with me"}),
-            (ALICE, "line", {"text": "Neon in the puddles"}),
-        ):
-            await private_answer(await jam_cmd(dc, thread_id, user, sub, options))
+        await core.service.admin.update_chat_rules("discord", str(GUILD), default_duration=5)
+        async with bot_on(core, world) as run:
+            thread_id, started = await start_jam(run, takes=3, minutes=60, vote_minutes=60)
+            for user, sub, options in (
+                (BOB, "tag", {"tags": "dreamy synths"}),
+                (CAROL, "line", {"text": "Stay up with me"}),
+                (ALICE, "line", {"text": "Neon in the puddles"}),
+            ):
+                await private_answer(await jam_cmd(dc, thread_id, user, sub, options))
 
-        render = await jam_cmd(dc, thread_id, ALICE, "render")
-        rendering = await dc.wait_for_message(thread_id, lambda m: m.content.startswith("🎛"))
-        assert "making 3 take(s)" in rendering.content
-        await wait_for(lambda: render.original is not None and render.original.deleted)
+            render = await jam_cmd(dc, thread_id, ALICE, "render")
+            rendering = await dc.wait_for_message(thread_id, lambda m: m.content.startswith("🎛"))
+            assert "making 3 take(s)" in rendering.content
+            await wait_for(lambda: render.original is not None and render.original.deleted)
 
-        # Three takes, each its own message in the thread with its own 🗳.
-        tracks = await wait_for(lambda: takes_in(dc, thread_id, 3), timeout=20)
-        buttons = sorted(t.buttons[0].custom_id or "" for t in tracks)
-        assert buttons == [f"jam:vote:{started.id}:1:{n}" for n in (1, 2, 3)]
-        assert all(not t.pings.anyone for t in tracks)  # a jam's take pings nobody
-        assert all(
-            t.buttons[0].label == f"Vote for take {t.buttons[0].custom_id[-1]}" for t in tracks
-        )
+            # Three takes, each its own message in the thread with its own 🗳.
+            tracks = await wait_for(lambda: takes_in(dc, thread_id, 3), timeout=20)
+            buttons = sorted(t.buttons[0].custom_id or "" for t in tracks)
+            assert buttons == [f"jam:vote:{started.id}:1:{n}" for n in (1, 2, 3)]
+            assert all(not t.pings.anyone for t in tracks)  # a jam's take pings nobody
+            labels = sorted(t.buttons[0].label or "" for t in tracks)
+            assert labels == [f"Vote for take {n}" for n in (1, 2, 3)]
 
-        async def posted() -> bool:
+            # The jam clock opens the voting once every take is in; the thread is told.
+            opened = await dc.wait_for_message(thread_id, lambda m: m.content.startswith("🗳 Jam #"))
+            assert "Voting is open" in opened.content and not opened.pings.anyone
+            await wait_until_shown(dc, thread_id, "voting until", "Take 1 ✅", "Take 3 ✅")
             found = await jams.get(started.id)
-            return found is not None and all(t.posted for t in found.current.takes)
+            assert found is not None and found.state == JamState.VOTING
 
-        await wait_for_async(posted)
-        by_take = {int((t.buttons[0].custom_id or "")[-1]): t for t in tracks}
+        # The bot restarts while voting is open: the buttons are its registered dynamic
+        # items, and the jam message it edits is the one whose id the jam keeps.
+        async with bot_on(core, world):
+            by_take = {int((t.buttons[0].custom_id or "")[-1]): t for t in tracks}
 
-        async def vote(user: int, take: int) -> str:
-            message = by_take[take]
-            pressed = await dc.click_button(message.id, message.buttons[0].custom_id or "", user)
-            return await private_answer(pressed)
+            async def vote(user: int, take: int) -> str:
+                message = by_take[take]
+                custom_id = message.buttons[0].custom_id or ""
+                return await private_answer(await dc.click_button(message.id, custom_id, user))
 
-        assert await vote(BOB, 2) == f"🗳 {texts.voted(2, True)}"
-        assert await vote(BOB, 2) == f"🗳 {texts.voted(2, False)}"  # counted once
-        assert await vote(CAROL, 1) == f"🗳 {texts.voted(1, True)}"
-        assert await vote(CAROL, 2) == f"🗳 {texts.voted(2, True)}"  # changed her mind
-        assert await vote(ALICE, 3) == f"🗳 {texts.voted(3, True)}"
+            assert await vote(BOB, 2) == f"🗳 {texts.voted(2, True)}"
+            assert await vote(BOB, 2) == f"🗳 {texts.voted(2, False)}"  # counted once
+            assert await vote(CAROL, 1) == f"🗳 {texts.voted(1, True)}"
+            assert await vote(CAROL, 2) == f"🗳 {texts.voted(2, True)}"  # changed her mind
+            assert await vote(ALICE, 3) == f"🗳 {texts.voted(3, True)}"
+            await wait_until_shown(dc, thread_id, "3 voted so far")
 
-        async def voting() -> bool:
+            close = await jam_cmd(dc, thread_id, ALICE, "close")
+            won = await dc.wait_for_message(thread_id, lambda m: m.content.startswith("🏆"))
+            assert "take 2 wins (take 1: 0, take 2: 2, take 3: 1)" in won.content
+            assert all(name in won.content for name in ("Alice", "Bob", "Carol"))
+            assert not won.pings.anyone
+            await wait_for(lambda: close.original is not None and close.original.deleted)
+            await wait_until_shown(dc, thread_id, "Take 2: 2 votes 🏆", "take 2 won")
+
+            await jam_cmd(dc, thread_id, ALICE, "next")
+            await dc.wait_for_message(thread_id, lambda m: "round 2" in m.content)
+            await wait_until_shown(dc, thread_id, "Round 2", "Round 1: take 2 won")
             found = await jams.get(started.id)
-            return found is not None and found.state == JamState.VOTING
-
-        await wait_for_async(voting)
-        # The jam clock opened the voting once every take was in; the thread is told.
-        opened = await dc.wait_for_message(thread_id, lambda m: m.content.startswith("🗳 Jam #"))
-        assert "Voting is open" in opened.content and not opened.pings.anyone
-        await wait_until_shown(dc, thread_id, "voting until", "Take 1 ✅", "Take 3 ✅")
-        close = await jam_cmd(dc, thread_id, ALICE, "close")
-        won = await dc.wait_for_message(thread_id, lambda m: m.content.startswith("🏆"))
-        assert "take 2 wins (take 1: 0, take 2: 2, take 3: 1)" in won.content
-        assert all(name in won.content for name in ("Alice", "Bob", "Carol"))
-        assert not won.pings.anyone
-        await wait_for(lambda: close.original is not None and close.original.deleted)
-        await wait_until_shown(dc, thread_id, "Take 2: 2 votes 🏆", "take 2 won")
-
-        await jam_cmd(dc, thread_id, ALICE, "next")
-        await dc.wait_for_message(thread_id, lambda m: "round 2" in m.content)
-        await wait_until_shown(dc, thread_id, "Round 2", "Round 1: take 2 won")
-        found = await jams.get(started.id)
-        assert found is not None and found.round == 2 and found.state == JamState.COLLECTING
+            assert found is not None and found.round == 2
+            assert found.state == JamState.COLLECTING
 
 
 def takes_in(dc: FakeDiscord, thread_id: int, count: int) -> list[RecordedMessage] | None:
@@ -104,10 +101,3 @@ def takes_in(dc: FakeDiscord, thread_id: int, count: int) -> list[RecordedMessag
         if any(a.filename.endswith(".mp3") for a in m.attachments)
     ]
     return found if len(found) >= count else None
-
-
-async def wait_for_async(check: Any, timeout: float = 15.0) -> None:
-    """Poll a condition that reads the database."""
-    async with asyncio.timeout(timeout):
-        while not await check():
-            await asyncio.sleep(0.02)
