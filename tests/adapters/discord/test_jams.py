@@ -12,6 +12,7 @@ their mind), the host closes the round and the winner is announced crediting eve
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -200,3 +201,40 @@ async def test_bad_input_gets_a_private_sentence(world: World) -> None:
         assert await private_answer(someone_elses) == f"⚠️ {texts.REMOVE_WHO}"
         # Nothing of it reached the thread but the jam message.
         assert len(dc.channel_messages(thread_id, include_ephemeral=False)) == 1
+
+
+async def test_the_board_link_is_posted_in_the_thread_and_the_host_revokes_it(
+    world: World,
+) -> None:
+    async with jam(world, tuning=FAST, public_url="https://jams.example") as run:
+        dc = run.dc
+        thread_id, started = await start_jam(run, minutes=60)
+        asked = await jam_cmd(dc, CHANNEL, BOB, "board")  # from the channel: told where
+        assert (await private_answer(asked)).startswith(f"✅ Posted in <#{thread_id}>")
+        link = await dc.wait_for_message(thread_id, lambda m: "jams.example" in m.content)
+        assert link.content == texts.board(f"https://jams.example/jam/{started.token}")
+        not_host = await jam_cmd(dc, thread_id, BOB, "board", {"revoke": True})
+        assert await private_answer(not_host) == f"⚠️ {texts.HOST_ONLY}"
+        revoke = await jam_cmd(dc, thread_id, ALICE, "board", {"revoke": True})
+        assert await private_answer(revoke) == f"✅ {texts.BOARD_REVOKED}"
+        assert await run.core.service.jams.by_token(started.token or "") is None
+        await private_answer(await jam_cmd(dc, thread_id, CAROL, "tag", {"tags": "brass"}))
+        stats = await jam_cmd(dc, thread_id, CAROL, "stats")
+        shown_stats = await stats.wait_for_original(lambda m: not m.loading)
+        assert not shown_stats.ephemeral
+        assert shown_stats.content.startswith("🎶 **1 jam in Jam Club**")
+        assert "Carol — 🏆 0 · ✍️ 1" in shown_stats.content
+
+
+async def test_a_burst_of_contributions_is_shown_in_fewer_edits(world: World) -> None:
+    # Discord's pace: a jam message is edited at most once a second here.
+    async with jam(world, tuning=replace(FAST, edit_interval=1.0)) as run:
+        dc = run.dc
+        thread_id, _ = await start_jam(run, minutes=60)
+        words = ["brass", "tape hiss", "rain", "808s", "choir"]
+        for number, word in enumerate(words, start=1):
+            said = await private_answer(await jam_cmd(dc, thread_id, BOB, "tag", {"tags": word}))
+            assert f"Tag #{number}" in said
+        await wait_until_shown(dc, thread_id, *(f"`#{n}` {w}" for n, w in enumerate(words, 1)))
+        edits = jam_message(dc, thread_id).edits
+        assert len(edits) < len(words)
