@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from telegram import BotCommand, BotCommandScopeAllChatAdministrators, LinkPreviewOptions, Update
@@ -28,6 +29,8 @@ from adapters.telegram.delivery import TelegramDelivery
 from adapters.telegram.edits import COMMANDS as EDIT_COMMANDS
 from adapters.telegram.flood import FloodGate
 from adapters.telegram.handlers import TelegramHandlers
+from adapters.telegram.jam_messages import JamAnnouncer, JamMessages, TelegramJamListener
+from adapters.telegram.jams import JamCommands
 from adapters.telegram.permissions import ChatAdmins
 from adapters.telegram.status import StatusBoard
 from bot.config import Settings
@@ -48,6 +51,7 @@ COMMANDS = (
     BotCommand("cancel", "Stop your latest song (or reply /cancel to one)"),
     BotCommand("quota", "How much music you have left today"),
     BotCommand("limits", "This chat's limits: song length, daily music, songs at once"),
+    BotCommand("jam", "A song the chat writes together: /jam start <theme>"),
     BotCommand("help", "How to use AceJam"),
 )
 OPTIONAL = {"describe", *EDIT_COMMANDS}  # listed only where the engine can
@@ -57,10 +61,18 @@ MAX_STARTUP_BACKOFF = 60.0
 TelegramApp = Application[Any, Any, Any, Any, Any, Any]
 
 
-def build_application(
-    settings: Settings, service: GenerationService
-) -> tuple[TelegramApp, TelegramDelivery]:
-    """The PTB application with our handlers, and the Delivery the core will call."""
+@dataclass(frozen=True)
+class Built:
+    """The PTB application with our handlers, and what the core will call."""
+
+    application: TelegramApp
+    delivery: TelegramDelivery  # the Delivery port
+    jams: TelegramJamListener  # the JamListener port
+    jam_messages: JamMessages  # stopped with the adapter
+
+
+def build_application(settings: Settings, service: GenerationService) -> Built:
+    """The PTB application with our handlers, and the ports the core will call."""
     if settings.telegram_token is None:
         raise ValueError("TELEGRAM_TOKEN is not set")
     base = settings.telegram_api_base_url
@@ -92,18 +104,25 @@ def build_application(
         StatusBoard(application.bot, time_scale=scale),
         local_mode=settings.telegram_local_mode,
         capabilities=lambda: service.capabilities,
+        jam_take=service.jams.take_of,  # a jam's take gets a 🗳 vote button
     )
     admins = ChatAdmins(service, delivery)  # one admin-list cache for every handler
+    jam_messages = JamMessages(application.bot, service.jams.get, time_scale=scale)
+    announcer = JamAnnouncer(jam_messages)
+    # Before the song handlers: their catch-all answers any button no one else took.
+    JamCommands(service, admins, jam_messages, announcer).register(application)
     handlers = TelegramHandlers(service, delivery, admins, time_scale=scale)
     handlers.register(application)
     TelegramAdmin(service, admins).register(application)
     handlers.register_fallback(application)  # last: only what no one else handles
-    return application, delivery
+    listener = TelegramJamListener(application.bot, jam_messages, announcer)
+    return Built(application, delivery, listener, jam_messages)
 
 
 async def serve(settings: Settings, service: GenerationService, stop: asyncio.Event) -> None:
     """Poll Telegram and post tracks until ``stop`` is set; then shut down cleanly."""
-    application, delivery = build_application(settings, service)
+    built = build_application(settings, service)
+    application, delivery = built.application, built.delivery
     if not await _initialize(application, stop):
         return
     try:
@@ -123,6 +142,7 @@ async def serve(settings: Settings, service: GenerationService, stop: asyncio.Ev
             allowed_updates=[Update.MESSAGE, Update.CALLBACK_QUERY],
         )
         service.register_delivery(delivery)
+        service.jams.register_listener(built.jams)
         logger.info("Telegram: polling as @%s", application.bot.username)
         await stop.wait()
     finally:
@@ -131,6 +151,7 @@ async def serve(settings: Settings, service: GenerationService, stop: asyncio.Ev
         if application.running:
             await application.stop()
         await delivery.close()
+        await built.jam_messages.close()
         await application.shutdown()
         logger.info("Telegram: stopped")
 

@@ -26,7 +26,7 @@ import datetime as dtm
 import logging
 import re
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,12 +36,14 @@ from telegram.error import BadRequest, Forbidden
 
 from adapters.telegram import edit_texts, keyboards, texts
 from adapters.telegram.flood import Priority, sending
+from adapters.telegram.places import place_of
 from adapters.telegram.status import StatusBoard
 from adapters.telegram.takes import Album, send_takes
 from bot import audio, messages
 from bot.delivery import DeliveryPipeline, FittedTake, UploadLimits
-from bot.domain import Job, Task
+from bot.domain import Job, JobId, Task
 from bot.errors import DeliveryRefused, DeliveryUnavailable
+from bot.jams.model import JamTakeRef
 from bot.ports import Capabilities, DeliveryReceipt, EventKind, JobEvent, TrackFile
 
 logger = logging.getLogger(__name__)
@@ -62,7 +64,8 @@ class TelegramDelivery:
     server is a local ``telegram-bot-api --local`` that reads files by path. upload_limit:
     bytes an audio upload may have (default: the server's limit for the mode).
     capabilities: the engine's, as they stand (➕ under a track where it can extend, and
-    an edit's model on its card); none known: no ➕."""
+    an edit's model on its card); none known: no ➕. jam_take: which jam take a job is
+    (``service.jams.take_of``): such a track gets a 🗳 vote button instead of the song's."""
 
     platform = PLATFORM
 
@@ -74,9 +77,11 @@ class TelegramDelivery:
         local_mode: bool = False,
         upload_limit: int | None = None,
         capabilities: Callable[[], Capabilities] | None = None,
+        jam_take: Callable[[JobId], Awaitable[JamTakeRef | None]] | None = None,
     ) -> None:
         self._bot = bot
         self._capabilities = capabilities or Capabilities
+        self._jam_take = jam_take
         self.board = board
         self._local_mode = local_mode
         default_limit = LOCAL_UPLOAD_LIMIT if local_mode else CLOUD_UPLOAD_LIMIT
@@ -112,7 +117,7 @@ class TelegramDelivery:
 
     def _show(self, event: JobEvent) -> None:
         job = event.job
-        chat_id = int(job.destination.chat_id)
+        chat_id = _chat_of(job)
         card = _context_int(job, "status_message_id")
         cancel = keyboards.cancel_keyboard(job.id)
         match event.kind:
@@ -154,7 +159,7 @@ class TelegramDelivery:
 
     async def _tell_failure(self, job: Job, sentence: str) -> None:
         """A new message for a failed song (an edit notifies nobody), then the card goes."""
-        chat_id = int(job.destination.chat_id)
+        chat_id = _chat_of(job)
         request_id = _context_int(job, "request_message_id")
         seed = job.seed_used if job.seed_used is not None else job.request.seed
         markup = (
@@ -163,6 +168,8 @@ class TelegramDelivery:
             else None
         )
         try:
+            if markup is not None and self._jam_take is not None and await self._jam_take(job.id):
+                markup = None  # a jam's take is tried again with /jam render, by its host
             with sending(Priority.DELIVERY):
                 await self._bot.send_message(
                     chat_id,
@@ -172,7 +179,7 @@ class TelegramDelivery:
                         if request_id is not None
                         else None
                     ),
-                    message_thread_id=_context_int(job, "thread_id"),
+                    message_thread_id=_thread_of(job),
                     reply_markup=markup,
                 )
         except Exception as error:  # best effort, like every event; the card stays then
@@ -216,7 +223,7 @@ class TelegramDelivery:
         return False  # the limit is the server's own, known for sure: no second try
 
     async def post_track(self, job: Job, track: audio.PreparedTrack, limit: int) -> DeliveryReceipt:
-        chat_id = int(job.destination.chat_id)
+        chat_id = _chat_of(job)
         tags = self.track_tags(job)
         title = f"{tags.title} (preview)" if track.is_preview else tags.title
         assert track.thumbnail_jpg is not None  # upload_limits asks for one
@@ -227,6 +234,10 @@ class TelegramDelivery:
         )
         request_id = _context_int(job, "request_message_id")
         engine = self._capabilities()
+        markup = keyboards.track_keyboard(job.id, extend=Task.EXTEND in engine.edits)
+        jam_take = await self._jam_take(job.id) if self._jam_take is not None else None
+        if jam_take is not None:  # the chat's song, not the host's: a vote, not a re-roll
+            markup = keyboards.vote_keyboard(jam_take.jam_id, jam_take.round, jam_take.take)
         with sending(Priority.DELIVERY):
             message = await self._bot.send_audio(
                 chat_id,
@@ -250,8 +261,8 @@ class TelegramDelivery:
                     if request_id is not None
                     else None
                 ),
-                message_thread_id=_context_int(job, "thread_id"),
-                reply_markup=keyboards.track_keyboard(job.id, extend=Task.EXTEND in engine.edits),
+                message_thread_id=_thread_of(job),
+                reply_markup=markup,
                 write_timeout=max(60.0, track.size / _UPLOAD_BYTES_PER_SECOND),
                 read_timeout=60.0,
             )
@@ -262,9 +273,9 @@ class TelegramDelivery:
     ) -> DeliveryReceipt:
         """Several takes: one audio album, and the choices in a message under it."""
         album = Album(
-            chat_id=int(job.destination.chat_id),
+            chat_id=_chat_of(job),
             reply_to=_context_int(job, "request_message_id"),
-            thread_id=_context_int(job, "thread_id"),
+            thread_id=_thread_of(job),
             local_mode=self._local_mode,
             filename=lambda title: _filename(job, title),
             bytes_per_second=_UPLOAD_BYTES_PER_SECOND,
@@ -273,10 +284,21 @@ class TelegramDelivery:
         return DeliveryReceipt(message_id=str(first.message_id))
 
     async def posted(self, job: Job, receipt: DeliveryReceipt) -> None:
-        chat_id = int(job.destination.chat_id)
+        chat_id = _chat_of(job)
         logger.info("job %s: sent to chat %s as message %s", job.id, chat_id, receipt.message_id)
         # The track is the song's message now: its card goes.
         self.board.retire(job.id, chat_id, _context_int(job, "status_message_id"))
+
+
+def _chat_of(job: Job) -> int:
+    """The chat a job's messages go to (a jam take's destination may name a forum topic
+    too: ``"<chat>:<topic>"``)."""
+    return place_of(job.destination.chat_id)[0]
+
+
+def _thread_of(job: Job) -> int | None:
+    """The forum topic a job's messages go to."""
+    return _context_int(job, "thread_id") or place_of(job.destination.chat_id)[1]
 
 
 def _context_int(job: Job, key: str) -> int | None:

@@ -14,12 +14,14 @@ SAME_SEED = "ss"  # 🔁 same tags, lyrics and seed
 CANCEL = "cx"  # ✖ cancel a queued or running job
 KEEP = "kp"  # ▶ keep take N of a job with several: kp:<job id>:<take>
 EXTEND = "ex"  # ➕ the track, longer by the default seconds
+VOTE = "jv"  # 🗳 a jam take: jv:<jam id>:<round>:<take> (the jam's, not the job's, ids)
 
 MAX_JOB_ID = 2**63 - 1  # ids are 64-bit integers in the database
 # What CallbackQueryHandler routes to the button handler.
 PATTERN = re.compile(rf"^({REROLL}|{SAME_SEED}|{CANCEL}):(\d{{1,19}})$")
 KEEP_PATTERN = re.compile(rf"^{KEEP}:(\d{{1,19}}):([1-9])$")
 EXTEND_PATTERN = re.compile(rf"^{EXTEND}:(\d{{1,19}})$")
+VOTE_PATTERN = re.compile(rf"^{VOTE}:(\d{{1,19}}):(\d{{1,9}}):(\d{{1,9}})$")
 
 
 @dataclass(frozen=True)
@@ -136,3 +138,29 @@ def job_of(markup: InlineKeyboardMarkup | None) -> int | None:
             if press is not None:
                 return press.job_id
     return None
+
+
+VOTE_LABEL = "🗳 Vote for take {take}"
+
+
+@dataclass(frozen=True)
+class VotePress:
+    jam_id: int
+    round: int
+    take: int
+
+
+def vote_keyboard(jam_id: int, round: int, take: int) -> InlineKeyboardMarkup:
+    """Under a jam's take: everything the vote needs is in the button, so it works however
+    late it is pressed (the core says when voting is over)."""
+    button = InlineKeyboardButton(
+        VOTE_LABEL.format(take=take), callback_data=f"{VOTE}:{jam_id}:{round}:{take}"
+    )
+    return InlineKeyboardMarkup([[button]])
+
+
+def parse_vote(data: str | None) -> VotePress | None:
+    match = VOTE_PATTERN.match(data or "")
+    if match is None or int(match.group(1)) > MAX_JOB_ID:
+        return None
+    return VotePress(int(match.group(1)), int(match.group(2)), int(match.group(3)))

@@ -39,6 +39,17 @@ async def send(
     )
 
 
+def place_key(chat_id: int, thread_id: int | None) -> str:
+    """A jam's place: the chat, or ``"<chat>:<topic>"`` for a forum topic (one open jam each)."""
+    return str(chat_id) if thread_id is None else f"{chat_id}:{thread_id}"
+
+
+def place_of(key: str) -> tuple[int, int | None]:
+    """The chat and forum topic of a place key (a destination's ``chat_id`` may be one)."""
+    chat, _, topic = key.partition(":")
+    return int(chat), int(topic) if topic else None
+
+
 def job_number(text: str | None) -> int | None:
     found = _JOB_NUMBER.search(text or "")
     return int(found.group(1)) if found and int(found.group(1)) <= keyboards.MAX_JOB_ID else None

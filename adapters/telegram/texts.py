@@ -209,6 +209,7 @@ def help_text(limits: Limits, describes: bool = True, edits: frozenset[Task] = f
         "/cancel to its message); ✖ Cancel under a song does the same\n"
         "/quota — how much music you have left today\n"
         "/limits — this chat's limits\n"
+        "/jam — a song the chat writes together and votes on (<code>/jam</code> tells how)\n"
         "/help — this message\n\n"
         "Under each song: 🎲 New take (same request, new seed), 🔁 Same seed (the very same "
         "song again)."

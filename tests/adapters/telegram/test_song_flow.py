@@ -199,6 +199,7 @@ async def test_acejam_run_starts_telegram_and_registers_its_commands(
             "cancel",
             "quota",
             "limits",
+            "jam",
             "help",
         ]
         alice = tg.user(42, "Alice")
