@@ -423,6 +423,9 @@ def help_text(
                 "`/queue` your songs in the works · `/quota` what you have left · "
                 "`/history` all your songs with their numbers, a page at a time · "
                 "`/show 12` posts song #12 here again · `/limits` what anyone can make here.",
+                "`/jam start theme:` a jam: the channel writes a song together in a "
+                "thread (`/jam tag`, `/jam line`), votes on its takes with 🗳, and `/jam next` "
+                "goes on from the winner.",
                 "Server managers: `/admin` sets quotas, channels, blocked words and more.",
             ]
         ),

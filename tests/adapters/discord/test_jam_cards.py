@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from adapters.discord.embeds import help_text
 from adapters.discord.jam_cards import jam_embed, stats_text, thread_name, user_text
-from bot.domain import JobId, JobState
+from bot.domain import JobId, JobState, Limits, Task
 from bot.jams.model import Contribution, Jam, JamState, JamTake, MemberStats, Part, Round
 
 NOW = datetime(2026, 12, 5, 13, 0, tzinfo=UTC)
@@ -124,3 +125,10 @@ def test_thread_names_and_stats_stay_within_discords_limits() -> None:
     assert len(text) <= 2000 and text.startswith("🎶 **12 jams in Jam Club**")
     assert text.endswith("… and 25 more")
     assert stats_text([], 0, None) == "No jams yet: `/jam start <theme>` opens one."
+
+
+def test_help_names_jams_and_still_fits_one_message() -> None:
+    edits = frozenset({Task.EXTEND, Task.REMIX, Task.REPAINT})
+    text = help_text(Limits(5, 240, max_takes=8), describes=True, edits=edits)
+    assert "`/jam start theme:`" in text and "/jam line" in text
+    assert len(text) <= 2000 and text.endswith("blocked words and more.")  # nothing cut
