@@ -17,7 +17,7 @@ import httpx
 
 from bot import quotas
 from bot.admin import AdminService
-from bot.backends.acestep_build import build_acestep, pool_hosts
+from bot.backends.acestep_build import build_acestep, pool_hosts, pool_origins
 from bot.backends.download import Downloader, DownloadPolicy
 from bot.backends.probe import probe_acestep, probe_wavespeed
 from bot.backends.wavespeed import WaveSpeedBackend
@@ -70,7 +70,7 @@ def backend_client(settings: Settings, metrics: Metrics) -> httpx.AsyncClient:
     """The backend's shared HTTP client, each call measured (bot/metrics.py)."""
     timeout = httpx.Timeout(settings.http_timeout_seconds, connect=10.0)
     limits = httpx.Limits(max_connections=50, max_keepalive_connections=20)
-    transport = metrics.transport(settings.backend_name, limits)
+    transport = metrics.transport(settings.backend_name, limits, pool_origins(settings))
     return httpx.AsyncClient(timeout=timeout, transport=transport)
 
 

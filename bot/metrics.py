@@ -23,7 +23,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -59,6 +59,9 @@ POLL_BUCKETS = (0, 1, 2, 3, 5, 8, 13, 21, 34, 55, 89)
 # API calls answer within the HTTP timeout (30 s by default); a song's file may take minutes.
 CALL_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 TRANSFER_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+
+
+_PORTS = {"http": 80, "https": 443}
 
 
 def route_of(method: str, path: str) -> str:
@@ -128,6 +131,14 @@ class Metrics:
             ["backend", "route", "code"],
             registry=r,
         )
+        # A pool of ACE-Step servers: each server's calls, by its key (bounded: the servers
+        # configured, "other" for any other host, e.g. a song served elsewhere).
+        self.server_calls = Counter(
+            "acejam_acestep_server_requests",
+            "Calls to each server of an ACE-Step pool by route and answer",
+            ["server", "route", "code"],
+            registry=r,
+        )
         self.polls_per_job = Histogram(
             "acejam_polls_per_job",
             "Status polls a job took upstream",
@@ -179,8 +190,13 @@ class Metrics:
         self._view.store = store
         self._view.gateway = lambda: discord_latency(notifier)
 
-    def transport(self, backend: str, limits: httpx.Limits) -> MeasuredTransport:
-        return MeasuredTransport(httpx.AsyncHTTPTransport(limits=limits), self, backend)
+    def transport(
+        self, backend: str, limits: httpx.Limits, servers: Mapping[str, str] | None = None
+    ) -> MeasuredTransport:
+        """``servers``: a pool's servers, origin (``scheme://host:port``) → key, whose calls
+        are also counted by server."""
+        inner = httpx.AsyncHTTPTransport(limits=limits)
+        return MeasuredTransport(inner, self, backend, servers or {})
 
     def rate_limit_waits_seen(self) -> RateLimitWaits:
         return RateLimitWaits(self)
@@ -325,10 +341,17 @@ class MeasuredTransport(httpx.AsyncBaseTransport):
     """The backend client's transport: each call's time to headers and its answer, by a
     bounded route name, and the upstream ids each poll asked about."""
 
-    def __init__(self, inner: httpx.AsyncBaseTransport, metrics: Metrics, backend: str) -> None:
+    def __init__(
+        self,
+        inner: httpx.AsyncBaseTransport,
+        metrics: Metrics,
+        backend: str,
+        servers: Mapping[str, str] | None = None,
+    ) -> None:
         self._inner = inner
         self._metrics = metrics
         self._backend = backend
+        self._servers = servers or {}
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         route = route_of(request.method, request.url.path)
@@ -348,6 +371,10 @@ class MeasuredTransport(httpx.AsyncBaseTransport):
             m = self._metrics
             m.upstream_seconds.labels(self._backend, route).observe(time.monotonic() - started)
             m.upstream_calls.labels(self._backend, route, code).inc()
+            if self._servers:
+                url = request.url
+                origin = f"{url.scheme}://{url.host}:{url.port or _PORTS.get(url.scheme, 0)}"
+                m.server_calls.labels(self._servers.get(origin, "other"), route, code).inc()
             m.polled(_polled_ids(route, request))
 
     async def aclose(self) -> None:

@@ -50,6 +50,20 @@ def build_acestep(
     return AceStepPool(members, failover_seconds=settings.acestep_failover_seconds)
 
 
+def pool_origins(settings: Settings) -> dict[str, str]:
+    """A pool's servers by origin (``scheme://host:port``) → key, for the metrics' bounded
+    ``server`` label (bot/metrics.py); empty without a pool."""
+    urls = settings.acestep_urls if settings.backend_name == "acestep" else []
+    if len(urls) < 2:
+        return {}
+    origins = {}
+    for url in urls:
+        parsed = httpx.URL(url)
+        port = parsed.port or {"http": 80, "https": 443}.get(parsed.scheme, 80)
+        origins[f"{parsed.scheme}://{parsed.host}:{port}"] = server_key(url)
+    return origins
+
+
 def pool_hosts(settings: Settings) -> list[str]:
     """``host:port`` of a pool's servers after the first (whose origin is the download
     policy's own), as if listed in DOWNLOAD_ALLOWED_HOSTS: each serves its own songs."""

@@ -9,12 +9,14 @@ import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 import typer
 from rich import box
 from rich.table import Column, Table
 
 from bot.app import open_core
+from bot.backends.acestep_routing import server_of
 from bot.cli.common import console, db_app, err_console, jobs_app, load, run_async
 from bot.config import Settings
 from bot.domain import Job, JobState, Task
@@ -66,9 +68,10 @@ def jobs(
     settings = load()
     rows = run_async(_recent_jobs(settings, limit, states, cutoff))
     if as_json:
-        typer.echo(json.dumps([_job_json(job) for job in rows], ensure_ascii=False, indent=2))
+        found = [_job_json(job) | _server_json(job, settings) for job in rows]
+        typer.echo(json.dumps(found, ensure_ascii=False, indent=2))
     else:
-        console.print(_jobs_table(rows))
+        console.print(_jobs_table(rows, settings))
 
 
 async def _recent_jobs(
@@ -98,9 +101,32 @@ def _tags_of(job: Job) -> str:
     return f"({origin}) {job.request.tags}" if origin else job.request.tags
 
 
-def _jobs_table(rows: list[Job]) -> Table:
+def _server_of(job: Job, settings: Settings) -> str | None:
+    """Which server of an ACE-Step pool made the job, by its remote id ("3dc776
+    (gpu1:8001)"; docs/operations.md); None without a pool or before a submit."""
+    urls = settings.acestep_urls
+    if job.backend != "acestep" or len(urls) < 2 or not job.remote_id:
+        return None
+    found = server_of(job.remote_id, urls)
+    if found is None:
+        return "a server no longer in ACESTEP_API_URL"
+    key, url = found
+    return f"{key} ({urlsplit(url).netloc})"
+
+
+def _server_json(job: Job, settings: Settings) -> dict[str, object]:
+    """``server``: the pool's server that made it (only where a pool runs)."""
+    if settings.backend_name != "acestep" or len(settings.acestep_urls) < 2:
+        return {}
+    found = server_of(job.remote_id, settings.acestep_urls) if job.backend == "acestep" else None
+    return {"server": None if found is None else {"key": found[0], "url": found[1]}}
+
+
+def _jobs_table(rows: list[Job], settings: Settings) -> Table:
     """id, state and seed are never cut (the seed is what makes a song again): in a narrow
-    terminal or a pipe (80 columns) the tags and details wrap instead."""
+    terminal or a pipe (80 columns) the tags and details wrap instead. Where a pool of
+    ACE-Step servers runs, a last column says which one made each song."""
+    pool = settings.backend_name == "acestep" and len(settings.acestep_urls) > 1
     cells = [
         (
             str(job.id),
@@ -111,6 +137,7 @@ def _jobs_table(rows: list[Job]) -> Table:
             job.created_at.strftime("%Y-%m-%d %H:%M"),
             _tags_of(job),
             job.error_code or (Path(job.audio_path).name if job.audio_path else ""),
+            *([_server_of(job, settings) or ""] if pool else []),
         )
         for job in rows
     ]
@@ -128,6 +155,7 @@ def _jobs_table(rows: list[Job]) -> Table:
         Column("created", min_width=10),  # the time goes under the date if need be
         Column("tags", ratio=3, overflow="fold"),
         Column("detail", ratio=1, overflow="fold"),
+        *([Column("server", ratio=1, overflow="fold")] if pool else []),
         box=box.SIMPLE_HEAD,
         show_edge=False,
         pad_edge=False,
@@ -228,9 +256,10 @@ def jobs_show(
             }
             for step in timeline
         ]
-        typer.echo(json.dumps(_job_json(job) | {"events": events}, ensure_ascii=False, indent=2))
+        shown = _job_json(job) | _server_json(job, settings) | {"events": events}
+        typer.echo(json.dumps(shown, ensure_ascii=False, indent=2))
         return
-    for line in _job_lines(job, timeline):
+    for line in _job_lines(job, timeline, _server_of(job, settings)):
         console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
@@ -243,7 +272,7 @@ async def _job_and_timeline(settings: Settings, job_id: int) -> tuple[Job, list[
         return (job, await store.timeline(job_id)) if job is not None else None
 
 
-def _job_lines(job: Job, timeline: list[Transition]) -> list[str]:
+def _job_lines(job: Job, timeline: list[Transition], server: str | None = None) -> list[str]:
     where = job.destination
     seed = _seed_of(job)
     lines = [
@@ -252,6 +281,7 @@ def _job_lines(job: Job, timeline: list[Transition]) -> list[str]:
         f"{seed if seed is not None else 'random'}",
         f"from: {where.platform} chat {where.chat_id}, user {where.user_id}",
         f"backend: {job.backend}, upstream id {job.remote_id or '(none yet)'}",
+        *([f"server: {server}"] if server else []),
     ]
     if (edit := _edit_line(job)) is not None:
         lines.append(edit)

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Coroutine
+from dataclasses import replace
 from typing import Any
 
 import httpx
 
+from bot.backends.acestep_routing import server_key
 from bot.backends.probe import Finding, probe_acestep, probe_wavespeed
 from bot.config import Settings
 from bot.doctor.local import check_database, check_disk
@@ -69,8 +71,18 @@ async def _backend(http: httpx.AsyncClient, settings: Settings) -> list[Finding]
                 api_key=settings.wavespeed_api_key.get_secret_value(),
             )
         ]
-    key = settings.acestep_api_key.get_secret_value() if settings.acestep_api_key else None
-    return await probe_acestep(http, base_url=settings.acestep_api_url, api_key=key)
+    servers = settings.acestep_servers
+    found = await asyncio.gather(
+        *(probe_acestep(http, base_url=s.url, api_key=s.api_key) for s in servers)
+    )
+    if len(servers) == 1:
+        return found[0]
+    # A pool: each server's own lines, named by the key its songs carry (acejam jobs).
+    return [
+        replace(finding, name=f"{finding.name} {server_key(server.url)}")
+        for server, findings in zip(servers, found, strict=True)
+        for finding in findings
+    ]
 
 
 async def _platforms(http: httpx.AsyncClient, settings: Settings) -> list[Finding]:

@@ -14,6 +14,7 @@ from bot.domain import Destination, JobState
 from bot.service import Accepted, Requester
 from tests.fakes.acestep import FakeAceStep
 from tests.harness import RecordingDelivery, acestep_settings, running_core, wait_for_job
+from tests.kit.metrics import rendered, value
 
 ALICE = Requester("telegram", "111", "alice")
 BOB = Requester("telegram", "222", "bob")
@@ -86,5 +87,10 @@ async def test_a_restarted_server_s_songs_are_made_again_elsewhere(tmp_path: Pat
             assert {(server_of(j.remote_id, urls) or ("",))[1] for j in sent} == set(urls)
             restarts.restart()  # both of its songs' tasks forgotten: "queued" for ever
             done = [await wait_for_job(core, s.job.id, {JobState.DELIVERED}) for s in songs]
+            samples = await rendered(core.metrics)
+    # The metrics count each server's calls under its key.
+    for url in urls:
+        labels = {"server": server_key(url), "route": "release_task", "code": "200"}
+        assert value(samples, "acejam_acestep_server_requests_total", **labels) >= 1
     assert sorted(job_id for job_id, _ in chat.delivered) == sorted(j.id for j in done)
     assert len(chat.delivered) == 2
