@@ -238,3 +238,20 @@ async def test_a_burst_of_contributions_is_shown_in_fewer_edits(world: World) ->
         await wait_until_shown(dc, thread_id, *(f"`#{n}` {w}" for n, w in enumerate(words, 1)))
         edits = jam_message(dc, thread_id).edits
         assert len(edits) < len(words)
+
+
+async def test_where_the_bot_may_not_make_threads_the_jam_stays_in_the_channel(
+    world: World,
+) -> None:
+    world.dc.set_overwrite(OTHER_CHANNEL, APP_ID, deny=Perm.CREATE_PUBLIC_THREADS)
+    async with jam(world, tuning=FAST) as run:
+        dc = run.dc
+        inter = await jam_cmd(dc, OTHER_CHANNEL, ALICE, "start", {"theme": "sea shanties"})
+        said = await private_answer(inter)
+        assert said.startswith("🎶 Jam #") and "Its thread" not in said
+        assert dc.threads_of(OTHER_CHANNEL) == []
+        message = await dc.wait_for_message(OTHER_CHANNEL, lambda m: m.embeds)
+        assert message.embeds[0]["title"] == "🎶 Jam: sea shanties"
+        tagged = await jam_cmd(dc, OTHER_CHANNEL, BOB, "tag", {"tags": "accordion"})
+        assert "Tag #1" in await private_answer(tagged)
+        await wait_until_shown(dc, OTHER_CHANNEL, "`#1` accordion — *Bob*")
