@@ -72,6 +72,9 @@ DURATION = 5  # WaveSpeed's shortest song
 USERS = 100
 GOAL_JOBS_PER_S = 100.0
 GOAL_RSS_MB = 150.0
+# "CPU per job flat from 200 to 5,000 queued jobs" (issue #18): the largest run's CPU per job
+# at most this much above the smallest's.
+GOAL_FLAT = 1.2
 
 
 # ------------------------------------------------------------------ the instant backend
@@ -469,6 +472,50 @@ def throughput(args: argparse.Namespace) -> None:
     )
 
 
+def scaling(args: argparse.Namespace) -> None:
+    """The instant run at each size: the worker can't keep up with the submits, so the queue
+    grows towards the size; CPU per job should not grow with it."""
+    c.header(
+        "bench/throughput.py --sizes: CPU per job as the queue grows",
+        "SQLite file database; each size in a fresh child process",
+    )
+    rows, first = [], None
+    for n in args.sizes:
+        r = run_child(kind="flow", mode="e2e", backend="instant", jobs=n, concurrency=100)
+        per_job = 1000 * r["total_cpu"] / n
+        first = per_job if first is None else first
+        rows.append(
+            [
+                str(n),
+                c.fmt(r["total_s"]),
+                f"{n / r['total_s']:.0f}",
+                f"{per_job:.1f}",
+                f"{per_job / first:.2f}×",
+                str(int(r["failed"])),
+                c.verdict(n / r["total_s"] >= GOAL_JOBS_PER_S),
+                "-" if n == args.sizes[0] else c.verdict(per_job <= GOAL_FLAT * first),
+            ]
+        )
+    c.table(
+        "CPU per job by how many jobs are queued (instant backend, 100 in flight, SQLite)",
+        [
+            "jobs",
+            "wall s",
+            "jobs/s",
+            "bot CPU ms/job",
+            "vs first",
+            "failed",
+            "≥ 100/s?",
+            f"flat (≤ {GOAL_FLAT}×)?",
+        ],
+        rows,
+    )
+    c.console.print(
+        f"goals: ≥ {GOAL_JOBS_PER_S:.0f} jobs/s; CPU per job at {args.sizes[-1]} jobs at most "
+        f"{GOAL_FLAT}× that at {args.sizes[0]}.\n"
+    )
+
+
 def memory_report(args: argparse.Namespace) -> None:
     n, hold = args.jobs, args.hold
     rows = []
@@ -564,6 +611,12 @@ def main() -> None:
         help="also: 2 in flight, INFO logging, and the enqueue/worker split",
     )
     parser.add_argument("--only", choices=("throughput", "memory"))
+    parser.add_argument(
+        "--sizes",
+        type=int,
+        nargs="+",
+        help="only the CPU-per-job-by-queue-length table, at these job counts (200 1000 5000)",
+    )
     args = parser.parse_args()
     args.jobs = args.jobs or (200 if args.quick else 1000)
     if args.profile:
@@ -571,6 +624,9 @@ def main() -> None:
         return
     if args.sql:
         sql_counts(args)
+        return
+    if args.sizes:
+        scaling(args)
         return
     c.header(
         "bench/throughput.py: jobs/s through the service, and memory with jobs in flight",

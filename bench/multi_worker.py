@@ -1,0 +1,278 @@
+"""Jobs per second with one and with two worker processes on the same PostgreSQL.
+
+    .venv/bin/python bench/multi_worker.py [--quick] [--jobs N] [--workers 1 2]
+                                           [--postgres URL] [--runtime S]
+
+Each row is a fresh database on the PostgreSQL server given (``--postgres``, else
+``TEST_DATABASE_URL``). This process queues N songs (platform ``cli``, as `acejam generate`
+does: they end at ``succeeded``, with no chat to deliver to) through ``GenerationService``,
+then starts K ``python -m bot run --role worker`` processes at once, as a deployment would
+run them. Each song is claimed, sent to a loopback WaveSpeed (its own process) that takes
+``--runtime`` seconds per song, polled, downloaded and probed; the concurrency limit
+(``WAVESPEED_MAX_CONCURRENCY`` 100, shared by every worker) is far above what the workers
+reach, so the backend is not the limit: the workers and the database are.
+
+*jobs/s* counts the middle 80 % of the songs (10th to 90th finish, from ``jobs.finished_at``),
+so the processes' start and the last stragglers do not count. CPU per job is user+system
+time of the worker processes, of the PostgreSQL server's processes (when this user can read
+them in /proc) and of the fake, over the whole run, divided by N. The goal (issue #18): two
+workers finish at least 1.5× the jobs per second of one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import _common as c
+from _fake_server import ServerProcess
+from split_latency import fresh_database
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from bot.app import open_core
+from bot.domain import Destination
+from bot.service import Accepted, Requester
+
+DURATION = 5  # WaveSpeed's shortest song
+USERS = 50
+GOAL_SPEEDUP = 1.5
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Row:
+    workers: int
+    jobs: int
+    rate: float  # jobs/s over the middle 80 %
+    wall: float  # workers started → last song finished
+    worker_cpu: float  # seconds, all worker processes
+    db_cpu: float  # seconds, the PostgreSQL server's processes (nan: not readable)
+    fake_cpu: float
+    claims_per_job: float
+    queued_left: int
+
+
+def proc_cpu(pid: int) -> float:
+    """user+system seconds of a process (and its reaped children), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(f) for f in fields[11:15]) / TICKS
+
+
+def postgres_cpu() -> float:
+    """CPU seconds of every process named postgres this user can see (nan if none)."""
+    total, seen = 0.0, False
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            if (entry / "comm").read_text().strip() == "postgres":
+                total += proc_cpu(int(entry.name))
+                seen = True
+    return total if seen else float("nan")
+
+
+def worker_env(data_dir: Path, database_url: str, base_url: str) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("TELEGRAM_", "DISCORD_", "WAVESPEED_", "ACESTEP_", "DATABASE_"))
+    }
+    env.update(
+        BACKEND="wavespeed",
+        WAVESPEED_API_KEY=c.WAVESPEED_KEY,
+        WAVESPEED_BASE_URL=base_url,
+        WAVESPEED_MAX_CONCURRENCY="100",
+        DATABASE_URL=database_url,
+        DATA_DIR=str(data_dir),
+        # WaveSpeed asks for 2 s between polls: scaled to 0.1 s, so a song is seen done
+        # soon after the fake finishes it (the politeness interval is policy, not cost).
+        POLL_TIME_SCALE="0.05",
+        LOG_LEVEL="WARNING",
+        QUOTA_SECONDS_PER_DAY=str(10**9),
+        MAX_ACTIVE_JOBS_PER_USER=str(10**6),
+        MAX_ACTIVE_JOBS_PER_CHAT=str(10**6),
+    )
+    return env
+
+
+async def queue_songs(data_dir: Path, database_url: str, base_url: str, n: int) -> None:
+    settings = c.settings_for("wavespeed", data_dir, base_url, database_url=database_url)
+    async with open_core(settings) as core:  # migrates the fresh database too
+        for i in range(n):
+            who = Requester("cli", f"user-{i % USERS}")
+            request = core.service.validate(tags=f"bench {i}, lo-fi", duration=DURATION)
+            outcome = await core.service.submit(
+                who, Destination("cli", "local", who.user_id), request, enforce_quota=False
+            )
+            if not isinstance(outcome, Accepted):
+                raise RuntimeError(f"refused: {outcome}")
+
+
+@contextlib.asynccontextmanager
+async def workers(count: int, env: dict[str, str], cwd: Path) -> AsyncIterator[list[int]]:
+    procs: list[asyncio.subprocess.Process] = []
+    try:
+        for n in range(count):
+            log = (cwd / f"worker-{n}.log").open("w")
+            procs.append(
+                await asyncio.create_subprocess_exec(
+                    sys.executable, "-m", "bot", "run", "--role", "worker",
+                    env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
+                )
+            )  # fmt: skip
+        yield [p.pid for p in procs]
+    finally:
+        for proc in procs:
+            if proc.returncode is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                await asyncio.wait_for(proc.wait(), 30)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+
+
+async def measure(args: argparse.Namespace, count: int, server: ServerProcess) -> Row:
+    n = args.jobs
+    async with fresh_database(args.postgres) as url:
+        with tempfile.TemporaryDirectory() as tmp:
+            data_dir = Path(tmp) / "data"
+            await queue_songs(data_dir, url, server.base_url, n)
+            engine = create_async_engine(url)
+            try:
+                fake0, db0, start = server.cpu_now(), postgres_cpu(), time.monotonic()
+                env = worker_env(data_dir, url, server.base_url)
+                async with workers(count, env, Path(tmp)) as pids:
+                    cpu: dict[int, float] = dict.fromkeys(pids, 0.0)
+                    deadline = start + args.timeout
+                    while True:
+                        for pid in pids:  # the last reading before they exit
+                            with contextlib.suppress(OSError):
+                                cpu[pid] = proc_cpu(pid)
+                        async with engine.connect() as conn:
+                            left = await conn.scalar(
+                                text("SELECT count(*) FROM jobs WHERE finished_at IS NULL")
+                            )
+                        if not left or time.monotonic() > deadline:
+                            break
+                        await asyncio.sleep(0.2)
+                    wall = time.monotonic() - start
+                worker_cpu, db_cpu = sum(cpu.values()), postgres_cpu() - db0
+                fake_cpu = server.cpu_now() - fake0
+                async with engine.connect() as conn:
+                    finished = [
+                        row[0].timestamp()
+                        for row in await conn.execute(
+                            text(
+                                "SELECT finished_at FROM jobs WHERE state = 'succeeded' "
+                                "ORDER BY finished_at"
+                            )
+                        )
+                    ]
+                    claims = await conn.scalar(
+                        text("SELECT count(*) FROM job_events WHERE to_state = 'submitting'")
+                    )
+            finally:
+                await engine.dispose()
+    low, high = int(len(finished) * 0.1), int(len(finished) * 0.9) - 1
+    rate = (high - low) / (finished[high] - finished[low]) if high > low else float("nan")
+    return Row(
+        count,
+        n,
+        rate,
+        wall,
+        worker_cpu,
+        db_cpu,
+        fake_cpu,
+        (claims or 0) / n,
+        int(left or 0),
+    )
+
+
+async def run(args: argparse.Namespace) -> None:
+    c.header(
+        "bench/multi_worker.py: jobs/s with 1 and 2 `acejam run --role worker` processes",
+        f"PostgreSQL {args.postgres.rsplit('@', 1)[-1]}; a fresh database per row; "
+        f"{args.jobs} songs queued first; loopback WaveSpeed (own process), "
+        f"{args.runtime:g} s per song",
+    )
+    rows: list[Row] = []
+    fake_args = ("--runtime", str(args.runtime), "--time-scale", "1")
+    with ServerProcess("wavespeed", *fake_args) as server:
+        for count in args.workers:
+            rows.append(await measure(args, count, server))
+    base = rows[0].rate if rows else float("nan")
+    table_rows = []
+    for row in rows:
+        n = row.jobs
+        speedup = row.rate / base
+        table_rows.append(
+            [
+                f"{row.workers} worker{'s' if row.workers > 1 else ''}",
+                str(n),
+                c.fmt(row.wall, 1),
+                c.fmt(row.rate, 1),
+                f"{speedup:.2f}×",
+                c.fmt(1000 * row.worker_cpu / n, 1),
+                c.fmt(1000 * row.db_cpu / n, 1),
+                c.fmt(1000 * row.fake_cpu / n, 1),
+                c.fmt(row.claims_per_job, 2),
+                str(row.queued_left),
+                "-" if row.workers == rows[0].workers else c.verdict(speedup >= GOAL_SPEEDUP),
+            ]
+        )
+    c.table(
+        "Throughput by worker processes (PostgreSQL)",
+        [
+            "workers",
+            "jobs",
+            "wall s",
+            "jobs/s (middle 80 %)",
+            "vs first row",
+            "worker CPU ms/job",
+            "PostgreSQL CPU ms/job",
+            "fake CPU ms/job",
+            "claims/job",
+            "unfinished",
+            f"≥ {GOAL_SPEEDUP}×?",
+        ],
+        table_rows,
+    )
+    total = [(r.worker_cpu + (r.db_cpu if r.db_cpu == r.db_cpu else 0) + r.fake_cpu) for r in rows]
+    c.console.print(
+        f"goal: {args.workers[-1]} workers ≥ {GOAL_SPEEDUP}× the jobs/s of {args.workers[0]}. "
+        f"{os.cpu_count()} CPUs; all processes (workers, PostgreSQL, fake) share them: CPU "
+        f"seconds used per row {', '.join(f'{t:.1f}' for t in total)}, i.e. the rate at "
+        "which the machine runs out of cores is CPU s/job ÷ cores.\n"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="200 songs instead of 1,000")
+    parser.add_argument("--jobs", type=int)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--runtime", type=float, default=0.5, help="seconds per song upstream")
+    parser.add_argument("--timeout", type=float, default=600.0)
+    parser.add_argument("--postgres", default=os.environ.get("TEST_DATABASE_URL"))
+    args = parser.parse_args()
+    if not args.postgres:
+        parser.error("--postgres URL (or TEST_DATABASE_URL) is needed")
+    args.jobs = args.jobs or (200 if args.quick else 1000)
+    asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    main()
