@@ -232,7 +232,8 @@ async def web_listener(
 ) -> AsyncIterator[None]:
     """The bot's HTTP listener while it runs: /healthz and /readyz whenever ``WEB_LISTEN`` is
     set, and WaveSpeed's webhooks when configured (on ``WEB_LISTEN``, else on
-    ``WAVESPEED_WEBHOOK_LISTEN`` as before there was a listener of its own).
+    ``WAVESPEED_WEBHOOK_LISTEN`` as before there was a listener of its own), and the jam
+    board on ``WEB_LISTEN`` when ``PUBLIC_URL`` is set.
 
     Ready means: the database answers a read, every adapter in ``adapters`` has connected
     (registered its delivery), and (``backend``) the backend answered a free read within the
@@ -246,7 +247,7 @@ async def web_listener(
         return
     # Imported only here: the listener brings aiohttp (~10 MB), which nothing else needs
     # unless discord.py is loaded.
-    from bot.web import Recently, WebListener
+    from bot.web import Handler, Recently, WebListener
     from bot.webhooks import WebhookReceiver
 
     receiver = None
@@ -274,7 +275,12 @@ async def web_listener(
         checks = {"database": database, "adapters": connected}
         if backend:
             checks["backend"] = Recently(lambda: backend_answers(http, settings))
-        routes = (receiver.route,) if receiver else ()
+        routes: tuple[tuple[str, str, Handler], ...] = (receiver.route,) if receiver else ()
+        if settings.public_url is not None and settings.web_listen is not None:
+            # The jam board (docs/jamboard.md): it reads jams by their board token only.
+            from bot.jamboard import JamBoard
+
+            routes += JamBoard(core.service.jams.by_token).routes
         listener = WebListener(listen, checks, routes, metrics=core.metrics.render)
         await listener.start()
         try:
