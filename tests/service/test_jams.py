@@ -289,9 +289,7 @@ async def test_the_board_link_is_made_revoked_and_made_again(tmp_path: Path) -> 
 
 async def test_words_are_checked_like_a_request_and_must_fit_the_engine(tmp_path: Path) -> None:
     async with jamming(tmp_path) as j:
-        await j.core.service.admin.update_chat_rules(
-            "telegram", "chat-1", blocked_words=("grim",)
-        )
+        await j.core.service.admin.update_chat_rules("telegram", "chat-1", blocked_words=("grim",))
         blocked = await j.jams.start(HOST, PLACE, "grim city")
         assert isinstance(blocked, Refused) and blocked.code == "blocked"
         jam = await _start(j)
