@@ -1,7 +1,7 @@
 """A Telegram jam goes on after the votes (issue #16): voting opens once every take is in,
 ``/jam close`` announces the winner crediting everyone who wrote, ``/jam next`` starts a
 second round on it, and that round's takes arrive with buttons of their own while the first
-round's say voting is over. The same real clients and fakes as tests/adapters/telegram/
+round's say voting is over; after a restart the buttons and the jam message still work. The same real clients and fakes as tests/adapters/telegram/
 test_jams.py, whose first round this goes on from."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot.jams import texts as jam_words
-from tests.adapters.telegram.conftest import WAIT, Rig
+from tests.adapters.telegram.conftest import TOKEN, WAIT, Rig, telegram_bot
 from tests.adapters.telegram.test_edits import ace_bot
 from tests.adapters.telegram.test_jams import (
     FORUM_ID,
@@ -28,6 +28,7 @@ from tests.adapters.telegram.test_jams import (
 from tests.fakes.acestep import FakeAceStep
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.wavespeed import FakeWaveSpeed
+from tests.harness import acestep_settings
 
 
 @pytest.fixture
@@ -76,3 +77,33 @@ async def test_the_winner_is_announced_and_a_second_round_is_rendered(
     second = [t for t in both if vote_button(t).startswith(f"jv:{jam_id}:2:")]
     assert sorted(vote_button(t) for t in second) == [f"jv:{jam_id}:2:{n}" for n in (1, 2, 3)]
     assert await vote(rig, bob, second[0]) == jam_words.voted(1, True)
+
+
+async def test_votes_and_the_jam_message_work_after_a_restart(
+    tmp_path: Path, tg: FakeTelegram, ws: FakeWaveSpeed
+) -> None:
+    async with FakeAceStep(time_scale=0.04, task_types=("text2music",)) as engine:
+        settings = acestep_settings(
+            tmp_path,
+            engine.base_url,
+            telegram_token=TOKEN,
+            telegram_api_base_url=tg.base_url,
+        )
+        async with telegram_bot(settings, tg, ws) as rig:
+            await rig.core.service.admin.update_chat_rules(
+                "telegram", str(GROUP_ID), default_duration=10
+            )
+            jam = await rig.reply_to(await rig.say("/jam start night ferry 1"))
+            assert "Line #1" in await answer(rig, "/jam line engines hum", rig.bob)
+            await answer(rig, "/jam render", rig.alice)
+            (take,) = await takes_of(rig, jam, 1)
+            group, bob = rig.group, rig.bob
+
+        # A bot that never saw this jam: the button and the jam message are all it has.
+        async with telegram_bot(settings, tg, ws) as rig:
+            query = await tg.press_button(group, bob, take, vote_button(take))
+            voted = await tg.wait_for_callback_answer(query, timeout=WAIT)
+            assert voted.text == jam_words.voted(1, True)
+            await tg.wait_for_message(group, "every take is in", timeout=WAIT)
+            assert "take 1 wins (take 1: 1)" in await answer(rig, "/jam close", rig.alice)
+            await shows(rig, jam, "🏆 take 1 ✅ 1 vote")
