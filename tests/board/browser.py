@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser, ViewportSize, async_playwright
 
 # Without the background-networking flags Chromium calls Google's hosts at start, which
 # this network refuses (and which the "no request outside the bot" test would see).
@@ -24,7 +24,7 @@ FLAGS = [
     "--no-first-run",
     "--autoplay-policy=no-user-gesture-required",
 ]
-PHONE = {"width": 390, "height": 844}
+PHONE = ViewportSize(width=390, height=844)
 
 
 def chromium_path() -> str:

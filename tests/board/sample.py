@@ -3,6 +3,7 @@ for the route tests; the browser tests build theirs through the real service ins
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -97,4 +98,33 @@ def jam(
         created_at=START,
         contributions=contributions,
         rounds=(current,),
+    )
+
+
+def two_rounds(audio_dir: Path, *, vote_ends_at: datetime = START + timedelta(minutes=55)) -> Jam:
+    """Round 2 voting on an extend of round 1's winner (take 1), round 1 closed below."""
+    first = jam(audio_dir, state=JamState.CLOSED, votes=(4, 2, 1), winner=1)
+    words = (
+        contribution(5, Part.TAG, "warm bass", "Dee", round=2),
+        contribution(6, Part.LINE, "[Chorus] hold the night, don't let it go", "Cy", 2),
+        contribution(7, Part.LINE, "every window hums our song", "Ada", 2),
+    )
+    takes = tuple(take(audio_dir, 2, n) for n in (1, 2, 3))
+    second = Round(
+        number=2,
+        state=JamState.VOTING,
+        collect_ends_at=START + timedelta(minutes=40),
+        vote_ends_at=vote_ends_at,
+        winner_take=None,
+        base_job_id=first.current.takes[0].job_id,
+        extended=True,
+        takes=takes,
+        votes_cast=5,
+    )
+    return dataclasses.replace(
+        first,
+        round=2,
+        state=JamState.VOTING,
+        contributions=first.contributions + words,
+        rounds=(*first.rounds, second),
     )

@@ -29,9 +29,9 @@ class Jams:
         return self.by_token.get(token)
 
 
-def _text(html: str) -> str:
+def _text(page: str) -> str:
     """What a reader sees: the page without tags, spaces collapsed."""
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)).strip()
+    return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page)).strip())
 
 
 async def test_the_page_shows_the_jam_players_first_and_no_counts_while_voting(
@@ -244,3 +244,22 @@ async def test_the_board_files_are_served_with_their_types(tmp_path: Path) -> No
     assert js.headers["Content-Type"] == "text/javascript; charset=utf-8"
     assert "If-None-Match" in js.text
     assert cached.status_code == 304
+
+
+async def test_a_second_round_comes_first_with_the_earlier_round_below(tmp_path: Path) -> None:
+    jam = sample.two_rounds(tmp_path)
+    async with serve_board(Jams(jam).find) as base, httpx.AsyncClient(base_url=base) as http:
+        markup = (await http.get(f"/jam/{sample.TOKEN}")).text
+        data = (await http.get(f"/jam/{sample.TOKEN}.json")).json()
+    text = _text(markup)
+    assert markup.index('id="round-2"') < markup.index("Earlier rounds")
+    assert markup.index("Earlier rounds") < markup.index('id="round-1"')
+    assert "Voting · Round 2 · Voting ends at 13:55 UTC · 5 votes cast" in text
+    assert "This round extends the previous round's winner." in text
+    assert "Style rainy city lo-fi, warm bass warm bass Dee" in text
+    assert "[Chorus] hold the night, don't let it go Cy" in text
+    assert "Round 1 Round closed Take 1 ★ Winner seed 4201 · 0:04 · 4 votes" in text
+    assert [r["number"] for r in data["rounds"]] == [2, 1]
+    assert [t["votes"] for t in data["rounds"][0]["takes"]] == [None, None, None]
+    assert [t["votes"] for t in data["rounds"][1]["takes"]] == [4, 2, 1]
+    assert data["contributors"] == ["Ada", "Cy", "Bo", "Dee"]
