@@ -98,6 +98,8 @@ class TelegramAdmin:
             "ownaudio": self._own_audio,
             "words": self._words,
             "budget": self._budget,
+            "jam_pays": self._jam_pays,
+            "jampays": self._jam_pays,
             "queue": self._queue,
             "cancel": self._cancel,
             "usage": self._usage,
@@ -317,6 +319,14 @@ class TelegramAdmin:
         return admin_texts.done(
             f"This chat may now spend up to {admin_texts.dollars(value)} a month on music."
         )
+
+    async def _jam_pays(self, call: _Call) -> str:
+        payer = grammar.parse_jam_pays(_one(call, "/admin jam_pays host or chat"))
+        # The core refuses "chat" with a sentence where the chat has no budget.
+        await self._core.update_chat_rules(PLATFORM, call.scope, jam_pays=payer)
+        if payer == "chat":
+            return admin_texts.done("Jams here are paid from this chat's monthly budget now.")
+        return admin_texts.done("A jam's takes count against its host's daily music again.")
 
     # ------------------------------------------------------------ jobs and usage
     async def _queue(self, call: _Call) -> str:

@@ -35,6 +35,7 @@ HELP = (
     "/admin words add|remove grim, dark · /admin words list — words refused in tags and "
     "lyrics\n"
     "/admin budget &lt;dollars|none&gt; — this chat's monthly spending limit\n"
+    "/admin jam_pays host|chat — who pays for a jam's takes (chat: its budget)\n"
     "/admin queue · /admin cancel &lt;song number&gt; · /admin usage [days]"
 )
 
@@ -70,6 +71,7 @@ def overview(title: str | None, rules: ChatRules, policy: QuotaPolicy, limits: L
         + _default_mark(rules.own_audio),
         f"Blocked words: {words or 'none'}" + (" (/admin words list)" if words else ""),
         f"Monthly budget: {budget}",
+        "Jams are paid by: " + ("the chat" if rules.jam_pays == "chat" else "their host"),
         "",
         HELP,
     ]

@@ -196,6 +196,22 @@ async def test_what_a_jam_refuses_is_said(ace: tuple[Rig, FakeAceStep]) -> None:
     assert "Tag #1" in await answer(rig, "/jam tag synthwave", alice)
     assert jam_words.REMOVE_WHO in await answer(rig, "/jam remove 1", bob)
     assert jam_words.no_contribution(9) in await answer(rig, "/jam remove 9", alice)
+    assert jam_words.BOARD_OFF in await answer(rig, "/jam board", bob)  # no PUBLIC_URL
     assert "over" in await answer(rig, "/jam close", alice)  # closing before rendering ends it
+    stats = await answer(rig, "/jam stats", bob)
+    assert "Jams in Jam room: 1" in stats and "Alice — 0 wins, 1 contribution" in stats
     assert jam_words.NO_JAM in await answer(rig, "/jam tag more", bob)
     assert "synthwave" in (jam.text or "")
+
+
+async def test_an_admin_chooses_who_pays_for_jams(ace: tuple[Rig, FakeAceStep]) -> None:
+    rig, _ = ace
+    rig.tg.set_admins(rig.group, [rig.alice.id])
+    assert "budget" in await answer(rig, "/admin jam_pays chat", rig.alice)  # none yet
+    assert "Jams are paid by: their host" in await answer(rig, "/admin", rig.alice)
+    await answer(rig, "/admin budget 5", rig.alice)
+    assert "monthly budget now" in await answer(rig, "/admin jam_pays chat", rig.alice)
+    assert "Jams are paid by: the chat" in await answer(rig, "/admin", rig.alice)
+    assert "isn't host or chat" in await answer(rig, "/admin jam_pays bob", rig.alice)
+    rules = await rig.core.service.chat_rules("telegram", str(GROUP_ID))
+    assert rules.jam_pays == "chat"
