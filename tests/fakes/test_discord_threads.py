@@ -127,9 +127,10 @@ async def test_a_bot_starts_a_public_thread_posts_in_it_and_hears_commands_there
         assert guild is not None and guild.get_thread(thread_id) is not None
         welcome = await dc.wait_for_message(thread_id)
         assert welcome.content == "welcome to rainy day jam"
-        assert dc.channel_messages(CHANNEL) == [] or all(
-            m.ephemeral for m in dc.channel_messages(CHANNEL)
-        )
+        # The channel shows that a thread was started (type 18), besides the private answer.
+        (started,) = dc.channel_messages(CHANNEL, include_ephemeral=False)
+        assert (started.type, started.content) == (18, "rainy day jam")
+        assert started.message_reference == {"channel_id": str(thread_id), "guild_id": str(GUILD)}
         # A command typed in the thread arrives with the thread as its channel.
         where = await dc.invoke_slash(GUILD, thread_id, USER, "where")
         answer = await where.wait_for_original()

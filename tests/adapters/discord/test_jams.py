@@ -131,6 +131,8 @@ async def test_members_add_tags_and_lines_from_the_thread_and_its_channel(world:
         thread_id, started = await start_jam(run, minutes=60)
         (thread,) = dc.threads_of(CHANNEL)
         assert thread["name"] == f"🎶 {THEME}" and thread["type"] == 11  # public
+        (note,) = dc.channel_messages(CHANNEL, include_ephemeral=False)  # "started a thread"
+        assert (note.type, note.content) == (18, f"🎶 {THEME}")
         assert started.chat_id == str(thread_id) and started.origin_id == str(CHANNEL)
         message = await dc.wait_for_message(thread_id, lambda m: m.embeds)
         assert message.embeds[0]["title"] == f"🎶 Jam: {THEME}"

@@ -12,6 +12,8 @@ What it is faithful to (Discord's docs, "Start Thread without Message"; discord.
   ``thread_metadata``, ``message_count``/``member_count`` and the creator's thread ``member``.
   The creator joins it; a THREAD_CREATE with ``newly_created`` goes to the guild's shard
   (Discord sends it to those who can see the parent with the Guilds intent).
+* A public thread leaves a system message in its channel ("AceJam started a thread: …",
+  type 18, its name as content, ``message_reference`` to the thread).
 
 A thread is a channel of its guild from then on (messages, interactions, permissions: its
 parent's overwrites, Send Messages in Threads instead of Send Messages); GUILD_CREATE lists it
@@ -40,6 +42,7 @@ NAME_MAX = 100
 PUBLIC_THREAD = 11
 PRIVATE_THREAD = 12
 ANNOUNCEMENT_THREAD = 10
+THREAD_CREATED = 18  # the system message a thread started without a message leaves
 
 
 class ThreadRoutes(RouteArea):
@@ -79,12 +82,29 @@ class ThreadRoutes(RouteArea):
         errors.raise_if_any()
         thread = self._make(guild.id, parent, str(name), kind, int(archive), body)
         guild.channels[int(thread["id"])] = thread
+        if kind != PRIVATE_THREAD:
+            await self._tell_parent(guild.id, parent_id, thread)
         session = self.messages.gateway.session_for(guild.id, required=False)
         if session is not None and session.intents & INTENT_GUILDS:
             await self.messages.gateway.dispatch(
                 session, "THREAD_CREATE", {**thread, "newly_created": True}
             )
         return 201, thread
+
+    async def _tell_parent(self, guild_id: int, parent_id: int, thread: Json) -> None:
+        """What members of the channel see: a system message (type 18, THREAD_CREATED) whose
+        text is the thread's name and which refers to the thread."""
+        note = self.messages.new(
+            parent_id,
+            guild_id,
+            self.state.bot_user_id,
+            "channel",
+            {"content": thread["name"]},
+            [],
+            type_=THREAD_CREATED,
+        )
+        note.message_reference = {"channel_id": thread["id"], "guild_id": str(guild_id)}
+        await self.messages.emit("MESSAGE_CREATE", note)
 
     def _make(
         self, guild_id: int, parent: Json, name: str, kind: int, archive: int, body: Json
