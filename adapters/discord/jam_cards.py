@@ -186,3 +186,9 @@ def stats_text(rows: Sequence[MemberStats], jams: int, place: str | None) -> str
 def take_content(ref: JamTakeRef) -> str:
     """The text of a jam take's track message."""
     return f"🗳 Take {ref.take} of the jam's round {ref.round}: vote with the button below."
+
+
+def take_failed(take: object, sentence: str) -> str:
+    """A jam take that could not be made, said in its thread (the core's sentence)."""
+    which = f"Take {take}" if isinstance(take, int) else "A take"
+    return clip(f"⚠️ {which} of the jam could not be made: {sentence}", CONTENT_MAX)

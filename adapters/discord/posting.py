@@ -21,7 +21,7 @@ import discord
 from adapters.discord import embeds
 from adapters.discord.cards import LiveToken, StatusMessage
 from adapters.discord.embeds import TrackCard
-from adapters.discord.jam_cards import take_content
+from adapters.discord.jam_cards import take_content, take_failed
 from adapters.discord.jam_votes import vote_view
 from adapters.discord.lineage import edit_model
 from adapters.discord.takes import take_filename, takes_embed, takes_view
@@ -246,6 +246,12 @@ async def announce_failure(
         failure_view(job.id) if messages.worth_trying_again(job.error_code) else discord.ui.View()
     )
     pings = requester_only(job)
+    take = job.destination.context.get("jam_take")
+    if "jam_id" in job.destination.context:
+        # A jam's take is the jam's: it tells the thread and pings nobody, and 🔁 would make
+        # a song of the host's own (the jam tries again with /jam render when none is made).
+        content = take_failed(take, sentence)
+        view, pings = discord.ui.View(), NO_PINGS
     message: discord.Message | None = None
     try:
         if job.destination.context.get(CAN_POST):

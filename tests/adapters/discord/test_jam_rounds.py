@@ -101,3 +101,27 @@ def takes_in(dc: FakeDiscord, thread_id: int, count: int) -> list[RecordedMessag
         if any(a.filename.endswith(".mp3") for a in m.attachments)
     ]
     return found if len(found) >= count else None
+
+
+async def test_a_take_that_fails_is_told_in_the_thread_and_voting_opens_on_the_rest(
+    world: World,
+) -> None:
+    dc = world.dc
+    world.ws.faults.add_job(fail="the model crashed", times=1)  # the first take queued
+    async with running_core(world.settings) as core, bot_on(core, world) as run:
+        await core.service.admin.update_chat_rules("discord", str(GUILD), default_duration=5)
+        thread_id, started = await start_jam(run, takes=2, minutes=60, vote_minutes=60)
+        await private_answer(await jam_cmd(dc, thread_id, BOB, "tag", {"tags": "dreamy"}))
+        await jam_cmd(dc, thread_id, ALICE, "render")
+        failed = await dc.wait_for_message(thread_id, lambda m: "could not be made" in m.content)
+        assert failed.content.startswith("⚠️ Take ") and not failed.pings.anyone
+        assert failed.buttons == []  # no 🔁: it would make a song of Alice's own
+        found = await wait_for(lambda: takes_in(dc, thread_id, 1), timeout=20)
+        (track,) = found
+        opened = await dc.wait_for_message(thread_id, lambda m: m.content.startswith("🗳 Jam #"))
+        assert "Voting is open" in opened.content
+        custom_id = track.buttons[0].custom_id or ""
+        assert custom_id.startswith(f"jam:vote:{started.id}:1:")
+        voted = await private_answer(await dc.click_button(track.id, custom_id, CAROL))
+        assert voted.startswith("🗳 Your vote is for take")
+        await wait_until_shown(dc, thread_id, "✖", "✅")

@@ -98,7 +98,11 @@ async def start_jam(run: Running, **options: Any) -> tuple[int, Jam]:
 
 
 def jam_message(dc: FakeDiscord, thread_id: int) -> RecordedMessage:
-    (message,) = [m for m in dc.channel_messages(thread_id) if m.embeds and not m.attachments]
+    (message,) = [
+        m
+        for m in dc.channel_messages(thread_id)
+        if m.embeds and str(m.embeds[0].get("title", "")).startswith("🎶 Jam:")
+    ]
     return message
 
 
