@@ -1,5 +1,6 @@
 """The on/off settings of /admin: who may press 🎲 / 🔁 under others' songs, where songs the
-engine flags as NSFW go, and whether members may edit audio of their own (#15).
+engine flags as NSFW go, whether members may edit audio of their own (#15), and who pays for
+a jam's takes (#16).
 
 A mixin of :class:`adapters.discord.admin.AdminCommands` (discord.py collects a cog's
 commands from its bases too), which supplies ``_update`` and checks every call.
@@ -62,5 +63,26 @@ class Switches(commands.Cog):
                     "(it counts on their quota like any song)."
                 )
             return "✅ Members here may edit only songs made here, not audio they attach."
+
+        await answer(interaction, run)
+
+    @app_commands.command(name="jam-pays", description="Who pays for a jam's takes: host or server")
+    @app_commands.describe(who="host: the host's quota (default) · chat: this server's budget")
+    @app_commands.choices(
+        who=[
+            app_commands.Choice(name="host", value="host"),
+            app_commands.Choice(name="chat (this server's monthly budget)", value="chat"),
+        ]
+    )
+    async def jam_pays(self, interaction: discord.Interaction[Any], who: str) -> None:
+        async def run() -> str:
+            # The core refuses "chat" without a monthly budget, with a sentence for admins.
+            await self._update(interaction, jam_pays=who)
+            if who == "chat":
+                return (
+                    "✅ A jam's takes here are paid from this server's monthly budget; the "
+                    "host's daily quota is not counted."
+                )
+            return "✅ A jam's takes count on its host's quota, like their own songs."
 
         await answer(interaction, run)

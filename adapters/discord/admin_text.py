@@ -104,6 +104,8 @@ def settings_text(guild_name: str, rules: ChatRules, policy: QuotaPolicy, limits
         "Members' own audio in /remix and /extend: "
         + ("allowed" if rules.own_audio else "not allowed")
         + ("" if rules.own_audio is not None else " (the default in servers)"),
+        "Jams' takes are paid by: "
+        + ("this server's budget" if rules.jam_pays == "chat" else "the host's quota"),
         f"Blocked words: {len(rules.blocked_words) or 'none'}"
         + (" (`/admin words list`)" if rules.blocked_words else ""),
         "Monthly budget: "

@@ -221,13 +221,18 @@ async def test_channels_words_and_limits(studio: Studio) -> None:
         assert {f["name"]: f["value"] for f in status.embeds[0]["fields"]}["Duration"] == "10 s"
 
         assert await admin(dc, "channels clear") == "✅ /song works in every channel."
+        no_budget = await admin(dc, "jam-pays", {"who": "chat"})  # #16: needs a budget first
+        assert no_budget.startswith("⚠️") and "budget" in no_budget
         assert await admin(dc, "budget", {"value": "$12.5"}) == "✅ Monthly budget: $12.50 a month"
+        paid = await admin(dc, "jam-pays", {"who": "chat"})
+        assert paid.startswith("✅ A jam's takes here are paid from this server's monthly budget")
         await admin(dc, "buttons", {"others_may_press": True})
         settings = await admin(dc, "settings")
     assert "Channels for /song: any" in settings
     assert "Blocked words: 1 (`/admin words list`)" in settings
     assert "Others may press 🎲 / 🔁 under someone's song: yes" in settings
     assert "Monthly budget: $12.50" in settings
+    assert "Jams' takes are paid by: this server's budget" in settings
 
 
 async def test_values_spelled_the_clis_way_or_the_chats_way_mean_the_same(
