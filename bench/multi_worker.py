@@ -61,12 +61,19 @@ class Row:
     fake_cpu: float
     claims_per_job: float
     queued_left: int
+    idle: float  # share of the machine's CPU time idle during the run (all cores)
 
 
 def proc_cpu(pid: int) -> float:
     """user+system seconds of a process (and its reaped children), from /proc."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return sum(int(f) for f in fields[11:15]) / TICKS
+
+
+def machine_times() -> tuple[float, float]:
+    """(idle, total) jiffies of all CPUs since boot, from /proc/stat."""
+    fields = [int(f) for f in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return float(fields[3] + fields[4]), float(sum(fields[:8]))
 
 
 def postgres_cpu() -> float:
@@ -153,6 +160,7 @@ async def measure(args: argparse.Namespace, count: int, server: ServerProcess) -
             engine = create_async_engine(url)
             try:
                 fake0, db0, start = server.cpu_now(), postgres_cpu(), time.monotonic()
+                idle0, total0 = machine_times()
                 env = worker_env(data_dir, url, server.base_url)
                 async with workers(count, env, Path(tmp)) as pids:
                     cpu: dict[int, float] = dict.fromkeys(pids, 0.0)
@@ -169,6 +177,7 @@ async def measure(args: argparse.Namespace, count: int, server: ServerProcess) -
                             break
                         await asyncio.sleep(0.2)
                     wall = time.monotonic() - start
+                idle1, total1 = machine_times()
                 worker_cpu, db_cpu = sum(cpu.values()), postgres_cpu() - db0
                 fake_cpu = server.cpu_now() - fake0
                 async with engine.connect() as conn:
@@ -198,6 +207,7 @@ async def measure(args: argparse.Namespace, count: int, server: ServerProcess) -
         fake_cpu,
         (claims or 0) / n,
         int(left or 0),
+        (idle1 - idle0) / max(total1 - total0, 1.0),
     )
 
 
@@ -230,6 +240,7 @@ async def run(args: argparse.Namespace) -> None:
                 c.fmt(1000 * row.fake_cpu / n, 1),
                 c.fmt(row.claims_per_job, 2),
                 str(row.queued_left),
+                f"{100 * row.idle:.0f} %",
                 "-" if row.workers == rows[0].workers else c.verdict(speedup >= GOAL_SPEEDUP),
             ]
         )
@@ -246,6 +257,7 @@ async def run(args: argparse.Namespace) -> None:
             "fake CPU ms/job",
             "claims/job",
             "unfinished",
+            "machine idle",
             f"≥ {GOAL_SPEEDUP}×?",
         ],
         table_rows,
@@ -255,7 +267,9 @@ async def run(args: argparse.Namespace) -> None:
         f"goal: {args.workers[-1]} workers ≥ {GOAL_SPEEDUP}× the jobs/s of {args.workers[0]}. "
         f"{os.cpu_count()} CPUs; all processes (workers, PostgreSQL, fake) share them: CPU "
         f"seconds used per row {', '.join(f'{t:.1f}' for t in total)}, i.e. the rate at "
-        "which the machine runs out of cores is CPU s/job ÷ cores.\n"
+        "which the machine runs out of cores is CPU s/job ÷ cores. 'machine idle' is the "
+        "share of all cores' time nobody used during the run (other programs included): "
+        "near 0 %, a second worker has no core to run on.\n"
     )
 
 
