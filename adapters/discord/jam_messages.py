@@ -71,6 +71,7 @@ class JamPoster:
         self._announced: OrderedDict[tuple[int, int, str], None] = OrderedDict()
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
+        self._posting: set[int] = set()  # jams whose message is being posted
 
     # ------------------------------------------------------------ the JamListener port
     async def on_jam(self, news: JamNews) -> None:
@@ -87,17 +88,22 @@ class JamPoster:
     # ------------------------------------------------------------ used by the commands
     async def post(self, jam: Jam) -> int | None:
         """The jam message, in the jam's place; its id kept in the jam's context."""
+        self._posting.add(jam.id)
         try:
             message = await place_of(self._client, jam).send(
                 embed=jam_embed(jam), allowed_mentions=NO_PINGS
             )
+            await self._jams.set_context(jam.id, **{MESSAGE_ID: str(message.id)})
         except discord.HTTPException as exc:
             logger.warning(
                 "jam %s: could not post its message: %s %s", jam.id, exc.status, exc.code
             )
             return None
-        await self._jams.set_context(jam.id, **{MESSAGE_ID: str(message.id)})
+        finally:
+            self._posting.discard(jam.id)
         self._last_edit[jam.id] = self._clock()
+        if jam.id in self._dirty:  # changed while it was on its way: shown by the next edit
+            self.refresh(jam.id)
         return message.id
 
     async def announce(self, jam: Jam, text: str) -> discord.Message:
@@ -160,7 +166,12 @@ class JamPoster:
             return
         message_id = jam.context.get(MESSAGE_ID)
         if message_id is None:
-            return  # not posted yet: the start posts it with what there is then
+            if jam.id in self._posting:
+                self._dirty.add(jam.id)  # the start is posting it: shown after that
+            elif jam.state.is_open:
+                # A start cut short (a restart between the thread and the message).
+                await self.post(jam)
+            return
         message = place_of(self._client, jam).get_partial_message(int(message_id))
         try:
             await message.edit(embed=jam_embed(jam), allowed_mentions=NO_PINGS)

@@ -107,8 +107,15 @@ def jam_message(dc: FakeDiscord, thread_id: int) -> RecordedMessage:
 
 
 def shown(dc: FakeDiscord, thread_id: int) -> str:
-    """The jam message's embed as one text: title, description, fields."""
-    embed = jam_message(dc, thread_id).embeds[0]
+    """The jam message's embed as one text: title, description, fields ("" while none)."""
+    found = [
+        m
+        for m in dc.channel_messages(thread_id)
+        if m.embeds and str(m.embeds[0].get("title", "")).startswith("🎶 Jam:")
+    ]
+    if len(found) != 1:
+        return ""
+    embed = found[0].embeds[0]
     parts = [embed.get("title", ""), embed.get("description", "")]
     parts += [f"{f['name']}\n{f['value']}" for f in embed.get("fields", [])]
     return "\n".join(parts)
@@ -261,3 +268,26 @@ async def test_where_the_bot_may_not_make_threads_the_jam_stays_in_the_channel(
         tagged = await jam_cmd(dc, OTHER_CHANNEL, BOB, "tag", {"tags": "accordion"})
         assert "Tag #1" in await private_answer(tagged)
         await wait_until_shown(dc, OTHER_CHANNEL, "`#1` accordion — *Bob*")
+
+
+async def test_a_jam_message_that_is_gone_is_posted_again(world: World) -> None:
+    async with jam(world, tuning=FAST) as run:
+        dc = run.dc
+        jams = run.core.service.jams
+        thread_id, started = await start_jam(run, minutes=60)
+        first = await dc.wait_for_message(thread_id, lambda m: m.embeds)
+        first.deleted = True  # a moderator removed it
+        await private_answer(await jam_cmd(dc, thread_id, BOB, "tag", {"tags": "brass"}))
+        await wait_until_shown(dc, thread_id, "`#1` brass — *Bob*")
+        second = jam_message(dc, thread_id)
+        assert second.id != first.id
+        found = await jams.get(started.id)
+        assert found is not None and found.context["message_id"] == str(second.id)
+        # A start cut short before its message was posted: the next change posts it.
+        await jams.set_context(started.id, message_id=None)
+        second.deleted = True
+        await private_answer(await jam_cmd(dc, thread_id, CAROL, "tag", {"tags": "tuba"}))
+        await wait_until_shown(dc, thread_id, "`#1` brass — *Bob*", "`#2` tuba — *Carol*")
+        third = jam_message(dc, thread_id)
+        found = await jams.get(started.id)
+        assert found is not None and found.context["message_id"] == str(third.id)
