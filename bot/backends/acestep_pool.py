@@ -205,9 +205,10 @@ class AceStepPool:
         try:
             answered = await member.engine.poll(list(ids))
         except BackendError as exc:
+            # No new songs there until a probe finds it well (its jobs are asked again).
             logger.warning("acestep pool: poll of server %s failed: %s", member.key, exc.code)
+            member.leave_rotation(f"/query_result: {exc.code}")
             return {}
-        member.rejoin()
         asked = {
             task_id: answered[task_id].state in (RemoteState.PENDING, RemoteState.RUNNING)
             for task_id in ids
