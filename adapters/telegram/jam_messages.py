@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -32,12 +33,14 @@ from adapters.telegram import jam_texts
 from adapters.telegram.delivery import PLATFORM
 from adapters.telegram.flood import Priority, sending
 from adapters.telegram.places import place_of, send
+from bot.clock import utcnow
 from bot.jams.model import Jam, JamNews, JamNewsKind
 
 logger = logging.getLogger(__name__)
 
 GROUP_INTERVAL = 4.0  # seconds between edits of one jam message in a group (20 a minute)
 PRIVATE_INTERVAL = 2.0
+TICK_SLACK = 0.5  # seconds past a minute boundary, so the new minute shows
 REMEMBERED = 1000  # announcements made, and jam message ids, kept in memory
 
 
@@ -75,6 +78,7 @@ class JamMessages:
         self._posted: OrderedDict[int, int] = OrderedDict()  # jam -> message, before its context
         self._edited: OrderedDict[int, float] = OrderedDict()  # jam -> its last edit (monotonic)
         self._shown: OrderedDict[int, str] = OrderedDict()  # jam -> the text its message shows
+        self._ticks: dict[int, asyncio.TimerHandle] = {}  # jam -> its countdown's next edit
         self._closed = False
 
     def posted(self, jam_id: int, message_id: int, text: str) -> None:
@@ -103,6 +107,9 @@ class JamMessages:
     async def close(self, grace: float = 2.0) -> None:
         """Let the edits due go out for up to ``grace`` seconds, then stop."""
         self._closed = True
+        for tick in self._ticks.values():
+            tick.cancel()
+        self._ticks.clear()
         tasks = list(self._pacers.values())
         if tasks:
             _, late = await asyncio.wait(tasks, timeout=grace)
@@ -123,6 +130,7 @@ class JamMessages:
                 jam = await self._find(jam_id)
                 if jam is not None:
                     await self._edit(jam)
+                    self._countdown(jam)
                 # Spaced from when the edit was done: a send held up by the flood gate is
                 # not followed by another one at once.
                 self._stamp(jam_id)
@@ -130,6 +138,23 @@ class JamMessages:
         finally:
             if self._pacers.get(jam_id) is asyncio.current_task():
                 del self._pacers[jam_id]
+
+    def _countdown(self, jam: Jam) -> None:
+        """Edit again when the time left it shows would change (whole minutes: about one
+        edit a minute while a jam collects or votes; none when nothing else changed)."""
+        old = self._ticks.pop(jam.id, None)
+        if old is not None:
+            old.cancel()
+        ends = jam_texts.deadline(jam)
+        if ends is None or self._closed:
+            return
+        left = (ends - utcnow()).total_seconds()
+        if left <= 0:
+            return
+        # time_left rounds up to whole minutes: the text changes as a minute boundary passes.
+        wait = left - 60 * (math.ceil(left / 60) - 1) if left > 60 else left
+        loop = asyncio.get_running_loop()
+        self._ticks[jam.id] = loop.call_later(wait + TICK_SLACK, self.update, jam)
 
     def _stamp(self, jam_id: int) -> None:
         self._edited[jam_id] = self._clock()

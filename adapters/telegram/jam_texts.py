@@ -68,13 +68,20 @@ def jam_message(jam: Jam, now: datetime | None = None) -> str:
     return text
 
 
+def deadline(jam: Jam) -> datetime | None:
+    """When what the jam is doing now ends by itself (collecting, voting), if it does."""
+    if not jam.rounds:
+        return None
+    if jam.state == JamState.COLLECTING:
+        return jam.current.collect_ends_at
+    if jam.state == JamState.VOTING:
+        return jam.current.vote_ends_at
+    return None
+
+
 def _round_line(jam: Jam, current: Round, now: datetime) -> str:
     parts = [f"Round {current.number}", jam_words.state_word(jam.state)]
-    ends = None
-    if jam.state == JamState.COLLECTING:
-        ends = current.collect_ends_at
-    elif jam.state == JamState.VOTING:
-        ends = current.vote_ends_at
+    ends = deadline(jam)
     if ends is not None:
         parts.append(f"⏳ {time_left(ends, now)}")
     parts.append(f"{jam.takes} take{'s' if jam.takes != 1 else ''}")

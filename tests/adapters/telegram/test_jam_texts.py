@@ -1,14 +1,22 @@
-"""The jam message as Telegram shows it: pure rendering of the core's values, parsed by the
-fake's port of Telegram's HTML parser (what members would read)."""
+"""The jam message as Telegram shows it: the rendering of the core's values, parsed by the
+fake's port of Telegram's HTML parser (what members would read), and its countdown."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+from telegram.constants import ParseMode
+from telegram.ext import Defaults
+
 from adapters.telegram import jam_texts
+from adapters.telegram.jam_messages import JamMessages
+from bot.clock import utcnow
 from bot.domain import JobId, JobState
 from bot.jams.model import Contribution, Jam, JamState, JamTake, Part, Round
-from tests.fakes.telegram import parse_html
+from tests.adapters.telegram.conftest import WAIT
+from tests.fakes.telegram import FakeTelegram, parse_html
+from tests.harness import POLL_SCALE
 
 NOW = datetime(2026, 12, 5, 13, 0, tzinfo=UTC)
 
@@ -97,3 +105,32 @@ def test_time_left_in_whole_minutes() -> None:
     assert jam_texts.time_left(NOW + timedelta(seconds=61), NOW) == "2 min left"
     assert jam_texts.time_left(NOW + timedelta(minutes=120), NOW) == "2 h left"
     assert jam_texts.time_left(NOW - timedelta(seconds=1), NOW) == "time is up"
+
+
+async def test_the_jam_message_counts_down_by_itself(tg: FakeTelegram) -> None:
+    """With nothing else changing, the message is edited as the minute it shows runs out."""
+    group = tg.group_chat(-100123, "Jam room")
+    started = jam()
+    current = replace(started.current, collect_ends_at=utcnow() + timedelta(seconds=61))
+    shown = replace(started, rounds=(current,))
+
+    async def find(jam_id: int) -> Jam | None:
+        return shown
+
+    # The adapter's bot sends HTML by default.
+    app = tg.application_builder().defaults(Defaults(parse_mode=ParseMode.HTML)).build()
+    async with app:
+        bot = app.bot
+        posted = await bot.send_message(group.id, jam_texts.jam_message(shown))
+        assert "⏳ 2 min left" in (posted.text or "")
+        messages = JamMessages(bot, find, time_scale=POLL_SCALE)
+        messages.posted(shown.id, posted.message_id, jam_texts.jam_message(shown))
+        messages.update(shown)  # the edit it makes now changes nothing: none is sent
+        message = tg.message(group, posted.message_id)
+        await tg.wait_until(
+            lambda: "⏳ under a minute left" in (message.text or ""),
+            timeout=WAIT,
+            what="the countdown",
+        )
+        assert len(message.edits) == 1
+        await messages.close()
