@@ -352,8 +352,9 @@ class StatusBoard:
 
     def _shown(self, entry: _Entry, text: str, version: int) -> None:
         entry.shown, entry.shown_at = text, self._clock()
-        if entry.version == version:  # nothing newer arrived while the edit was on its way
-            entry.dirty = False
+        if entry.version != version:  # newer text arrived while the edit was on its way
+            return  # (a final text among it: the card must still be edited to it)
+        entry.dirty = False
         if entry.final and self._entries.get(entry.job_id) is entry:
             del self._entries[entry.job_id]  # nothing more will change
 

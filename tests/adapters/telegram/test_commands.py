@@ -108,6 +108,26 @@ async def test_the_cancel_button_stops_the_song_and_gives_the_quota_back(rig: Ri
     assert (await rig.core.service.get_job(job_id)).state == JobState.CANCELLED  # type: ignore[union-attr]
 
 
+async def test_a_cancel_during_the_cards_edit_still_shows_on_the_card(rig: Rig) -> None:
+    """The card's "making your song" edit is on its way when the song is cancelled: the
+    card is edited once more, to the cancellation (it used to keep the older text)."""
+    rig.ws.faults.add_job(hang=True)
+    rig.tg.faults.add("editMessageText", delay_response=1.0)  # done, answered a second late
+    status = await rig.ask("/song drone | 40")
+    job_id = job_id_of(status)
+    await rig.tg.wait_until(
+        lambda: any(call.method == "editMessageText" for call in rig.tg.calls),
+        what="the card's edit on its way",
+        timeout=WAIT,
+    )
+    answer = await rig.ask(f"/cancel {job_id}")
+    assert answer.text == "✖ Cancelled. Your quota has been given back."
+    await rig.tg.wait_until(
+        lambda: (status.text or "").startswith("✖"), what="cancelled card", timeout=WAIT
+    )
+    assert status.reply_markup is None
+
+
 async def test_cancel_command_targets_the_replied_job_then_the_latest(rig: Rig) -> None:
     rig.ws.faults.add_job(hang=True, times=2)
     first = await rig.ask("/song first | 20")
