@@ -125,7 +125,10 @@ async def test_a_cancel_during_the_cards_edit_still_shows_on_the_card(rig: Rig) 
     await rig.tg.wait_until(
         lambda: (status.text or "").startswith("✖"), what="cancelled card", timeout=WAIT
     )
+    assert status.text is not None
+    assert status.text.startswith("✖ Cancelled. Your quota has been given back.")
     assert status.reply_markup is None
+    assert (await rig.core.service.quota(requester(rig.alice))).used_seconds == 0
 
 
 async def test_cancel_command_targets_the_replied_job_then_the_latest(rig: Rig) -> None:
