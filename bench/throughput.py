@@ -55,6 +55,7 @@ import httpx
 from _fake_server import ServerProcess
 
 from bot.app import Core, open_core
+from bot.backends.preparing import NothingToPrepare
 from bot.config import Settings
 from bot.domain import GenerationRequest
 from bot.ports import (
@@ -78,7 +79,7 @@ GOAL_FLAT = 1.2
 
 
 # ------------------------------------------------------------------ the instant backend
-class InstantBackend:
+class InstantBackend(NothingToPrepare):
     """Implements ``bot.ports.Backend``: every job is done when first polled; the audio is a
     real 5 s MP3 written from memory."""
 

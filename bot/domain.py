@@ -96,6 +96,9 @@ class Edit:
     start: float | None = None  # REPAINT: the section, in seconds of the source
     end: float | None = None
     strength: float = 0.5  # REMIX: 0..1, how closely it keeps the source (cover strength)
+    # Where the backend has the source once ``Backend.prepare`` uploaded it (WaveSpeed), recorded
+    # before the billed submit; None until then, and for every new job (a re-run uploads again).
+    uploaded_url: str | None = None
 
     @property
     def output_seconds(self) -> float:

@@ -413,9 +413,9 @@ class Editing:
             )
         except FileNotFoundError:
             return Refused(EDIT_SOURCE_GONE, "source_gone")
-        request = replace(
-            original.request, seed=seed, takes=1, edit=replace(edit, source_path=str(copied))
-        )
+        # A new copy is uploaded again: the original's upload may have expired upstream.
+        again = replace(edit, source_path=str(copied), uploaded_url=None)
+        request = replace(original.request, seed=seed, takes=1, edit=again)
         # The parent stays the track it edits, so the card still says "extended from #12".
         outcome = await self._submit(
             requester, destination, request, idempotency_key, original.parent_id

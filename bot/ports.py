@@ -147,6 +147,18 @@ class Backend(Protocol):
         net. It may change at run time (WaveSpeed: once the signing secret is known)."""
         ...
 
+    def needs_preparing(self, request: GenerationRequest) -> bool:
+        """Is there unbilled work to do before ``submit`` (WaveSpeed: upload an edit's source)?
+        The worker records what ``prepare`` did before it submits, so a job that crashed while
+        this still says True sent nothing billed and is queued again (docs/jobs.md)."""
+        ...
+
+    async def prepare(self, request: GenerationRequest) -> GenerationRequest:
+        """Do that work and answer the request to submit, carrying what was done (e.g.
+        ``Edit.uploaded_url``). Never billed: it raises TransientBackendError (try later) or
+        PermanentBackendError, never SubmitUncertain."""
+        ...
+
     async def submit(self, request: GenerationRequest) -> RemoteTask: ...
 
     async def poll(self, remote_ids: Sequence[str]) -> Mapping[str, RemoteStatus]:

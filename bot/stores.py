@@ -27,6 +27,7 @@ from bot.domain import (
     ChatRules,
     Controls,
     Destination,
+    Edit,
     GenerationRequest,
     Job,
     JobId,
@@ -200,6 +201,13 @@ class JobStore(Protocol):
         job's own tags, lyrics, length and controls (its card shows them, a variation keeps
         them), if the job is still in one of ``in_states``. The quota reserved stays as it
         was: it settles what was asked, not what was written."""
+        ...
+
+    async def record_prepared(
+        self, job_id: int, in_states: Collection[JobState], *, edit: Edit, now: datetime
+    ) -> Job | None:
+        """The job's edit as ``Backend.prepare`` left it (its source uploaded), if the job is
+        still in one of ``in_states``: from here on a crash no longer means nothing was sent."""
         ...
 
     async def recent_runtimes(self, backend: str, limit: int = 50) -> list[tuple[int, float]]:

@@ -72,6 +72,7 @@ from bot.backends.acestep_edits import (
 )
 from bot.backends.acestep_results import status_from
 from bot.backends.download import Downloader, normalize_host
+from bot.backends.preparing import NothingToPrepare
 from bot.domain import Edit, GenerationRequest
 from bot.errors import (
     BackendError,
@@ -98,7 +99,7 @@ PROBE_TIMEOUT = 10.0
 NO_LM_MESSAGE = "the ACE-Step server has no language model to write a song from a description"
 
 
-class AceStepBackend:
+class AceStepBackend(NothingToPrepare):
     name = "acestep"
     min_duration = 10
     max_duration = 600

@@ -41,6 +41,7 @@ from bot.backends.acestep import (
 )
 from bot.backends.acestep_members import STRIKES, Member
 from bot.backends.acestep_routing import choose, forgotten, pool_id, split_pool_id
+from bot.backends.preparing import NothingToPrepare
 from bot.domain import GenerationRequest
 from bot.errors import (
     BackendError,
@@ -59,7 +60,7 @@ JOB_REFUSALS = frozenset(
 NO_SERVER_RETRY = 1.0  # seconds before a job no server could take is tried again, at least
 
 
-class AceStepPool:
+class AceStepPool(NothingToPrepare):
     name = "acestep"
     min_duration = AceStepBackend.min_duration
     max_duration = AceStepBackend.max_duration

@@ -26,6 +26,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,7 @@ from bot.backends.wavespeed_edits import (
     upload_source,
 )
 from bot.controls import tags_with_controls
-from bot.domain import LYRICS_MAX, TAGS_MAX, GenerationRequest
+from bot.domain import LYRICS_MAX, TAGS_MAX, Edit, GenerationRequest
 from bot.errors import BackendError, PermanentBackendError, SubmitUncertain, TransientBackendError
 from bot.ports import Capabilities, DownloadedAudio, RemoteState, RemoteStatus, RemoteTask
 
@@ -124,19 +125,38 @@ class WaveSpeedBackend:
         }
         return await self._predict(self._model, body, request.seed)
 
-    async def _submit_edit(self, request: GenerationRequest) -> RemoteTask:
+    # ------------------------------------------------------------ edits
+    def needs_preparing(self, request: GenerationRequest) -> bool:
+        """An edit's source must be uploaded before its (billed) prediction is sent."""
+        return request.edit is not None and request.edit.uploaded_url is None
+
+    async def prepare(self, request: GenerationRequest) -> GenerationRequest:
+        """Upload an edit's source (not billed: a failure here is an ordinary transient or
+        permanent error); the request then carries the URL the edit model is sent."""
+        if not self.needs_preparing(request):
+            return request
         edit = check_edit(request)
+        self._edit_model(edit)  # nothing uploaded for an edit that can't be sent
+        url = await upload_source(
+            self._http, base_url=self._base_url, api_key=self._api_key, path=Path(edit.source_path)
+        )
+        return replace(request, edit=replace(edit, uploaded_url=url))
+
+    def _edit_model(self, edit: Edit) -> str:
         model = self._edit_models.get(edit.task)
         if model is None:
             raise PermanentBackendError(
                 f"{SERVICE} has no {edit.task} model switched on (WAVESPEED_EDIT_MODELS)",
                 code="edit_unsupported",
             )
-        # Not billed: a failure here is an ordinary transient or permanent error.
-        audio_url = await upload_source(
-            self._http, base_url=self._base_url, api_key=self._api_key, path=Path(edit.source_path)
-        )
-        return await self._predict(model, edit_body(request, audio_url), request.seed)
+        return model
+
+    async def _submit_edit(self, request: GenerationRequest) -> RemoteTask:
+        model = self._edit_model(check_edit(request))
+        request = await self.prepare(request)  # the worker has done it already
+        assert request.edit is not None and request.edit.uploaded_url is not None
+        body = edit_body(request, request.edit.uploaded_url)
+        return await self._predict(model, body, request.seed)
 
     async def _predict(self, model: str, body: Mapping[str, Any], seed: int) -> RemoteTask:
         """Create one (billed) prediction: never sent twice when its outcome is unclear."""

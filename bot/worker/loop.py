@@ -298,8 +298,9 @@ class Worker:
             if job.request.takes > self._backend.capabilities.takes_per_task:
                 await self._resume_takes(job)
                 return
-            # We can't know whether the submit reached upstream.
-            if self._backend.resubmit_safe:
+            # We can't know whether the submit reached upstream, unless the unbilled step
+            # before it (an edit's upload) was not even recorded as done.
+            if self._backend.resubmit_safe or self._backend.needs_preparing(job.request):
                 await self._requeue(job.id, "requeued after a crash during submit")
                 self._queued_again(job)
             else:

@@ -38,6 +38,11 @@ class Submitter:
         # then nothing is sent and the job fails for good, its seconds back (docs/edits.md).
         if edit is not None and not Path(edit.source_path).is_file():
             return Fail("source_missing", f"the edit's source {edit.source_path} is gone")
+        if self.backend.needs_preparing(job.request):
+            prepared = await self._prepare(owned)
+            if not isinstance(prepared, Job):
+                return prepared
+            job = owned.job = prepared
         if job.request.takes > self.backend.capabilities.takes_per_task:
             return await self._submit_each(owned)
         seed = job.request.seed if job.request.seed >= 0 else secrets.randbelow(SEED_MAX + 1)
@@ -45,15 +50,7 @@ class Submitter:
         try:
             task = await self.backend.submit(request)
         except TransientBackendError as exc:
-            # Refused before it was accepted: safe to queue again, after a pause.
-            logger.warning("job %s: submit refused (%s); will retry", job.id, exc.code)
-            pause = exc.retry_after or self.policy.delay(job.attempts)
-            spent = self.policy.gives_up(Step.SUBMIT, job.attempts)
-            return Refused(
-                pause,
-                reason=f"submit refused: {exc.code}",
-                fail=Fail(exc.code, exc.detail) if spent else None,
-            )
+            return self._refused(job, exc)
         except SubmitUncertain as exc:
             logger.error("job %s: submit outcome unknown (%s); not resending", job.id, exc.detail)
             return Fail(exc.code, exc.detail)
@@ -79,6 +76,39 @@ class Submitter:
         self.forecast.hint = await self.backend.expected_seconds(request)
         return Submitted(submitted)
 
+    async def _prepare(self, owned: Owned) -> Job | Outcome:
+        """The backend's unbilled step before the submit (an edit's source uploaded), recorded
+        before anything billed is sent: a crash before the record sent nothing billed, so the
+        job is queued again on restart (docs/jobs.md); the submit then needs no new upload."""
+        job = owned.job
+        try:
+            request = await self.backend.prepare(job.request)
+        except TransientBackendError as exc:
+            return self._refused(job, exc)
+        except BackendError as exc:
+            return Fail(exc.code, exc.detail)
+        assert request.edit is not None
+        recorded = await durably(
+            self.store.record_prepared,
+            job.id,
+            {JobState.SUBMITTING},
+            within=self.lease_seconds,
+            edit=request.edit,
+            now=utcnow(),
+        )
+        return recorded if recorded is not None else Leave()  # cancelled meanwhile
+
+    def _refused(self, job: Job, exc: TransientBackendError) -> Refused:
+        """Refused before anything was made: safe to queue again, after a pause."""
+        logger.warning("job %s: submit refused (%s); will retry", job.id, exc.code)
+        pause = exc.retry_after or self.policy.delay(job.attempts)
+        spent = self.policy.gives_up(Step.SUBMIT, job.attempts)
+        return Refused(
+            pause,
+            reason=f"submit refused: {exc.code}",
+            fail=Fail(exc.code, exc.detail) if spent else None,
+        )
+
     async def _submit_each(self, owned: Owned) -> Outcome:
         """Each take a submit of its own (the backend makes one per task), one at a time:
         each take's remote id is recorded before the next is sent, and the job stays
@@ -98,10 +128,7 @@ class Submitter:
             except TransientBackendError as exc:
                 if all(t.state == TakeState.PENDING for t in job.takes):
                     # Nothing is upstream yet: the job goes back in line, as one take would.
-                    spent = self.policy.gives_up(Step.SUBMIT, job.attempts)
-                    fail = Fail(exc.code, exc.detail) if spent else None
-                    pause = exc.retry_after or self.policy.delay(job.attempts)
-                    return Refused(pause, reason=f"submit refused: {exc.code}", fail=fail)
+                    return self._refused(job, exc)
                 refusals += 1
                 if not self.policy.gives_up(Step.SUBMIT, refusals):
                     await asyncio.sleep(exc.retry_after or self.policy.delay(refusals))

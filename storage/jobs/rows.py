@@ -113,6 +113,7 @@ _EDIT_KEYS = (
     "start",
     "end",
     "strength",
+    "uploaded_url",
 )
 
 

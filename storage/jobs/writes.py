@@ -17,7 +17,7 @@ from sqlalchemy import Row, Table, and_, bindparam, func, insert, literal, or_, 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.domain import ACTIVE_STATES, FINAL_STATES, Controls, Job, JobState, UserId
+from bot.domain import ACTIVE_STATES, FINAL_STATES, Controls, Edit, Job, JobState, UserId
 from bot.quotas import QUOTA_WINDOW, Refusal, UsageNeeds, UsageSnapshot
 from bot.stores import EVERYTHING, Admission, Enqueued, NewJob, UserKey
 from storage.db import Sessions
@@ -316,6 +316,11 @@ class JobWrites(Sessions):
             )
             row = result.scalar_one_or_none()
             return row_to_job(row) if row is not None else None
+
+    async def record_prepared(
+        self, job_id: int, in_states: Collection[JobState], *, edit: Edit, now: datetime
+    ) -> Job | None:
+        return await self.update_fields(job_id, in_states, now=now, **edit_columns(edit))
 
     async def record_written(
         self,

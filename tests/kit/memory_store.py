@@ -30,6 +30,7 @@ from bot.domain import (
     ChatRules,
     Controls,
     Destination,
+    Edit,
     Job,
     JobId,
     JobState,
@@ -308,6 +309,16 @@ class MemoryJobStore:
         if row is None or row.job.state not in in_states:
             return None
         row.set(_aware(now), **fields)
+        return row.out()
+
+    async def record_prepared(
+        self, job_id: int, in_states: Collection[JobState], *, edit: Edit, now: datetime
+    ) -> Job | None:
+        row = self._rows.get(job_id)
+        if row is None or row.job.state not in in_states:
+            return None
+        request = replace(row.job.request, edit=edit)
+        row.job = replace(row.job, request=request, updated_at=_aware(now))
         return row.out()
 
     async def record_written(

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -289,6 +289,35 @@ async def test_an_edit_is_stored_with_its_task_and_source(stores: Stores) -> Non
     ended = (await store.list_jobs(states={JobState.SUBMITTED}, newest_first=False))[0]
     await store.transition(ended.id, {JobState.SUBMITTED}, JobState.FAILED, now=NOW)
     assert await store.kept_audio() == {e.source_path for e in edits[1:]}
+
+
+async def test_an_uploaded_source_is_recorded_while_the_job_is_submitting(stores: Stores) -> None:
+    store = stores.jobs
+    edit = Edit(Task.EXTEND, "/data/sources/tg-1.mp3", 20.0, own_audio=True, seconds=10)
+    request = GenerationRequest(tags="jazz", duration=10, edit=edit)
+    enqueued = await store.enqueue(
+        NewJob(
+            user=UserKey("telegram", "u1", "name u1"),
+            request=request,
+            destination=Destination("telegram", "c1", "u1"),
+            backend="wavespeed",
+        ),
+        admit=lambda usage: None,
+        now=NOW,
+    )
+    assert isinstance(enqueued, Enqueued)
+    job_id = enqueued.job.id
+    uploaded = replace(edit, uploaded_url="https://cdn.example/media/1/source.mp3")
+    # Only while it is being submitted: a cancelled job keeps what it had.
+    assert (
+        await store.record_prepared(job_id, {JobState.SUBMITTING}, edit=uploaded, now=NOW) is None
+    )
+    await store.transition(job_id, {JobState.QUEUED}, JobState.SUBMITTING, now=NOW)
+    recorded = await store.record_prepared(job_id, {JobState.SUBMITTING}, edit=uploaded, now=NOW)
+    stored = await store.get(job_id)
+    assert recorded is not None and stored is not None
+    assert recorded.request.edit == stored.request.edit == uploaded
+    assert stored.state == JobState.SUBMITTING and stored.request.tags == "jazz"
 
 
 async def test_what_a_language_model_wrote_becomes_the_jobs_request(stores: Stores) -> None:

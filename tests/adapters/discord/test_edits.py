@@ -1,6 +1,7 @@
 """/extend, /remix, /repaint and ➕ on Discord (#15), end to end: the real discord.py client
 against FakeDiscord, the real core, and the ACE-Step fake making the edits (WaveSpeed's at
-the end: its edit models, named on the card, and what it lacks not offered).
+the end: each edit on its model, its source uploaded first, the model named on the card, and
+what it lacks not offered).
 
 A member's own audio arrives as the command's attachment option (``data.resolved.attachments``
 with its url on the fake's CDN); what the bot fetched from there is in ``dc.cdn_downloads``.
@@ -35,6 +36,7 @@ from tests.adapters.discord.conftest import (
 from tests.fakes.acestep import FakeAceStep
 from tests.fakes.audio import make_audio
 from tests.fakes.discord import FakeDiscord, FakeInteraction, RecordedMessage
+from tests.fakes.wavespeed_edits import AUDIO_TO_AUDIO, INPAINT, OUTPAINT
 from tests.harness import acestep_settings, running_core, wait_for_job
 
 MAX_DURATION = 20  # the longest song (and own audio) these tests allow
@@ -322,18 +324,52 @@ async def test_own_audio_longer_than_max_duration_gets_a_sentence(
     assert ace.submits == []
 
 
-async def test_on_wavespeed_the_card_names_the_edit_model(world: World) -> None:
-    dc = world.dc
+async def test_on_wavespeed_each_edit_uploads_its_source_and_runs_on_its_model(
+    world: World,
+) -> None:
+    dc, ws = world.dc, world.ws
+    owner = dc.guilds[GUILD].owner_id
+    clip = ("hum.mp3", make_audio(12.0, "mp3"))
     async with jam(world) as run:
         await dc.invoke_slash(GUILD, CHANNEL, ALICE, "song", {"tags": "surf rock", "duration": 10})
         first = await _track(dc, 1)
         await dc.invoke_slash(GUILD, CHANNEL, ALICE, "extend", {"seconds": "10"})  # the latest
         longer = await _track(dc, 2)
-        job = await wait_for_job(run.core, 2, {JobState.DELIVERED})
-    assert job.parent_id == 1 and job.request.task == Task.EXTEND
-    assert field_value(longer, "Model") == "wavespeed-ai/ace-step/audio-outpaint"
-    assert "extended from #1" in longer.embeds[0]["description"]
+        await dc.invoke_slash(GUILD, CHANNEL, ALICE, "remix", {"id": 1, "tags": "jazz trio"})
+        remix = await _track(dc, 3)
+        await dc.invoke_slash(
+            GUILD, CHANNEL, ALICE, "repaint", {"id": 1, "start": "0:02", "end": "6"}
+        )
+        repaint = await _track(dc, 4)
+        await dc.invoke_slash(GUILD, CHANNEL, owner, "admin own-audio", {"allow": True})
+        await dc.invoke_slash(GUILD, CHANNEL, ALICE, "remix", {"tags": "bossa", "audio": clip})
+        own = await _track(dc, 5)
+        jobs = [await wait_for_job(run.core, n, {JobState.DELIVERED}) for n in (2, 3, 4, 5)]
+
+    assert [j.request.task for j in jobs] == [Task.EXTEND, Task.REMIX, Task.REPAINT, Task.REMIX]
+    assert [j.parent_id for j in jobs] == [1, 1, 1, None]
+    assert [field_value(m, "Model") for m in (longer, remix, repaint, own)] == [
+        OUTPAINT,
+        AUDIO_TO_AUDIO,
+        INPAINT,
+        AUDIO_TO_AUDIO,
+    ]
     assert not any(f["name"] == "Model" for f in first.embeds[0]["fields"])  # a song's own
+    assert "extended from #1" in longer.embeds[0]["description"]
+    assert _seconds(field_value(longer, "Duration")) == 20  # the whole longer song
+    # What WaveSpeed was sent: each source uploaded first, then its URL on WaveSpeed's CDN.
+    assert [m for m, _ in ws.edit_submits] == [OUTPAINT, AUDIO_TO_AUDIO, INPAINT, AUDIO_TO_AUDIO]
+    extend, remixed, repainted, mine = (body for _, body in ws.edit_submits)
+    assert extend["extend_after_duration"] == 10 and extend["extend_before_duration"] == 0
+    assert (remixed["edit_mode"], remixed["tags"]) == ("remix", "jazz trio")
+    assert (repainted["start_time"], repainted["end_time"]) == (2, 6)
+    assert mine["tags"] == "bossa"
+    assert ws.upload_requests == len(ws.uploads) == 4
+    for _, body in ws.edit_submits:
+        assert body["audio"].startswith(f"{ws.cdn_url}/media/")
+        assert dc.cdn_url not in repr(body) and TOKEN not in repr(body)
+    sources = sorted(round(u.seconds) for u in ws.uploads.values())
+    assert sources == [10, 10, 10, 12]  # the track three times, then the member's own audio
 
 
 async def test_edits_the_backend_lacks_are_not_offered(world: World) -> None:

@@ -1,6 +1,7 @@
 """/extend, /remix, /repaint and ➕ as users meet them: the real python-telegram-bot client
 against the fake Telegram, the core on SQLite, and the fake ACE-Step server (which reads an
-edit's multipart fields as the real one does)."""
+edit's multipart fields as the real one does); at the end the same edits on the fake WaveSpeed
+(its media upload, then each edit model)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from tests.fakes.acestep import FakeAceStep
 from tests.fakes.audio import make_audio, probe_audio
 from tests.fakes.telegram import FakeChat, FakeTelegram, FakeUser, RecordedMessage
 from tests.fakes.wavespeed import FakeWaveSpeed
+from tests.fakes.wavespeed_edits import AUDIO_TO_AUDIO, INPAINT, OUTPAINT
 from tests.harness import acestep_settings, wait_for_job
 
 
@@ -242,3 +244,39 @@ async def test_edits_are_not_offered_where_the_engine_has_none(
         help_ = await rig.ask("/help")
     assert "can't do extending" in (answer.text or "")
     assert "/extend" not in (help_.text or "") and fake.edits == []
+
+
+async def test_on_wavespeed_each_edit_uploads_its_source_and_runs_on_its_model(
+    rig: Rig, ws: FakeWaveSpeed
+) -> None:
+    first = await song(rig)
+    parent = job_id_of(first)
+    longer = await track_for(rig, await rig.say("/extend 10", reply_to=first))
+    remix = await track_for(rig, await rig.say(f"/remix {parent} jazz, brass"))
+    repaint = await track_for(rig, await rig.say(f"/repaint {parent} 0:02 0:06"))
+    dm = rig.tg.private_chat(rig.alice)
+    mine = await rig.tg.send_file(
+        dm, rig.alice, make_audio(12.0, "mp3"), filename="demo.mp3", mime_type="audio/mpeg"
+    )
+    own = await track_for(
+        rig, await rig.say("/remix bossa", chat=dm, reply_to=mine["message_id"]), dm
+    )
+
+    assert f"🧬 Extended from #{parent} · with {OUTPAINT}" in (longer.caption or "")
+    assert f"🧬 Remix of #{parent} · with {AUDIO_TO_AUDIO}" in (remix.caption or "")
+    assert f"🧬 Repaint of #{parent} · with {INPAINT}" in (repaint.caption or "")
+    assert f"🧬 Remix of your audio · with {AUDIO_TO_AUDIO}" in (own.caption or "")
+    assert (length(first), length(longer), length(repaint)) == ("0:10", "0:20", "0:10")
+    # What WaveSpeed was sent: each source uploaded first, then its URL on WaveSpeed's CDN.
+    assert [m for m, _ in ws.edit_submits] == [OUTPAINT, AUDIO_TO_AUDIO, INPAINT, AUDIO_TO_AUDIO]
+    extend, remixed, repainted, yours = (body for _, body in ws.edit_submits)
+    assert extend["extend_after_duration"] == 10 and extend["extend_before_duration"] == 0
+    assert (remixed["edit_mode"], remixed["tags"]) == ("remix", "jazz, brass")
+    assert (repainted["start_time"], repainted["end_time"]) == (2, 6)
+    assert yours["tags"] == "bossa"
+    assert ws.upload_requests == len(ws.uploads) == 4
+    for _, body in ws.edit_submits:
+        assert body["audio"].startswith(f"{ws.cdn_url}/media/")
+        assert TOKEN not in repr(body) and "/file/bot" not in repr(body)
+    sources = sorted(round(u.seconds) for u in ws.uploads.values())
+    assert sources == [10, 10, 10, 12]  # the track three times, then the user's own audio
