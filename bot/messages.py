@@ -236,9 +236,10 @@ def quota_value(seconds: int | None, default: int) -> str:
 
 
 # ---------------------------------------------------------------- edits (docs/edits.md)
+# Platform-neutral: each adapter says its own way to switch it on before the core is asked.
 OWN_AUDIO_OFF = (
-    "Editing audio you send isn't switched on in this chat; an admin can turn it on with "
-    "/admin (own_audio on), or send it to me in a direct message."
+    "Editing audio you send isn't switched on in this chat; an admin can turn it on in the "
+    "bot's admin settings, or send it to me in a direct message."
 )
 _LINEAGE = {Task.EXTEND: "extended from", Task.REMIX: "remix of", Task.REPAINT: "repaint of"}
 

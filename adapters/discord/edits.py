@@ -45,6 +45,12 @@ OWN_AUDIO_OFF = (
     "`/admin own-audio allow:True`, or send it to me in a direct message."
 )
 
+# Both an id and an attachment: which one to edit is the member's choice, not ours.
+BOTH_SOURCES = (
+    "Pick one thing to {command}: song #{id} or the audio you attached, not both. "
+    "Leave out `id` to use your file, or the file to use the song."
+)
+
 
 def upload_problem(attachment: discord.Attachment, limit: int = MAX_UPLOAD_BYTES) -> str | None:
     """Why ``attachment`` can't be edited, judged on what Discord says of it (nothing is
@@ -78,7 +84,11 @@ class EditStarter:
     ) -> None:
         """One edit command: ``ask`` as typed, ``audio`` the member's own file if any."""
         if audio is not None:
-            problem = upload_problem(audio, self._service.sources.max_bytes)
+            problem = (
+                BOTH_SOURCES.format(id=ask.of_job, command=ask.task.value)
+                if ask.of_job is not None
+                else upload_problem(audio, self._service.sources.max_bytes)
+            )
             if problem is not None:  # no I/O needed: the first answer, at once
                 await reply_privately(interaction, embeds.problem(problem))
                 return

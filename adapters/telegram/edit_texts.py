@@ -14,6 +14,11 @@ REPAINT_OWN_AUDIO = (
     "/repaint works on my tracks: reply it to one of them (or give its number). Your own "
     "audio can be remixed or extended: reply /remix or /extend to it."
 )
+# The core's sentence, with Telegram's way to switch it on.
+OWN_AUDIO_OFF = (
+    "Editing audio you send isn't switched on in this chat; an admin can turn it on with "
+    "/admin own_audio on, or send it to me in a direct message."
+)
 OLD_BUTTON = "That message is too old to use; send /extend instead."
 EXTEND_QUEUED = "➕ A longer version — queued."
 

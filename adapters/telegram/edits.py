@@ -137,7 +137,7 @@ class EditCommands:
                 return
             if task in self._service.edits_offered:  # else the core says what is missing
                 if not await self._service.may_use_own_audio(requester, destination):
-                    await self._refuse(message, messages.OWN_AUDIO_OFF)
+                    await self._refuse(message, edit_texts.OWN_AUDIO_OFF)
                     return
                 taken = await self._take_in(bot, attachment, key)
                 if isinstance(taken, Invalid):

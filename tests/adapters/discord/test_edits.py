@@ -304,6 +304,27 @@ async def test_a_bad_attachment_gets_a_sentence_and_costs_nothing(
     assert leftovers == []
 
 
+async def test_a_song_number_and_an_attachment_together_ask_which_one(
+    ace_world: tuple[World, FakeAceStep],
+) -> None:
+    world, ace = ace_world
+    dc = world.dc
+    clip = ("hum.mp3", make_audio(12.0, "mp3"))
+    async with _jam(world) as core:
+        await core.service.admin.update_chat_rules("discord", str(GUILD), own_audio=True)
+        await _song(dc, core)
+        inter = await dc.invoke_slash(
+            GUILD, CHANNEL, ALICE, "remix", {"id": 1, "tags": "jazz trio", "audio": clip}
+        )
+        said = await _refusal(inter)
+        assert await core.store.get(2) is None
+    assert said.endswith(
+        "Pick one thing to remix: song #1 or the audio you attached, not both. "
+        "Leave out `id` to use your file, or the file to use the song."
+    )
+    assert dc.cdn_downloads == [] and len(ace.submits) == 1  # the song alone
+
+
 async def test_own_audio_longer_than_max_duration_gets_a_sentence(
     ace_world: tuple[World, FakeAceStep],
 ) -> None:

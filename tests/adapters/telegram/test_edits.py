@@ -207,6 +207,7 @@ async def test_own_audio_in_a_group_waits_for_an_admin_to_allow_it(
         await rig.say("/extend 10 surf rock", rig.bob, reply_to=sent["message_id"])
     )
     assert "isn't switched on in this chat" in (refused.text or "")
+    assert "/admin own_audio on" in (refused.text or "")  # Telegram's own syntax
     assert rig.tg.calls_to("getFile") == []
 
     settings = await rig.ask("/admin")
