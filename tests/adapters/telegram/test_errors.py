@@ -11,7 +11,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from bot.domain import JobState
 from tests.adapters.telegram.conftest import WAIT, Rig, bot_settings, requester, telegram_bot
 from tests.adapters.telegram.test_commands import job_id_of
-from tests.fakes.telegram import FakeTelegram
+from tests.fakes.telegram import FakeTelegram, FloodLimits
 from tests.fakes.wavespeed import FakeWaveSpeed
 from tests.harness import wait_for_job
 
@@ -127,6 +127,9 @@ async def test_weird_input_never_crashes_the_bot(
     assert "nothing to cancel there" in (answer.text or "")
 
     # Buttons of songs that are gone, finished, or from an older version still get answers.
+    # The old version's post is scaffolding, sent past the group's flood budget the answers
+    # above used (the same token: one budget; on a loaded machine it may be spent).
+    limits, rig.tg.flood_limits = rig.tg.flood_limits, FloodLimits.off()
     async with rig.tg.bot() as old_version:
         markup = InlineKeyboardMarkup(
             [
@@ -138,6 +141,7 @@ async def test_weird_input_never_crashes_the_bot(
             ]
         )
         old = await old_version.send_message(rig.group.id, "an old track", reply_markup=markup)
+    rig.tg.flood_limits = limits
     answers = {}
     for data in ("rr:424242", "cx:424242", "reroll:v1:7"):
         query = await rig.tg.press_button(rig.group, rig.alice, old.message_id, data)
