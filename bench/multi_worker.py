@@ -2,15 +2,19 @@
 
     .venv/bin/python bench/multi_worker.py [--quick] [--jobs N] [--workers 1 2]
                                            [--postgres URL] [--runtime S]
+                                           [--concurrency N] [--poll-scale F]
 
 Each row is a fresh database on the PostgreSQL server given (``--postgres``, else
 ``TEST_DATABASE_URL``). This process queues N songs (platform ``cli``, as `acejam generate`
 does: they end at ``succeeded``, with no chat to deliver to) through ``GenerationService``,
 then starts K ``python -m bot run --role worker`` processes at once, as a deployment would
 run them. Each song is claimed, sent to a loopback WaveSpeed (its own process) that takes
-``--runtime`` seconds per song, polled, downloaded and probed; the concurrency limit
-(``WAVESPEED_MAX_CONCURRENCY`` 100, shared by every worker) is far above what the workers
-reach, so the backend is not the limit: the workers and the database are.
+``--runtime`` seconds per song, polled, downloaded and probed.
+
+The concurrency limit (``WAVESPEED_MAX_CONCURRENCY``, shared by every worker) is 400 by
+default, so the backend is not the limit: the workers and the database are. (At 100, a
+fast machine's workers fill it: jobs/s then stops at 100 ÷ the time a song is in flight,
+however many workers there are; the second table shows that time.)
 
 *jobs/s* counts the middle 80 % of the songs (10th to 90th finish, from ``jobs.finished_at``),
 so the processes' start and the last stragglers do not count. CPU per job is user+system
@@ -24,8 +28,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -33,6 +39,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import _common as c
 from _fake_server import ServerProcess
@@ -62,6 +69,7 @@ class Row:
     claims_per_job: float
     queued_left: int
     idle: float  # share of the machine's CPU time idle during the run (all cores)
+    phases: dict[str, float]  # median seconds between states, and in flight (phase_medians)
 
 
 def proc_cpu(pid: int) -> float:
@@ -89,7 +97,9 @@ def postgres_cpu() -> float:
     return total if seen else float("nan")
 
 
-def worker_env(data_dir: Path, database_url: str, base_url: str) -> dict[str, str]:
+def worker_env(
+    data_dir: Path, database_url: str, base_url: str, poll_scale: float, concurrency: int
+) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
@@ -99,12 +109,12 @@ def worker_env(data_dir: Path, database_url: str, base_url: str) -> dict[str, st
         BACKEND="wavespeed",
         WAVESPEED_API_KEY=c.WAVESPEED_KEY,
         WAVESPEED_BASE_URL=base_url,
-        WAVESPEED_MAX_CONCURRENCY="100",
+        WAVESPEED_MAX_CONCURRENCY=str(concurrency),
         DATABASE_URL=database_url,
         DATA_DIR=str(data_dir),
         # WaveSpeed asks for 2 s between polls: scaled to 0.1 s, so a song is seen done
         # soon after the fake finishes it (the politeness interval is policy, not cost).
-        POLL_TIME_SCALE="0.05",
+        POLL_TIME_SCALE=str(poll_scale),
         LOG_LEVEL="WARNING",
         QUOTA_SECONDS_PER_DAY=str(10**9),
         MAX_ACTIVE_JOBS_PER_USER=str(10**6),
@@ -161,7 +171,7 @@ async def measure(args: argparse.Namespace, count: int, server: ServerProcess) -
             try:
                 fake0, db0, start = server.cpu_now(), postgres_cpu(), time.monotonic()
                 idle0, total0 = machine_times()
-                env = worker_env(data_dir, url, server.base_url)
+                env = worker_env(data_dir, url, server.base_url, args.poll_scale, args.concurrency)
                 async with workers(count, env, Path(tmp)) as pids:
                     cpu: dict[int, float] = dict.fromkeys(pids, 0.0)
                     deadline = start + args.timeout
@@ -193,6 +203,7 @@ async def measure(args: argparse.Namespace, count: int, server: ServerProcess) -
                     claims = await conn.scalar(
                         text("SELECT count(*) FROM job_events WHERE to_state = 'submitting'")
                     )
+                    phases = await phase_medians(conn)
             finally:
                 await engine.dispose()
     low, high = int(len(finished) * 0.1), int(len(finished) * 0.9) - 1
@@ -208,7 +219,29 @@ async def measure(args: argparse.Namespace, count: int, server: ServerProcess) -
         (claims or 0) / n,
         int(left or 0),
         (idle1 - idle0) / max(total1 - total0, 1.0),
+        phases,
     )
+
+
+PHASES = ("submitting", "submitted", "running", "succeeded")
+
+
+async def phase_medians(conn: Any) -> dict[str, float]:
+    """Median seconds from each state to the next one a job reached (job_events), and in
+    flight as a whole (claimed → succeeded): with the shared concurrency limit, jobs/s can't
+    pass limit ÷ time in flight, however many workers there are."""
+    at: dict[int, dict[str, float]] = {}
+    rows = await conn.execute(text("SELECT job_id, to_state, at FROM job_events"))
+    for job_id, state, when in rows:
+        at.setdefault(job_id, {})[state] = when.timestamp()
+    spans: dict[str, list[float]] = {}
+    for seen in at.values():
+        reached = [p for p in PHASES if p in seen]
+        for here, there in itertools.pairwise(reached):
+            spans.setdefault(f"{here}→{there}", []).append(seen[there] - seen[here])
+        if len(reached) > 1:
+            spans.setdefault("in flight", []).append(seen[reached[-1]] - seen[reached[0]])
+    return {name: statistics.median(values) for name, values in spans.items()}
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -262,6 +295,11 @@ async def run(args: argparse.Namespace) -> None:
         ],
         table_rows,
     )
+    c.table(
+        "Where a song's time in flight goes (median seconds)",
+        ["workers", *rows[0].phases] if rows else [],
+        [[str(r.workers), *(c.fmt(v, 3) for v in r.phases.values())] for r in rows],
+    )
     total = [(r.worker_cpu + (r.db_cpu if r.db_cpu == r.db_cpu else 0) + r.fake_cpu) for r in rows]
     c.console.print(
         f"goal: {args.workers[-1]} workers ≥ {GOAL_SPEEDUP}× the jobs/s of {args.workers[0]}. "
@@ -279,6 +317,15 @@ def main() -> None:
     parser.add_argument("--jobs", type=int)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--runtime", type=float, default=0.5, help="seconds per song upstream")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=400,
+        help="WAVESPEED_MAX_CONCURRENCY, shared by every worker (high: not the limit)",
+    )
+    parser.add_argument(
+        "--poll-scale", type=float, default=0.05, help="POLL_TIME_SCALE of the workers"
+    )
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument("--postgres", default=os.environ.get("TEST_DATABASE_URL"))
     args = parser.parse_args()

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
 
@@ -27,13 +29,15 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 HEAD_REVISION = "0008"
 READ_ONLY = "acejam_read_only"  # execution option of the engine behind read-only sessions
 BUSY_TIMEOUT_S = 30.0  # SQLite: how long a statement waits for another process's lock
+IDLE_PING_SECONDS = 10.0  # PostgreSQL: a pooled connection idle this long is checked first
+IDLE_SINCE = "acejam_idle_since"  # its key in the pool's connection record
 
 
 def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def create_engine(url: str) -> AsyncEngine:
+def create_engine(url: str, idle_ping_seconds: float = IDLE_PING_SECONDS) -> AsyncEngine:
     if is_sqlite(url):
         path = url.split(":///", 1)[-1].partition("?")[0] if ":///" in url else ""
         if path and path != ":memory:":
@@ -51,7 +55,34 @@ def create_engine(url: str) -> AsyncEngine:
         )
         _tune_sqlite(engine)
         return engine
-    return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    # 20 kept open: a busy worker has that many transactions at once, and each one past the
+    # pool used to be a new connection (a fork on the server), closed again at its end.
+    engine = create_async_engine(url, pool_size=20, max_overflow=10)
+    ping_when_idle(engine, idle_ping_seconds)
+    return engine
+
+
+def ping_when_idle(engine: AsyncEngine, idle_seconds: float) -> None:
+    """Check a pooled connection before it is used, but only one that sat idle for
+    ``idle_seconds``: one a server restart or an idle timeout may have closed. A dead one is
+    replaced before anyone uses it (the pool's DisconnectionError). SQLAlchemy's
+    ``pool_pre_ping`` checks every checkout with three round trips (BEGIN, ``;``, ROLLBACK),
+    which was a quarter of PostgreSQL's CPU per song in a busy worker; a connection in steady
+    use is known alive, and one that dies mid-use fails like any outage (bot/retry.py)."""
+
+    @event.listens_for(engine.sync_engine.pool, "checkin")
+    def _idle_from(dbapi_connection: Any, record: Any) -> None:
+        record.info[IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine.pool, "checkout")
+    def _alive(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        since = record.info.get(IDLE_SINCE)
+        if since is None or time.monotonic() - since < idle_seconds:
+            return
+        try:
+            dbapi_connection.ping()
+        except Exception as exc:
+            raise DisconnectionError(f"an idle connection is gone: {exc}") from exc
 
 
 def private_dir(path: Path) -> None:

@@ -14,7 +14,10 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.app import run_bot
 from bot.domain import Destination, JobState
+from bot.errors import StoreUnavailable
 from bot.service import Accepted, Requester
+from storage.db import create_engine, read_session_factory, session_factory, upgrade
+from storage.jobs import SqlJobStore
 from tests.adapters.telegram.conftest import WAIT, bot_settings
 from tests.fakes.audio import probe_audio
 from tests.fakes.telegram import FakeTelegram
@@ -71,6 +74,40 @@ async def test_postgres_connections_cut_mid_run(tmp_path: Path, postgres_url: st
             await admin.dispose()
     assert len(fake.submits) == 3
     assert sorted(d[0] for d in chat.delivered) == sorted(j.id for j in jobs)
+
+
+@pytest.mark.postgres
+async def test_a_pooled_connection_the_server_closed_while_idle_is_replaced_unseen(
+    postgres_url: str,
+) -> None:
+    """A server restart (or its idle timeout) while the bot is quiet: the next request finds
+    a dead connection in the pool. One idle past IDLE_PING_SECONDS is checked and replaced
+    before use; without that check, the request fails (the second engine shows it)."""
+    admin = create_async_engine(postgres_url, isolation_level="AUTOCOMMIT")
+
+    async def first_request_after_a_restart(idle_ping_seconds: float) -> int | None:
+        engine = create_engine(postgres_url, idle_ping_seconds=idle_ping_seconds)
+        await upgrade(engine)
+        store = SqlJobStore(session_factory(engine), read_session_factory(engine))
+        try:
+            await store.get(1)  # the connection goes back to the pool, idle
+            async with admin.connect() as conn:
+                cut = await conn.exec_driver_sql(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+                assert cut.all()
+            job = await store.get(1)
+            return job.id if job is not None else None
+        finally:
+            await engine.dispose()
+
+    try:
+        assert await first_request_after_a_restart(idle_ping_seconds=0.0) is None  # answered
+        with pytest.raises(StoreUnavailable):
+            await first_request_after_a_restart(idle_ping_seconds=float("inf"))
+    finally:
+        await admin.dispose()
 
 
 async def test_sqlite_locked_by_another_process_for_a_while(tmp_path: Path) -> None:
