@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import bindparam, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain import EVERYWHERE, ChatRules, UserRules
@@ -16,9 +16,22 @@ from storage.errors import raises_store_unavailable
 from storage.models import ChatSettingsRow, UserOverrideRow
 
 CHAT_RULE_FIELDS = frozenset(ChatRules.__dataclass_fields__)
+_CHATS = ChatSettingsRow.__table__.c
+_OVERRIDES = UserOverrideRow.__table__.c
+# Every new song reads both: Core statements built once, their values bound at execution
+# (building an ORM select each time cost more than running it; docs/performance.md §9).
+CHAT_RULES = select(ChatSettingsRow.__table__).where(
+    _CHATS.platform == bindparam("platform"), _CHATS.scope_id == bindparam("scope")
+)
+USER_RULES = select(UserOverrideRow.__table__).where(
+    _OVERRIDES.platform == bindparam("platform"),
+    _OVERRIDES.platform_user_id == bindparam("user"),
+    or_(_OVERRIDES.scope_id == bindparam("scope"), _OVERRIDES.scope_id == EVERYWHERE),
+)
 
 
-def _to_rules(row: ChatSettingsRow) -> ChatRules:
+def _to_rules(row: Any) -> ChatRules:
+    """A chat_settings row (ORM or Core: the same attribute names) as the core's rules."""
     return ChatRules(
         quota_seconds_per_day=row.quota_seconds_per_day,
         role_quotas={str(k): int(v) for k, v in (row.role_quotas or {}).items()},
@@ -37,7 +50,7 @@ def _to_rules(row: ChatSettingsRow) -> ChatRules:
     )
 
 
-def _to_user_rules(row: UserOverrideRow) -> UserRules:
+def _to_user_rules(row: Any) -> UserRules:
     return UserRules(
         scope_id=row.scope_id,
         quota_seconds_per_day=row.quota_seconds_per_day,
@@ -58,11 +71,8 @@ class SqlRulesStore(Sessions):
     async def _chat_rules(
         self, session: AsyncSession, platform: str, scope_id: str
     ) -> ChatRules | None:
-        row = await session.scalar(
-            select(ChatSettingsRow).where(
-                ChatSettingsRow.platform == platform, ChatSettingsRow.scope_id == scope_id
-            )
-        )
+        result = await session.execute(CHAT_RULES, {"platform": platform, "scope": scope_id})
+        row = result.first()
         return _to_rules(row) if row is not None else None
 
     async def rules_for(
@@ -120,15 +130,8 @@ class SqlRulesStore(Sessions):
     async def _user_rules(
         self, session: AsyncSession, platform: str, user_id: str, scope_id: str
     ) -> list[UserRules]:
-        rows = await session.scalars(
-            select(UserOverrideRow).where(
-                UserOverrideRow.platform == platform,
-                UserOverrideRow.platform_user_id == user_id,
-                or_(
-                    UserOverrideRow.scope_id == scope_id,
-                    UserOverrideRow.scope_id == EVERYWHERE,
-                ),
-            )
+        rows = await session.execute(
+            USER_RULES, {"platform": platform, "user": user_id, "scope": scope_id}
         )
         return [_to_user_rules(r) for r in rows]
 

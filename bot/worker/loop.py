@@ -155,7 +155,10 @@ class Worker:
             self._submit_paused_until = now + CLAIM_COALESCE_SECONDS
             await self._claim()
         if self._positions_moved and now >= self._next_announcement:
-            self._next_announcement = now + ANNOUNCE_INTERVAL_SECONDS * self._config.time_scale
+            # Scaled for tests, but never more often than claims can move the line: an
+            # announcement's cost (the head of the line read, ten events) doesn't shrink either.
+            scaled = ANNOUNCE_INTERVAL_SECONDS * self._config.time_scale
+            self._next_announcement = now + max(scaled, CLAIM_COALESCE_SECONDS)
             await self._phases.positions.announce()
             self._positions_moved = False
         await self._poll_due()
