@@ -26,6 +26,7 @@ from adapters.telegram import admin_texts, keyboards, texts
 from adapters.telegram.delivery import PLATFORM
 from adapters.telegram.parse import command_arguments
 from adapters.telegram.permissions import ADMIN_ROLE, ChatAdmins, Sender, sender_of
+from adapters.telegram.places import in_chat
 from bot import admin_grammar as grammar
 from bot import messages
 from bot.admin import AdminService
@@ -355,7 +356,7 @@ class TelegramAdmin:
         if (
             job is None
             or job.destination.platform != PLATFORM
-            or job.destination.chat_id != call.scope
+            or not in_chat(job.destination.chat_id, call.scope)
         ):
             raise Problem(f"I can't find song #{job_id} in this chat.")
         outcome = await self._admins.cancel(
@@ -389,7 +390,7 @@ class TelegramAdmin:
         if _from_bot(replied, call.bot):
             job_id = _job_of(replied)
             job = await self._core.job(job_id) if job_id is not None else None
-            if job is None or job.destination.chat_id != call.scope:
+            if job is None or not in_chat(job.destination.chat_id, call.scope):
                 raise Problem("That message isn't someone's song. " + how)
             return _Target(job.destination.user_id, f"The owner of song #{job.id}"), call.args
         # A person, or a chat someone writes as (a channel, the anonymous admins): whoever

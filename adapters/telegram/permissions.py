@@ -33,6 +33,7 @@ from telegram.constants import ChatID
 from telegram.error import TelegramError
 
 from adapters.telegram.delivery import PLATFORM, TelegramDelivery
+from adapters.telegram.places import in_chat
 from bot import messages
 from bot.ports import EventKind, JobEvent
 from bot.service import Done, GenerationService, Refused, Requester
@@ -179,7 +180,7 @@ class ChatAdmins:
         if (
             job is None
             or job.destination.platform != PLATFORM
-            or job.destination.chat_id != str(chat.id)
+            or not in_chat(job.destination.chat_id, chat.id)
             or job.destination.user_id != str(chat.id)
         ):
             return presser
@@ -210,7 +211,7 @@ class ChatAdmins:
             job is not None
             and chat is not None
             and job.destination.platform == PLATFORM
-            and job.destination.chat_id == str(chat.id)
+            and in_chat(job.destination.chat_id, chat.id)
         )
         if someone_elses and here and known_admin and chat is not None:
             requester = _as_admin(sender, chat)

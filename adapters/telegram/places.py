@@ -50,6 +50,12 @@ def place_of(key: str) -> tuple[int, int | None]:
     return int(chat), int(topic) if topic else None
 
 
+def in_chat(key: str, chat_id: int | str) -> bool:
+    """Is a destination's ``chat_id`` (a chat, or a jam take's ``"<chat>:<topic>"``) in
+    ``chat_id``?"""
+    return key.partition(":")[0] == str(chat_id)
+
+
 def job_number(text: str | None) -> int | None:
     found = _JOB_NUMBER.search(text or "")
     return int(found.group(1)) if found and int(found.group(1)) <= keyboards.MAX_JOB_ID else None

@@ -16,13 +16,14 @@ from pathlib import Path
 import pytest
 
 from adapters.telegram.jam_messages import GROUP_INTERVAL
+from bot.domain import JobState
 from bot.jams import texts as jam_words
 from tests.adapters.telegram.conftest import GROUP_ID, WAIT, Rig
 from tests.adapters.telegram.test_edits import ace_bot
 from tests.fakes.acestep import FakeAceStep
 from tests.fakes.telegram import FakeChat, FakeTelegram, FakeUser, RecordedMessage
 from tests.fakes.wavespeed import FakeWaveSpeed
-from tests.harness import POLL_SCALE
+from tests.harness import POLL_SCALE, wait_for_job
 
 FORUM_ID = -100900
 
@@ -180,6 +181,35 @@ async def test_a_jam_in_a_forum_topic_stays_in_its_topic(ace: tuple[Rig, FakeAce
     voted = await rig.tg.wait_for_callback_answer(query, timeout=WAIT)
     assert voted.text == jam_words.voted(1, True)
     assert all(m.thread_id == topic for m in rig.tg.chat_log(forum) if m is not answer_)
+
+
+async def test_an_admin_cancels_a_jam_take_in_a_forum_topic(
+    ace: tuple[Rig, FakeAceStep],
+) -> None:
+    rig, fake = ace
+    forum = rig.tg.group_chat(FORUM_ID, "Studio", forum=True)
+    topic = rig.tg.forum_topic(forum, "Jam night", rig.bob)
+    rig.tg.set_admins(forum, [rig.alice.id])
+
+    async def in_topic(text: str, user: FakeUser) -> RecordedMessage:
+        sent = await rig.tg.send_message(forum, user, text, thread=topic)
+        return await rig.reply_to(int(sent["message_id"]), forum)
+
+    await in_topic("/jam start night drive 1", rig.bob)
+    await in_topic("/jam line headlights on the hill", rig.bob)
+    fake.faults.add_job(hang=True)  # the take stays in the making
+    await in_topic("/jam render", rig.bob)
+
+    # The chat's first job: the jam's take, its place the topic.
+    take = await wait_for_job(rig.core, 1, {JobState.RUNNING})
+    assert take.destination.chat_id == f"{FORUM_ID}:{topic}"
+
+    # Alice administers the forum: her cancel reaches the take posted in its topic.
+    answer = await in_topic(f"/admin cancel {take.id}", rig.alice)
+    assert answer.text == f"✖ Cancelled #{take.id}; its owner got the quota back."
+    assert answer.thread_id == topic
+    cancelled = await wait_for_job(rig.core, take.id, {JobState.CANCELLED})
+    assert cancelled.state == JobState.CANCELLED
 
 
 async def test_what_a_jam_refuses_is_said(ace: tuple[Rig, FakeAceStep]) -> None:
