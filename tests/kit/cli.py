@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.harness import WAVESPEED_KEY
@@ -43,3 +46,28 @@ async def run_acejam(*args: str, env: dict[str, str], cwd: Path) -> tuple[int, s
     out, err = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode is not None
     return process.returncode, out.decode(), err.decode()
+
+
+async def worker_killed_when(
+    condition: Callable[[], bool], *, env: dict[str, str], cwd: Path, within: float = 30.0
+) -> None:
+    """Run ``acejam run --role worker`` until ``condition`` holds (checked every 20 ms, at
+    most ``within`` seconds), then kill -9 it: a crash at that very step."""
+    worker = await asyncio.create_subprocess_exec(
+        *ACEJAM,
+        "run",
+        "--role",
+        "worker",
+        env=env,
+        cwd=cwd,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + within
+        while not condition():
+            assert time.monotonic() < deadline, "the step to kill at never came"
+            await asyncio.sleep(0.02)
+    finally:
+        worker.send_signal(signal.SIGKILL)
+        await worker.wait()

@@ -11,9 +11,6 @@ is still there for it.
 
 from __future__ import annotations
 
-import asyncio
-import signal
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,7 +23,7 @@ from tests.fakes.acestep import FakeAceStep
 from tests.fakes.audio import make_audio, probe_audio
 from tests.harness import RecordingDelivery, acestep_settings, running_core, wait_for_job
 from tests.kit.audit import audit
-from tests.kit.cli import ACEJAM, acejam_env
+from tests.kit.cli import acejam_env, worker_killed_when
 
 pytestmark = pytest.mark.faults
 
@@ -35,33 +32,12 @@ CHAT = Destination("telegram", "chat-1", "111")
 FINAL = {JobState.DELIVERED, JobState.FAILED}
 
 
-async def _until(condition: Callable[[], bool], within: float = 30.0) -> None:
-    deadline = time.monotonic() + within
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
-
-
 async def _killed_worker(tmp_path: Path, fake: FakeAceStep, when: Callable[[], bool]) -> None:
     """Run `acejam run --role worker` until ``when`` holds, then kill -9 it."""
     env = acejam_env(
         tmp_path, fake.base_url, BACKEND="acestep", ACESTEP_API_URL=fake.base_url, LEASE_SECONDS="1"
     )
-    worker = await asyncio.create_subprocess_exec(
-        *ACEJAM,
-        "run",
-        "--role",
-        "worker",
-        env=env,
-        cwd=tmp_path,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    try:
-        await _until(when)
-    finally:
-        worker.send_signal(signal.SIGKILL)
-        await worker.wait()
+    await worker_killed_when(when, env=env, cwd=tmp_path)
 
 
 async def _queue_extend(tmp_path: Path, fake: FakeAceStep) -> tuple[int, int]:

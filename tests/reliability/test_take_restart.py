@@ -9,9 +9,6 @@ job delivers what was made.
 
 from __future__ import annotations
 
-import asyncio
-import signal
-import time
 from pathlib import Path
 
 import pytest
@@ -28,19 +25,12 @@ from tests.harness import (
     wavespeed_settings,
 )
 from tests.kit.audit import audit
-from tests.kit.cli import ACEJAM, acejam_env
+from tests.kit.cli import acejam_env, worker_killed_when
 
 pytestmark = pytest.mark.faults
 
 ALICE = Requester("telegram", "111", "alice")
 CHAT = Destination("telegram", "chat-1", "111")
-
-
-async def _until(condition: object, within: float = 30.0) -> None:
-    deadline = time.monotonic() + within
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
 
 
 async def test_a_crash_between_two_takes_sends_none_twice_and_loses_none(tmp_path: Path) -> None:
@@ -54,21 +44,9 @@ async def test_a_crash_between_two_takes_sends_none_twice_and_loses_none(tmp_pat
         # The first take is answered; the second is taken upstream but its answer never comes.
         fake.faults.add("submit", times=1)
         fake.faults.add("submit", processed=True, delay_response=60.0, times=1)
-        worker = await asyncio.create_subprocess_exec(
-            *ACEJAM,
-            "run",
-            "--role",
-            "worker",
-            env=acejam_env(tmp_path, fake.base_url),
-            cwd=tmp_path,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
+        await worker_killed_when(
+            lambda: len(fake.submits) == 2, env=acejam_env(tmp_path, fake.base_url), cwd=tmp_path
         )
-        try:
-            await _until(lambda: len(fake.submits) == 2)
-        finally:
-            worker.send_signal(signal.SIGKILL)
-            await worker.wait()
 
         chat = RecordingDelivery("telegram")
         async with running_core(settings, [chat]) as core:

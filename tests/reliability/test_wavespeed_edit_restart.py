@@ -12,9 +12,6 @@ like a song: the prediction may exist and be billed, so it is never sent twice.)
 
 from __future__ import annotations
 
-import asyncio
-import signal
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -34,20 +31,13 @@ from tests.harness import (
     wavespeed_settings,
 )
 from tests.kit.audit import audit
-from tests.kit.cli import ACEJAM, acejam_env
+from tests.kit.cli import acejam_env, worker_killed_when
 
 pytestmark = pytest.mark.faults
 
 ALICE = Requester("telegram", "111", "alice")
 CHAT = Destination("telegram", "chat-1", "111")
 FINAL = {JobState.DELIVERED, JobState.FAILED}
-
-
-async def _until(condition: Callable[[], bool], within: float = 30.0) -> None:
-    deadline = time.monotonic() + within
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
 
 
 async def _killed_then_restarted(
@@ -67,21 +57,7 @@ async def _killed_then_restarted(
         assert isinstance(queued, Accepted)
 
     env = acejam_env(tmp_path, fake.base_url, LEASE_SECONDS="1")
-    worker = await asyncio.create_subprocess_exec(
-        *ACEJAM,
-        "run",
-        "--role",
-        "worker",
-        env=env,
-        cwd=tmp_path,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    try:
-        await _until(killed_when)
-    finally:
-        worker.send_signal(signal.SIGKILL)
-        await worker.wait()
+    await worker_killed_when(killed_when, env=env, cwd=tmp_path)
 
     fake.faults.clear()
     chat = RecordingDelivery("telegram")
