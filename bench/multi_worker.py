@@ -72,6 +72,10 @@ class Row:
     phases: dict[str, float]  # median seconds between states, and in flight (phase_medians)
 
 
+def fakes_cpu(fakes: list[ServerProcess]) -> float:
+    return sum(fake.cpu_now() for fake in fakes)
+
+
 def proc_cpu(pid: int) -> float:
     """user+system seconds of a process (and its reaped children), from /proc."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -137,10 +141,10 @@ async def queue_songs(data_dir: Path, database_url: str, base_url: str, n: int) 
 
 
 @contextlib.asynccontextmanager
-async def workers(count: int, env: dict[str, str], cwd: Path) -> AsyncIterator[list[int]]:
+async def workers(envs: list[dict[str, str]], cwd: Path) -> AsyncIterator[list[int]]:
     procs: list[asyncio.subprocess.Process] = []
     try:
-        for n in range(count):
+        for n, env in enumerate(envs):
             log = (cwd / f"worker-{n}.log").open("w")
             procs.append(
                 await asyncio.create_subprocess_exec(
@@ -161,7 +165,10 @@ async def workers(count: int, env: dict[str, str], cwd: Path) -> AsyncIterator[l
                 await proc.wait()
 
 
-async def measure(args: argparse.Namespace, count: int, server: ServerProcess) -> Row:
+async def measure(args: argparse.Namespace, count: int, fakes: list[ServerProcess]) -> Row:
+    """``count`` workers, each sending its songs to ``fakes[i % len(fakes)]``."""
+    server = fakes[0]
+    used = fakes[:count]
     n = args.jobs
     async with fresh_database(args.postgres) as url:
         with tempfile.TemporaryDirectory() as tmp:
@@ -169,10 +176,19 @@ async def measure(args: argparse.Namespace, count: int, server: ServerProcess) -
             await queue_songs(data_dir, url, server.base_url, n)
             engine = create_async_engine(url)
             try:
-                fake0, db0, start = server.cpu_now(), postgres_cpu(), time.monotonic()
+                fake0, db0, start = fakes_cpu(used), postgres_cpu(), time.monotonic()
                 idle0, total0 = machine_times()
-                env = worker_env(data_dir, url, server.base_url, args.poll_scale, args.concurrency)
-                async with workers(count, env, Path(tmp)) as pids:
+                envs = [
+                    worker_env(
+                        data_dir,
+                        url,
+                        fakes[i % len(fakes)].base_url,
+                        args.poll_scale,
+                        args.concurrency,
+                    )
+                    for i in range(count)
+                ]
+                async with workers(envs, Path(tmp)) as pids:
                     cpu: dict[int, float] = dict.fromkeys(pids, 0.0)
                     deadline = start + args.timeout
                     while True:
@@ -189,7 +205,7 @@ async def measure(args: argparse.Namespace, count: int, server: ServerProcess) -
                     wall = time.monotonic() - start
                 idle1, total1 = machine_times()
                 worker_cpu, db_cpu = sum(cpu.values()), postgres_cpu() - db0
-                fake_cpu = server.cpu_now() - fake0
+                fake_cpu = fakes_cpu(used) - fake0
                 async with engine.connect() as conn:
                     finished = [
                         row[0].timestamp()
@@ -253,9 +269,13 @@ async def run(args: argparse.Namespace) -> None:
     )
     rows: list[Row] = []
     fake_args = ("--runtime", str(args.runtime), "--time-scale", "1")
-    with ServerProcess("wavespeed", *fake_args) as server:
+    with contextlib.ExitStack() as stack:
+        fakes = [
+            stack.enter_context(ServerProcess("wavespeed", *fake_args))
+            for _ in range(max(args.workers) if args.fake_per_worker else 1)
+        ]
         for count in args.workers:
-            rows.append(await measure(args, count, server))
+            rows.append(await measure(args, count, fakes))
     base = rows[0].rate if rows else float("nan")
     table_rows = []
     for row in rows:
@@ -322,6 +342,11 @@ def main() -> None:
         type=int,
         default=400,
         help="WAVESPEED_MAX_CONCURRENCY, shared by every worker (high: not the limit)",
+    )
+    parser.add_argument(
+        "--fake-per-worker",
+        action="store_true",
+        help="a WaveSpeed fake process per worker (the real service is not one process)",
     )
     parser.add_argument(
         "--poll-scale", type=float, default=0.05, help="POLL_TIME_SCALE of the workers"

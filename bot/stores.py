@@ -222,10 +222,18 @@ class JobStore(Protocol):
 
 class FairQueue(Protocol):
     async def claim_for_submit(
-        self, backend: str, *, owner: str, max_in_flight: int, lease_until: datetime, now: datetime
+        self,
+        backend: str,
+        *,
+        owner: str,
+        max_in_flight: int,
+        lease_until: datetime,
+        now: datetime,
+        at_most: int | None = None,
     ) -> list[Job]:
-        """Move up to the free slots' worth of queued jobs to SUBMITTING, in the fair
-        order stored when they were queued (:mod:`bot.scheduler`), leased to ``owner``."""
+        """Move up to the free slots' worth of queued jobs (and at most ``at_most``) to
+        SUBMITTING, in the fair order stored when they were queued (:mod:`bot.scheduler`),
+        leased to ``owner``."""
         ...
 
     async def queue_order(self, backend: str, *, first: int | None = None) -> list[int]:

@@ -207,7 +207,14 @@ class FairQueueQueries(Sessions):
 
     # ------------------------------------------------------------ claiming
     async def claim_for_submit(
-        self, backend: str, *, owner: str, max_in_flight: int, lease_until: datetime, now: datetime
+        self,
+        backend: str,
+        *,
+        owner: str,
+        max_in_flight: int,
+        lease_until: datetime,
+        now: datetime,
+        at_most: int | None = None,
     ) -> list[Job]:
         """Move up to the free slots' worth of queued jobs to SUBMITTING, fairly."""
         async with self._sessions.begin() as session:
@@ -217,6 +224,8 @@ class FairQueueQueries(Sessions):
                 await advisory_lock(session, f"acejam-claim:{backend}")
             in_flight = await session.scalar(IN_FLIGHT, {"backend": backend})
             slots = max_in_flight - int(in_flight or 0)
+            if at_most is not None:
+                slots = min(slots, at_most)
             if slots <= 0:
                 return []
             chosen = await head(session, backend, slots)

@@ -458,7 +458,14 @@ class MemoryJobStore:
         return self._places(current)
 
     async def claim_for_submit(
-        self, backend: str, *, owner: str, max_in_flight: int, lease_until: datetime, now: datetime
+        self,
+        backend: str,
+        *,
+        owner: str,
+        max_in_flight: int,
+        lease_until: datetime,
+        now: datetime,
+        at_most: int | None = None,
     ) -> list[Job]:
         _aware(now)
         in_flight = sum(
@@ -467,6 +474,8 @@ class MemoryJobStore:
             if r.job.backend == backend and r.job.state in IN_FLIGHT_STATES
         )
         slots = max_in_flight - in_flight
+        if at_most is not None:
+            slots = min(slots, at_most)
         if slots <= 0:
             return []
         chosen = [self._rows[job_id] for job_id in self._line(backend)[:slots]]

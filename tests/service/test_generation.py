@@ -10,9 +10,11 @@ from pathlib import Path
 
 from sqlalchemy import text
 
+from bot.app import open_core
 from bot.domain import Destination, JobState
 from bot.errors import DeliveryUnavailable
 from bot.service import Accepted, Refused, Requester
+from bot.worker.loop import CLAIM_BATCH
 from storage.db import create_engine
 from tests.fakes.acestep import FakeAceStep
 from tests.fakes.audio import probe_audio
@@ -399,3 +401,45 @@ async def test_old_job_events_are_pruned_by_the_retention_sweep(tmp_path: Path) 
     assert kept is not None and kept.state == JobState.DELIVERED
     assert balance == {"reserve": 20, "commit": 20}
     assert quota.used_seconds == 20
+
+
+async def test_a_burst_bigger_than_one_claim_is_sent_at_once_in_shares(tmp_path: Path) -> None:
+    """One claim takes at most CLAIM_BATCH songs, so workers share a burst (one that took
+    every free slot left the others idle); while more wait, the worker claims again 50 ms
+    on, not at the next lease round (here 200 s away)."""
+    burst = 3 * CLAIM_BATCH + 2
+    async with FakeWaveSpeed(time_scale=0.04, api_key=WAVESPEED_KEY) as fake:
+        fake.faults.add_job(hang=True, times=None)  # nothing ends: no finish wakes a claim
+        settings = wavespeed_settings(
+            tmp_path,
+            fake.base_url,
+            lease_seconds=600,
+            wavespeed_max_concurrency=100,
+            max_active_jobs_per_user=100,
+            max_active_jobs_per_chat=100,
+        )
+        async with open_core(settings, generates=False) as core:  # all queued first
+            for n in range(burst):
+                who = Requester("telegram", str(n % 7), f"user {n % 7}")
+                request = core.service.validate(tags=f"burst {n}", duration=10)
+                queued = await core.service.submit(who, _dest(who), request, enforce_quota=False)
+                assert isinstance(queued, Accepted)
+        async with running_core(settings):
+            async with asyncio.timeout(20):
+                while len(fake.submits) < burst:
+                    await asyncio.sleep(0.05)
+        engine = create_engine(settings.resolved_database_url)
+        try:
+            async with engine.connect() as connection:
+                claims = (
+                    await connection.execute(
+                        text(
+                            "SELECT count(*) FROM job_events WHERE to_state = 'submitting' "
+                            "GROUP BY at"  # one claim: one moment for all it took
+                        )
+                    )
+                ).scalars()
+                sizes = sorted(claims)
+        finally:
+            await engine.dispose()
+    assert sum(sizes) == burst and max(sizes) <= CLAIM_BATCH and len(sizes) >= 4
