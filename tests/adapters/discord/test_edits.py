@@ -38,6 +38,7 @@ from tests.fakes.audio import make_audio
 from tests.fakes.discord import FakeDiscord, FakeInteraction, RecordedMessage
 from tests.fakes.wavespeed_edits import AUDIO_TO_AUDIO, INPAINT, OUTPAINT
 from tests.harness import acestep_settings, running_core, wait_for_job
+from tests.kit.backends import assert_the_four_edits_went_through_uploads
 
 MAX_DURATION = 20  # the longest song (and own audio) these tests allow
 EDITS = ("extend", "remix", "repaint")
@@ -378,19 +379,9 @@ async def test_on_wavespeed_each_edit_uploads_its_source_and_runs_on_its_model(
     assert not any(f["name"] == "Model" for f in first.embeds[0]["fields"])  # a song's own
     assert "extended from #1" in longer.embeds[0]["description"]
     assert _seconds(field_value(longer, "Duration")) == 20  # the whole longer song
-    # What WaveSpeed was sent: each source uploaded first, then its URL on WaveSpeed's CDN.
-    assert [m for m, _ in ws.edit_submits] == [OUTPAINT, AUDIO_TO_AUDIO, INPAINT, AUDIO_TO_AUDIO]
-    extend, remixed, repainted, mine = (body for _, body in ws.edit_submits)
-    assert extend["extend_after_duration"] == 10 and extend["extend_before_duration"] == 0
-    assert (remixed["edit_mode"], remixed["tags"]) == ("remix", "jazz trio")
-    assert (repainted["start_time"], repainted["end_time"]) == (2, 6)
-    assert mine["tags"] == "bossa"
-    assert ws.upload_requests == len(ws.uploads) == 4
-    for _, body in ws.edit_submits:
-        assert body["audio"].startswith(f"{ws.cdn_url}/media/")
-        assert dc.cdn_url not in repr(body) and TOKEN not in repr(body)
-    sources = sorted(round(u.seconds) for u in ws.uploads.values())
-    assert sources == [10, 10, 10, 12]  # the track three times, then the member's own audio
+    assert_the_four_edits_went_through_uploads(
+        ws, remix_tags="jazz trio", never_sent=(dc.cdn_url, TOKEN)
+    )
 
 
 async def test_edits_the_backend_lacks_are_not_offered(world: World) -> None:

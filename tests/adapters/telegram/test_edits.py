@@ -23,6 +23,7 @@ from tests.fakes.telegram import FakeChat, FakeTelegram, FakeUser, RecordedMessa
 from tests.fakes.wavespeed import FakeWaveSpeed
 from tests.fakes.wavespeed_edits import AUDIO_TO_AUDIO, INPAINT, OUTPAINT
 from tests.harness import acestep_settings, wait_for_job
+from tests.kit.backends import assert_the_four_edits_went_through_uploads
 
 
 @contextlib.asynccontextmanager
@@ -268,16 +269,6 @@ async def test_on_wavespeed_each_edit_uploads_its_source_and_runs_on_its_model(
     assert f"🧬 Repaint of #{parent} · with {INPAINT}" in (repaint.caption or "")
     assert f"🧬 Remix of your audio · with {AUDIO_TO_AUDIO}" in (own.caption or "")
     assert (length(first), length(longer), length(repaint)) == ("0:10", "0:20", "0:10")
-    # What WaveSpeed was sent: each source uploaded first, then its URL on WaveSpeed's CDN.
-    assert [m for m, _ in ws.edit_submits] == [OUTPAINT, AUDIO_TO_AUDIO, INPAINT, AUDIO_TO_AUDIO]
-    extend, remixed, repainted, yours = (body for _, body in ws.edit_submits)
-    assert extend["extend_after_duration"] == 10 and extend["extend_before_duration"] == 0
-    assert (remixed["edit_mode"], remixed["tags"]) == ("remix", "jazz, brass")
-    assert (repainted["start_time"], repainted["end_time"]) == (2, 6)
-    assert yours["tags"] == "bossa"
-    assert ws.upload_requests == len(ws.uploads) == 4
-    for _, body in ws.edit_submits:
-        assert body["audio"].startswith(f"{ws.cdn_url}/media/")
-        assert TOKEN not in repr(body) and "/file/bot" not in repr(body)
-    sources = sorted(round(u.seconds) for u in ws.uploads.values())
-    assert sources == [10, 10, 10, 12]  # the track three times, then the user's own audio
+    assert_the_four_edits_went_through_uploads(
+        ws, remix_tags="jazz, brass", never_sent=(TOKEN, "/file/bot")
+    )
