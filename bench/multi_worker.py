@@ -167,13 +167,12 @@ async def workers(envs: list[dict[str, str]], cwd: Path) -> AsyncIterator[list[i
 
 async def measure(args: argparse.Namespace, count: int, fakes: list[ServerProcess]) -> Row:
     """``count`` workers, each sending its songs to ``fakes[i % len(fakes)]``."""
-    server = fakes[0]
     used = fakes[:count]
     n = args.jobs
     async with fresh_database(args.postgres) as url:
         with tempfile.TemporaryDirectory() as tmp:
             data_dir = Path(tmp) / "data"
-            await queue_songs(data_dir, url, server.base_url, n)
+            await queue_songs(data_dir, url, fakes[0].base_url, n)
             engine = create_async_engine(url)
             try:
                 fake0, db0, start = fakes_cpu(used), postgres_cpu(), time.monotonic()

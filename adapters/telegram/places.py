@@ -53,7 +53,7 @@ def place_of(key: str) -> tuple[int, int | None]:
 def in_chat(key: str, chat_id: int | str) -> bool:
     """Is a destination's ``chat_id`` (a chat, or a jam take's ``"<chat>:<topic>"``) in
     ``chat_id``?"""
-    return key.partition(":")[0] == str(chat_id)
+    return place_of(key)[0] == int(chat_id)
 
 
 def job_number(text: str | None) -> int | None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from tests.fakes.audio import probe_audio
 from tests.fakes.wavespeed import FakeWaveSpeed
 from tests.harness import WAVESPEED_KEY
-from tests.kit.cli import ACEJAM, acejam_env, run_acejam
+from tests.kit.cli import ACEJAM, acejam_env, acejam_killed_when, run_acejam
 
 
 def _job_states(data_dir: Path) -> list[str]:
@@ -24,12 +24,6 @@ def _job_states(data_dir: Path) -> list[str]:
             return [row[0] for row in connection.execute("SELECT state FROM jobs ORDER BY id")]
         except sqlite3.OperationalError:  # not migrated yet
             return []
-
-
-async def _wait(condition, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.05)
 
 
 async def test_generate_writes_a_decodable_song(tmp_path: Path) -> None:
@@ -123,23 +117,14 @@ async def test_kill_9_of_generate_then_run_finishes_the_job_once(tmp_path: Path)
     async with FakeWaveSpeed(time_scale=0.04, api_key=WAVESPEED_KEY) as fake:
         fake.runtime = 75.0  # 3 s real: plenty of time to kill the generator mid-job
         env = acejam_env(tmp_path / "data", fake.base_url)
-        generator = await asyncio.create_subprocess_exec(
-            *ACEJAM,
-            "generate",
-            "--tags",
-            "synthwave",
-            "--duration",
-            "10",
-            env=env,
-            cwd=tmp_path,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
         # Killed once upstream has the job and our database says so; the instant between
         # the two is the one place a crash fails the job instead (see docs/jobs.md).
-        await _wait(lambda: _job_states(tmp_path / "data") == ["submitted"])
-        generator.send_signal(signal.SIGKILL)
-        await generator.wait()
+        await acejam_killed_when(
+            lambda: _job_states(tmp_path / "data") == ["submitted"],
+            *("generate", "--tags", "synthwave", "--duration", "10"),
+            env=env,
+            cwd=tmp_path,
+        )
 
         log = (tmp_path / "run.log").open("wb")
         runner = await asyncio.create_subprocess_exec(

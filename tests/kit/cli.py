@@ -48,16 +48,21 @@ async def run_acejam(*args: str, env: dict[str, str], cwd: Path) -> tuple[int, s
     return process.returncode, out.decode(), err.decode()
 
 
-async def worker_killed_when(
-    condition: Callable[[], bool], *, env: dict[str, str], cwd: Path, within: float = 30.0
+WORKER = ("run", "--role", "worker")  # `acejam run --role worker`
+
+
+async def acejam_killed_when(
+    condition: Callable[[], bool],
+    *command: str,
+    env: dict[str, str],
+    cwd: Path,
+    within: float = 30.0,
 ) -> None:
-    """Run ``acejam run --role worker`` until ``condition`` holds (checked every 20 ms, at
-    most ``within`` seconds), then kill -9 it: a crash at that very step."""
-    worker = await asyncio.create_subprocess_exec(
+    """Run ``acejam *command`` until ``condition`` holds (checked every 20 ms, at most
+    ``within`` seconds), then kill -9 it: a crash at that very step."""
+    process = await asyncio.create_subprocess_exec(
         *ACEJAM,
-        "run",
-        "--role",
-        "worker",
+        *command,
         env=env,
         cwd=cwd,
         stdout=asyncio.subprocess.DEVNULL,
@@ -69,5 +74,5 @@ async def worker_killed_when(
             assert time.monotonic() < deadline, "the step to kill at never came"
             await asyncio.sleep(0.02)
     finally:
-        worker.send_signal(signal.SIGKILL)
-        await worker.wait()
+        process.send_signal(signal.SIGKILL)
+        await process.wait()

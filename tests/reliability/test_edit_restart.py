@@ -23,7 +23,7 @@ from tests.fakes.acestep import FakeAceStep
 from tests.fakes.audio import make_audio, probe_audio
 from tests.harness import RecordingDelivery, acestep_settings, running_core, wait_for_job
 from tests.kit.audit import audit
-from tests.kit.cli import acejam_env, worker_killed_when
+from tests.kit.cli import WORKER, acejam_env, acejam_killed_when
 
 pytestmark = pytest.mark.faults
 
@@ -37,7 +37,7 @@ async def _killed_worker(tmp_path: Path, fake: FakeAceStep, when: Callable[[], b
     env = acejam_env(
         tmp_path, fake.base_url, BACKEND="acestep", ACESTEP_API_URL=fake.base_url, LEASE_SECONDS="1"
     )
-    await worker_killed_when(when, env=env, cwd=tmp_path)
+    await acejam_killed_when(when, *WORKER, env=env, cwd=tmp_path)
 
 
 async def _queue_extend(tmp_path: Path, fake: FakeAceStep) -> tuple[int, int]:

@@ -25,7 +25,7 @@ from tests.harness import (
     wavespeed_settings,
 )
 from tests.kit.audit import audit
-from tests.kit.cli import acejam_env, worker_killed_when
+from tests.kit.cli import WORKER, acejam_env, acejam_killed_when
 
 pytestmark = pytest.mark.faults
 
@@ -44,8 +44,11 @@ async def test_a_crash_between_two_takes_sends_none_twice_and_loses_none(tmp_pat
         # The first take is answered; the second is taken upstream but its answer never comes.
         fake.faults.add("submit", times=1)
         fake.faults.add("submit", processed=True, delay_response=60.0, times=1)
-        await worker_killed_when(
-            lambda: len(fake.submits) == 2, env=acejam_env(tmp_path, fake.base_url), cwd=tmp_path
+        await acejam_killed_when(
+            lambda: len(fake.submits) == 2,
+            *WORKER,
+            env=acejam_env(tmp_path, fake.base_url),
+            cwd=tmp_path,
         )
 
         chat = RecordingDelivery("telegram")

@@ -31,7 +31,7 @@ from tests.harness import (
     wavespeed_settings,
 )
 from tests.kit.audit import audit
-from tests.kit.cli import acejam_env, worker_killed_when
+from tests.kit.cli import WORKER, acejam_env, acejam_killed_when
 
 pytestmark = pytest.mark.faults
 
@@ -57,7 +57,7 @@ async def _killed_then_restarted(
         assert isinstance(queued, Accepted)
 
     env = acejam_env(tmp_path, fake.base_url, LEASE_SECONDS="1")
-    await worker_killed_when(killed_when, env=env, cwd=tmp_path)
+    await acejam_killed_when(killed_when, *WORKER, env=env, cwd=tmp_path)
 
     fake.faults.clear()
     chat = RecordingDelivery("telegram")
