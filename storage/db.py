@@ -7,13 +7,19 @@ from __future__ import annotations
 import logging
 import os
 import time
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DisconnectionError
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
 
 from storage import sqlite_driver
@@ -136,7 +142,12 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
 
 class Sessions:
     """What a store works with: sessions for transactions that write, and sessions for
-    queries only (on SQLite a deferred BEGIN, which never waits for the write lock)."""
+    queries only (on SQLite a deferred BEGIN, which never waits for the write lock).
+
+    The statements every song runs (queueing, claiming, state changes, a chat's rules) use
+    plain connections instead (:meth:`_writing`, :meth:`_querying`): their statements are
+    Core ones built once, and an ORM session's layers cost more than SQLite's own work for
+    them (~100 µs per transaction, ~40 µs per statement; docs/performance.md, section 12)."""
 
     def __init__(
         self,
@@ -145,6 +156,17 @@ class Sessions:
     ) -> None:
         self._sessions = sessions  # transactions that write
         self._reads = reads or sessions  # queries only (SQLite: no write lock taken)
+
+    def _writing(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        """A transaction on a connection of its own, committed at the end (BEGIN IMMEDIATE
+        on SQLite, like a writing session's)."""
+        engine: AsyncEngine = self._sessions.kw["bind"]
+        return engine.begin()
+
+    def _querying(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        """A connection for queries only (on SQLite a deferred BEGIN), rolled back at the end."""
+        engine: AsyncEngine = self._reads.kw["bind"]
+        return engine.connect()
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

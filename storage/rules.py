@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, delete, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.domain import EVERYWHERE, ChatRules, UserRules
 from storage.db import Sessions
@@ -65,13 +65,13 @@ class SqlRulesStore(Sessions):
     """The core's RulesStore (bot/stores.py) on SQLAlchemy."""
 
     async def chat_rules(self, platform: str, scope_id: str) -> ChatRules | None:
-        async with self._reads() as session:
-            return await self._chat_rules(session, platform, scope_id)
+        async with self._querying() as connection:
+            return await self._chat_rules(connection, platform, scope_id)
 
     async def _chat_rules(
-        self, session: AsyncSession, platform: str, scope_id: str
+        self, connection: AsyncConnection, platform: str, scope_id: str
     ) -> ChatRules | None:
-        result = await session.execute(CHAT_RULES, {"platform": platform, "scope": scope_id})
+        result = await connection.execute(CHAT_RULES, {"platform": platform, "scope": scope_id})
         row = result.first()
         return _to_rules(row) if row is not None else None
 
@@ -79,10 +79,10 @@ class SqlRulesStore(Sessions):
         self, platform: str, user_id: str, scope_id: str
     ) -> tuple[ChatRules | None, list[UserRules]]:
         """A chat's rules and a user's overrides there, read together (every new song)."""
-        async with self._reads() as session:
+        async with self._querying() as connection:
             return (
-                await self._chat_rules(session, platform, scope_id),
-                await self._user_rules(session, platform, user_id, scope_id),
+                await self._chat_rules(connection, platform, scope_id),
+                await self._user_rules(connection, platform, user_id, scope_id),
             )
 
     async def update_chat_rules(
@@ -124,13 +124,13 @@ class SqlRulesStore(Sessions):
             return _to_rules(row)
 
     async def user_rules(self, platform: str, user_id: str, scope_id: str) -> list[UserRules]:
-        async with self._reads() as session:
-            return await self._user_rules(session, platform, user_id, scope_id)
+        async with self._querying() as connection:
+            return await self._user_rules(connection, platform, user_id, scope_id)
 
     async def _user_rules(
-        self, session: AsyncSession, platform: str, user_id: str, scope_id: str
+        self, connection: AsyncConnection, platform: str, user_id: str, scope_id: str
     ) -> list[UserRules]:
-        rows = await session.execute(
+        rows = await connection.execute(
             USER_RULES, {"platform": platform, "user": user_id, "scope": scope_id}
         )
         return [_to_user_rules(r) for r in rows]

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import cast
 
 from sqlalchemy import Table, delete, func, insert, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.domain import Job, JobState
 from storage.db import Sessions
@@ -34,7 +34,7 @@ class Transition:
 
 
 async def audit(
-    session: AsyncSession,
+    connection: AsyncConnection,
     job_ids: list[int],
     from_state: str | None,
     to_state: JobState,
@@ -52,7 +52,7 @@ async def audit(
         for job_id in job_ids
     ]
     if rows:
-        await session.execute(EVENT_INSERT, rows[0] if len(rows) == 1 else rows)
+        await connection.execute(EVENT_INSERT, rows[0] if len(rows) == 1 else rows)
 
 
 class EventQueries(Sessions):

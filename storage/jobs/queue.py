@@ -13,7 +13,7 @@ from collections.abc import Collection
 from datetime import datetime
 
 from sqlalchemy import BindParameter, and_, bindparam, func, select, tuple_, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.domain import IN_FLIGHT_STATES, Job, JobId, JobState
 from bot.scheduler import fair_round
@@ -51,6 +51,11 @@ CHAT_TURN = select(func.count()).where(
     JOBS.c.chat_id == bindparam("chat_id"),
 )
 LAST_SERVED = select(USERS.c.last_served_at).where(USERS.c.id == bindparam("user_id"))
+# What a new song's place starts from, read in one statement (three index seeks): the user's
+# latest round, the round in flight and when the user was last served.
+PLACE_INPUTS = select(
+    LATEST_ROUND.scalar_subquery(), FLYING_ROUND.scalar_subquery(), LAST_SERVED.scalar_subquery()
+)
 LATEST_QUEUED = (
     select(JOBS.c.backend, func.max(JOBS.c.fair_round))
     .where(JOBS.c.id.in_(bindparam("ids", expanding=True)), JOBS.c.state == QUEUED)
@@ -76,9 +81,11 @@ PLACE_OF = select(func.count()).where(
 )
 
 
-async def place_of(session: AsyncSession, job: Job, round_: int, served: int, turn: int) -> int:
+async def place_of(
+    connection: AsyncConnection, job: Job, round_: int, served: int, turn: int
+) -> int:
     """The place in line (1 = next) of ``job``, queued with this round, mark and turn."""
-    found = await session.scalar(
+    found = await connection.scalar(
         PLACE_OF,
         {
             "backend": job.backend,
@@ -134,28 +141,23 @@ NEXT_MARK = (
 )
 
 
-async def _serving(session: AsyncSession, backend: str) -> int:
-    """The round being served: the latest among the jobs in flight (few, at most the
-    backend's concurrency), else the first queued one's (one index entry), else 0."""
-    flying = await session.scalar(FLYING_ROUND, {"backend": backend})
-    if flying is not None:
-        return int(flying)
-    first = await session.scalar(FIRST_ROUND, {"backend": backend})
-    return int(first or 0)
-
-
 async def fair_place(
-    session: AsyncSession, *, user_id: int, backend: str, platform: str, chat_id: str
+    connection: AsyncConnection, *, user_id: int, backend: str, platform: str, chat_id: str
 ) -> tuple[int, int, int]:
     """(round, turn, served) of a job this user is about to queue (:mod:`bot.scheduler`). Called
     after the user's row was written, so one user's enqueues compute it one at a time; two
-    users of one chat may get the same turn on PostgreSQL, and then arrival (id) decides."""
-    latest = await session.scalar(LATEST_ROUND, {"backend": backend, "user_id": user_id})
-    round_ = fair_round(None if latest is None else int(latest), await _serving(session, backend))
-    turn = await session.scalar(
+    users of one chat may get the same turn on PostgreSQL, and then arrival (id) decides.
+
+    The round being served is the latest among the jobs in flight (few, at most the
+    backend's concurrency), else the first queued one's (one index entry), else 0."""
+    inputs = {"backend": backend, "user_id": user_id}
+    latest, serving, served = (await connection.execute(PLACE_INPUTS, inputs)).one()
+    if serving is None:
+        serving = await connection.scalar(FIRST_ROUND, {"backend": backend})
+    round_ = fair_round(None if latest is None else int(latest), int(serving or 0))
+    turn = await connection.scalar(
         CHAT_TURN, {"backend": backend, "round": round_, "platform": platform, "chat_id": chat_id}
     )
-    served = await session.scalar(LAST_SERVED, {"user_id": user_id})
     return round_, int(turn or 0), served_mark(served)
 
 
@@ -165,24 +167,24 @@ def served_mark(served: datetime | None) -> int:
     return 0 if served is None else int(served.timestamp() * 1_000_000)
 
 
-async def head(session: AsyncSession, backend: str, first: int | None) -> list[int]:
+async def head(connection: AsyncConnection, backend: str, first: int | None) -> list[int]:
     """The first ``first`` places of the line (all of it with None): an index scan."""
     if first is None:
-        return list((await session.scalars(LINE, {"backend": backend})).all())
-    return list((await session.scalars(LINE_HEAD, {"backend": backend, "first": first})).all())
+        return list((await connection.scalars(LINE, {"backend": backend})).all())
+    return list((await connection.scalars(LINE_HEAD, {"backend": backend, "first": first})).all())
 
 
-async def places_of(session: AsyncSession, jobs: Collection[Job]) -> dict[JobId, int]:
+async def places_of(connection: AsyncConnection, jobs: Collection[Job]) -> dict[JobId, int]:
     """Places in line (1 = next) of those of ``jobs`` still queued: one scan of
     ``ix_jobs_fair`` in serving order, from its start to the round of the latest of them
     (so it costs the same for one job or fifty of one user's)."""
     wanted = [job.id for job in jobs if job.state == JobState.QUEUED]
     if not wanted:
         return {}
-    rows = await session.execute(LATEST_QUEUED, {"ids": wanted})
+    rows = await connection.execute(LATEST_QUEUED, {"ids": wanted})
     places: dict[JobId, int] = {}
     for backend, latest in rows.all():
-        found = await session.execute(
+        found = await connection.execute(
             PLACES, {"backend": backend, "latest": latest, "wanted": wanted}
         )
         places.update({JobId(job_id): int(place) for job_id, place in found.all()})
@@ -193,8 +195,8 @@ class FairQueueQueries(Sessions):
     async def queue_order(self, backend: str, *, first: int | None = None) -> list[int]:
         """Queued job ids of one backend, in the order they will be served (the ``first``
         few only, when given)."""
-        async with self._reads() as session:
-            return await head(session, backend, first)
+        async with self._querying() as connection:
+            return await head(connection, backend, first)
 
     async def position(self, job: Job) -> int:
         """1 = next in line; 0 when the job is past the queue."""
@@ -202,8 +204,8 @@ class FairQueueQueries(Sessions):
 
     async def positions(self, jobs: Collection[Job]) -> dict[JobId, int]:
         """The place in line (1 = next) of each of ``jobs`` still queued (/queue)."""
-        async with self._reads() as session:
-            return await places_of(session, jobs)
+        async with self._querying() as connection:
+            return await places_of(connection, jobs)
 
     # ------------------------------------------------------------ claiming
     async def claim_for_submit(
@@ -217,32 +219,32 @@ class FairQueueQueries(Sessions):
         at_most: int | None = None,
     ) -> list[Job]:
         """Move up to the free slots' worth of queued jobs to SUBMITTING, fairly."""
-        async with self._sessions.begin() as session:
-            if on_postgres(session):
+        async with self._writing() as connection:
+            if on_postgres(connection):
                 # One claimer per backend at a time, so the concurrency limit holds across
                 # processes; rows themselves are protected by the compare-and-set below.
-                await advisory_lock(session, f"acejam-claim:{backend}")
-            in_flight = await session.scalar(IN_FLIGHT, {"backend": backend})
+                await advisory_lock(connection, f"acejam-claim:{backend}")
+            in_flight = await connection.scalar(IN_FLIGHT, {"backend": backend})
             slots = max_in_flight - int(in_flight or 0)
             if at_most is not None:
                 slots = min(slots, at_most)
             if slots <= 0:
                 return []
-            chosen = await head(session, backend, slots)
+            chosen = await head(connection, backend, slots)
             if not chosen:
                 return []
-            result = await session.execute(
+            result = await connection.execute(
                 CLAIM, {"ids": chosen, "b_now": now, "b_owner": owner, "b_until": lease_until}
             )
             rows = {row.id: row for row in result.all()}
-            await audit(session, list(rows), JobState.QUEUED.value, JobState.SUBMITTING, now)
+            await audit(connection, list(rows), JobState.QUEUED.value, JobState.SUBMITTING, now)
             served = {row.user_id for row in rows.values()}
             if served:  # what a user's next songs are ranked by within their round
-                await session.execute(SERVED, {"ids": sorted(served), "b_now": now})
+                await connection.execute(SERVED, {"ids": sorted(served), "b_now": now})
             for user_id in served:
                 # Their next song waits behind those of users served before them: its mark
                 # becomes now.
-                await session.execute(
+                await connection.execute(
                     NEXT_MARK,
                     {"b_backend": backend, "b_user": user_id, "b_mark": served_mark(now)},
                 )

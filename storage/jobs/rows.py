@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
 from sqlalchemy import Row, Table, text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.domain import (
     Controls,
@@ -154,13 +154,13 @@ def is_job_id(job_id: int) -> bool:
     return 0 < job_id <= MAX_JOB_ID
 
 
-def on_postgres(session: AsyncSession) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
+def on_postgres(connection: AsyncConnection) -> bool:
+    return connection.dialect.name == "postgresql"
 
 
-async def advisory_lock(session: AsyncSession, name: str) -> None:
+async def advisory_lock(connection: AsyncConnection, name: str) -> None:
     """A PostgreSQL lock held until the transaction ends."""
-    await session.execute(
+    await connection.execute(
         text("SELECT pg_advisory_xact_lock(:key)"), {"key": zlib.crc32(name.encode())}
     )
 

@@ -13,9 +13,21 @@ from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Row, Table, and_, bindparam, func, insert, literal, or_, select, update
+from sqlalchemy import (
+    BindParameter,
+    Row,
+    String,
+    Table,
+    bindparam,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.domain import ACTIVE_STATES, FINAL_STATES, Controls, Edit, Job, JobState, UserId
 from bot.quotas import QUOTA_WINDOW, Refusal, UsageNeeds, UsageSnapshot
@@ -54,6 +66,14 @@ ACTIVE_JOBS = (
     .select_from(JOBS)
     .where(JOBS.c.user_id == bindparam("user_id"), JOBS.c.state.in_(state_values(ACTIVE_STATES)))
 )
+_THIS_MONTH = JOBS.c.created_at >= bindparam("since", type_=JOBS.c.created_at.type)
+MONTH_COST = select(func.coalesce(func.sum(JOBS.c.cost_usd), 0.0)).where(_THIS_MONTH)
+# The user's active songs, and the chat's active songs and this month's cost, in one statement.
+USAGE_IN_SCOPE = select(
+    ACTIVE_JOBS.correlate(None).scalar_subquery(),  # its own scan, not the outer rows
+    func.count().filter(JOBS.c.state.in_(state_values(ACTIVE_STATES))),
+    func.coalesce(func.sum(JOBS.c.cost_usd).filter(_THIS_MONTH), 0.0),
+).where(JOBS.c.platform == bindparam("platform"), JOBS.c.scope_id == bindparam("scope"))
 # What each reservation still holds: all of it, none once refunded, or the takes that were
 # delivered when some of a job's takes failed alone.
 _REFUND = LEDGER.alias("refund")
@@ -74,21 +94,57 @@ RESERVATIONS = (
     .order_by(LEDGER.c.created_at)
 )
 LEDGER_INSERT = insert(LEDGER)
+BY_IDEMPOTENCY_KEY = select(JOBS).where(JOBS.c.idempotency_key == bindparam("key"))
+
+# Settling a reservation (commit or refund, first one wins), built once like the above.
+_JOB: BindParameter[int] = bindparam("b_job", type_=LEDGER.c.job_id.type)
+_SETTLED = (
+    select(LEDGER.c.id)
+    .where(LEDGER.c.job_id == _JOB, LEDGER.c.kind.in_(["commit", "refund"]))
+    .exists()
+)
+SETTLED = _SETTLED.select()
+
+
+def _settling(kind: Any, seconds: Any, *, unless_settled: bool) -> Any:
+    """INSERT a ledger row of ``kind`` for ``seconds`` of the job's reservation."""
+    return insert(LEDGER).from_select(
+        ["user_id", "job_id", "kind", "seconds", "created_at"],
+        select(
+            LEDGER.c.user_id,
+            LEDGER.c.job_id,
+            kind,
+            seconds,
+            bindparam("b_now", type_=LEDGER.c.created_at.type),
+        ).where(
+            LEDGER.c.job_id == _JOB,
+            LEDGER.c.kind == "reserve",
+            *((~_SETTLED,) if unless_settled else ()),
+        ),
+    )
+
+
+_REFUNDED: BindParameter[int] = bindparam("b_refund", type_=LEDGER.c.seconds.type)
+SETTLE = _settling(bindparam("b_kind", type_=String), LEDGER.c.seconds, unless_settled=True)
+SETTLE_SPLIT_COMMIT = _settling(
+    literal("commit"), LEDGER.c.seconds - _REFUNDED, unless_settled=False
+)
+SETTLE_SPLIT_REFUND = _settling(literal("refund"), _REFUNDED, unless_settled=False)
 
 
 class JobWrites(Sessions):
     # ------------------------------------------------------------ users
-    async def _touch_user(self, session: AsyncSession, who: UserKey, now: datetime) -> UserId:
+    async def _touch_user(self, connection: AsyncConnection, who: UserKey, now: datetime) -> UserId:
         """The user's id, creating the row on first sight. Writing the row first serialises
         one user's enqueues (a row lock on PostgreSQL, the write lock on SQLite), so two
         requests can't both pass the quota."""
         touch = {"b_platform": who.platform, "b_user_id": who.user_id, "b_now": now}
-        found = (await session.execute(TOUCH_USER, touch)).scalar_one_or_none()
+        found = (await connection.execute(TOUCH_USER, touch)).scalar_one_or_none()
         if found is not None:
             return UserId(found)
         try:
-            async with session.begin_nested():
-                created = await session.execute(
+            async with connection.begin_nested():
+                created = await connection.execute(
                     insert(UserRow)
                     .values(
                         platform=who.platform,
@@ -101,11 +157,11 @@ class JobWrites(Sessions):
                 )
                 return UserId(created.scalar_one())
         except IntegrityError:  # created meanwhile by a concurrent request (PostgreSQL)
-            return UserId((await session.execute(TOUCH_USER, touch)).scalar_one())
+            return UserId((await connection.execute(TOUCH_USER, touch)).scalar_one())
 
     async def find_user(self, platform: str, platform_user_id: str) -> UserId | None:
-        async with self._reads() as session:
-            found = await session.scalar(
+        async with self._querying() as connection:
+            found = await connection.scalar(
                 select(UserRow.id).where(
                     UserRow.platform == platform, UserRow.platform_user_id == platform_user_id
                 )
@@ -126,27 +182,27 @@ class JobWrites(Sessions):
 
         Returns :class:`Enqueued`, or whatever refusal ``admit`` returned.
         """
-        async with self._sessions.begin() as session:
+        async with self._writing() as connection:
             if new.idempotency_key is not None:
-                existing = await session.scalar(
-                    select(JobRow).where(JobRow.idempotency_key == new.idempotency_key)
-                )
+                existing = (
+                    await connection.execute(BY_IDEMPOTENCY_KEY, {"key": new.idempotency_key})
+                ).one_or_none()
                 if existing is not None:
                     job = row_to_job(existing)
-                    return Enqueued(job, False, (await places_of(session, [job])).get(job.id, 0))
-            if on_postgres(session):
+                    return Enqueued(job, False, (await places_of(connection, [job])).get(job.id, 0))
+            if on_postgres(connection):
                 # Limits that count other users' jobs (the month's spending, the chat's songs)
                 # serialise the enqueues they concern; the user row below only serialises this
                 # user's. SQLite's BEGIN IMMEDIATE already lets one writer in at a time. Always
                 # the budget first, then the chat: two locks never taken in opposite orders.
                 if needs.month_cost:
-                    await advisory_lock(session, "acejam-budget")
+                    await advisory_lock(connection, "acejam-budget")
                 if needs.scope:
                     scope = f"{new.destination.platform}:{new.destination.scope}"
-                    await advisory_lock(session, f"acejam-scope:{scope}")
-            user_id = await self._touch_user(session, new.user, now)
+                    await advisory_lock(connection, f"acejam-scope:{scope}")
+            user_id = await self._touch_user(connection, new.user, now)
             usage = await self._usage(
-                session,
+                connection,
                 user_id,
                 now,
                 platform=new.destination.platform,
@@ -158,13 +214,13 @@ class JobWrites(Sessions):
                 return refusal
             request = new.request
             round_, turn, served = await fair_place(
-                session,
+                connection,
                 user_id=user_id,
                 backend=new.backend,
                 platform=new.destination.platform,
                 chat_id=new.destination.chat_id,
             )
-            inserted = await session.execute(
+            inserted = await connection.execute(
                 insert(JOBS)  # Core, not ORM: the same INSERT for a fraction of the CPU
                 .values(
                     idempotency_key=new.idempotency_key,
@@ -200,7 +256,7 @@ class JobWrites(Sessions):
                 .returning(*JOBS.c)
             )
             job = row_to_job(inserted.one())
-            await session.execute(
+            await connection.execute(
                 LEDGER_INSERT,
                 {
                     "user_id": user_id,
@@ -214,8 +270,8 @@ class JobWrites(Sessions):
                     "created_at": now,
                 },
             )
-            await audit(session, [job.id], None, JobState.QUEUED, now)
-            return Enqueued(job, True, await place_of(session, job, round_, served, turn))
+            await audit(connection, [job.id], None, JobState.QUEUED, now)
+            return Enqueued(job, True, await place_of(connection, job, round_, served, turn))
 
     async def usage(
         self,
@@ -225,12 +281,12 @@ class JobWrites(Sessions):
         platform: str | None = None,
         scope: str | None = None,
     ) -> UsageSnapshot:
-        async with self._reads() as session:
-            return await self._usage(session, user_id, now, platform=platform, scope=scope)
+        async with self._querying() as connection:
+            return await self._usage(connection, user_id, now, platform=platform, scope=scope)
 
     async def _usage(
         self,
-        session: AsyncSession,
+        connection: AsyncConnection,
         user_id: int,
         now: datetime,
         *,
@@ -238,31 +294,26 @@ class JobWrites(Sessions):
         scope: str | None = None,
         needs: UsageNeeds = EVERYTHING,
     ) -> UsageSnapshot:
-        active = await session.scalar(ACTIVE_JOBS, {"user_id": user_id})
-        reservations: tuple[tuple[datetime, int], ...] = ()
-        if needs.reservations:
-            rows = await session.execute(
-                RESERVATIONS, {"user_id": user_id, "since": now - QUOTA_WINDOW}
-            )
-            reservations = tuple((at, seconds) for at, seconds in rows.all())
         month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-        this_month = JobRow.created_at >= month_start
-        total_cost: float | None = 0.0
-        if needs.month_cost:
-            total_cost = await session.scalar(
-                select(func.coalesce(func.sum(JobRow.cost_usd), 0.0)).where(this_month)
-            )
         scope_active: int | None = 0
         scope_cost: float | None = 0.0
         if needs.scope and platform is not None and scope is not None:
-            in_scope = and_(JobRow.platform == platform, JobRow.scope_id == scope)
-            counted = await session.execute(
-                select(
-                    func.count().filter(JobRow.state.in_(state_values(ACTIVE_STATES))),
-                    func.coalesce(func.sum(JobRow.cost_usd).filter(this_month), 0.0),
-                ).where(in_scope)
+            counted = await connection.execute(
+                USAGE_IN_SCOPE,
+                {"user_id": user_id, "platform": platform, "scope": scope, "since": month_start},
             )
-            scope_active, scope_cost = counted.one()
+            active, scope_active, scope_cost = counted.one()
+        else:
+            active = await connection.scalar(ACTIVE_JOBS, {"user_id": user_id})
+        reservations: tuple[tuple[datetime, int], ...] = ()
+        if needs.reservations:
+            rows = await connection.execute(
+                RESERVATIONS, {"user_id": user_id, "since": now - QUOTA_WINDOW}
+            )
+            reservations = tuple((at, seconds) for at, seconds in rows.all())
+        total_cost: float | None = 0.0
+        if needs.month_cost:
+            total_cost = await connection.scalar(MONTH_COST, {"since": month_start})
         return UsageSnapshot(
             active_jobs=int(active or 0),
             reservations=reservations,
@@ -293,28 +344,28 @@ class JobWrites(Sessions):
         if to_state in FINAL_STATES:
             fields.setdefault("lease_owner", None)
             fields.setdefault("lease_expires_at", None)
-        async with self._sessions.begin() as session:
+        async with self._writing() as connection:
             row = await self._cas(
-                session, job_id, from_states, to_state, now, detail=detail, **fields
+                connection, job_id, from_states, to_state, now, detail=detail, **fields
             )
             if row is None:
                 return None
             if ledger is not None:
-                await _settle(session, job_id, ledger, now, int(refund_seconds or 0))
+                await _settle(connection, job_id, ledger, now, int(refund_seconds or 0))
             return row_to_job(row)
 
     async def update_fields(
         self, job_id: int, in_states: Collection[JobState], *, now: datetime, **fields: Any
     ) -> Job | None:
         """Change fields without a state change (progress, poll count), if still in a state."""
-        async with self._sessions.begin() as session:
-            result = await session.execute(
-                update(JobRow)
-                .where(JobRow.id == job_id, JobRow.state.in_(state_values(in_states)))
+        async with self._writing() as connection:
+            result = await connection.execute(
+                update(JOBS)
+                .where(JOBS.c.id == job_id, JOBS.c.state.in_(state_values(in_states)))
                 .values(updated_at=now, **as_columns(fields))
-                .returning(JobRow)
+                .returning(*JOBS.c)
             )
-            row = result.scalar_one_or_none()
+            row = result.one_or_none()
             return row_to_job(row) if row is not None else None
 
     async def record_prepared(
@@ -364,7 +415,7 @@ class JobWrites(Sessions):
 
     async def _cas(
         self,
-        session: AsyncSession,
+        connection: AsyncConnection,
         job_id: int,
         from_states: Collection[JobState],
         to_state: JobState,
@@ -377,13 +428,13 @@ class JobWrites(Sessions):
             (only,) = from_states
             current: str | None = only.value
         else:  # for the audit row: which of them it was
-            current = await session.scalar(select(JobRow.state).where(JobRow.id == job_id))
+            current = await connection.scalar(select(JobRow.state).where(JobRow.id == job_id))
         values = {"state": to_state.value, "updated_at": now, **as_columns(fields)}
         statement = self._cas_statement(tuple(state_values(from_states)), tuple(sorted(values)))
         params = {f"set_{name}": value for name, value in values.items()}
-        row = (await session.execute(statement, {"cas_id": job_id, **params})).one_or_none()
+        row = (await connection.execute(statement, {"cas_id": job_id, **params})).one_or_none()
         if row is not None:
-            await audit(session, [job_id], current, to_state, now, detail)
+            await audit(connection, [job_id], current, to_state, now, detail)
         return row
 
     @functools.cached_property
@@ -413,33 +464,16 @@ class JobWrites(Sessions):
 
 
 async def _settle(
-    session: AsyncSession, job_id: int, ledger: str, now: datetime, refund_seconds: int
+    connection: AsyncConnection, job_id: int, ledger: str, now: datetime, refund_seconds: int
 ) -> None:
     """Settle the reservation once: commit or refund, whichever comes first; a commit with
     ``refund_seconds`` splits it (both rows at once, so the first-wins check is read first)."""
-    settled = select(LedgerRow.id).where(
-        LedgerRow.job_id == job_id, LedgerRow.kind.in_(["commit", "refund"])
-    )
-    split = ledger == "commit" and refund_seconds > 0
-    if split and await session.scalar(settled.exists().select()):
+    values = {"b_job": job_id, "b_now": now}
+    if ledger == "commit" and refund_seconds > 0:
+        if await connection.scalar(SETTLED, values):
+            return
+        split = {**values, "b_refund": refund_seconds}
+        await connection.execute(SETTLE_SPLIT_COMMIT, split)
+        await connection.execute(SETTLE_SPLIT_REFUND, split)
         return
-    parts = [(ledger, LedgerRow.seconds - refund_seconds if split else LedgerRow.seconds)]
-    if split:
-        parts.append(("refund", literal(refund_seconds)))
-    for kind, seconds in parts:
-        await session.execute(
-            insert(LedgerRow).from_select(
-                ["user_id", "job_id", "kind", "seconds", "created_at"],
-                select(
-                    LedgerRow.user_id,
-                    LedgerRow.job_id,
-                    literal(kind),
-                    seconds,
-                    literal(now, JobRow.created_at.type),
-                ).where(
-                    LedgerRow.job_id == job_id,
-                    LedgerRow.kind == "reserve",
-                    *(() if split else (~settled.exists(),)),
-                ),
-            )
-        )
+    await connection.execute(SETTLE, {**values, "b_kind": ledger})
