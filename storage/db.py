@@ -9,7 +9,7 @@ import os
 import time
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Connection
@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
+from sqlalchemy.util import await_
 
 from storage import sqlite_driver
 
@@ -137,7 +138,8 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
         # Writers take the lock up front; readers only need WAL's snapshot (a deferred BEGIN
         # never waits for a writer).
         read_only = conn.get_execution_options().get(READ_ONLY, False)
-        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        driver = cast(sqlite_driver.Connection, conn.connection.driver_connection)
+        await_(driver.begin(immediate=not read_only))
 
 
 class Sessions:

@@ -86,6 +86,13 @@ class Connection:
         cursor = Cursor(self, self._conn.cursor())
         return await cursor.execute(sql, parameters)
 
+    async def begin(self, *, immediate: bool) -> None:
+        """BEGIN, IMMEDIATE for a writer (``storage/db.py`` calls it from SQLAlchemy's
+        "begin" event): here rather than as a statement through the engine, whose
+        bookkeeping for it cost more than the BEGIN itself."""
+        sql = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+        await self._run(lambda: self._conn.execute(sql))
+
     async def commit(self) -> None:
         await self._run(self._conn.commit)
 
