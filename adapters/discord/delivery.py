@@ -44,11 +44,13 @@ from adapters.discord.views import status_view
 from bot import messages
 from bot.delivery import DeliveryPipeline
 from bot.domain import Job, Task
+from bot.errors import DeliveryRefused
 from bot.jams.model import JamTakeRef
 from bot.ports import DeliveryReceipt, EventKind, JobEvent, TrackFile
 
 logger = logging.getLogger(__name__)
 
+UNKNOWN_CHANNEL = 10003  # Discord's error code: the channel (or thread) was deleted
 FINISHED_REMEMBERED = 1000  # job ids whose final state we showed (late or relayed echoes)
 
 __all__ = ["CAN_POST", "PLATFORM", "DiscordDelivery", "StatusMessage"]
@@ -184,7 +186,16 @@ class DiscordDelivery:
     async def deliver(self, job: Job, tracks: Sequence[TrackFile]) -> DeliveryReceipt:
         """The core's pipeline fits the track to the limit and has :class:`TrackPost` post it."""
         post = TrackPost(self, self._status_for(job))
-        return await DeliveryPipeline(post).deliver(job, tracks)
+        try:
+            return await DeliveryPipeline(post).deliver(job, tracks)
+        except discord.Forbidden as exc:
+            # The channel is closed to the bot, and the interaction's token (the one way
+            # that needs no permission) is dead or was tried: no retry will get through.
+            raise DeliveryRefused(exc.text or "Forbidden", code="chat_gone") from exc
+        except discord.NotFound as exc:
+            if exc.code != UNKNOWN_CHANNEL:
+                raise
+            raise DeliveryRefused(exc.text or "Unknown Channel", code="chat_gone") from exc
 
     async def jam_take(self, job: Job) -> JamTakeRef | None:
         """The jam take ``job`` is, if any (only jobs a jam queued carry ``jam_id``)."""

@@ -136,6 +136,33 @@ async def test_permissions_lost_after_the_request_fall_back_to_a_follow_up(world
     assert track_messages(dc) == [track] and job.delivered_message_id == str(track.id)
 
 
+@pytest.mark.parametrize("closed", ["no longer allowed to post", "deleted"])
+async def test_a_channel_closed_to_the_bot_once_the_token_is_dead_fails_the_song_at_once(
+    world: World, closed: str
+) -> None:
+    dc = world.dc
+    clock = ManualClock()
+    world.ws.runtime = 40  # under two seconds: time to let the token expire meanwhile
+    async with jam(world, tuning=replace(FAST, clock=clock)) as run:
+        inter = await dc.invoke_slash(
+            GUILD, CHANNEL, ALICE, "song", {"tags": "drone", "duration": 5}
+        )
+        await inter.wait_for_original(lambda m: "Making your song" in status_text(m))
+        await token_dies(dc, clock)
+        if closed == "deleted":
+            dc.delete_channel(CHANNEL)
+        else:
+            dc.set_overwrite(CHANNEL, APP_ID, deny=Perm.SEND_MESSAGES)
+        job = await wait_for_job(run.core, 1, {JobState.FAILED}, timeout=20)
+    # Like a Telegram chat that removed the bot: no retry gets through, so one try, and the
+    # song counts as made (the chat turned it away), not as the bot's failure.
+    assert job.error_code == "chat_gone"
+    track_posts = [r for r in dc.requests_to(CHANNEL_POSTS) if r.files]
+    assert [r.status for r in track_posts] == [404 if closed == "deleted" else 403]
+    assert track_messages(dc) == []
+    assert no_token_expired(dc)
+
+
 async def test_past_the_token_window_the_song_arrives_as_a_channel_reply(world: World) -> None:
     dc = world.dc
     clock = ManualClock()
@@ -147,8 +174,7 @@ async def test_past_the_token_window_the_song_arrives_as_a_channel_reply(world: 
         # Running, and nothing more to show until it's done: no edit is in flight.
         status = await inter.wait_for_original(lambda m: "Making your song" in status_text(m))
         within = len(status.edits)
-        clock.advance(15 * 60)  # our clock and Discord's: the token is dead
-        await dc.advance_time(15 * 60 + 1)
+        await token_dies(dc, clock)
 
         track = await dc.wait_for_attachment(CHANNEL, timeout=20)
         await inter.wait_for_original(lambda m: m.deleted)
@@ -194,6 +220,12 @@ async def test_a_song_finished_while_the_bot_was_down_is_delivered_once(world: W
     assert removed_via(dc, status) == ["bot"]  # found again through the job
     assert "Jam Club" in _id3_album(mp3_of(track).data)  # the guild name, kept in the job
     assert no_token_expired(dc)
+
+
+async def token_dies(dc: FakeDiscord, clock: ManualClock) -> None:
+    """15 minutes on, by our clock and Discord's: the interaction's token is dead."""
+    clock.advance(15 * 60)
+    await dc.advance_time(15 * 60 + 1)
 
 
 def _id3_album(data: bytes) -> str:

@@ -295,6 +295,14 @@ class State:
         )
         channel["permission_overwrites"] = kept
 
+    def delete_channel(self, channel_id: int) -> None:
+        """Delete a guild channel: from now on every request naming it answers 404 Unknown
+        Channel (10003), as Discord does. Like the overwrites above, no gateway event is sent."""
+        found = self.find_channel(channel_id)
+        if found is None or found[1] is None:
+            raise FakeDiscordError(f"no guild channel {channel_id}")
+        del found[1].channels[channel_id]
+
     def add_member(
         self,
         guild_id: int,
