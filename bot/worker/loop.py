@@ -311,7 +311,10 @@ class Worker:
                 await self._requeue(job.id, "requeued after a crash during submit")
                 self._queued_again(job)
             else:
-                await self._fail(job.id, "submit_uncertain", "crashed while submitting")
+                # It may be running upstream: its cost stays counted (bot/settlement.py).
+                await self._fail(
+                    job.id, "submit_uncertain", "crashed while submitting", billed=True
+                )
             return
         if job.state in (JobState.SUBMITTED, JobState.RUNNING):
             self._owned[job.id] = Owned(job, Phase.POLLING, due=time.monotonic())

@@ -53,7 +53,8 @@ class Submitter:
             return self._refused(job, exc)
         except SubmitUncertain as exc:
             logger.error("job %s: submit outcome unknown (%s); not resending", job.id, exc.detail)
-            return Fail(exc.code, exc.detail)
+            # It may be running upstream: its cost stays counted (bot/settlement.py).
+            return Fail(exc.code, exc.detail, billed=True)
         except BackendError as exc:
             return Fail(exc.code, exc.detail)
         seed_used = task.seed_used if task.seed_used is not None else (seed if seed >= 0 else None)

@@ -133,6 +133,30 @@ async def test_an_ambiguous_submit_is_never_resent(tmp_path: Path) -> None:
     assert job.error_code == "submit_uncertain"
     assert len(fake.submits) == 1
     assert quota.used_seconds == 0
+    # It may be running upstream, billed: the month's spending keeps counting it.
+    assert job.cost_usd == accepted.job.cost_usd > 0
+
+
+async def test_a_song_whose_process_died_mid_submit_fails_but_keeps_its_cost(
+    tmp_path: Path,
+) -> None:
+    chat = RecordingDelivery()
+    async with FakeWaveSpeed(time_scale=0.04, api_key=WAVESPEED_KEY) as fake:
+        settings = wavespeed_settings(tmp_path, fake.base_url)
+        async with open_core(settings) as core:  # no worker: claimed by one that then died
+            accepted = await _submit(core, duration=20)
+            now = datetime.now(UTC)
+            claimed = await core.store.claim_for_submit(
+                "wavespeed", owner="gone:1", max_in_flight=1, lease_until=now, now=now
+            )
+        assert [j.id for j in claimed] == [accepted.job.id]
+        async with running_core(settings, [chat]) as core:
+            job = await wait_for_job(core, accepted.job.id, {JobState.FAILED})
+            quota = await core.service.quota(ALICE)
+    assert job.error_code == "submit_uncertain" and fake.submits == []  # never sent again
+    assert quota.used_seconds == 0
+    # It may be running upstream, billed: the month's spending keeps counting it.
+    assert job.cost_usd == accepted.job.cost_usd > 0
 
 
 async def test_a_refused_submit_is_retried_and_succeeds(tmp_path: Path) -> None:
