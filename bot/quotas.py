@@ -92,11 +92,13 @@ def frees_at(usage: UsageSnapshot, needed: int, limit: int) -> datetime | None:
 @dataclass(frozen=True)
 class UsageNeeds:
     """Which parts of a :class:`UsageSnapshot` :func:`admit` reads under a policy; the
-    store skips the rest (a month's cost is a scan of the month's jobs)."""
+    store skips the rest (a month's cost is a scan of the month's jobs, a chat's a scan of
+    the chat's; its songs in the works are a few index entries)."""
 
     reservations: bool = True
     month_cost: bool = True
-    scope: bool = True
+    scope: bool = True  # the chat's songs in the works (and, on PostgreSQL, its lock)
+    scope_cost: bool = True  # the chat's spending this month
 
 
 def usage_needs(policy: QuotaPolicy) -> UsageNeeds:
@@ -104,6 +106,7 @@ def usage_needs(policy: QuotaPolicy) -> UsageNeeds:
         reservations=not policy.unlimited,
         month_cost=policy.total_budget_usd is not None,
         scope=policy.max_active_jobs_per_scope is not None or policy.scope_budget_usd is not None,
+        scope_cost=policy.scope_budget_usd is not None,
     )
 
 

@@ -45,7 +45,9 @@ if TYPE_CHECKING:
     from bot.library import HistoryPage
 
 logger = logging.getLogger(__name__)
-NOTHING_NEEDED = quotas.UsageNeeds(reservations=False, month_cost=False, scope=False)
+NOTHING_NEEDED = quotas.UsageNeeds(
+    reservations=False, month_cost=False, scope=False, scope_cost=False
+)
 
 
 @dataclass(frozen=True)

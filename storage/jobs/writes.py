@@ -68,7 +68,21 @@ ACTIVE_JOBS = (
 )
 _THIS_MONTH = JOBS.c.created_at >= bindparam("since", type_=JOBS.c.created_at.type)
 MONTH_COST = select(func.coalesce(func.sum(JOBS.c.cost_usd), 0.0)).where(_THIS_MONTH)
-# The user's active songs, and the chat's active songs and this month's cost, in one statement.
+# The user's active songs and the chat's: two ranges of indexes (ix_jobs_user_state,
+# ix_jobs_scope_state) over songs in the works, whatever the chat's history.
+ACTIVE_IN_SCOPE = select(
+    ACTIVE_JOBS.scalar_subquery(),
+    select(func.count())
+    .select_from(JOBS)
+    .where(
+        JOBS.c.platform == bindparam("platform"),
+        JOBS.c.scope_id == bindparam("scope"),
+        JOBS.c.state.in_(state_values(ACTIVE_STATES)),
+    )
+    .scalar_subquery(),
+)
+# The user's active songs, and the chat's active songs and this month's cost, in one
+# statement: with a chat budget, a scan of the chat's songs.
 USAGE_IN_SCOPE = select(
     ACTIVE_JOBS.correlate(None).scalar_subquery(),  # its own scan, not the outer rows
     func.count().filter(JOBS.c.state.in_(state_values(ACTIVE_STATES))),
@@ -298,11 +312,14 @@ class JobWrites(Sessions):
         scope_active: int | None = 0
         scope_cost: float | None = 0.0
         if needs.scope and platform is not None and scope is not None:
-            counted = await connection.execute(
-                USAGE_IN_SCOPE,
-                {"user_id": user_id, "platform": platform, "scope": scope, "since": month_start},
-            )
-            active, scope_active, scope_cost = counted.one()
+            in_scope = {"user_id": user_id, "platform": platform, "scope": scope}
+            if needs.scope_cost:
+                counted = await connection.execute(
+                    USAGE_IN_SCOPE, {**in_scope, "since": month_start}
+                )
+                active, scope_active, scope_cost = counted.one()
+            else:
+                active, scope_active = (await connection.execute(ACTIVE_IN_SCOPE, in_scope)).one()
         else:
             active = await connection.scalar(ACTIVE_JOBS, {"user_id": user_id})
         reservations: tuple[tuple[datetime, int], ...] = ()

@@ -260,7 +260,8 @@ class MemoryJobStore:
                 if j.destination.platform == platform and j.destination.scope == scope
             ]
             scope_active = sum(1 for j in theirs if j.state in ACTIVE_STATES)
-            scope_cost = sum(j.cost_usd or 0.0 for j in theirs if j.created_at >= month_start)
+            if needs.scope_cost:
+                scope_cost = sum(j.cost_usd or 0.0 for j in theirs if j.created_at >= month_start)
         return UsageSnapshot(
             active_jobs=active,
             reservations=reservations,

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import random
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from bot import quotas
 from bot.domain import Destination, GenerationRequest, JobState
-from storage.db import create_engine
+from storage.db import create_engine, session_factory
 from storage.jobs import Enqueued, NewJob, SqlJobStore, UserKey
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -321,3 +322,62 @@ async def test_old_job_events_are_pruned_and_jobs_and_the_ledger_kept(store: Sql
     assert kept is not None and kept.state == JobState.CANCELLED
     assert await store.ledger_balance(old.job.user_id) == {"reserve": 10, "refund": 10}
     assert await store.prune_events(before=later - timedelta(days=30)) == 0
+
+
+async def test_a_chat_s_songs_in_the_works_are_counted_from_the_index_not_its_history(
+    store: SqlJobStore, database_url: str
+) -> None:
+    # A chat's limit of songs in the works (without a chat budget) is read for every new song:
+    # from the index entries of its songs in the works, however long the chat's history.
+    policy = quotas.QuotaPolicy(
+        seconds_per_day=quotas.UNLIMITED, max_active_jobs=10, max_active_jobs_per_scope=2
+    )
+
+    async def ask(on: SqlJobStore, user: str) -> object:
+        return await on.enqueue(
+            NewJob(
+                user=UserKey("telegram", user, user),
+                request=GenerationRequest(tags="lo-fi", duration=30),
+                destination=Destination("telegram", "busy", user),
+                backend="wavespeed",
+            ),
+            admit=lambda usage: quotas.admit(usage, 30, policy),
+            now=NOW,
+            needs=quotas.usage_needs(policy),
+        )
+
+    history = [await ask(store, f"past{n}") for n in range(2)]
+    for done in history:  # the chat's past songs, over
+        assert isinstance(done, Enqueued)
+        await store.transition(done.job.id, {JobState.QUEUED}, JobState.CANCELLED, now=NOW)
+    first, second = await ask(store, "ann"), await ask(store, "bob")
+    assert isinstance(first, Enqueued) and isinstance(second, Enqueued)
+
+    engine = create_engine(database_url)
+    seen: list[tuple[str, Any]] = []
+
+    def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        seen.append((statement, parameters))
+
+    try:
+        watched = SqlJobStore(session_factory(engine))
+        event.listen(engine.sync_engine, "before_cursor_execute", capture)
+        refused = await ask(watched, "cy")
+        event.remove(engine.sync_engine, "before_cursor_execute", capture)
+        assert isinstance(refused, quotas.Refusal) and refused.code == "scope_busy"
+        await store.transition(first.job.id, {JobState.QUEUED}, JobState.CANCELLED, now=NOW)
+        assert isinstance(await ask(store, "cy"), Enqueued)  # one done: room again
+
+        [(counted, parameters)] = [(s, p) for s, p in seen if "scope_id" in s]
+        assert "cost_usd" not in counted  # no budget: the chat's spending is not read
+        if database_url.startswith("sqlite"):
+            async with engine.connect() as connection:
+                plan = " ".join(
+                    str(row[-1])
+                    for row in await connection.exec_driver_sql(
+                        "EXPLAIN QUERY PLAN " + counted, parameters
+                    )
+                )
+            assert "ix_jobs_scope_state (platform=? AND scope_id=? AND state=?)" in plan, plan
+    finally:
+        await engine.dispose()
