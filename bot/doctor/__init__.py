@@ -17,7 +17,7 @@ from bot.backends.probe import Finding, probe_acestep, probe_wavespeed
 from bot.config import Settings
 from bot.doctor.local import check_database, check_disk
 from bot.doctor.platforms import check_discord, check_telegram
-from bot.doctor.webhook import check_webhook
+from bot.doctor.public_urls import check_board, check_webhook
 
 __all__ = ["Finding", "diagnose", "line"]
 
@@ -43,14 +43,7 @@ async def diagnose(settings: Settings, *, platforms: bool = True) -> list[Findin
             check_database(settings),
             _backend(http, settings),
         ]
-        if settings.wavespeed_webhook_url and settings.backend_name == "wavespeed":
-            parts.append(
-                check_webhook(
-                    http,
-                    public_url=settings.wavespeed_webhook_url,
-                    listen=settings.web_listen or settings.wavespeed_webhook_listen,
-                )
-            )
+        parts.append(_public_urls(http, settings))
         if platforms:
             parts.append(_platforms(http, settings))
         results = await asyncio.gather(*parts)
@@ -58,6 +51,24 @@ async def diagnose(settings: Settings, *, platforms: bool = True) -> list[Findin
     for result in results:
         found.extend(result if isinstance(result, list) else [result])
     found.append(check_disk(settings))
+    return found
+
+
+async def _public_urls(http: httpx.AsyncClient, settings: Settings) -> list[Finding]:
+    """The webhook's and the board's, one after the other: both may bind WEB_LISTEN."""
+    found: list[Finding] = []
+    if settings.wavespeed_webhook_url and settings.backend_name == "wavespeed":
+        found.append(
+            await check_webhook(
+                http,
+                public_url=settings.wavespeed_webhook_url,
+                listen=settings.web_listen or settings.wavespeed_webhook_listen,
+            )
+        )
+    if settings.public_url is not None:
+        found.append(
+            await check_board(http, public_url=settings.public_url, listen=settings.web_listen)
+        )
     return found
 
 

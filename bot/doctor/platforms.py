@@ -23,6 +23,9 @@ DISCORD_NEEDS: dict[str, int] = {
     "Send Messages in Threads": 1 << 38,
 }
 ADMINISTRATOR = 1 << 3
+# Not needed for songs: with it, a jam gets a thread of its own (adapters/discord/jams.py);
+# without it, the jam stays in the channel it was started in.
+CREATE_PUBLIC_THREADS = 1 << 35
 
 
 def _json(response: httpx.Response) -> Any:
@@ -113,7 +116,7 @@ async def check_discord(
 
 
 def invite_url(bot_id: str) -> str:
-    permissions = sum(DISCORD_NEEDS.values())
+    permissions = sum(DISCORD_NEEDS.values()) | CREATE_PUBLIC_THREADS
     scope = quote("bot applications.commands")
     return (
         f"https://discord.com/oauth2/authorize?client_id={bot_id}&scope={scope}"
@@ -152,4 +155,7 @@ async def _guild_permissions(get: Any, guild_id: int, bot_id: str) -> Finding:
             f"missing {', '.join(missing)}",
             "give the bot's role these permissions in Server Settings → Roles",
         )
-    return Finding(label, True, "can post songs: " + ", ".join(DISCORD_NEEDS))
+    can = "can post songs: " + ", ".join(DISCORD_NEEDS)
+    if not granted & CREATE_PUBLIC_THREADS:
+        can += "; no Create Public Threads, so a jam stays in the channel it was started in"
+    return Finding(label, True, can)

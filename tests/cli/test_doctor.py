@@ -66,12 +66,17 @@ async def test_wavespeed_telegram_and_discord_healthy_then_each_broken(tmp_path:
             bot_permissions=Perm.BOT_DEFAULT & ~Perm.ATTACH_FILES,
         )
         dc.add_guild(GUILD + 2, "Admins", bot_permissions=Perm.ADMINISTRATOR)
+        dc.add_guild(  # neither @everyone nor the bot's role may start a thread
+            GUILD + 3,
+            "No Threads",
+            everyone_permissions=Perm.EVERYONE_DEFAULT & ~Perm.CREATE_PUBLIC_THREADS,
+        )
         good: dict[str, Any] = {
             "telegram_token": TG_TOKEN,
             "telegram_api_base_url": tg.base_url,
             "discord_token": dc.token,
             "discord_api_base_url": dc.api_base,
-            "discord_guild_ids": f"{GUILD},{GUILD + 2}",
+            "discord_guild_ids": f"{GUILD},{GUILD + 2},{GUILD + 3}",
         }
 
         def settings(**changes: Any) -> Settings:
@@ -94,9 +99,13 @@ async def test_wavespeed_telegram_and_discord_healthy_then_each_broken(tmp_path:
     assert healthy["Telegram"] == "✓ token accepted: @AceJamBot"
     assert healthy["Discord"] == "✓ token accepted: AceJam"
     assert healthy["Discord gateway"].startswith("✓ ws://127.0.0.1:")
-    assert healthy[f"Discord guild {GUILD} (Jam Club)"] == (
+    can_post = (
         "✓ can post songs: View Channels, Send Messages, Embed Links, Attach Files, "
         "Read Message History, Send Messages in Threads"
+    )
+    assert healthy[f"Discord guild {GUILD} (Jam Club)"] == can_post
+    assert healthy[f"Discord guild {GUILD + 3} (No Threads)"] == (
+        f"{can_post}; no Create Public Threads, so a jam stays in the channel it was started in"
     )
     assert healthy[f"Discord guild {GUILD + 2} (Admins)"] == "✓ Administrator"
     assert healthy["Disk space"].startswith("✓ ") and " MB free in " in healthy["Disk space"]
@@ -209,19 +218,62 @@ async def test_no_platform_webhook_url_and_disk_space(tmp_path: Path) -> None:
     )
 
 
-async def test_the_webhook_url_while_the_bot_runs_and_holds_the_port(tmp_path: Path) -> None:
+async def test_the_jam_board_url_reached_unrouted_or_served_by_nothing(tmp_path: Path) -> None:
+    port = _closed_port()
+    async with FakeWaveSpeed(api_key=WAVESPEED_KEY) as ws:
+
+        def settings(**changes: Any) -> Settings:
+            values: dict[str, Any] = {
+                "public_url": f"http://127.0.0.1:{port}/acejam",  # a proxy may strip the prefix
+                "web_listen": f"127.0.0.1:{port}",
+            }
+            return wavespeed_settings(_fresh(tmp_path), ws.base_url, **values | changes)
+
+        elsewhere = _closed_port()
+        reached, unrouted, unserved = await asyncio.gather(
+            _doctor(settings()),
+            _doctor(settings(public_url=f"http://127.0.0.1:{elsewhere}")),
+            _doctor(settings(web_listen=None)),
+        )
+    assert _failed(reached) == {"Chat platforms"}, reached
+    assert reached["Jam board URL"] == (
+        f"✓ http://127.0.0.1:{port}/acejam/jam/acejam-doctor reaches this machine's "
+        f"127.0.0.1:{port}"
+    )
+    assert _failed(unrouted) == {"Chat platforms", "Jam board URL"}
+    assert unrouted["Jam board URL"].startswith(
+        f"✗ cannot reach http://127.0.0.1:{elsewhere}/jam/acejam-doctor: "
+    )
+    assert unrouted["Jam board URL"].endswith(
+        f"→ route that URL (HTTPS proxy, port forward) to 127.0.0.1:{port}"
+    )
+    assert unserved["Jam board URL"] == (
+        f"✗ PUBLIC_URL is http://127.0.0.1:{port}/acejam, but WEB_LISTEN is not set: nothing "
+        "serves the board → set WEB_LISTEN (e.g. 127.0.0.1:8080) and route PUBLIC_URL's /jam/ "
+        "to it"
+    )
+
+
+async def test_the_webhook_and_board_urls_while_the_bot_runs_and_holds_the_port(
+    tmp_path: Path,
+) -> None:
     port = _closed_port()
     async with FakeWaveSpeed(api_key=WAVESPEED_KEY) as ws:
         settings = wavespeed_settings(
             _fresh(tmp_path),
             ws.base_url,
             wavespeed_webhook_url=f"http://127.0.0.1:{port}/hooks/wavespeed",
+            public_url=f"http://127.0.0.1:{port}",
             web_listen=f"127.0.0.1:{port}",
         )
         async with running_core(settings) as core, web_listener(core):
             lines = await _doctor(settings)
-    # The bot's own listener answers a GET on its POST route: the URL reaches it.
+    # The bot's own listener answers a GET on the webhook's POST route, and the board has no
+    # jam by that name: both URLs reach it.
     assert lines["Webhook URL"] == f"✓ http://127.0.0.1:{port}/hooks/wavespeed answers (HTTP 405)"
+    assert lines["Jam board URL"] == (
+        f"✓ http://127.0.0.1:{port}/jam/acejam-doctor answers (HTTP 404)"
+    )
 
 
 async def test_the_command_prints_one_line_per_check_and_exits_0_only_when_all_pass(
