@@ -91,7 +91,7 @@ def _fair_places(plan: list[tuple[int, JobState]]) -> dict[int, dict[str, int]]:
 
 async def fill(core: Core, users: int, songs: int, seed: int = 7) -> None:
     rng = random.Random(seed)
-    sessions = core.store._sessions
+    sessions = core.store._sessions  # type: ignore[attr-defined]  # the SQL store, filled directly
     async with sessions.begin() as session:
         await session.execute(
             insert(UserRow),
@@ -210,7 +210,7 @@ async def measure(
 
             async def requeue(jobs: Any) -> None:
                 assert len(jobs) == 2, jobs
-                async with store._sessions.begin() as session:
+                async with store._sessions.begin() as session:  # type: ignore[attr-defined]
                     await session.execute(
                         update(JobRow)
                         .where(JobRow.id.in_([j.id for j in jobs]))

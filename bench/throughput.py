@@ -119,6 +119,9 @@ class InstantBackend(NothingToPrepare):
     async def expected_seconds(self, request: GenerationRequest) -> float | None:
         return None
 
+    async def refresh_capabilities(self) -> Capabilities:
+        return self.capabilities
+
 
 class CountingDelivery(c.RecordingDelivery):
     """Also counts STARTED events: how many jobs are upstream right now."""

@@ -109,6 +109,7 @@ RESERVATIONS = (
 )
 LEDGER_INSERT = insert(LEDGER)
 BY_IDEMPOTENCY_KEY = select(JOBS).where(JOBS.c.idempotency_key == bindparam("key"))
+STATE_OF = select(JOBS.c.state).where(JOBS.c.id == bindparam("job_id", type_=JOBS.c.id.type))
 
 # Settling a reservation (commit or refund, first one wins), built once like the above.
 _JOB: BindParameter[int] = bindparam("b_job", type_=LEDGER.c.job_id.type)
@@ -445,7 +446,7 @@ class JobWrites(Sessions):
             (only,) = from_states
             current: str | None = only.value
         else:  # for the audit row: which of them it was
-            current = await connection.scalar(select(JobRow.state).where(JobRow.id == job_id))
+            current = await connection.scalar(STATE_OF, {"job_id": job_id})
         values = {"state": to_state.value, "updated_at": now, **as_columns(fields)}
         statement = self._cas_statement(tuple(state_values(from_states)), tuple(sorted(values)))
         params = {f"set_{name}": value for name, value in values.items()}

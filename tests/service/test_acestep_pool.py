@@ -55,13 +55,15 @@ async def test_a_killed_server_s_songs_finish_on_another_once(tmp_path: Path) ->
         async with running_core(settings, [chat]) as core:
             songs = [await _submit(core, who) for who in (ALICE, BOB, ALICE, BOB)]
             sent = [await wait_for_job(core, s.job.id, IN_FLIGHT) for s in songs]
-            on_dying = [j.id for j in sent if (server_of(j.remote_id, urls) or ("",))[1] == urls[0]]
+            on_dying = [
+                j.id for j in sent if (server_of(j.remote_id, urls) or ("", ""))[1] == urls[0]
+            ]
             assert len(on_dying) == 2  # two each: equally loaded servers share the work
             await dies.crash()
             done = [await wait_for_job(core, s.job.id, {JobState.DELIVERED}) for s in songs]
             # One track per song, each made by the server that lived.
             assert sorted(job_id for job_id, _ in chat.delivered) == sorted(j.id for j in done)
-            assert {(server_of(j.remote_id, urls) or ("",))[1] for j in done} == {urls[1]}
+            assert {(server_of(j.remote_id, urls) or ("", ""))[1] for j in done} == {urls[1]}
             for job_id in on_dying:
                 assert chat.kinds(job_id).count("failed") == 0
             # Back again: it takes songs again.
@@ -69,7 +71,7 @@ async def test_a_killed_server_s_songs_finish_on_another_once(tmp_path: Path) ->
             await _probe_due(core.backend, urls[0])
             later = [await _submit(core, who) for who in (ALICE, BOB)]
             made = [await wait_for_job(core, s.job.id, {JobState.DELIVERED}) for s in later]
-        assert urls[0] in {(server_of(j.remote_id, urls) or ("",))[1] for j in made}
+        assert urls[0] in {(server_of(j.remote_id, urls) or ("", ""))[1] for j in made}
         assert dies.completed_at  # it made some of them
 
 
@@ -84,7 +86,7 @@ async def test_a_restarted_server_s_songs_are_made_again_elsewhere(tmp_path: Pat
         async with running_core(settings, [chat]) as core:
             songs = [await _submit(core, who) for who in (ALICE, BOB)]
             sent = [await wait_for_job(core, s.job.id, IN_FLIGHT) for s in songs]
-            assert {(server_of(j.remote_id, urls) or ("",))[1] for j in sent} == set(urls)
+            assert {(server_of(j.remote_id, urls) or ("", ""))[1] for j in sent} == set(urls)
             restarts.restart()  # both of its songs' tasks forgotten: "queued" for ever
             done = [await wait_for_job(core, s.job.id, {JobState.DELIVERED}) for s in songs]
             samples = await rendered(core.metrics)
