@@ -24,6 +24,7 @@ from tests.adapters.discord.conftest import (
     FAST,
     GUILD,
     ManualClock,
+    Running,
     World,
     bot_on,
     field_value,
@@ -141,12 +142,7 @@ async def test_a_channel_closed_to_the_bot_once_the_token_is_dead_fails_the_song
     world: World, closed: str
 ) -> None:
     dc = world.dc
-    clock = ManualClock()
-    world.ws.runtime = 40  # under two seconds: time to let the token expire meanwhile
-    async with jam(world, tuning=replace(FAST, clock=clock)) as run:
-        inter = await dc.invoke_slash(
-            GUILD, CHANNEL, ALICE, "song", {"tags": "drone", "duration": 5}
-        )
+    async with a_song_on_our_clock(world, "drone") as (run, inter, clock):
         await inter.wait_for_original(lambda m: "Making your song" in status_text(m))
         await token_dies(dc, clock)
         if closed == "deleted":
@@ -165,12 +161,7 @@ async def test_a_channel_closed_to_the_bot_once_the_token_is_dead_fails_the_song
 
 async def test_past_the_token_window_the_song_arrives_as_a_channel_reply(world: World) -> None:
     dc = world.dc
-    clock = ManualClock()
-    world.ws.runtime = 40  # under two seconds: time to let the token expire meanwhile
-    async with jam(world, tuning=replace(FAST, clock=clock)) as run:
-        inter = await dc.invoke_slash(
-            GUILD, CHANNEL, ALICE, "song", {"tags": "ambient", "duration": 5}
-        )
+    async with a_song_on_our_clock(world, "ambient") as (run, inter, clock):
         # Running, and nothing more to show until it's done: no edit is in flight.
         status = await inter.wait_for_original(lambda m: "Making your song" in status_text(m))
         within = len(status.edits)
@@ -220,6 +211,21 @@ async def test_a_song_finished_while_the_bot_was_down_is_delivered_once(world: W
     assert removed_via(dc, status) == ["bot"]  # found again through the job
     assert "Jam Club" in _id3_album(mp3_of(track).data)  # the guild name, kept in the job
     assert no_token_expired(dc)
+
+
+@contextlib.asynccontextmanager
+async def a_song_on_our_clock(
+    world: World, tags: str
+) -> AsyncIterator[tuple[Running, FakeInteraction, ManualClock]]:
+    """The bot on a clock the test moves, and a 5 s song asked for that takes under two
+    seconds: time to let the interaction's token expire meanwhile (:func:`token_dies`)."""
+    clock = ManualClock()
+    world.ws.runtime = 40
+    async with jam(world, tuning=replace(FAST, clock=clock)) as run:
+        inter = await world.dc.invoke_slash(
+            GUILD, CHANNEL, ALICE, "song", {"tags": tags, "duration": 5}
+        )
+        yield run, inter, clock
 
 
 async def token_dies(dc: FakeDiscord, clock: ManualClock) -> None:
